@@ -1,0 +1,239 @@
+// Package abciapp runs the ledger under CometBFT: it is the only package
+// that speaks ABCI. CheckTx decodes, verifies signatures and applies the
+// transaction to a scratch copy of the state so that the mempool holds
+// only transactions that would succeed now; FinalizeBlock verifies in a
+// batch whatever this node has not verified yet, applies the block and
+// returns the app hash; Commit makes it durable.
+package abciapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/ledger"
+	"ptoy/tx"
+)
+
+// Codespace names ptoy's result codes in CometBFT's results.
+const Codespace = "ptoy"
+
+// Result is the committed outcome of a transaction.
+type Result struct {
+	Height int64
+	Code   uint32
+	Log    string
+}
+
+// App is the ABCI application. CometBFT must call it through one
+// connection mutex (proxy.NewLocalClientCreator); only Wait and Cancel
+// may be called concurrently with it.
+type App struct {
+	abci.BaseApplication
+	l   *ledger.Ledger
+	log *slog.Logger
+
+	check    *ledger.Block // CheckTx's scratch state on top of the committed one
+	block    *ledger.Block // the block between FinalizeBlock and Commit
+	results  map[[32]byte]Result
+	verified *verifiedSet
+
+	mu      sync.Mutex
+	waiters map[[32]byte][]chan Result
+}
+
+// New returns the application over l.
+func New(l *ledger.Ledger, log *slog.Logger) *App {
+	a := &App{l: l, log: log, verified: newVerifiedSet(1 << 17), waiters: map[[32]byte][]chan Result{}}
+	a.resetCheck()
+	return a
+}
+
+// Ledger returns the ledger the app runs.
+func (a *App) Ledger() *ledger.Ledger { return a.l }
+
+func (a *App) resetCheck() {
+	h, _ := a.l.Height()
+	a.check = a.l.Begin(h+1, a.l.BlockTime())
+}
+
+// Info reports the last committed height and app hash, so that CometBFT
+// replays what the app is missing after a crash.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	h, hash := a.l.Height()
+	return &abci.ResponseInfo{Data: "ptoy", Version: "1", AppVersion: 1, LastBlockHeight: h, LastBlockAppHash: hash}, nil
+}
+
+// InitChain loads the genesis app state (protobuf JSON of ptoy.v1.Genesis).
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	if h, hash := a.l.Height(); h == 0 && a.l.ChainID() == req.ChainId {
+		// Initialised before a crash that came ahead of block 1.
+		return &abci.ResponseInitChain{AppHash: hash}, nil
+	}
+	g := new(pb.Genesis)
+	if err := protojson.Unmarshal(req.AppStateBytes, g); err != nil {
+		return nil, fmt.Errorf("genesis app state: %w", err)
+	}
+	hash, err := a.l.InitChain(req.ChainId, g, req.Time)
+	if err != nil {
+		return nil, err
+	}
+	a.resetCheck()
+	return &abci.ResponseInitChain{AppHash: hash}, nil
+}
+
+// CheckTx admits a transaction to the mempool if it would apply now.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	t, err := tx.Decode(req.Tx)
+	if err == nil {
+		err = a.verify(t)
+	}
+	if err != nil {
+		return &abci.ResponseCheckTx{Code: tx.Code(err), Log: ptoy.Message(err), Codespace: Codespace}, nil
+	}
+	r := a.check.Apply(t)
+	return &abci.ResponseCheckTx{Code: r.Code, Log: r.Log, Codespace: Codespace}, nil
+}
+
+// verify checks t's signatures once per node: what CheckTx verified is
+// remembered by hash for FinalizeBlock.
+func (a *App) verify(t *tx.Tx) error {
+	if a.verified.has(t.Hash) {
+		t.MarkVerified()
+		return nil
+	}
+	bv := ed25519.NewBatchVerifier()
+	addSignatures(bv, a.l.ChainID(), t)
+	if ok, _ := bv.Verify(); !ok {
+		return t.Verify(a.l.ChainID()) // says which signature is bad
+	}
+	t.MarkVerified()
+	a.verified.add(t.Hash)
+	return nil
+}
+
+func addSignatures(bv interface {
+	Add(key cryptoPubKey, msg, sig []byte) error
+}, chainID string, t *tx.Tx) {
+	msg := tx.SigningBytes(chainID, t.Envelope.Body)
+	bv.Add(ed25519.PubKey(t.Envelope.Signer), msg, t.Envelope.Signature)
+	for _, c := range t.Envelope.Cosignatures {
+		bv.Add(ed25519.PubKey(c.Signer), msg, c.Signature)
+	}
+}
+
+// FinalizeBlock applies a decided block.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	b := a.l.Begin(req.Height, req.Time)
+	chainID := a.l.ChainID()
+	txs := make([]*tx.Tx, len(req.Txs))
+	errs := make([]error, len(req.Txs))
+	bv := ed25519.NewBatchVerifier()
+	var pending []int
+	for i, raw := range req.Txs {
+		t, err := tx.Decode(raw)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		txs[i] = t
+		if a.verified.has(t.Hash) {
+			t.MarkVerified()
+			continue
+		}
+		addSignatures(bv, chainID, t)
+		pending = append(pending, i)
+	}
+	if len(pending) > 0 {
+		if ok, _ := bv.Verify(); ok {
+			for _, i := range pending {
+				txs[i].MarkVerified()
+			}
+		} else {
+			for _, i := range pending {
+				errs[i] = txs[i].Verify(chainID)
+			}
+		}
+	}
+	a.results = make(map[[32]byte]Result, len(req.Txs))
+	out := make([]*abci.ExecTxResult, len(req.Txs))
+	for i := range req.Txs {
+		var r ledger.Result
+		if errs[i] != nil {
+			r = ledger.Result{Code: tx.Code(errs[i]), Log: ptoy.Message(errs[i])}
+		} else {
+			r = b.Apply(txs[i])
+		}
+		out[i] = &abci.ExecTxResult{Code: r.Code, Log: r.Log, Codespace: Codespace}
+		if txs[i] != nil {
+			out[i].Events = []abci.Event{{Type: "ptoy", Attributes: []abci.EventAttribute{{Key: "type", Value: tx.Name(txs[i].Body), Index: false}}}}
+			a.results[txs[i].Hash] = Result{Height: req.Height, Code: r.Code, Log: r.Log}
+			a.verified.remove(txs[i].Hash)
+		}
+	}
+	hash := b.Finish()
+	a.block = b
+	var vu []abci.ValidatorUpdate
+	for _, u := range b.ValidatorUpdates() {
+		vu = append(vu, abci.UpdateValidator(u.PubKey, u.Power, "ed25519"))
+	}
+	return &abci.ResponseFinalizeBlock{TxResults: out, AppHash: hash, ValidatorUpdates: vu}, nil
+}
+
+// Commit makes the finalized block durable, then tells the waiters.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	if a.block == nil {
+		return &abci.ResponseCommit{}, nil
+	}
+	if err := a.l.Commit(a.block); err != nil {
+		return nil, err
+	}
+	a.block = nil
+	a.resetCheck()
+	a.mu.Lock()
+	for h, r := range a.results {
+		for _, ch := range a.waiters[h] {
+			ch <- r
+		}
+		delete(a.waiters, h)
+	}
+	a.mu.Unlock()
+	a.results = nil
+	return &abci.ResponseCommit{}, nil
+}
+
+// Wait returns a channel that receives the transaction's result once the
+// block that holds it is committed on this node. Call Cancel if you stop
+// waiting before then.
+func (a *App) Wait(hash [32]byte) <-chan Result {
+	ch := make(chan Result, 1)
+	a.mu.Lock()
+	a.waiters[hash] = append(a.waiters[hash], ch)
+	a.mu.Unlock()
+	return ch
+}
+
+// Cancel stops a Wait.
+func (a *App) Cancel(hash [32]byte, ch <-chan Result) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ws := a.waiters[hash]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(a.waiters, hash)
+	} else {
+		a.waiters[hash] = ws
+	}
+}

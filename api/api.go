@@ -1,0 +1,178 @@
+// Package api serves the node API over Connect RPC: one handler answers
+// gRPC, gRPC-Web and JSON over HTTP, so Go programs, browsers and curl
+// use the same endpoints. It speaks to the node through Backend and knows
+// nothing of consensus.
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/gen/ptoy/v1/ptoyv1connect"
+	"ptoy/ledger"
+)
+
+// Backend is what the API needs of a node. Errors carry ptoy kinds.
+type Backend interface {
+	Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error)
+	Status(ctx context.Context) (*pb.StatusResponse, error)
+	Ledger() *ledger.Ledger
+	StartRegistration(ctx context.Context, name, phone string) (*pb.StartRegistrationResponse, error)
+	CompleteRegistration(ctx context.Context, regID, code string, raw []byte) (*pb.SubmitResponse, error)
+}
+
+// SubmitTimeout bounds how long Submit waits for a commit.
+const SubmitTimeout = 30 * time.Second
+
+// New returns the path and handler of the node API.
+func New(b Backend) (string, http.Handler) {
+	return ptoyv1connect.NewNodeServiceHandler(&server{b: b}, connect.WithReadMaxBytes(1<<20))
+}
+
+type server struct{ b Backend }
+
+// codes maps each error kind to its Connect (and so HTTP) status: the one
+// place where this edge translates errors.
+var codes = map[ptoy.Kind]connect.Code{
+	ptoy.Other:            connect.CodeInternal,
+	ptoy.Invalid:          connect.CodeInvalidArgument,
+	ptoy.Unauthenticated:  connect.CodeUnauthenticated,
+	ptoy.PermissionDenied: connect.CodePermissionDenied,
+	ptoy.NotFound:         connect.CodeNotFound,
+	ptoy.Exists:           connect.CodeAlreadyExists,
+	ptoy.BadSequence:      connect.CodeFailedPrecondition,
+	ptoy.Unavailable:      connect.CodeUnavailable,
+	ptoy.Expired:          connect.CodeDeadlineExceeded,
+}
+
+func toConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	k := ptoy.KindOf(err)
+	c, ok := codes[k]
+	if !ok {
+		c = connect.CodeInternal
+	}
+	msg := ptoy.Message(err)
+	if k == ptoy.Other {
+		msg = "internal error"
+	}
+	return connect.NewError(c, errors.New(msg))
+}
+
+// KindOf maps a Connect error from a node back to a ptoy kind.
+func KindOf(err error) ptoy.Kind {
+	c := connect.CodeOf(err)
+	for k, v := range codes {
+		if v == c && k != ptoy.Other {
+			return k
+		}
+	}
+	return ptoy.Other
+}
+
+func (s *server) Submit(ctx context.Context, req *connect.Request[pb.SubmitRequest]) (*connect.Response[pb.SubmitResponse], error) {
+	ctx, cancel := context.WithTimeout(ctx, SubmitTimeout)
+	defer cancel()
+	r, err := s.b.Submit(ctx, req.Msg.Tx, !req.Msg.Async)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(r), nil
+}
+
+func (s *server) Status(ctx context.Context, _ *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
+	r, err := s.b.Status(ctx)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(r), nil
+}
+
+func (s *server) GetAccount(ctx context.Context, req *connect.Request[pb.GetAccountRequest]) (*connect.Response[pb.GetAccountResponse], error) {
+	l := s.b.Ledger()
+	var (
+		acct *pb.Account
+		err  error
+	)
+	switch {
+	case len(req.Msg.SigningKey) > 0:
+		acct, err = l.AccountByKey(req.Msg.SigningKey)
+	default:
+		var id ptoy.ID
+		if id, err = ptoy.IDFromBytes(req.Msg.Id); err == nil {
+			acct, err = l.Account(id)
+		}
+	}
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &pb.GetAccountResponse{Account: acct}
+	id := ptoy.ID(acct.Id)
+	switch acct.Kind {
+	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
+		resp.Employments, err = l.Employments(id)
+	case pb.AccountKind_ACCOUNT_KIND_ORG:
+		resp.Org, err = l.Org(id)
+	}
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *server) ListOrgs(ctx context.Context, _ *connect.Request[pb.ListOrgsRequest]) (*connect.Response[pb.ListOrgsResponse], error) {
+	orgs, err := s.b.Ledger().Orgs()
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.ListOrgsResponse{Orgs: orgs}), nil
+}
+
+func (s *server) ListEmployees(ctx context.Context, req *connect.Request[pb.ListEmployeesRequest]) (*connect.Response[pb.ListEmployeesResponse], error) {
+	id, err := ptoy.IDFromBytes(req.Msg.Org)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	if _, err := s.b.Ledger().Org(id); err != nil {
+		return nil, toConnect(err)
+	}
+	es, err := s.b.Ledger().Employees(id)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.ListEmployeesResponse{Employees: es}), nil
+}
+
+func (s *server) ListProposals(ctx context.Context, _ *connect.Request[pb.ListProposalsRequest]) (*connect.Response[pb.ListProposalsResponse], error) {
+	ps, err := s.b.Ledger().Proposals()
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.ListProposalsResponse{Proposals: ps}), nil
+}
+
+func (s *server) StartRegistration(ctx context.Context, req *connect.Request[pb.StartRegistrationRequest]) (*connect.Response[pb.StartRegistrationResponse], error) {
+	r, err := s.b.StartRegistration(ctx, req.Msg.FullName, req.Msg.Phone)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(r), nil
+}
+
+func (s *server) CompleteRegistration(ctx context.Context, req *connect.Request[pb.CompleteRegistrationRequest]) (*connect.Response[pb.SubmitResponse], error) {
+	ctx, cancel := context.WithTimeout(ctx, SubmitTimeout)
+	defer cancel()
+	r, err := s.b.CompleteRegistration(ctx, req.Msg.RegistrationId, req.Msg.Code, req.Msg.Tx)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(r), nil
+}

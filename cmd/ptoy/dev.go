@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"ptoy/devnet"
+)
+
+func init() {
+	commands["dev"] = command{"run a whole development network in this process", runDev}
+}
+
+func runDev(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "dev", "[--home DIR] [--validators 1|4] [--listen 127.0.0.1:PORT]",
+		`Runs a local network with demo organisations, staff and patients, short
+block times and embedded storage. It prints one line starting with "ready"
+when it serves, and writes DIR/dev.json with every URL and the demo
+accounts (keystores in DIR/keys, passphrase "demo"). A second start of the
+same home resumes the same chain. Development only.`)
+	home := fs.String("home", ".ptoy-dev", "directory of the development network")
+	vals := fs.Int("validators", 1, "number of validator nodes: 1 or 4")
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address of node 1 (API, later FHIR and web)")
+	verbose := fs.Bool("v", false, "log node activity to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: *listen, Logger: log, Console: e.stdout})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st, err := n.Client(0).Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
+	<-ctx.Done()
+	fmt.Fprintln(e.stdout, "stopping")
+	return nil
+}

@@ -1,0 +1,336 @@
+// Package devnet runs a whole ptoy network in one process for development
+// and tests: one or four validator nodes on 127.0.0.x, short block times,
+// and the demo cast of organisations, staff and patients.
+package devnet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"ptoy"
+	"ptoy/api"
+	"ptoy/client"
+	"ptoy/directory"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/node"
+)
+
+// Options configure a development network.
+type Options struct {
+	Home       string // everything lives here; a second start resumes it
+	Validators int    // 1 or 4
+	Listen     string // node 1's HTTP address; a free port if empty
+	Logger     *slog.Logger
+	Console    io.Writer      // one-time codes are printed here
+	KDF        keys.KDFParams // for the demo keystores; keys.DefaultKDF if zero
+	NoDemo     bool           // skip the demo people
+}
+
+// Passphrase unlocks every demo keystore. Development only.
+const Passphrase = "demo"
+
+// Info is what dev.json holds: everything a script needs to drive the
+// network.
+type Info struct {
+	ChainID  string     `json:"chain_id"`
+	Web      string     `json:"web"`
+	API      string     `json:"api"`
+	FHIR     string     `json:"fhir,omitempty"`
+	Nodes    []NodeInfo `json:"nodes"`
+	KeysDir  string     `json:"keys_dir"`
+	Pass     string     `json:"passphrase"`
+	Outbox   string     `json:"outbox"`
+	Accounts []Account  `json:"accounts"`
+}
+
+// NodeInfo locates one node.
+type NodeInfo struct {
+	Moniker   string `json:"moniker"`
+	Org       string `json:"org"`
+	API       string `json:"api"`
+	CometRPC  string `json:"cometbft_rpc"`
+	Home      string `json:"home"`
+	HTTPAddr  string `json:"http_addr"`
+	CometAddr string `json:"-"`
+}
+
+// Account is one demo identity; Key names its keystore in KeysDir.
+type Account struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // organisation, practitioner, patient
+	Role string `json:"role,omitempty"`
+	Org  string `json:"org,omitempty"`
+	ID   string `json:"id"`
+	Key  string `json:"key"`
+}
+
+// Net is a running development network.
+type Net struct {
+	Nodes []*node.Node
+	Info  Info
+	opt   Options
+}
+
+// Start creates the network in opt.Home on first use, starts every node,
+// waits for the first block, adds the demo cast if new, and writes
+// dev.json.
+func Start(ctx context.Context, opt Options) (*Net, error) {
+	const op = "devnet.Start"
+	if opt.Validators == 0 {
+		opt.Validators = 1
+	}
+	if opt.Validators != 1 && opt.Validators != 4 {
+		return nil, ptoy.E(op, ptoy.Invalid, "a development network has 1 or 4 validators")
+	}
+	if opt.KDF == (keys.KDFParams{}) {
+		opt.KDF = keys.DefaultKDF
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Console == nil {
+		opt.Console = io.Discard
+	}
+	home, err := filepath.Abs(opt.Home)
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Invalid, err)
+	}
+	opt.Home = home
+	infoPath := filepath.Join(home, "dev.json")
+	var info Info
+	fresh := false
+	if b, err := os.ReadFile(infoPath); err == nil {
+		if err := json.Unmarshal(b, &info); err != nil {
+			return nil, ptoy.E(op, ptoy.Invalid, "dev.json is damaged", err)
+		}
+		if len(info.Nodes) != opt.Validators {
+			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s holds a network of %d validators, not %d", home, len(info.Nodes), opt.Validators))
+		}
+	} else {
+		fresh = true
+		if info, err = create(opt); err != nil {
+			return nil, err
+		}
+	}
+	n := &Net{Info: info, opt: opt}
+	for _, ni := range info.Nodes {
+		nd, err := node.Open(ni.Home, node.Options{Logger: opt.Logger, Console: opt.Console, API: apiHandler})
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.Nodes = append(n.Nodes, nd)
+	}
+	for _, nd := range n.Nodes {
+		if err := nd.Start(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, nd := range n.Nodes {
+		if err := nd.WaitHeight(wctx, 1); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	if fresh && !opt.NoDemo {
+		if err := n.seed(ctx); err != nil {
+			n.Close()
+			return nil, ptoy.E(op, ptoy.Other, "adding the demo cast", err)
+		}
+	}
+	if fresh {
+		b, _ := json.MarshalIndent(n.Info, "", "  ")
+		if err := os.WriteFile(infoPath, append(b, '\n'), 0o600); err != nil {
+			n.Close()
+			return nil, ptoy.E(op, ptoy.Other, err)
+		}
+	}
+	return n, nil
+}
+
+func apiHandler(nd *node.Node) (string, http.Handler) { return api.New(nd) }
+
+// Close stops every node.
+func (n *Net) Close() {
+	for _, nd := range n.Nodes {
+		nd.Close()
+	}
+}
+
+// Client returns a client of node i (0-based).
+func (n *Net) Client(i int) *client.Client { return client.New(n.Nodes[i].URL(), nil) }
+
+// Keys is the demo keystore directory.
+func (n *Net) Keys() keys.Dir { return keys.Dir{Path: n.Info.KeysDir, KDF: n.opt.KDF} }
+
+// Key opens a demo identity's key pair by its keystore name.
+func (n *Net) Key(name string) (*keys.KeyPair, error) {
+	k, _, err := n.Keys().Load(name, []byte(Passphrase))
+	return k, err
+}
+
+// OutboxCode returns the newest one-time code node 1 sent to phone.
+func (n *Net) OutboxCode(phone string) (string, error) {
+	return directory.LatestCode(n.Info.Outbox, phone)
+}
+
+// Demo cast. Organisation i < validators runs node i+1.
+var demoOrgs = []struct {
+	key, name string
+	kind      pb.OrgKind
+}{
+	{"general-hospital", "General Hospital", pb.OrgKind_ORG_KIND_HOSPITAL},
+	{"riverside-clinic", "Riverside Clinic", pb.OrgKind_ORG_KIND_CLINIC},
+	{"city-lab", "City Lab", pb.OrgKind_ORG_KIND_LAB},
+	{"acme-insurance", "Acme Insurance", pb.OrgKind_ORG_KIND_INSURER},
+}
+
+var demoStaff = []struct {
+	key, name, org string
+	role           pb.Role
+}{
+	{"gh-admin", "General Hospital admin", "general-hospital", pb.Role_ROLE_ADMIN},
+	{"dr-osei", "Dr Osei", "general-hospital", pb.Role_ROLE_PHYSICIAN},
+	{"nurse-lee", "Nurse Lee", "general-hospital", pb.Role_ROLE_NURSE},
+	{"park", "Park", "general-hospital", pb.Role_ROLE_BILLING},
+	{"ruiz", "Ruiz", "general-hospital", pb.Role_ROLE_PRIVACY_OFFICER},
+	{"riverside-admin", "Riverside Clinic admin", "riverside-clinic", pb.Role_ROLE_ADMIN},
+	{"dr-novak", "Dr Novak", "riverside-clinic", pb.Role_ROLE_EMERGENCY_PHYSICIAN},
+}
+
+// DemoPatients are registered through node 1 with these (fictional) phones.
+var DemoPatients = []struct{ Key, Name, Phone string }{
+	{"alice", "Alice Example", "+15550100001"},
+	{"bob", "Bob Example", "+15550100002"},
+}
+
+func create(opt Options) (Info, error) {
+	kd := keys.Dir{Path: filepath.Join(opt.Home, "keys"), KDF: opt.KDF}
+	now := time.Now()
+	var specs []node.OrgSpec
+	info := Info{KeysDir: kd.Path, Pass: Passphrase, Outbox: filepath.Join(opt.Home, "nodes", "node1", "outbox.jsonl")}
+	for _, o := range demoOrgs {
+		k, _, err := kd.Create(o.key, keys.KEMHybrid, []byte(Passphrase), now)
+		if err != nil {
+			return info, err
+		}
+		specs = append(specs, node.OrgSpec{Name: o.name, Kind: o.kind, Key: k})
+		info.Accounts = append(info.Accounts, Account{Name: o.name, Kind: "organisation", ID: k.ID().String(), Key: o.key})
+	}
+	spec := node.NetworkSpec{
+		Out: filepath.Join(opt.Home, "nodes"), Validators: opt.Validators, Orgs: specs,
+		FreePorts: true, HTTPAddr0: opt.Listen, FastBlocks: true, Dev: true, KDF: keys.TestKDF, Now: now,
+		ChainID: "ptoy-dev",
+	}
+	if _, err := node.CreateNetwork(spec); err != nil {
+		return info, err
+	}
+	for i, h := range spec.Homes() {
+		c, err := node.LoadConfig(h)
+		if err != nil {
+			return info, err
+		}
+		info.Nodes = append(info.Nodes, NodeInfo{Moniker: c.Moniker, Org: demoOrgs[i].name, API: "http://" + c.HTTPAddr,
+			CometRPC: "http://" + c.RPCAddr[len("tcp://"):], Home: h, HTTPAddr: c.HTTPAddr})
+	}
+	info.ChainID = spec.ChainID
+	info.API = info.Nodes[0].API
+	info.Web = info.Nodes[0].API
+	return info, nil
+}
+
+// seed adds the demo staff and registers the demo patients.
+func (n *Net) seed(ctx context.Context) error {
+	c := n.Client(0)
+	kd := n.Keys()
+	now := time.Now()
+	orgKeys := map[string]*keys.KeyPair{}
+	for _, o := range demoOrgs {
+		k, err := n.Key(o.key)
+		if err != nil {
+			return err
+		}
+		orgKeys[o.key] = k
+	}
+	for _, s := range demoStaff {
+		k, _, err := kd.Create(s.key, keys.KEMHybrid, []byte(Passphrase), now)
+		if err != nil {
+			return err
+		}
+		org := orgKeys[s.org]
+		_, err = c.Send(ctx, &pb.Body{Msg: &pb.Body_AddEmployee{AddEmployee: &pb.AddEmployee{
+			Org: org.ID().Bytes(), SigningKey: k.SigningPublic(), Kem: client.KEM(k), Role: s.role,
+		}}}, org, k)
+		if err != nil {
+			return err
+		}
+		n.Info.Accounts = append(n.Info.Accounts, Account{Name: s.name, Kind: "practitioner", Role: RoleName(s.role), Org: s.org, ID: k.ID().String(), Key: s.key})
+	}
+	for _, p := range DemoPatients {
+		k, _, err := kd.Create(p.Key, keys.KEMHybrid, []byte(Passphrase), now)
+		if err != nil {
+			return err
+		}
+		if _, err := n.Register(ctx, 0, k, p.Name, p.Phone); err != nil {
+			return err
+		}
+		n.Info.Accounts = append(n.Info.Accounts, Account{Name: p.Name, Kind: "patient", ID: k.ID().String(), Key: p.Key})
+	}
+	return nil
+}
+
+// Register registers a patient through node i, reading the one-time code
+// from the development outbox as the patient would read their phone.
+func (n *Net) Register(ctx context.Context, i int, k *keys.KeyPair, name, phone string) (ptoy.ID, error) {
+	c := n.Client(i)
+	start, err := c.StartRegistration(ctx, name, phone)
+	if err != nil {
+		return ptoy.ID{}, err
+	}
+	norm, err := directory.NormalizePhone(phone)
+	if err != nil {
+		return ptoy.ID{}, err
+	}
+	code, err := directory.LatestCode(filepath.Join(n.Info.Nodes[i].Home, "outbox.jsonl"), norm)
+	if err != nil {
+		return ptoy.ID{}, err
+	}
+	return c.CompleteRegistration(ctx, start, code, k)
+}
+
+// RoleName is the CLI's word for a role.
+func RoleName(r pb.Role) string {
+	switch r {
+	case pb.Role_ROLE_PHYSICIAN:
+		return "physician"
+	case pb.Role_ROLE_NURSE:
+		return "nurse"
+	case pb.Role_ROLE_EMERGENCY_PHYSICIAN:
+		return "emergency-physician"
+	case pb.Role_ROLE_BILLING:
+		return "billing"
+	case pb.Role_ROLE_PRIVACY_OFFICER:
+		return "privacy-officer"
+	case pb.Role_ROLE_ADMIN:
+		return "admin"
+	case pb.Role_ROLE_LAB_TECHNICIAN:
+		return "lab-technician"
+	case pb.Role_ROLE_PHARMACIST:
+		return "pharmacist"
+	}
+	return "unknown"
+}
+
+// Opts returns the options the network runs with (Home made absolute).
+func (n *Net) Opts() Options { return n.opt }

@@ -1,0 +1,343 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+
+	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/tx"
+)
+
+// apply checks the signer and sequence, then runs the message.
+func (b *Block) apply(t *tx.Tx) error {
+	op := "ledger." + tx.Name(t.Body)
+	signer, acct, err := b.signer(op, t)
+	if err != nil {
+		return err
+	}
+	if reg, ok := t.Body.Msg.(*pb.Body_RegisterPatient); ok {
+		err = b.registerPatient(op, t, signer, acct, reg.RegisterPatient)
+	} else if acct == nil {
+		err = ptoy.E(op, ptoy.Unauthenticated, "the signing key belongs to no account on this network")
+	} else {
+		switch m := t.Body.Msg.(type) {
+		case *pb.Body_ProposeOrg:
+			err = b.proposeOrg(op, t, acct, m.ProposeOrg)
+		case *pb.Body_Vote:
+			err = b.vote(op, acct, m.Vote)
+		case *pb.Body_AddEmployee:
+			err = b.addEmployee(op, t, acct, m.AddEmployee)
+		case *pb.Body_RemoveEmployee:
+			err = b.removeEmployee(op, acct, m.RemoveEmployee)
+		case *pb.Body_SetRole:
+			err = b.setRole(op, acct, m.SetRole)
+		case *pb.Body_RotateKeys:
+			err = b.rotateKeys(op, t, acct, m.RotateKeys)
+		default:
+			err = ptoy.E(op, ptoy.Invalid, "unknown transaction type")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// Re-read: the message may have created or changed the account.
+	acct, err = b.account(signer)
+	if err != nil {
+		return err
+	}
+	acct.Sequence = t.Body.Sequence
+	b.putMsg(accountKey(ptoy.ID(acct.Id)), acct)
+	return nil
+}
+
+// signer resolves the envelope's key to its account (nil for a key that
+// is not registered yet) and checks the sequence number.
+func (b *Block) signer(op string, t *tx.Tx) (ptoy.ID, *pb.Account, error) {
+	idb, err := b.get(signingKeyKey(t.Signer()))
+	if err != nil {
+		return ptoy.ID{}, nil, err
+	}
+	if idb == nil {
+		if t.Body.Sequence != 1 {
+			return ptoy.ID{}, nil, ptoy.E(op, ptoy.BadSequence, fmt.Sprintf("sequence %d skips ahead: a new account's first transaction is 1", t.Body.Sequence))
+		}
+		return ptoy.IDFromKey(t.Signer()), nil, nil
+	}
+	id, err := ptoy.IDFromBytes(idb)
+	if err != nil {
+		return id, nil, err
+	}
+	acct, err := b.account(id)
+	if err != nil {
+		return id, nil, err
+	}
+	next := acct.Sequence + 1
+	switch {
+	case t.Body.Sequence < next:
+		return id, nil, ptoy.E(op, ptoy.BadSequence, fmt.Sprintf("sequence %d was already used (a replay?); the next is %d", t.Body.Sequence, next))
+	case t.Body.Sequence > next:
+		return id, nil, ptoy.E(op, ptoy.BadSequence, fmt.Sprintf("sequence %d skips ahead; the next is %d", t.Body.Sequence, next))
+	}
+	return id, acct, nil
+}
+
+func (b *Block) account(id ptoy.ID) (*pb.Account, error) {
+	a := new(pb.Account)
+	ok, err := getMsg(b.get, accountKey(id), a)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ptoy.E("ledger.account", ptoy.NotFound, fmt.Sprintf("no account %s", id))
+	}
+	return a, nil
+}
+
+func (b *Block) org(op string, idb []byte) (ptoy.ID, *pb.Org, error) {
+	id, err := ptoy.IDFromBytes(idb)
+	if err != nil {
+		return id, nil, ptoy.E(op, ptoy.Invalid, "organisation id", err)
+	}
+	o := new(pb.Org)
+	ok, err := getMsg(b.get, orgKey(id), o)
+	if err != nil {
+		return id, nil, err
+	}
+	if !ok {
+		return id, nil, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no organisation %s on this network", id))
+	}
+	return id, o, nil
+}
+
+// checkKEM validates an encryption key on its way into the ledger.
+func checkKEM(op string, k *pb.KemKey) error {
+	if k == nil {
+		return ptoy.E(op, ptoy.Invalid, "an encryption (KEM) key is required")
+	}
+	if k.Alg > 0xffff {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("unknown KEM algorithm %#x", k.Alg))
+	}
+	if err := keys.ValidKEMPublic(uint16(k.Alg), k.Key); err != nil {
+		return ptoy.E(op, ptoy.Invalid, err)
+	}
+	return nil
+}
+
+// checkNewSigningKey validates a signing key that is to join the ledger.
+func (b *Block) checkNewSigningKey(op string, t *tx.Tx, key []byte, who string) error {
+	if len(key) != ed25519.PublicKeySize {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s signing key must be %d bytes, got %d", who, ed25519.PublicKeySize, len(key)))
+	}
+	if !t.Cosigned(key) {
+		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("the %s must co-sign to show it holds its key", who))
+	}
+	used, err := b.get(signingKeyKey(key))
+	if err != nil {
+		return err
+	}
+	if used != nil {
+		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("the %s signing key is already registered", who))
+	}
+	return nil
+}
+
+func (b *Block) registerPatient(op string, t *tx.Tx, id ptoy.ID, acct *pb.Account, m *pb.RegisterPatient) error {
+	if acct != nil {
+		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("account %s is already registered", id))
+	}
+	if err := checkKEM(op, m.Kem); err != nil {
+		return err
+	}
+	regID, _, err := b.org(op, m.Registrar)
+	if err != nil {
+		return ptoy.E(op, ptoy.Unauthenticated, "registration needs a member organisation's phone attestation", err)
+	}
+	reg, err := b.account(regID)
+	if err != nil {
+		return err
+	}
+	if !t.Cosigned(reg.SigningKey) {
+		return ptoy.E(op, ptoy.Unauthenticated, "registration is not attested: the registering organisation did not co-sign it")
+	}
+	a := b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_PATIENT, t.Signer(), m.Kem)
+	a.Registrar = regID.Bytes()
+	b.putMsg(accountKey(id), a)
+	return nil
+}
+
+// newAccount indexes signingKey and returns a new account for the caller
+// to complete and store.
+func (b *Block) newAccount(id ptoy.ID, kind pb.AccountKind, signingKey []byte, kem *pb.KemKey) *pb.Account {
+	b.set(signingKeyKey(signingKey), id.Bytes())
+	return &pb.Account{
+		Id:            id.Bytes(),
+		Kind:          kind,
+		SigningKey:    bytes.Clone(signingKey),
+		Kem:           kem,
+		CreatedHeight: b.height,
+		CreatedTime:   b.time.Unix(),
+	}
+}
+
+// actFor checks that acct may manage org: it is the organisation itself,
+// or one of its employees with the admin role.
+func (b *Block) actFor(op string, acct *pb.Account, orgIDb []byte) (ptoy.ID, *pb.Org, error) {
+	if len(orgIDb) == 0 {
+		orgIDb = acct.Id
+	}
+	orgID, org, err := b.org(op, orgIDb)
+	if err != nil {
+		return orgID, nil, err
+	}
+	if bytes.Equal(acct.Id, orgID[:]) {
+		return orgID, org, nil
+	}
+	e := new(pb.Employee)
+	ok, err := getMsg(b.get, employeeKey(orgID, ptoy.ID(acct.Id)), e)
+	if err != nil {
+		return orgID, nil, err
+	}
+	if ok && e.Role == pb.Role_ROLE_ADMIN {
+		return orgID, org, nil
+	}
+	return orgID, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only %s or its admins may do this", org.Name))
+}
+
+func validRole(r pb.Role) bool {
+	_, ok := pb.Role_name[int32(r)]
+	return ok && r != pb.Role_ROLE_UNSPECIFIED
+}
+
+func (b *Block) addEmployee(op string, t *tx.Tx, acct *pb.Account, m *pb.AddEmployee) error {
+	orgID, _, err := b.actFor(op, acct, m.Org)
+	if err != nil {
+		return err
+	}
+	if !validRole(m.Role) {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("unknown role %d", m.Role))
+	}
+	if len(m.SigningKey) != ed25519.PublicKeySize {
+		return ptoy.E(op, ptoy.Invalid, "employee signing key must be 32 bytes")
+	}
+	if !t.Cosigned(m.SigningKey) {
+		return ptoy.E(op, ptoy.Unauthenticated, "the employee must co-sign to show it holds its key")
+	}
+	var pid ptoy.ID
+	idb, err := b.get(signingKeyKey(m.SigningKey))
+	if err != nil {
+		return err
+	}
+	if idb != nil {
+		pid = ptoy.ID(idb)
+		p, err := b.account(pid)
+		if err != nil {
+			return err
+		}
+		if p.Kind != pb.AccountKind_ACCOUNT_KIND_PRACTITIONER {
+			return ptoy.E(op, ptoy.Invalid, "that key belongs to an account that is not a practitioner")
+		}
+	} else {
+		if err := checkKEM(op, m.Kem); err != nil {
+			return err
+		}
+		pid = ptoy.IDFromKey(m.SigningKey)
+		b.putMsg(accountKey(pid), b.newAccount(pid, pb.AccountKind_ACCOUNT_KIND_PRACTITIONER, m.SigningKey, m.Kem))
+	}
+	present, err := b.get(employeeKey(orgID, pid))
+	if err != nil {
+		return err
+	}
+	if present != nil {
+		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s is already on the employee list", pid))
+	}
+	b.putMsg(employeeKey(orgID, pid), &pb.Employee{Org: orgID.Bytes(), Practitioner: pid.Bytes(), Role: m.Role, SinceHeight: b.height})
+	b.set(employmentKey(pid, orgID), []byte{1})
+	return nil
+}
+
+func (b *Block) employee(op string, orgID ptoy.ID, eb []byte) (ptoy.ID, *pb.Employee, error) {
+	pid, err := ptoy.IDFromBytes(eb)
+	if err != nil {
+		return pid, nil, ptoy.E(op, ptoy.Invalid, "employee id", err)
+	}
+	e := new(pb.Employee)
+	ok, err := getMsg(b.get, employeeKey(orgID, pid), e)
+	if err != nil {
+		return pid, nil, err
+	}
+	if !ok {
+		return pid, nil, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("%s is not on the employee list", pid))
+	}
+	return pid, e, nil
+}
+
+func (b *Block) removeEmployee(op string, acct *pb.Account, m *pb.RemoveEmployee) error {
+	orgID, _, err := b.actFor(op, acct, m.Org)
+	if err != nil {
+		return err
+	}
+	pid, _, err := b.employee(op, orgID, m.Employee)
+	if err != nil {
+		return err
+	}
+	b.del(employeeKey(orgID, pid))
+	b.del(employmentKey(pid, orgID))
+	return nil
+}
+
+func (b *Block) setRole(op string, acct *pb.Account, m *pb.SetRole) error {
+	orgID, _, err := b.actFor(op, acct, m.Org)
+	if err != nil {
+		return err
+	}
+	if !validRole(m.Role) {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("unknown role %d", m.Role))
+	}
+	pid, e, err := b.employee(op, orgID, m.Employee)
+	if err != nil {
+		return err
+	}
+	e.Role = m.Role
+	b.putMsg(employeeKey(orgID, pid), e)
+	return nil
+}
+
+func (b *Block) rotateKeys(op string, t *tx.Tx, acct *pb.Account, m *pb.RotateKeys) error {
+	if m.Kem == nil && len(m.SigningKey) == 0 {
+		return ptoy.E(op, ptoy.Invalid, "nothing to rotate: give a new encryption key, a new signing key, or both")
+	}
+	if m.Kem != nil {
+		if err := checkKEM(op, m.Kem); err != nil {
+			return err
+		}
+		acct.Kem = m.Kem
+	}
+	if len(m.SigningKey) > 0 {
+		if err := b.checkNewSigningKey(op, t, m.SigningKey, "new"); err != nil {
+			return err
+		}
+		b.del(signingKeyKey(acct.SigningKey))
+		acct.SigningKey = bytes.Clone(m.SigningKey)
+		b.set(signingKeyKey(acct.SigningKey), acct.Id)
+	}
+	b.putMsg(accountKey(ptoy.ID(acct.Id)), acct)
+	return nil
+}
+
+// checkName validates an organisation's display name.
+func checkName(op, name string) error {
+	if n := utf8.RuneCountInString(name); n == 0 || n > 128 || !utf8.ValidString(name) {
+		return ptoy.E(op, ptoy.Invalid, "an organisation name is 1 to 128 characters")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return ptoy.E(op, ptoy.Invalid, "an organisation name has only printable characters")
+		}
+	}
+	return nil
+}

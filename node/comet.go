@@ -1,0 +1,77 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+)
+
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// cometConfig builds CometBFT's settings for a node home from ptoy's.
+func cometConfig(home string, c Config) *cmtcfg.Config {
+	cc := cmtcfg.DefaultConfig()
+	cc.SetRoot(home)
+	cc.Moniker = c.Moniker
+	cc.P2P.ListenAddress = c.P2PAddr
+	cc.P2P.ExternalAddress = hostPort(c.P2PAddr)
+	cc.P2P.PersistentPeers = strings.Join(c.Peers, ",")
+	cc.P2P.AllowDuplicateIP = true
+	cc.P2P.AddrBookStrict = false
+	cc.P2P.PexReactor = false
+	cc.RPC.ListenAddress = c.RPCAddr
+	cc.TxIndex.Indexer = "null"
+	cc.Instrumentation.Prometheus = false
+	cc.Mempool.Size = 50000
+	cc.Mempool.CacheSize = 100000
+	cc.Consensus.CreateEmptyBlocks = true
+	if d, err := parseDuration(c.EmptyBlockInterval); err == nil {
+		cc.Consensus.CreateEmptyBlocksInterval = d
+	}
+	if c.FastBlocks {
+		cc.P2P.FlushThrottleTimeout = 10 * time.Millisecond
+		cc.Consensus.PeerGossipSleepDuration = 5 * time.Millisecond
+		cc.Consensus.TimeoutPropose = 500 * time.Millisecond
+		cc.Consensus.TimeoutPrevote = 100 * time.Millisecond
+		cc.Consensus.TimeoutPrecommit = 100 * time.Millisecond
+		cc.Consensus.TimeoutCommit = 10 * time.Millisecond
+	}
+	return cc
+}
+
+// cometLogger passes CometBFT's log lines to slog. CometBFT's info lines
+// (one per block and per peer message) go out at debug level.
+type cometLogger struct{ l *slog.Logger }
+
+func (c cometLogger) Debug(msg string, kv ...any) {
+	c.l.Log(context.Background(), slog.LevelDebug-4, msg, kv...)
+}
+func (c cometLogger) Info(msg string, kv ...any)  { c.l.Debug(msg, fixKV(kv)...) }
+func (c cometLogger) Error(msg string, kv ...any) { c.l.Warn(msg, fixKV(kv)...) }
+func (c cometLogger) With(kv ...any) cmtlog.Logger {
+	return cometLogger{c.l.With(fixKV(kv)...)}
+}
+
+// fixKV renders CometBFT's values (some are lazy Stringers) as strings.
+func fixKV(kv []any) []any {
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		if i%2 == 1 {
+			if s, ok := v.(fmt.Stringer); ok {
+				v = s.String()
+			}
+		}
+		out[i] = v
+	}
+	return out
+}

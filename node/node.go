@@ -1,0 +1,312 @@
+// Package node wires a ptoy node together: the ledger in its Pebble store,
+// CometBFT embedded in the process, the registration directory, and one
+// HTTP server that carries the API (and, later, FHIR and the web pages).
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
+
+	"ptoy"
+	"ptoy/abciapp"
+	"ptoy/directory"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/ledger"
+	"ptoy/store"
+	"ptoy/tx"
+)
+
+// Options are what the caller supplies beyond the home's settings.
+type Options struct {
+	Logger *slog.Logger
+	// Passphrase unlocks the organisation key; if nil it is read from the
+	// config's PassphraseFile.
+	Passphrase []byte
+	// Console receives development one-time codes (Dev mode).
+	Console io.Writer
+	// Sender delivers one-time codes; the dev outbox if nil in Dev mode.
+	Sender directory.Sender
+	// Handlers are mounted on the node's HTTP server besides the API.
+	Handlers map[string]http.Handler
+	// API builds the API handler over the node; set by the caller so that
+	// this package does not depend on the edges.
+	API func(*Node) (string, http.Handler)
+}
+
+// Node is one running ptoy node.
+type Node struct {
+	home string
+	cfg  Config
+	log  *slog.Logger
+
+	kv     *store.Pebble
+	ledger *ledger.Ledger
+	app    *abciapp.App
+	comet  *cmtnode.Node
+	rpc    *local.Local
+	orgKey *keys.KeyPair
+	dir    *directory.Directory
+
+	srv      *http.Server
+	httpAddr string
+	closeOne sync.Once
+}
+
+// Open loads the node in home without starting it.
+func Open(home string, opt Options) (*Node, error) {
+	const op = "node.Open"
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.Moniker)
+	n := &Node{home: home, cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+
+	pass := opt.Passphrase
+	if pass == nil {
+		if pass, err = keys.Passphrase(n.path(cfg.PassphraseFile), "PTOY_PASSPHRASE", os.LookupEnv, strings.NewReader(""), io.Discard); err != nil {
+			return nil, ptoy.E(op, ptoy.Invalid, "no passphrase for the organisation key", err)
+		}
+	}
+	if n.orgKey, _, err = (keys.Dir{Path: n.path("keys")}).Load(cfg.OrgKey, pass); err != nil {
+		return nil, err
+	}
+
+	if n.kv, err = store.Open(n.path("data", "ptoy-state")); err != nil {
+		return nil, err
+	}
+	if n.ledger, err = ledger.Open(n.kv); err != nil {
+		return nil, err
+	}
+	n.app = abciapp.New(n.ledger, log)
+
+	dirKey, err := loadOrMakeKey(n.path("keys", "directory.key"))
+	if err != nil {
+		return nil, err
+	}
+	sender := opt.Sender
+	if sender == nil {
+		if !cfg.Dev {
+			return nil, ptoy.E(op, ptoy.Invalid, "no SMS sender configured; one-time codes go to the dev outbox only in dev mode")
+		}
+		sender = &directory.Outbox{Path: n.path("outbox.jsonl"), Console: opt.Console}
+	}
+	if n.dir, err = directory.Open(directory.Config{Dir: n.path("data", "directory"), Key: dirKey, Sender: sender, Now: time.Now}); err != nil {
+		return nil, err
+	}
+
+	cc := cometConfig(home, cfg)
+	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
+	n.comet, err = cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(n.app),
+		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft")})
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Other, "starting consensus", err)
+	}
+	n.rpc = local.New(n.comet)
+
+	mux := http.NewServeMux()
+	if opt.API != nil {
+		path, h := opt.API(n)
+		mux.Handle(path, h)
+	}
+	for p, h := range opt.Handlers {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		h, _ := n.ledger.Height()
+		fmt.Fprintf(w, "ok %d\n", h)
+	})
+	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ok = true
+	return n, nil
+}
+
+func (n *Node) path(parts ...string) string {
+	if len(parts) == 1 && filepath.IsAbs(parts[0]) {
+		return parts[0]
+	}
+	return filepath.Join(append([]string{n.home}, parts...)...)
+}
+
+// loadOrMakeKey reads a 32-byte secret from path, making it on first use.
+func loadOrMakeKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, ptoy.E("node.key", ptoy.Invalid, fmt.Sprintf("%s must hold 32 bytes", path))
+		}
+		return b, nil
+	}
+	if !os.IsNotExist(err) {
+		return nil, ptoy.E("node.key", ptoy.Other, err)
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	return b, writeFile(path, b, 0o600)
+}
+
+// Start starts consensus and the HTTP server.
+func (n *Node) Start() error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return ptoy.E("node.Start", ptoy.Unavailable, fmt.Sprintf("cannot listen on %s", n.cfg.HTTPAddr), err)
+	}
+	if err := n.comet.Start(); err != nil {
+		ln.Close()
+		return ptoy.E("node.Start", ptoy.Other, "starting consensus", err)
+	}
+	n.httpAddr = ln.Addr().String()
+	go func() {
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	n.log.Info("node started", "http", n.httpAddr, "chain", n.comet.GenesisDoc().ChainID)
+	return nil
+}
+
+// WaitHeight waits until the ledger has committed height h.
+func (n *Node) WaitHeight(ctx context.Context, h int64) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if cur, _ := n.ledger.Height(); cur >= h {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ptoy.E("node.WaitHeight", ptoy.Unavailable, fmt.Sprintf("height %d not reached", h), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the node; it is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOne.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.srv.Shutdown(ctx)
+		cancel()
+		if n.comet.IsRunning() {
+			n.comet.Stop()
+			n.comet.Wait()
+		}
+		n.closeStores()
+	})
+	return nil
+}
+
+func (n *Node) closeStores() {
+	if n.dir != nil {
+		n.dir.Close()
+	}
+	if n.kv != nil {
+		n.kv.Close()
+	}
+}
+
+// URL is the base URL of the node's HTTP server.
+func (n *Node) URL() string { return "http://" + n.httpAddr }
+
+// Home is the node's home directory.
+func (n *Node) Home() string { return n.home }
+
+// Config returns the node's settings.
+func (n *Node) Config() Config { return n.cfg }
+
+// Ledger is the node's committed ledger state.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// Org is the organisation that runs the node.
+func (n *Node) Org() ptoy.ID { return n.orgKey.ID() }
+
+// ChainID is the network's chain id.
+func (n *Node) ChainID() string { return n.comet.GenesisDoc().ChainID }
+
+// Submit broadcasts a signed transaction and, with wait, waits until it
+// is committed. A transaction the ledger rejects is not an error: its code
+// and log are in the response.
+func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error) {
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return &pb.SubmitResponse{Code: tx.Code(err), Log: ptoy.Message(err)}, nil
+	}
+	resp := &pb.SubmitResponse{Hash: t.HashHex()}
+	var ch <-chan abciapp.Result
+	if wait {
+		ch = n.app.Wait(t.Hash)
+		defer n.app.Cancel(t.Hash, ch)
+	}
+	res, err := n.rpc.BroadcastTxSync(ctx, raw)
+	if err != nil {
+		if strings.Contains(err.Error(), "already exists in cache") {
+			resp.Code, resp.Log = tx.Code(ptoy.E("", ptoy.Exists)), "this transaction was already submitted"
+			return resp, nil
+		}
+		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the node could not take the transaction", err)
+	}
+	if res.Code != 0 || !wait {
+		resp.Code, resp.Log = res.Code, res.Log
+		return resp, nil
+	}
+	select {
+	case r := <-ch:
+		resp.Code, resp.Log, resp.Height = r.Code, r.Log, r.Height
+		return resp, nil
+	case <-ctx.Done():
+		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the transaction was accepted but not committed in time; check it later by its hash "+resp.Hash, ctx.Err())
+	}
+}
+
+// Status describes the node.
+func (n *Node) Status(ctx context.Context) (*pb.StatusResponse, error) {
+	h, hash := n.ledger.Height()
+	st := &pb.StatusResponse{
+		ChainId:       n.ChainID(),
+		Moniker:       n.cfg.Moniker,
+		Height:        h,
+		AppHash:       hash,
+		Org:           n.Org().Bytes(),
+		CometbftRpc:   n.cfg.RPCAddr,
+		NodeId:        string(n.comet.NodeInfo().ID()),
+		BlockTimeUnix: n.ledger.BlockTime().Unix(),
+	}
+	if v, err := n.rpc.Validators(ctx, nil, nil, nil); err == nil {
+		st.Validators = int64(v.Total)
+	}
+	return st, nil
+}

@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"ptoy"
-	"ptoy/api"
 	"ptoy/client"
 	"ptoy/directory"
 	pb "ptoy/gen/ptoy/v1"
@@ -122,7 +120,7 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 	}
 	n := &Net{Info: info, opt: opt}
 	for _, ni := range info.Nodes {
-		nd, err := node.Open(ni.Home, node.Options{Logger: opt.Logger, Console: opt.Console, API: apiHandler})
+		nd, err := node.Open(ni.Home, node.Options{Logger: opt.Logger, Console: opt.Console})
 		if err != nil {
 			n.Close()
 			return nil, err
@@ -158,8 +156,6 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 	}
 	return n, nil
 }
-
-func apiHandler(nd *node.Node) (string, http.Handler) { return api.New(nd) }
 
 // Close stops every node.
 func (n *Net) Close() {

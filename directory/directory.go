@@ -29,11 +29,14 @@ import (
 	"ptoy/store"
 )
 
-// Defaults and limits.
+// Defaults of Config.
 const (
 	DefaultCodeTTL     = 10 * time.Minute // how long a code is valid
 	DefaultMaxAttempts = 5                // wrong codes per registration
+)
 
+// Limits and messages.
+const (
 	codeDigits     = 6
 	codeSpace      = 1_000_000 // 10^codeDigits
 	maxStarts      = 5         // Starts per phone per rateWindow
@@ -181,9 +184,9 @@ func (d *Directory) Close() error {
 //
 // A phone number that already belongs to a patient of this directory is
 // ptoy.Exists; more than 5 Starts for one phone number within an hour is
-// ptoy.Unavailable. If the Sender fails, the registration is dropped and
-// the error is ptoy.Unavailable; the Sender's error is not wrapped, since
-// it may contain the phone number.
+// ptoy.Unavailable. If the Sender fails, the registration is dropped (it
+// still counts towards the limit) and the error is ptoy.Unavailable; the
+// Sender's error is not wrapped, since it may contain the phone number.
 func (d *Directory) Start(ctx context.Context, name, phone string) (regID string, expires time.Time, err error) {
 	const op = "directory.Start"
 	if err := ctx.Err(); err != nil {
@@ -197,7 +200,7 @@ func (d *Directory) Start(ctx context.Context, name, phone string) (regID string
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	id, code, expires, err := d.startLocked(op, name, phone)
+	id, code, expires, err := d.begin(op, name, phone)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -208,9 +211,9 @@ func (d *Directory) Start(ctx context.Context, name, phone string) (regID string
 	return hex.EncodeToString(id), expires, nil
 }
 
-// startLocked stores a new pending registration and returns its id, code
+// begin stores a new pending registration and returns its id, code
 // and expiry.
-func (d *Directory) startLocked(op, name, phone string) (id []byte, code string, expires time.Time, err error) {
+func (d *Directory) begin(op, name, phone string) (id []byte, code string, expires time.Time, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

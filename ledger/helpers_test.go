@@ -330,25 +330,38 @@ func parseArgs(line string) (*args, error) {
 	a := &args{kv: map[string]string{}, used: map[string]bool{}}
 	var words []string
 	var cur strings.Builder
-	inQuote, have := false, false
-	for _, r := range line {
+	have := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
 		switch {
-		case r == '"':
-			inQuote = !inQuote
+		case c == '"':
+			// A Go string literal: escapes such as \x01 and \" work.
+			j := i + 1
+			for ; j < len(line) && line[j] != '"'; j++ {
+				if line[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(line) {
+				return nil, fmt.Errorf("unterminated quote in %q", line)
+			}
+			s, err := strconv.Unquote(line[i : j+1])
+			if err != nil {
+				return nil, fmt.Errorf("bad quoted string %s: %v", line[i:j+1], err)
+			}
+			cur.WriteString(s)
 			have = true
-		case !inQuote && (r == ' ' || r == '\t'):
+			i = j
+		case c == ' ' || c == '\t':
 			if have {
 				words = append(words, cur.String())
 				cur.Reset()
 				have = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(c)
 			have = true
 		}
-	}
-	if inQuote {
-		return nil, fmt.Errorf("unterminated quote in %q", line)
 	}
 	if have {
 		words = append(words, cur.String())
@@ -433,8 +446,8 @@ func parseOrgKind(s string) (pb.OrgKind, error) {
 	return pb.OrgKind(v), err
 }
 
-func roleWord(r pb.Role) string       { return enumWord(r.String(), "ROLE_") }
-func kindWord(k pb.OrgKind) string    { return enumWord(k.String(), "ORG_KIND_") }
+func roleWord(r pb.Role) string        { return enumWord(r.String(), "ROLE_") }
+func kindWord(k pb.OrgKind) string     { return enumWord(k.String(), "ORG_KIND_") }
 func acctWord(k pb.AccountKind) string { return enumWord(k.String(), "ACCOUNT_KIND_") }
 
 // kemArg builds a KemKey from kem=NAME|none (default def, none if def is
@@ -517,7 +530,11 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 				return builtTx{}, err
 			}
 		}
-		return builtTx{desc: "raw " + tx.ShortHash(raw), raw: raw}, a.unused()
+		desc := "raw " + tx.ShortHash(raw)
+		if len(raw) == 0 {
+			desc = "raw (empty)"
+		}
+		return builtTx{desc: desc, raw: raw}, a.unused()
 	case "replay":
 		if len(a.pos) != 2 {
 			return builtTx{}, fmt.Errorf("replay takes a label")
@@ -774,5 +791,9 @@ func (h *harness) stateLine() string {
 
 func (h *harness) heightLine() string {
 	height, hash := h.l.Height()
-	return fmt.Sprintf("height %d apphash %s", height, tx.ShortHash(hash))
+	hs := tx.ShortHash(hash)
+	if hs == "" {
+		hs = "-"
+	}
+	return fmt.Sprintf("height %d apphash %s", height, hs)
 }

@@ -9,6 +9,7 @@ import (
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
+	cmtnode "github.com/cometbft/cometbft/node"
 )
 
 func parseDuration(s string) (time.Duration, error) {
@@ -35,6 +36,7 @@ func cometConfig(home string, c Config) *cmtcfg.Config {
 	cc.Mempool.Size = 50000
 	cc.Mempool.CacheSize = 100000
 	cc.Consensus.CreateEmptyBlocks = true
+	cc.Consensus.PeerQueryMaj23SleepDuration = maj23Sleep
 	if d, err := parseDuration(c.EmptyBlockInterval); err == nil {
 		cc.Consensus.CreateEmptyBlocksInterval = d
 	}
@@ -47,6 +49,26 @@ func cometConfig(home string, c Config) *cmtcfg.Config {
 		cc.Consensus.TimeoutCommit = 10 * time.Millisecond
 	}
 	return cc
+}
+
+// maj23Sleep bounds how long CometBFT's vote-query routine may still run
+// after its peers stop; see StopComet.
+const maj23Sleep = 100 * time.Millisecond
+
+// StopComet stops an embedded CometBFT node without the crash its
+// consensus reactor can cause on the way out: that reactor's per-peer
+// query routine may wake from a sleep after the block store is closed.
+// Stopping the peers first and letting those sleeps run out avoids it.
+func StopComet(cn *cmtnode.Node) {
+	if !cn.IsRunning() {
+		return
+	}
+	if sw := cn.Switch(); sw != nil && sw.IsRunning() {
+		sw.Stop() // stops every peer; the node's own Stop skips it then
+		time.Sleep(4 * maj23Sleep)
+	}
+	cn.Stop()
+	cn.Wait()
 }
 
 // cometLogger passes CometBFT's log lines to slog. CometBFT's info lines

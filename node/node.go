@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtnode "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
@@ -27,6 +28,7 @@ import (
 
 	"ptoy"
 	"ptoy/abciapp"
+	"ptoy/api"
 	"ptoy/directory"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
@@ -47,9 +49,6 @@ type Options struct {
 	Sender directory.Sender
 	// Handlers are mounted on the node's HTTP server besides the API.
 	Handlers map[string]http.Handler
-	// API builds the API handler over the node; set by the caller so that
-	// this package does not depend on the edges.
-	API func(*Node) (string, http.Handler)
 }
 
 // Node is one running ptoy node.
@@ -115,34 +114,22 @@ func Open(home string, opt Options) (*Node, error) {
 	}
 	sender := opt.Sender
 	if sender == nil {
-		if !cfg.Dev {
-			return nil, ptoy.E(op, ptoy.Invalid, "no SMS sender configured; one-time codes go to the dev outbox only in dev mode")
+		sender = noSender{}
+		if cfg.Dev {
+			sender = &directory.Outbox{Path: n.path("outbox.jsonl"), Console: opt.Console}
 		}
-		sender = &directory.Outbox{Path: n.path("outbox.jsonl"), Console: opt.Console}
 	}
 	if n.dir, err = directory.Open(directory.Config{Dir: n.path("data", "directory"), Key: dirKey, Sender: sender, Now: time.Now}); err != nil {
 		return nil, err
 	}
 
-	cc := cometConfig(home, cfg)
-	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, err)
-	}
-	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
-	n.comet, err = cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(n.app),
-		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft")})
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, "starting consensus", err)
+	if n.comet, err = NewComet(home, cfg, n.app, log); err != nil {
+		return nil, err
 	}
 	n.rpc = local.New(n.comet)
 
 	mux := http.NewServeMux()
-	if opt.API != nil {
-		path, h := opt.API(n)
-		mux.Handle(path, h)
-	}
+	mux.Handle(api.New(n))
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
 	}
@@ -177,6 +164,25 @@ func loadOrMakeKey(path string) ([]byte, error) {
 	b = make([]byte, 32)
 	rand.Read(b)
 	return b, writeFile(path, b, 0o600)
+}
+
+// NewComet builds (without starting) the CometBFT node of a home for an
+// ABCI application; Open uses it with the ledger's app, benchmarks with
+// others. The app is called through one mutex.
+func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger) (*cmtnode.Node, error) {
+	cc := cometConfig(home, cfg)
+	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		return nil, ptoy.E("node.NewComet", ptoy.Other, err)
+	}
+	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
+	cn, err := cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(app),
+		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft")})
+	if err != nil {
+		return nil, ptoy.E("node.NewComet", ptoy.Other, "starting consensus", err)
+	}
+	return cn, nil
 }
 
 // Start starts consensus and the HTTP server.
@@ -221,10 +227,7 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.srv.Shutdown(ctx)
 		cancel()
-		if n.comet.IsRunning() {
-			n.comet.Stop()
-			n.comet.Wait()
-		}
+		StopComet(n.comet)
 		n.closeStores()
 	})
 	return nil
@@ -309,4 +312,27 @@ func (n *Node) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		st.Validators = int64(v.Total)
 	}
 	return st, nil
+}
+
+// Comet is the embedded CometBFT node, for tools (benchmarks, tests) that
+// look at blocks.
+func (n *Node) Comet() *cmtnode.Node { return n.comet }
+
+// CommittedTxs counts the transactions in blocks (from, to].
+func CommittedTxs(cn *cmtnode.Node, from, to int64) int {
+	total := 0
+	for h := from + 1; h <= to; h++ {
+		if m := cn.BlockStore().LoadBlockMeta(h); m != nil {
+			total += m.NumTxs
+		}
+	}
+	return total
+}
+
+// noSender refuses to send codes: a node without an SMS gateway does not
+// register patients.
+type noSender struct{}
+
+func (noSender) SendCode(context.Context, string, string) error {
+	return ptoy.E("node.register", ptoy.Unavailable, "this node registers no patients: it has no SMS sender (dev mode uses an outbox)")
 }

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"ptoy/bench"
+)
+
+func init() {
+	commands["bench"] = command{"measure committed transactions per second beside CometBFT's kvstore", runBench}
+}
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "bench", "[--validators 1,4] [--txs N]",
+		`Runs CometBFT's kvstore example application and the ptoy ledger the same
+way in this process (validators on 127.0.0.x, short block times, signed
+RegisterPatient transactions for ptoy, equally large transactions for
+kvstore), prints committed transactions per second and their ratio, and
+the ledger bytes per registered patient.`)
+	vals := fs.String("validators", "1,4", "comma-separated network sizes")
+	n := fs.Int("txs", 4000, "transactions per measurement")
+	workers := fs.Int("workers", 8, "concurrent submitters per node")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var sizes []int
+	for _, s := range strings.Split(*vals, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v < 1 || v > 16 {
+			return usageErr("--validators is a comma-separated list of sizes from 1 to 16")
+		}
+		sizes = append(sizes, v)
+	}
+	rep, err := bench.Run(ctx, bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Progress: e.stderr})
+	if err != nil {
+		return err
+	}
+	rep.Print(e.stdout)
+	return nil
+}

@@ -153,7 +153,7 @@ func (b *Block) tally(p *pb.Proposal) error {
 	yes, no := uint64(len(p.Yes)), uint64(len(p.No))
 	switch {
 	case 3*yes > 2*n:
-		if used, _ := b.get(signingKeyKey(p.Org.SigningKey)); used != nil {
+		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED
 		} else {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED

@@ -63,6 +63,12 @@ func (b *Block) signer(op string, t *tx.Tx) (ptoy.ID, *pb.Account, error) {
 		return ptoy.ID{}, nil, err
 	}
 	if idb == nil {
+		if retired, err := b.get(accountKey(ptoy.IDFromKey(t.Signer()))); err != nil || retired != nil {
+			if err != nil {
+				return ptoy.ID{}, nil, err
+			}
+			return ptoy.ID{}, nil, ptoy.E(op, ptoy.Unauthenticated, "this signing key was retired by a key rotation")
+		}
 		if t.Body.Sequence != 1 {
 			return ptoy.ID{}, nil, ptoy.E(op, ptoy.BadSequence, fmt.Sprintf("sequence %d skips ahead: a new account's first transaction is 1", t.Body.Sequence))
 		}
@@ -134,11 +140,24 @@ func (b *Block) checkNewSigningKey(op string, t *tx.Tx, key []byte, who string) 
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s signing key must be %d bytes, got %d", who, ed25519.PublicKeySize, len(key)))
 	}
 	if !t.Cosigned(key) {
-		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("the %s must co-sign to show it holds its key", who))
+		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("the %s signing key must co-sign, to show that it is held", who))
 	}
+	return b.checkKeyUnused(op, key, who)
+}
+
+// checkKeyUnused refuses a signing key that is registered now or was
+// retired: the account id derives from an account's first key, so a
+// retired key must never found another account.
+func (b *Block) checkKeyUnused(op string, key []byte, who string) error {
 	used, err := b.get(signingKeyKey(key))
 	if err != nil {
 		return err
+	}
+	if used == nil {
+		used, err = b.get(accountKey(ptoy.IDFromKey(key)))
+		if err != nil {
+			return err
+		}
 	}
 	if used != nil {
 		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("the %s signing key is already registered", who))
@@ -188,6 +207,9 @@ func (b *Block) newAccount(id ptoy.ID, kind pb.AccountKind, signingKey []byte, k
 // or one of its employees with the admin role.
 func (b *Block) actFor(op string, acct *pb.Account, orgIDb []byte) (ptoy.ID, *pb.Org, error) {
 	if len(orgIDb) == 0 {
+		if acct.Kind != pb.AccountKind_ACCOUNT_KIND_ORG {
+			return ptoy.ID{}, nil, ptoy.E(op, ptoy.PermissionDenied, "only a member organisation, or one of its admins acting for it, may do this")
+		}
 		orgIDb = acct.Id
 	}
 	orgID, org, err := b.org(op, orgIDb)
@@ -243,6 +265,9 @@ func (b *Block) addEmployee(op string, t *tx.Tx, acct *pb.Account, m *pb.AddEmpl
 		}
 	} else {
 		if err := checkKEM(op, m.Kem); err != nil {
+			return err
+		}
+		if err := b.checkKeyUnused(op, m.SigningKey, "employee"); err != nil {
 			return err
 		}
 		pid = ptoy.IDFromKey(m.SigningKey)

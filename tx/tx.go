@@ -15,6 +15,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
@@ -148,7 +149,7 @@ func Decode(raw []byte) (*Tx, error) {
 	if err := proto.Unmarshal(env.Body, body); err != nil {
 		return nil, ptoy.E(op, ptoy.Invalid, "malformed transaction body", err)
 	}
-	if len(body.ProtoReflect().GetUnknown()) > 0 {
+	if hasUnknown(body.ProtoReflect()) {
 		return nil, ptoy.E(op, ptoy.Invalid, "transaction body has unknown fields")
 	}
 	if body.Msg == nil {
@@ -158,6 +159,29 @@ func Decode(raw []byte) (*Tx, error) {
 		return nil, ptoy.E(op, ptoy.Invalid, "sequence numbers start at 1")
 	}
 	return &Tx{Raw: raw, Hash: sha256.Sum256(raw), Envelope: env, Body: body}, nil
+}
+
+// hasUnknown reports whether m or any message inside it carries fields
+// this version does not know: the ledger stores what it accepts, so it
+// accepts nothing it cannot read.
+func hasUnknown(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = hasUnknown(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = hasUnknown(v.Message())
+		}
+		return !found
+	})
+	return found
 }
 
 // Verify checks the signature and every co-signature for chainID.

@@ -7,12 +7,14 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +36,7 @@ type Options struct {
 	Validators []int  // network sizes to measure, e.g. 1 and 4
 	Txs        int    // transactions per measurement
 	Workers    int    // concurrent submitters per node
+	Rounds     int    // alternating kvstore/ptoy rounds; the median is reported
 	Progress   io.Writer
 }
 
@@ -101,27 +104,40 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		defer os.RemoveAll(d)
 		opt.Dir = d
 	}
+	if opt.Rounds <= 0 {
+		opt.Rounds = 1
+	}
 	rep := &Report{}
 	for _, v := range opt.Validators {
-		fmt.Fprintf(opt.Progress, "kvstore, %d validators: %d transactions…\n", v, opt.Txs)
-		row, size, err := runKV(ctx, opt, v)
-		if err != nil {
-			return nil, err
+		var kvRows, ptoyRows []Row
+		for r := range opt.Rounds {
+			fmt.Fprintf(opt.Progress, "round %d: kvstore, %d validators, %d transactions…\n", r+1, v, opt.Txs)
+			row, size, err := runKV(ctx, opt, v, r)
+			if err != nil {
+				return nil, err
+			}
+			kvRows = append(kvRows, row)
+			fmt.Fprintf(opt.Progress, "round %d: ptoy RegisterPatient, %d validators, %d transactions of %d bytes…\n", r+1, v, opt.Txs, size)
+			row, perPatient, txBytes, err := runPtoy(ctx, opt, v, r)
+			if err != nil {
+				return nil, err
+			}
+			ptoyRows = append(ptoyRows, row)
+			rep.StateBytesPerPatient, rep.TxBytesPerPatient = perPatient, txBytes
 		}
-		rep.Rows = append(rep.Rows, row)
-		fmt.Fprintf(opt.Progress, "ptoy RegisterPatient, %d validators: %d transactions of %d bytes…\n", v, opt.Txs, size)
-		row, perPatient, txBytes, err := runPtoy(ctx, opt, v)
-		if err != nil {
-			return nil, err
-		}
-		rep.Rows = append(rep.Rows, row)
-		rep.StateBytesPerPatient, rep.TxBytesPerPatient = perPatient, txBytes
+		rep.Rows = append(rep.Rows, median(kvRows), median(ptoyRows))
 	}
 	return rep, nil
 }
 
-func network(opt Options, name string, v int) (node.NetworkSpec, []*keys.KeyPair, error) {
-	spec := node.NetworkSpec{Out: filepath.Join(opt.Dir, fmt.Sprintf("%s-%d", name, v)), Validators: v,
+// median returns the row of median throughput.
+func median(rows []Row) Row {
+	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.TPS(), b.TPS()) })
+	return rows[len(rows)/2]
+}
+
+func network(opt Options, name string, v, round int) (node.NetworkSpec, []*keys.KeyPair, error) {
+	spec := node.NetworkSpec{Out: filepath.Join(opt.Dir, fmt.Sprintf("%s-%d-%d", name, v, round)), Validators: v,
 		FreePorts: true, FastBlocks: true, KDF: keys.TestKDF, ChainID: "ptoy-bench"}
 	for i := range v {
 		spec.Orgs = append(spec.Orgs, node.OrgSpec{Name: fmt.Sprintf("Member %d", i+1), Kind: pb.OrgKind_ORG_KIND_HOSPITAL})
@@ -198,8 +214,8 @@ func drive(ctx context.Context, opt Options, first *cmtnode.Node, subs []submitt
 	return time.Since(start), nil
 }
 
-func runPtoy(ctx context.Context, opt Options, v int) (Row, float64, float64, error) {
-	spec, orgs, err := network(opt, "ptoy", v)
+func runPtoy(ctx context.Context, opt Options, v, round int) (Row, float64, float64, error) {
+	spec, orgs, err := network(opt, "ptoy", v, round)
 	if err != nil {
 		return Row{}, 0, 0, err
 	}
@@ -260,8 +276,8 @@ func runPtoy(ctx context.Context, opt Options, v int) (Row, float64, float64, er
 	return Row{App: "ptoy RegisterPatient (signed)", Validators: v, Txs: len(txs), Elapsed: d}, float64(after-before) / n, float64(txBytes) / n, nil
 }
 
-func runKV(ctx context.Context, opt Options, v int) (Row, int, error) {
-	spec, _, err := network(opt, "kvstore", v)
+func runKV(ctx context.Context, opt Options, v, round int) (Row, int, error) {
+	spec, _, err := network(opt, "kvstore", v, round)
 	if err != nil {
 		return Row{}, 0, err
 	}

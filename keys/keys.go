@@ -85,10 +85,36 @@ func ValidKEMPublic(alg uint16, key []byte) error {
 	if err != nil {
 		return err
 	}
+	if alg == KEMHybrid {
+		// FIPS 203's input checks (length and modulus) without expanding
+		// the key's matrix, which is what makes parsing slow; the X25519
+		// half is any 32 bytes, as crypto/ecdh accepts.
+		if len(key) != mlkem768EKSize+32 || !mlkemModulusOK(key[:mlkem768EKSize-32]) {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("not a valid %s public key", KEMName(alg)))
+		}
+		return nil
+	}
 	if _, err := kem.NewPublicKey(key); err != nil {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("not a valid %s public key", KEMName(alg)))
 	}
 	return nil
+}
+
+// mlkem768EKSize is the size of an ML-KEM-768 encapsulation key: 3
+// polynomials of 256 12-bit coefficients, then the 32-byte matrix seed.
+const mlkem768EKSize = 1184
+
+// mlkemModulusOK is FIPS 203's modulus check (section 7.2): every 12-bit
+// coefficient of the encoded polynomials is less than q = 3329.
+func mlkemModulusOK(b []byte) bool {
+	for i := 0; i+3 <= len(b); i += 3 {
+		c0 := uint16(b[i]) | uint16(b[i+1]&0x0f)<<8
+		c1 := uint16(b[i+1])>>4 | uint16(b[i+2])<<4
+		if c0 >= 3329 || c1 >= 3329 {
+			return false
+		}
+	}
+	return true
 }
 
 // KEMName returns the name of a KEM identifier for people to read.

@@ -63,7 +63,7 @@ func (b *Block) checkOrg(op string, p *pb.ProposeOrg) error {
 	if n := len(p.ValidatorKey); n != 0 && n != ed25519.PublicKeySize {
 		return ptoy.E(op, ptoy.Invalid, "validator key must be an Ed25519 public key (32 bytes)")
 	}
-	return checkKEM(op, p.Kem)
+	return b.checkKEM(op, p.Kem)
 }
 
 // admit creates the organisation's account and record.

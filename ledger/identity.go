@@ -9,7 +9,6 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
 	"ptoy/tx"
 )
 
@@ -120,15 +119,18 @@ func (b *Block) org(op string, idb []byte) (ptoy.ID, *pb.Org, error) {
 	return id, o, nil
 }
 
-// checkKEM validates an encryption key on its way into the ledger.
-func checkKEM(op string, k *pb.KemKey) error {
+// checkKEM validates an encryption key on its way into the ledger. The
+// check is a pure function of the key, memoised because parsing an
+// ML-KEM key costs tens of microseconds and CheckTx, recheck and
+// FinalizeBlock each see the same key.
+func (b *Block) checkKEM(op string, k *pb.KemKey) error {
 	if k == nil {
 		return ptoy.E(op, ptoy.Invalid, "an encryption (KEM) key is required")
 	}
 	if k.Alg > 0xffff {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("unknown KEM algorithm %#x", k.Alg))
 	}
-	if err := keys.ValidKEMPublic(uint16(k.Alg), k.Key); err != nil {
+	if err := b.l.kems.check(uint16(k.Alg), k.Key); err != nil {
 		return ptoy.E(op, ptoy.Invalid, err)
 	}
 	return nil
@@ -169,7 +171,7 @@ func (b *Block) registerPatient(op string, t *tx.Tx, id ptoy.ID, acct *pb.Accoun
 	if acct != nil {
 		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("account %s is already registered", id))
 	}
-	if err := checkKEM(op, m.Kem); err != nil {
+	if err := b.checkKEM(op, m.Kem); err != nil {
 		return err
 	}
 	regID, _, err := b.org(op, m.Registrar)
@@ -264,7 +266,7 @@ func (b *Block) addEmployee(op string, t *tx.Tx, acct *pb.Account, m *pb.AddEmpl
 			return ptoy.E(op, ptoy.Invalid, "that key belongs to an account that is not a practitioner")
 		}
 	} else {
-		if err := checkKEM(op, m.Kem); err != nil {
+		if err := b.checkKEM(op, m.Kem); err != nil {
 			return err
 		}
 		if err := b.checkKeyUnused(op, m.SigningKey, "employee"); err != nil {
@@ -337,7 +339,7 @@ func (b *Block) rotateKeys(op string, t *tx.Tx, acct *pb.Account, m *pb.RotateKe
 		return ptoy.E(op, ptoy.Invalid, "nothing to rotate: give a new encryption key, a new signing key, or both")
 	}
 	if m.Kem != nil {
-		if err := checkKEM(op, m.Kem); err != nil {
+		if err := b.checkKEM(op, m.Kem); err != nil {
 			return err
 		}
 		acct.Kem = m.Kem

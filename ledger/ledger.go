@@ -49,6 +49,8 @@ type Ledger struct {
 
 	mu   sync.RWMutex
 	meta meta
+
+	kems *kemMemo
 }
 
 type meta struct {
@@ -60,7 +62,7 @@ type meta struct {
 
 // Open loads the ledger kept in kv.
 func Open(kv KV) (*Ledger, error) {
-	l := &Ledger{kv: kv}
+	l := &Ledger{kv: kv, kems: newKEMMemo(1 << 16)}
 	v, err := kv.Get(keyMeta)
 	if err != nil {
 		return nil, err

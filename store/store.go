@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"ptoy"
 )
@@ -29,6 +30,11 @@ func Open(dir string) (*Pebble, error) {
 	opts := &pebble.Options{
 		Cache:  pebble.NewCache(64 << 20),
 		Logger: quietLogger{},
+	}
+	// Bloom filters: most ledger lookups are for keys that do not exist
+	// (is this signing key new?), which then skip every table.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	defer opts.Cache.Unref()
 	db, err := pebble.Open(dir, opts)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"ptoy"
 	"ptoy/devnet"
 	pb "ptoy/gen/ptoy/v1"
 )
@@ -55,11 +54,15 @@ organisation or the employments of a practitioner.`)
 	if err := wantArgs("account show", pos, 1, "an account ID or KEYNAME"); err != nil {
 		return err
 	}
+	ref, err := c.ref("account", pos[0])
+	if err != nil {
+		return err
+	}
 	cl, err := c.client(ctx)
 	if err != nil {
 		return err
 	}
-	id, err := c.resolveID(ctx, cl, "account", pos[0])
+	id, err := ref.resolve(ctx, cl)
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ organisation or the employments of a practitioner.`)
 	a := r.Account
 	tw := table(e.stdout)
 	fmt.Fprintf(tw, "kind:\t%s\n", kindName(a.Kind))
-	fmt.Fprintf(tw, "id:\t%s\n", ptoy.ID(a.Id))
+	fmt.Fprintf(tw, "id:\t%s\n", idOf(a.Id))
 	fmt.Fprintf(tw, "sequence:\t%d\n", a.Sequence)
 	fmt.Fprintf(tw, "encryption key:\t%s, fingerprint %s\n", kemAlgName(a.Kem), fingerprint(a.GetKem().GetKey()))
 	created := fmt.Sprintf("height %d", a.CreatedHeight)

@@ -22,6 +22,7 @@ the ledger bytes per registered patient.`)
 	vals := fs.String("validators", "1,4", "comma-separated network sizes")
 	n := fs.Int("txs", 4000, "transactions per measurement")
 	workers := fs.Int("workers", 8, "concurrent submitters per node")
+	rounds := fs.Int("rounds", 3, "alternating rounds per size; the median is printed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ the ledger bytes per registered patient.`)
 		}
 		sizes = append(sizes, v)
 	}
-	rep, err := bench.Run(ctx, bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Progress: e.stderr})
+	rep, err := bench.Run(ctx, bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -159,6 +158,7 @@ func (c *common) ask(prompt, name string) ([]byte, error) {
 	fmt.Fprint(c.e.stderr, prompt)
 	p, err := keys.Passphrase("", "", nil, c.e.stdin, nil)
 	if err != nil {
+		fmt.Fprintln(c.e.stderr)
 		return nil, ptoy.E("", ptoy.Invalid, fmt.Sprintf("no passphrase for key %q: type it, give --passphrase-file or set %s", name, envPass))
 	}
 	return p, nil
@@ -225,41 +225,55 @@ func (c *common) client(ctx context.Context) (*client.Client, error) {
 	return cl, nil
 }
 
-// resolveID reads an account argument: 40 hex digits, or the name of a
-// key in the keystore directory. For a key, the account is the one whose
-// current signing key it holds, if cl finds one (its id differs from the
-// key's own after a signing-key rotation), else the id the key derives.
-func (c *common) resolveID(ctx context.Context, cl *client.Client, what, arg string) (ptoy.ID, error) {
+// accountRef is an account argument: an id, or a key of the keystore.
+type accountRef struct {
+	arg string
+	id  ptoy.ID
+	key *keys.Info // nil for an id
+}
+
+// ref reads an account argument (what names it in errors): 40 hex digits,
+// or the name of a key in the keystore directory. It asks no node.
+func (c *common) ref(what, arg string) (accountRef, error) {
 	if len(arg) == 2*ptoy.IDLen {
 		if id, err := ptoy.ParseID(arg); err == nil {
-			return id, nil
+			return accountRef{arg: arg, id: id}, nil
 		}
 	}
 	d, err := c.dir()
 	if err != nil {
-		return ptoy.ID{}, err
+		return accountRef{}, err
 	}
 	data, err := d.Export(arg)
 	if k := ptoy.KindOf(err); k == ptoy.NotFound || k == ptoy.Invalid {
-		return ptoy.ID{}, ptoy.E("", ptoy.Invalid, fmt.Sprintf("%s %q is neither an account id (40 hex digits) nor a key in %s", what, arg, d.Path))
+		return accountRef{}, ptoy.E("", ptoy.Invalid, fmt.Sprintf("%s %q is neither an account id (40 hex digits) nor a key in %s", what, arg, d.Path))
 	}
 	if err != nil {
-		return ptoy.ID{}, err
+		return accountRef{}, err
 	}
 	info, err := keys.ReadInfo(data)
 	if err != nil {
+		return accountRef{}, err
+	}
+	return accountRef{arg: arg, id: info.ID, key: &info}, nil
+}
+
+// resolve returns the account id of r. For a key, that is the account
+// whose current signing key it holds, if the node knows one (its id
+// differs from the key's own after a signing-key rotation), else the id
+// the key derives.
+func (r accountRef) resolve(ctx context.Context, cl *client.Client) (ptoy.ID, error) {
+	if r.key == nil {
+		return r.id, nil
+	}
+	a, err := cl.AccountByKey(ctx, r.key.SigningPublic)
+	if err == nil {
+		return idOf(a.Account.Id), nil
+	}
+	if ptoy.KindOf(err) != ptoy.NotFound {
 		return ptoy.ID{}, err
 	}
-	if cl != nil {
-		a, err := cl.AccountByKey(ctx, info.SigningPublic)
-		if err == nil {
-			return ptoy.ID(a.Account.Id), nil
-		}
-		if ptoy.KindOf(err) != ptoy.NotFound {
-			return ptoy.ID{}, err
-		}
-	}
-	return info.ID, nil
+	return r.id, nil
 }
 
 // orgNames returns the names of the member organisations by id.
@@ -270,7 +284,7 @@ func orgNames(ctx context.Context, cl *client.Client) (map[ptoy.ID]string, error
 	}
 	m := make(map[ptoy.ID]string, len(orgs))
 	for _, o := range orgs {
-		m[ptoy.ID(o.Id)] = o.Name
+		m[idOf(o.Id)] = o.Name
 	}
 	return m, nil
 }
@@ -500,14 +514,11 @@ func writeFileNew(path string, data []byte) error {
 	return nil
 }
 
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+// idOf converts the byte form of an id from the node; a malformed one
+// reads as the zero id.
+func idOf(b []byte) ptoy.ID {
+	id, _ := ptoy.IDFromBytes(b)
+	return id
 }
 
 // kemAlgName names the algorithm of a KEM key on the ledger.

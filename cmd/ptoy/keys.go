@@ -311,7 +311,7 @@ current signing key.`)
 	if err != nil {
 		return err
 	}
-	id := ptoy.ID(acct.Account.Id)
+	id := idOf(acct.Account.Id)
 
 	if data, err := os.ReadFile(newPath); err == nil {
 		return finishRotation(e, name, id, path, newPath, data, acct.Account)

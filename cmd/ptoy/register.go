@@ -151,7 +151,7 @@ func patientKey(e *env, c *common, d keys.Dir, name string, alg uint16) (*keys.K
 func checkUnregistered(ctx context.Context, cl *client.Client, name string, k *keys.KeyPair) error {
 	a, err := cl.AccountByKey(ctx, k.SigningPublic())
 	if err == nil {
-		return ptoy.E("", ptoy.Exists, fmt.Sprintf("key %q already belongs to %s account %s", name, kindName(a.Account.Kind), ptoy.ID(a.Account.Id)))
+		return ptoy.E("", ptoy.Exists, fmt.Sprintf("key %q already belongs to %s account %s", name, kindName(a.Account.Kind), idOf(a.Account.Id)))
 	}
 	if ptoy.KindOf(err) != ptoy.NotFound {
 		return err

@@ -1,0 +1,55 @@
+package keys
+
+import (
+	"crypto/hpke"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestHybridCheckAgreesWithHPKE checks the fast validation of hybrid keys
+// against crypto/hpke's full parse, on real keys and on keys with one
+// coefficient pushed to or past the modulus, or the wrong length.
+func TestHybridCheckAgreesWithHPKE(t *testing.T) {
+	kem := hpke.MLKEM768X25519()
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		k, err := Generate(KEMHybrid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := k.KEMPublic()
+		cases := [][]byte{key, key[:len(key)-1], append(append([]byte{}, key...), 0)}
+		for range 4 {
+			bad := append([]byte{}, key...)
+			j := 3 * r.IntN((mlkem768EKSize-32)/3)
+			if r.IntN(2) == 0 {
+				v := 3329 + uint16(r.IntN(4096-3329))
+				if i%2 == 0 {
+					v = 3329 // exactly q
+				}
+				bad[j] = byte(v)
+				bad[j+1] = bad[j+1]&0xf0 | byte(v>>8)
+			} else {
+				bad[j+2] = 0xff // second coefficient >= 3329
+			}
+			cases = append(cases, bad)
+		}
+		for n, c := range cases {
+			_, herr := kem.NewPublicKey(c)
+			ferr := ValidKEMPublic(KEMHybrid, c)
+			if (herr == nil) != (ferr == nil) {
+				t.Fatalf("key %d case %d: hpke says %v, fast check says %v", i, n, herr, ferr)
+			}
+		}
+	}
+}
+
+func BenchmarkValidKEMPublicHybrid(b *testing.B) {
+	k, _ := Generate(KEMHybrid)
+	key := k.KEMPublic()
+	for b.Loop() {
+		if err := ValidKEMPublic(KEMHybrid, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

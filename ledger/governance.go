@@ -24,8 +24,13 @@ func (l *Ledger) InitChain(chainID string, g *pb.Genesis, genesisTime time.Time)
 	if len(g.GetOrgs()) == 0 {
 		return nil, ptoy.E(op, ptoy.Invalid, "genesis lists no founding organisation")
 	}
+	params := withDefaults(g.Params)
+	if err := checkParams(op, params); err != nil {
+		return nil, err
+	}
 	b := l.Begin(0, genesisTime)
 	b.txw = map[string][]byte{}
+	b.putMsg(keyParams, params)
 	for i, o := range g.Orgs {
 		p := &pb.ProposeOrg{Name: o.Name, Kind: o.Kind, SigningKey: o.SigningKey, Kem: o.Kem, ValidatorKey: o.ValidatorKey}
 		if err := b.checkOrg(op, p); err != nil {

@@ -38,7 +38,15 @@ func (b *Block) apply(t *tx.Tx) error {
 		case *pb.Body_RotateKeys:
 			err = b.rotateKeys(op, t, acct, m.RotateKeys)
 		default:
-			err = ptoy.E(op, ptoy.Invalid, "unknown transaction type")
+			handled := false
+			for _, module := range modules {
+				if handled, err = module(b, op, t, acct); handled {
+					break
+				}
+			}
+			if !handled {
+				err = ptoy.E(op, ptoy.Invalid, "unknown transaction type")
+			}
 		}
 	}
 	if err != nil {
@@ -52,6 +60,14 @@ func (b *Block) apply(t *tx.Tx) error {
 	acct.Sequence = t.Body.Sequence
 	b.putMsg(accountKey(ptoy.ID(acct.Id)), acct)
 	return nil
+}
+
+// modules apply the messages of consent, the token and records; each
+// reports whether the message was its own.
+var modules = []func(b *Block, op string, t *tx.Tx, acct *pb.Account) (bool, error){
+	(*Block).applyConsent,
+	(*Block).applyToken,
+	(*Block).applyRecords,
 }
 
 // signer resolves the envelope's key to its account (nil for a key that

@@ -199,25 +199,14 @@ func (t *Tx) Verify(chainID string) error {
 	return nil
 }
 
-// Name returns the message type name, for logs and results.
+// Name returns the message type name ("Grant"), for logs and results.
 func Name(b *pb.Body) string {
-	switch b.Msg.(type) {
-	case *pb.Body_RegisterPatient:
-		return "RegisterPatient"
-	case *pb.Body_ProposeOrg:
-		return "ProposeOrg"
-	case *pb.Body_Vote:
-		return "Vote"
-	case *pb.Body_AddEmployee:
-		return "AddEmployee"
-	case *pb.Body_RemoveEmployee:
-		return "RemoveEmployee"
-	case *pb.Body_SetRole:
-		return "SetRole"
-	case *pb.Body_RotateKeys:
-		return "RotateKeys"
+	m := b.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("msg"))
+	if fd == nil || fd.Message() == nil {
+		return "unknown"
 	}
-	return "unknown"
+	return string(fd.Message().Name())
 }
 
 // Code is the stable result code of an error kind on the ledger: 0 is

@@ -374,14 +374,17 @@ func (x *Employee) GetSinceHeight() int64 {
 }
 
 type Proposal struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Org           *ProposeOrg            `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
-	Proposer      []byte                 `protobuf:"bytes,3,opt,name=proposer,proto3" json:"proposer,omitempty"`
-	Yes           [][]byte               `protobuf:"bytes,4,rep,name=yes,proto3" json:"yes,omitempty"`
-	No            [][]byte               `protobuf:"bytes,5,rep,name=no,proto3" json:"no,omitempty"`
-	Status        ProposalStatus         `protobuf:"varint,6,opt,name=status,proto3,enum=ptoy.v1.ProposalStatus" json:"status,omitempty"`
-	CreatedHeight int64                  `protobuf:"varint,7,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// One of: an organisation to admit, parameters to set, a treasury spend.
+	Org           *ProposeOrg    `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
+	Params        *ProposeParams `protobuf:"bytes,8,opt,name=params,proto3" json:"params,omitempty"`
+	Spend         *ProposeSpend  `protobuf:"bytes,9,opt,name=spend,proto3" json:"spend,omitempty"`
+	Proposer      []byte         `protobuf:"bytes,3,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	Yes           [][]byte       `protobuf:"bytes,4,rep,name=yes,proto3" json:"yes,omitempty"`
+	No            [][]byte       `protobuf:"bytes,5,rep,name=no,proto3" json:"no,omitempty"`
+	Status        ProposalStatus `protobuf:"varint,6,opt,name=status,proto3,enum=ptoy.v1.ProposalStatus" json:"status,omitempty"`
+	CreatedHeight int64          `protobuf:"varint,7,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +429,20 @@ func (x *Proposal) GetId() uint64 {
 func (x *Proposal) GetOrg() *ProposeOrg {
 	if x != nil {
 		return x.Org
+	}
+	return nil
+}
+
+func (x *Proposal) GetParams() *ProposeParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Proposal) GetSpend() *ProposeSpend {
+	if x != nil {
+		return x.Spend
 	}
 	return nil
 }
@@ -543,8 +560,12 @@ func (x *GenesisOrg) GetValidatorKey() []byte {
 }
 
 type Genesis struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Orgs          []*GenesisOrg          `protobuf:"bytes,1,rep,name=orgs,proto3" json:"orgs,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Orgs   []*GenesisOrg          `protobuf:"bytes,1,rep,name=orgs,proto3" json:"orgs,omitempty"`
+	Params *Params                `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	// Initial supply, held by the consortium treasury.
+	Treasury      uint64        `protobuf:"varint,3,opt,name=treasury,proto3" json:"treasury,omitempty"`
+	Allocations   []*Allocation `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,11 +607,32 @@ func (x *Genesis) GetOrgs() []*GenesisOrg {
 	return nil
 }
 
+func (x *Genesis) GetParams() *Params {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Genesis) GetTreasury() uint64 {
+	if x != nil {
+		return x.Treasury
+	}
+	return 0
+}
+
+func (x *Genesis) GetAllocations() []*Allocation {
+	if x != nil {
+		return x.Allocations
+	}
+	return nil
+}
+
 var File_ptoy_v1_state_proto protoreflect.FileDescriptor
 
 const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x13ptoy/v1/state.proto\x12\aptoy.v1\x1a\x10ptoy/v1/tx.proto\"\x8b\x02\n" +
+	"\x13ptoy/v1/state.proto\x12\aptoy.v1\x1a\x13ptoy/v1/token.proto\x1a\x10ptoy/v1/tx.proto\"\x8b\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.ptoy.v1.AccountKindR\x04kind\x12\x1f\n" +
@@ -611,10 +653,12 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\"\n" +
 	"\fpractitioner\x18\x02 \x01(\fR\fpractitioner\x12!\n" +
 	"\x04role\x18\x03 \x01(\x0e2\r.ptoy.v1.RoleR\x04role\x12!\n" +
-	"\fsince_height\x18\x04 \x01(\x03R\vsinceHeight\"\xd7\x01\n" +
+	"\fsince_height\x18\x04 \x01(\x03R\vsinceHeight\"\xb4\x02\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
-	"\x03org\x18\x02 \x01(\v2\x13.ptoy.v1.ProposeOrgR\x03org\x12\x1a\n" +
+	"\x03org\x18\x02 \x01(\v2\x13.ptoy.v1.ProposeOrgR\x03org\x12.\n" +
+	"\x06params\x18\b \x01(\v2\x16.ptoy.v1.ProposeParamsR\x06params\x12+\n" +
+	"\x05spend\x18\t \x01(\v2\x15.ptoy.v1.ProposeSpendR\x05spend\x12\x1a\n" +
 	"\bproposer\x18\x03 \x01(\fR\bproposer\x12\x10\n" +
 	"\x03yes\x18\x04 \x03(\fR\x03yes\x12\x0e\n" +
 	"\x02no\x18\x05 \x03(\fR\x02no\x12/\n" +
@@ -627,9 +671,12 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\vsigning_key\x18\x03 \x01(\fR\n" +
 	"signingKey\x12!\n" +
 	"\x03kem\x18\x04 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12#\n" +
-	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\"2\n" +
+	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\"\xae\x01\n" +
 	"\aGenesis\x12'\n" +
-	"\x04orgs\x18\x01 \x03(\v2\x13.ptoy.v1.GenesisOrgR\x04orgs*z\n" +
+	"\x04orgs\x18\x01 \x03(\v2\x13.ptoy.v1.GenesisOrgR\x04orgs\x12'\n" +
+	"\x06params\x18\x02 \x01(\v2\x0f.ptoy.v1.ParamsR\x06params\x12\x1a\n" +
+	"\btreasury\x18\x03 \x01(\x04R\btreasury\x125\n" +
+	"\vallocations\x18\x04 \x03(\v2\x13.ptoy.v1.AllocationR\vallocations*z\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_KIND_PATIENT\x10\x01\x12\x14\n" +
@@ -656,18 +703,22 @@ func file_ptoy_v1_state_proto_rawDescGZIP() []byte {
 var file_ptoy_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ptoy_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ptoy_v1_state_proto_goTypes = []any{
-	(AccountKind)(0),    // 0: ptoy.v1.AccountKind
-	(ProposalStatus)(0), // 1: ptoy.v1.ProposalStatus
-	(*Account)(nil),     // 2: ptoy.v1.Account
-	(*Org)(nil),         // 3: ptoy.v1.Org
-	(*Employee)(nil),    // 4: ptoy.v1.Employee
-	(*Proposal)(nil),    // 5: ptoy.v1.Proposal
-	(*GenesisOrg)(nil),  // 6: ptoy.v1.GenesisOrg
-	(*Genesis)(nil),     // 7: ptoy.v1.Genesis
-	(*KemKey)(nil),      // 8: ptoy.v1.KemKey
-	(OrgKind)(0),        // 9: ptoy.v1.OrgKind
-	(Role)(0),           // 10: ptoy.v1.Role
-	(*ProposeOrg)(nil),  // 11: ptoy.v1.ProposeOrg
+	(AccountKind)(0),      // 0: ptoy.v1.AccountKind
+	(ProposalStatus)(0),   // 1: ptoy.v1.ProposalStatus
+	(*Account)(nil),       // 2: ptoy.v1.Account
+	(*Org)(nil),           // 3: ptoy.v1.Org
+	(*Employee)(nil),      // 4: ptoy.v1.Employee
+	(*Proposal)(nil),      // 5: ptoy.v1.Proposal
+	(*GenesisOrg)(nil),    // 6: ptoy.v1.GenesisOrg
+	(*Genesis)(nil),       // 7: ptoy.v1.Genesis
+	(*KemKey)(nil),        // 8: ptoy.v1.KemKey
+	(OrgKind)(0),          // 9: ptoy.v1.OrgKind
+	(Role)(0),             // 10: ptoy.v1.Role
+	(*ProposeOrg)(nil),    // 11: ptoy.v1.ProposeOrg
+	(*ProposeParams)(nil), // 12: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),  // 13: ptoy.v1.ProposeSpend
+	(*Params)(nil),        // 14: ptoy.v1.Params
+	(*Allocation)(nil),    // 15: ptoy.v1.Allocation
 }
 var file_ptoy_v1_state_proto_depIdxs = []int32{
 	0,  // 0: ptoy.v1.Account.kind:type_name -> ptoy.v1.AccountKind
@@ -675,15 +726,19 @@ var file_ptoy_v1_state_proto_depIdxs = []int32{
 	9,  // 2: ptoy.v1.Org.kind:type_name -> ptoy.v1.OrgKind
 	10, // 3: ptoy.v1.Employee.role:type_name -> ptoy.v1.Role
 	11, // 4: ptoy.v1.Proposal.org:type_name -> ptoy.v1.ProposeOrg
-	1,  // 5: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
-	9,  // 6: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
-	8,  // 7: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
-	6,  // 8: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	12, // 5: ptoy.v1.Proposal.params:type_name -> ptoy.v1.ProposeParams
+	13, // 6: ptoy.v1.Proposal.spend:type_name -> ptoy.v1.ProposeSpend
+	1,  // 7: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
+	9,  // 8: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
+	8,  // 9: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
+	6,  // 10: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
+	14, // 11: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
+	15, // 12: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_state_proto_init() }
@@ -691,6 +746,7 @@ func file_ptoy_v1_state_proto_init() {
 	if File_ptoy_v1_state_proto != nil {
 		return
 	}
+	file_ptoy_v1_token_proto_init()
 	file_ptoy_v1_tx_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -343,6 +343,22 @@ type Body struct {
 	//	*Body_RemoveEmployee
 	//	*Body_SetRole
 	//	*Body_RotateKeys
+	//	*Body_Grant
+	//	*Body_Revoke
+	//	*Body_Delegate
+	//	*Body_Undelegate
+	//	*Body_BreakGlass
+	//	*Body_BreakGlassPolicy
+	//	*Body_AnchorAudit
+	//	*Body_PublishKeys
+	//	*Body_Transfer
+	//	*Body_BuyPlan
+	//	*Body_Faucet
+	//	*Body_ProposeParams
+	//	*Body_ProposeSpend
+	//	*Body_PutRecords
+	//	*Body_EraseRecord
+	//	*Body_ReleaseShare
 	Msg           isBody_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -455,6 +471,150 @@ func (x *Body) GetRotateKeys() *RotateKeys {
 	return nil
 }
 
+func (x *Body) GetGrant() *Grant {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Grant); ok {
+			return x.Grant
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetRevoke() *Revoke {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Revoke); ok {
+			return x.Revoke
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetDelegate() *Delegate {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Delegate); ok {
+			return x.Delegate
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetUndelegate() *Undelegate {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Undelegate); ok {
+			return x.Undelegate
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetBreakGlass() *BreakGlass {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_BreakGlass); ok {
+			return x.BreakGlass
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetBreakGlassPolicy() *SetBreakGlassPolicy {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_BreakGlassPolicy); ok {
+			return x.BreakGlassPolicy
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetAnchorAudit() *AnchorAudit {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_AnchorAudit); ok {
+			return x.AnchorAudit
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetPublishKeys() *PublishKeys {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_PublishKeys); ok {
+			return x.PublishKeys
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetTransfer() *Transfer {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Transfer); ok {
+			return x.Transfer
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetBuyPlan() *BuyPlan {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_BuyPlan); ok {
+			return x.BuyPlan
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetFaucet() *Faucet {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_Faucet); ok {
+			return x.Faucet
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetProposeParams() *ProposeParams {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_ProposeParams); ok {
+			return x.ProposeParams
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetProposeSpend() *ProposeSpend {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_ProposeSpend); ok {
+			return x.ProposeSpend
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetPutRecords() *PutRecords {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_PutRecords); ok {
+			return x.PutRecords
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetEraseRecord() *EraseRecord {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_EraseRecord); ok {
+			return x.EraseRecord
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetReleaseShare() *ReleaseShare {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_ReleaseShare); ok {
+			return x.ReleaseShare
+		}
+	}
+	return nil
+}
+
 type isBody_Msg interface {
 	isBody_Msg()
 }
@@ -487,6 +647,73 @@ type Body_RotateKeys struct {
 	RotateKeys *RotateKeys `protobuf:"bytes,16,opt,name=rotate_keys,json=rotateKeys,proto3,oneof"`
 }
 
+type Body_Grant struct {
+	// Consent (consent.proto).
+	Grant *Grant `protobuf:"bytes,20,opt,name=grant,proto3,oneof"`
+}
+
+type Body_Revoke struct {
+	Revoke *Revoke `protobuf:"bytes,21,opt,name=revoke,proto3,oneof"`
+}
+
+type Body_Delegate struct {
+	Delegate *Delegate `protobuf:"bytes,22,opt,name=delegate,proto3,oneof"`
+}
+
+type Body_Undelegate struct {
+	Undelegate *Undelegate `protobuf:"bytes,23,opt,name=undelegate,proto3,oneof"`
+}
+
+type Body_BreakGlass struct {
+	BreakGlass *BreakGlass `protobuf:"bytes,24,opt,name=break_glass,json=breakGlass,proto3,oneof"`
+}
+
+type Body_BreakGlassPolicy struct {
+	BreakGlassPolicy *SetBreakGlassPolicy `protobuf:"bytes,25,opt,name=break_glass_policy,json=breakGlassPolicy,proto3,oneof"`
+}
+
+type Body_AnchorAudit struct {
+	AnchorAudit *AnchorAudit `protobuf:"bytes,26,opt,name=anchor_audit,json=anchorAudit,proto3,oneof"`
+}
+
+type Body_PublishKeys struct {
+	PublishKeys *PublishKeys `protobuf:"bytes,27,opt,name=publish_keys,json=publishKeys,proto3,oneof"`
+}
+
+type Body_Transfer struct {
+	// Token (token.proto).
+	Transfer *Transfer `protobuf:"bytes,30,opt,name=transfer,proto3,oneof"`
+}
+
+type Body_BuyPlan struct {
+	BuyPlan *BuyPlan `protobuf:"bytes,31,opt,name=buy_plan,json=buyPlan,proto3,oneof"`
+}
+
+type Body_Faucet struct {
+	Faucet *Faucet `protobuf:"bytes,32,opt,name=faucet,proto3,oneof"`
+}
+
+type Body_ProposeParams struct {
+	ProposeParams *ProposeParams `protobuf:"bytes,33,opt,name=propose_params,json=proposeParams,proto3,oneof"`
+}
+
+type Body_ProposeSpend struct {
+	ProposeSpend *ProposeSpend `protobuf:"bytes,34,opt,name=propose_spend,json=proposeSpend,proto3,oneof"`
+}
+
+type Body_PutRecords struct {
+	// Records (records.proto).
+	PutRecords *PutRecords `protobuf:"bytes,40,opt,name=put_records,json=putRecords,proto3,oneof"`
+}
+
+type Body_EraseRecord struct {
+	EraseRecord *EraseRecord `protobuf:"bytes,41,opt,name=erase_record,json=eraseRecord,proto3,oneof"`
+}
+
+type Body_ReleaseShare struct {
+	ReleaseShare *ReleaseShare `protobuf:"bytes,42,opt,name=release_share,json=releaseShare,proto3,oneof"`
+}
+
 func (*Body_RegisterPatient) isBody_Msg() {}
 
 func (*Body_ProposeOrg) isBody_Msg() {}
@@ -500,6 +727,38 @@ func (*Body_RemoveEmployee) isBody_Msg() {}
 func (*Body_SetRole) isBody_Msg() {}
 
 func (*Body_RotateKeys) isBody_Msg() {}
+
+func (*Body_Grant) isBody_Msg() {}
+
+func (*Body_Revoke) isBody_Msg() {}
+
+func (*Body_Delegate) isBody_Msg() {}
+
+func (*Body_Undelegate) isBody_Msg() {}
+
+func (*Body_BreakGlass) isBody_Msg() {}
+
+func (*Body_BreakGlassPolicy) isBody_Msg() {}
+
+func (*Body_AnchorAudit) isBody_Msg() {}
+
+func (*Body_PublishKeys) isBody_Msg() {}
+
+func (*Body_Transfer) isBody_Msg() {}
+
+func (*Body_BuyPlan) isBody_Msg() {}
+
+func (*Body_Faucet) isBody_Msg() {}
+
+func (*Body_ProposeParams) isBody_Msg() {}
+
+func (*Body_ProposeSpend) isBody_Msg() {}
+
+func (*Body_PutRecords) isBody_Msg() {}
+
+func (*Body_EraseRecord) isBody_Msg() {}
+
+func (*Body_ReleaseShare) isBody_Msg() {}
 
 // RegisterPatient creates a patient account whose id derives from the
 // envelope's signer. It must be co-signed by a member organisation that
@@ -949,7 +1208,7 @@ var File_ptoy_v1_tx_proto protoreflect.FileDescriptor
 
 const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\n" +
-	"\x10ptoy/v1/tx.proto\x12\aptoy.v1\"\x8e\x01\n" +
+	"\x10ptoy/v1/tx.proto\x12\aptoy.v1\x1a\x15ptoy/v1/consent.proto\x1a\x15ptoy/v1/records.proto\x1a\x13ptoy/v1/token.proto\"\x8e\x01\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\fR\x06signer\x12\x1c\n" +
@@ -960,7 +1219,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\",\n" +
 	"\x06KemKey\x12\x10\n" +
 	"\x03alg\x18\x01 \x01(\rR\x03alg\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xb3\x03\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xa5\n" +
+	"\n" +
 	"\x04Body\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12E\n" +
 	"\x10register_patient\x18\n" +
@@ -972,7 +1232,27 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fremove_employee\x18\x0e \x01(\v2\x17.ptoy.v1.RemoveEmployeeH\x00R\x0eremoveEmployee\x12-\n" +
 	"\bset_role\x18\x0f \x01(\v2\x10.ptoy.v1.SetRoleH\x00R\asetRole\x126\n" +
 	"\vrotate_keys\x18\x10 \x01(\v2\x13.ptoy.v1.RotateKeysH\x00R\n" +
-	"rotateKeysB\x05\n" +
+	"rotateKeys\x12&\n" +
+	"\x05grant\x18\x14 \x01(\v2\x0e.ptoy.v1.GrantH\x00R\x05grant\x12)\n" +
+	"\x06revoke\x18\x15 \x01(\v2\x0f.ptoy.v1.RevokeH\x00R\x06revoke\x12/\n" +
+	"\bdelegate\x18\x16 \x01(\v2\x11.ptoy.v1.DelegateH\x00R\bdelegate\x125\n" +
+	"\n" +
+	"undelegate\x18\x17 \x01(\v2\x13.ptoy.v1.UndelegateH\x00R\n" +
+	"undelegate\x126\n" +
+	"\vbreak_glass\x18\x18 \x01(\v2\x13.ptoy.v1.BreakGlassH\x00R\n" +
+	"breakGlass\x12L\n" +
+	"\x12break_glass_policy\x18\x19 \x01(\v2\x1c.ptoy.v1.SetBreakGlassPolicyH\x00R\x10breakGlassPolicy\x129\n" +
+	"\fanchor_audit\x18\x1a \x01(\v2\x14.ptoy.v1.AnchorAuditH\x00R\vanchorAudit\x129\n" +
+	"\fpublish_keys\x18\x1b \x01(\v2\x14.ptoy.v1.PublishKeysH\x00R\vpublishKeys\x12/\n" +
+	"\btransfer\x18\x1e \x01(\v2\x11.ptoy.v1.TransferH\x00R\btransfer\x12-\n" +
+	"\bbuy_plan\x18\x1f \x01(\v2\x10.ptoy.v1.BuyPlanH\x00R\abuyPlan\x12)\n" +
+	"\x06faucet\x18  \x01(\v2\x0f.ptoy.v1.FaucetH\x00R\x06faucet\x12?\n" +
+	"\x0epropose_params\x18! \x01(\v2\x16.ptoy.v1.ProposeParamsH\x00R\rproposeParams\x12<\n" +
+	"\rpropose_spend\x18\" \x01(\v2\x15.ptoy.v1.ProposeSpendH\x00R\fproposeSpend\x126\n" +
+	"\vput_records\x18( \x01(\v2\x13.ptoy.v1.PutRecordsH\x00R\n" +
+	"putRecords\x129\n" +
+	"\ferase_record\x18) \x01(\v2\x14.ptoy.v1.EraseRecordH\x00R\veraseRecord\x12<\n" +
+	"\rrelease_share\x18* \x01(\v2\x15.ptoy.v1.ReleaseShareH\x00R\freleaseShareB\x05\n" +
 	"\x03msg\"R\n" +
 	"\x0fRegisterPatient\x12!\n" +
 	"\x03kem\x18\x01 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12\x1c\n" +
@@ -1045,19 +1325,35 @@ func file_ptoy_v1_tx_proto_rawDescGZIP() []byte {
 var file_ptoy_v1_tx_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ptoy_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ptoy_v1_tx_proto_goTypes = []any{
-	(OrgKind)(0),            // 0: ptoy.v1.OrgKind
-	(Role)(0),               // 1: ptoy.v1.Role
-	(*Envelope)(nil),        // 2: ptoy.v1.Envelope
-	(*Cosignature)(nil),     // 3: ptoy.v1.Cosignature
-	(*KemKey)(nil),          // 4: ptoy.v1.KemKey
-	(*Body)(nil),            // 5: ptoy.v1.Body
-	(*RegisterPatient)(nil), // 6: ptoy.v1.RegisterPatient
-	(*ProposeOrg)(nil),      // 7: ptoy.v1.ProposeOrg
-	(*Vote)(nil),            // 8: ptoy.v1.Vote
-	(*AddEmployee)(nil),     // 9: ptoy.v1.AddEmployee
-	(*RemoveEmployee)(nil),  // 10: ptoy.v1.RemoveEmployee
-	(*SetRole)(nil),         // 11: ptoy.v1.SetRole
-	(*RotateKeys)(nil),      // 12: ptoy.v1.RotateKeys
+	(OrgKind)(0),                // 0: ptoy.v1.OrgKind
+	(Role)(0),                   // 1: ptoy.v1.Role
+	(*Envelope)(nil),            // 2: ptoy.v1.Envelope
+	(*Cosignature)(nil),         // 3: ptoy.v1.Cosignature
+	(*KemKey)(nil),              // 4: ptoy.v1.KemKey
+	(*Body)(nil),                // 5: ptoy.v1.Body
+	(*RegisterPatient)(nil),     // 6: ptoy.v1.RegisterPatient
+	(*ProposeOrg)(nil),          // 7: ptoy.v1.ProposeOrg
+	(*Vote)(nil),                // 8: ptoy.v1.Vote
+	(*AddEmployee)(nil),         // 9: ptoy.v1.AddEmployee
+	(*RemoveEmployee)(nil),      // 10: ptoy.v1.RemoveEmployee
+	(*SetRole)(nil),             // 11: ptoy.v1.SetRole
+	(*RotateKeys)(nil),          // 12: ptoy.v1.RotateKeys
+	(*Grant)(nil),               // 13: ptoy.v1.Grant
+	(*Revoke)(nil),              // 14: ptoy.v1.Revoke
+	(*Delegate)(nil),            // 15: ptoy.v1.Delegate
+	(*Undelegate)(nil),          // 16: ptoy.v1.Undelegate
+	(*BreakGlass)(nil),          // 17: ptoy.v1.BreakGlass
+	(*SetBreakGlassPolicy)(nil), // 18: ptoy.v1.SetBreakGlassPolicy
+	(*AnchorAudit)(nil),         // 19: ptoy.v1.AnchorAudit
+	(*PublishKeys)(nil),         // 20: ptoy.v1.PublishKeys
+	(*Transfer)(nil),            // 21: ptoy.v1.Transfer
+	(*BuyPlan)(nil),             // 22: ptoy.v1.BuyPlan
+	(*Faucet)(nil),              // 23: ptoy.v1.Faucet
+	(*ProposeParams)(nil),       // 24: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),        // 25: ptoy.v1.ProposeSpend
+	(*PutRecords)(nil),          // 26: ptoy.v1.PutRecords
+	(*EraseRecord)(nil),         // 27: ptoy.v1.EraseRecord
+	(*ReleaseShare)(nil),        // 28: ptoy.v1.ReleaseShare
 }
 var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	3,  // 0: ptoy.v1.Envelope.cosignatures:type_name -> ptoy.v1.Cosignature
@@ -1068,18 +1364,34 @@ var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	10, // 5: ptoy.v1.Body.remove_employee:type_name -> ptoy.v1.RemoveEmployee
 	11, // 6: ptoy.v1.Body.set_role:type_name -> ptoy.v1.SetRole
 	12, // 7: ptoy.v1.Body.rotate_keys:type_name -> ptoy.v1.RotateKeys
-	4,  // 8: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
-	0,  // 9: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
-	4,  // 10: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
-	4,  // 11: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
-	1,  // 12: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
-	1,  // 13: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
-	4,  // 14: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 8: ptoy.v1.Body.grant:type_name -> ptoy.v1.Grant
+	14, // 9: ptoy.v1.Body.revoke:type_name -> ptoy.v1.Revoke
+	15, // 10: ptoy.v1.Body.delegate:type_name -> ptoy.v1.Delegate
+	16, // 11: ptoy.v1.Body.undelegate:type_name -> ptoy.v1.Undelegate
+	17, // 12: ptoy.v1.Body.break_glass:type_name -> ptoy.v1.BreakGlass
+	18, // 13: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
+	19, // 14: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
+	20, // 15: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
+	21, // 16: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
+	22, // 17: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
+	23, // 18: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
+	24, // 19: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
+	25, // 20: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
+	26, // 21: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
+	27, // 22: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
+	28, // 23: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
+	4,  // 24: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
+	0,  // 25: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
+	4,  // 26: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
+	4,  // 27: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
+	1,  // 28: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
+	1,  // 29: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
+	4,  // 30: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_tx_proto_init() }
@@ -1087,6 +1399,9 @@ func file_ptoy_v1_tx_proto_init() {
 	if File_ptoy_v1_tx_proto != nil {
 		return
 	}
+	file_ptoy_v1_consent_proto_init()
+	file_ptoy_v1_records_proto_init()
+	file_ptoy_v1_token_proto_init()
 	file_ptoy_v1_tx_proto_msgTypes[3].OneofWrappers = []any{
 		(*Body_RegisterPatient)(nil),
 		(*Body_ProposeOrg)(nil),
@@ -1095,6 +1410,22 @@ func file_ptoy_v1_tx_proto_init() {
 		(*Body_RemoveEmployee)(nil),
 		(*Body_SetRole)(nil),
 		(*Body_RotateKeys)(nil),
+		(*Body_Grant)(nil),
+		(*Body_Revoke)(nil),
+		(*Body_Delegate)(nil),
+		(*Body_Undelegate)(nil),
+		(*Body_BreakGlass)(nil),
+		(*Body_BreakGlassPolicy)(nil),
+		(*Body_AnchorAudit)(nil),
+		(*Body_PublishKeys)(nil),
+		(*Body_Transfer)(nil),
+		(*Body_BuyPlan)(nil),
+		(*Body_Faucet)(nil),
+		(*Body_ProposeParams)(nil),
+		(*Body_ProposeSpend)(nil),
+		(*Body_PutRecords)(nil),
+		(*Body_EraseRecord)(nil),
+		(*Body_ReleaseShare)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -293,7 +293,7 @@ func runKV(ctx context.Context, opt Options, v, round int) (Row, int, error) {
 		if err != nil {
 			return Row{}, 0, err
 		}
-		cn, err := node.NewComet(h, cfg, kvstore.NewInMemoryApplication(), log)
+		cn, err := node.NewComet(h, cfg, kvstore.NewInMemoryApplication(), log, nil)
 		if err != nil {
 			return Row{}, 0, err
 		}

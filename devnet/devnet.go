@@ -30,6 +30,7 @@ type Options struct {
 	Console    io.Writer      // one-time codes are printed here
 	KDF        keys.KDFParams // for the demo keystores; keys.DefaultKDF if zero
 	NoDemo     bool           // skip the demo people
+	NoPatients bool           // demo staff but no demo patients (they register themselves)
 }
 
 // Passphrase unlocks every demo keystore. Development only.
@@ -274,6 +275,9 @@ func (n *Net) seed(ctx context.Context) error {
 		n.Info.Accounts = append(n.Info.Accounts, Account{Name: s.name, Kind: "practitioner", Role: RoleName(s.role), Org: s.org, ID: k.ID().String(), Key: s.key})
 	}
 	for _, p := range DemoPatients {
+		if n.opt.NoPatients {
+			break
+		}
 		k, _, err := kd.Create(p.Key, keys.KEMHybrid, []byte(Passphrase), now)
 		if err != nil {
 			return err

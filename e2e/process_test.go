@@ -15,6 +15,7 @@ import (
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	coretypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"ptoy/client"
 	pb "ptoy/gen/ptoy/v1"
@@ -204,7 +205,14 @@ func TestFourProcessesKill9(t *testing.T) {
 			t.Errorf("acknowledged employee %s missing on the restarted node", k.ID())
 		}
 	}
-	// Same app hash at every height on every node.
+	sameHashes(t, ctx, procs, top)
+	t.Logf("%d transactions acknowledged, %d before the kill; %d heights agree", len(acked), atKill, top)
+}
+
+// sameHashes checks that every node's block headers carry the same app
+// hash at every height up to top.
+func sameHashes(t *testing.T, ctx context.Context, procs []*proc, top int64) {
+	t.Helper()
 	var rpcs []*rpchttp.HTTP
 	for _, p := range procs {
 		cfg, err := node.LoadConfig(p.home)
@@ -220,7 +228,14 @@ func TestFourProcessesKill9(t *testing.T) {
 	for h := int64(1); h <= top; h++ {
 		var first []byte
 		for i, r := range rpcs {
-			hdr, err := r.Header(ctx, &h)
+			var hdr *coretypes.ResultHeader
+			var err error
+			for try := 0; try < 200; try++ { // a restarted node may still be catching up
+				if hdr, err = r.Header(ctx, &h); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			if err != nil {
 				t.Fatalf("node %d header %d: %v", i+1, h, err)
 			}
@@ -231,5 +246,4 @@ func TestFourProcessesKill9(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d transactions acknowledged, %d before the kill; %d heights agree", len(acked), atKill, top)
 }

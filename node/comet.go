@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -73,15 +74,26 @@ func StopComet(cn *cmtnode.Node) {
 
 // cometLogger passes CometBFT's log lines to slog. CometBFT's info lines
 // (one per block and per peer message) go out at debug level.
-type cometLogger struct{ l *slog.Logger }
+// Its error lines go out as warnings, and at debug level once the node is
+// stopping (quiet), when CometBFT reports the connections it closes.
+type cometLogger struct {
+	l     *slog.Logger
+	quiet *atomic.Bool
+}
 
 func (c cometLogger) Debug(msg string, kv ...any) {
 	c.l.Log(context.Background(), slog.LevelDebug-4, msg, kv...)
 }
-func (c cometLogger) Info(msg string, kv ...any)  { c.l.Debug(msg, fixKV(kv)...) }
-func (c cometLogger) Error(msg string, kv ...any) { c.l.Warn(msg, fixKV(kv)...) }
+func (c cometLogger) Info(msg string, kv ...any) { c.l.Debug(msg, fixKV(kv)...) }
+func (c cometLogger) Error(msg string, kv ...any) {
+	if c.quiet != nil && c.quiet.Load() {
+		c.l.Debug(msg, fixKV(kv)...)
+		return
+	}
+	c.l.Warn(msg, fixKV(kv)...)
+}
 func (c cometLogger) With(kv ...any) cmtlog.Logger {
-	return cometLogger{c.l.With(fixKV(kv)...)}
+	return cometLogger{c.l.With(fixKV(kv)...), c.quiet}
 }
 
 // fixKV renders CometBFT's values (some are lazy Stringers) as strings.

@@ -32,8 +32,10 @@ type OrgSpec struct {
 // first Validators organisations; the other founding organisations take
 // part without a node of their own.
 type NetworkSpec struct {
-	ChainID    string
-	Out        string // the homes go in Out/node1 … Out/nodeN
+	ChainID string
+	Out     string // the homes go in Out/node1 … Out/nodeN
+	// HomeDirs, if set, names each node's home instead.
+	HomeDirs   []string
 	Validators int
 	Orgs       []OrgSpec
 	// Hosts[i] is node i's IP address; default 127.0.0.(i+1).
@@ -51,6 +53,9 @@ type NetworkSpec struct {
 
 // Homes returns the home directory of each node of a network.
 func (s NetworkSpec) Homes() []string {
+	if len(s.HomeDirs) == s.Validators {
+		return s.HomeDirs
+	}
 	h := make([]string, s.Validators)
 	for i := range h {
 		h[i] = filepath.Join(s.Out, "node"+strconv.Itoa(i+1))

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -68,6 +69,7 @@ type Node struct {
 	srv      *http.Server
 	httpAddr string
 	closeOne sync.Once
+	stopping atomic.Bool
 }
 
 // Open loads the node in home without starting it.
@@ -123,7 +125,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 
-	if n.comet, err = NewComet(home, cfg, n.app, log); err != nil {
+	if n.comet, err = NewComet(home, cfg, n.app, log, &n.stopping); err != nil {
 		return nil, err
 	}
 	n.rpc = local.New(n.comet)
@@ -169,7 +171,7 @@ func loadOrMakeKey(path string) ([]byte, error) {
 // NewComet builds (without starting) the CometBFT node of a home for an
 // ABCI application; Open uses it with the ledger's app, benchmarks with
 // others. The app is called through one mutex.
-func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger) (*cmtnode.Node, error) {
+func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool) (*cmtnode.Node, error) {
 	cc := cometConfig(home, cfg)
 	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
 	if err != nil {
@@ -178,7 +180,7 @@ func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger) (
 	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
 	cn, err := cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(app),
 		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft")})
+		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft"), quiet})
 	if err != nil {
 		return nil, ptoy.E("node.NewComet", ptoy.Other, "starting consensus", err)
 	}
@@ -227,6 +229,7 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.srv.Shutdown(ctx)
 		cancel()
+		n.stopping.Store(true)
 		StopComet(n.comet)
 		n.closeStores()
 	})

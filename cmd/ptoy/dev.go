@@ -23,6 +23,7 @@ same home resumes the same chain. Development only.`)
 	vals := fs.Int("validators", 1, "number of validator nodes: 1 or 4")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address of node 1 (API, later FHIR and web)")
 	verbose := fs.Bool("v", false, "log node activity to stderr")
+	patients := fs.Bool("demo-patients", true, "register the demo patients (off: they register themselves)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ same home resumes the same chain. Development only.`)
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: *listen, Logger: log, Console: e.stdout})
+	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: *listen, Logger: log, Console: e.stdout, NoPatients: !*patients})
 	if err != nil {
 		return err
 	}

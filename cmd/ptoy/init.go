@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	pb "ptoy/gen/ptoy/v1"
@@ -42,14 +41,12 @@ a secret store and use PTOY_PASSPHRASE in production.`)
 	if !ok {
 		return usageErr(fmt.Sprintf("unknown organisation kind %q", *kind))
 	}
-	spec := node.NetworkSpec{ChainID: *chain, Out: filepath.Dir(filepath.Clean(*home)), Validators: 1,
+	spec := node.NetworkSpec{ChainID: *chain, HomeDirs: []string{*home}, Validators: 1,
 		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: keys.DefaultKDF}
-	// CreateNetwork names homes node1…; init writes exactly the home asked for.
-	spec.Out = *home
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "created %s (run: ptoy node --home %s)\n", filepath.Join(*home, "node1"), filepath.Join(*home, "node1"))
+	fmt.Fprintf(e.stdout, "created %s (run: ptoy node --home %s)\n", *home, *home)
 	return nil
 }
 

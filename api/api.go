@@ -32,7 +32,13 @@ const SubmitTimeout = 30 * time.Second
 
 // New returns the path and handler of the node API.
 func New(b Backend) (string, http.Handler) {
-	return ptoyv1connect.NewNodeServiceHandler(&server{b: b}, connect.WithReadMaxBytes(1<<20))
+	return ptoyv1connect.NewNodeServiceHandler(&server{b: b}, handlerOptions()...)
+}
+
+// handlerOptions are the options of every service: bounded requests,
+// strict JSON.
+func handlerOptions() []connect.HandlerOption {
+	return []connect.HandlerOption{connect.WithReadMaxBytes(1 << 20), connect.WithCodec(strictJSON{})}
 }
 
 type server struct{ b Backend }

@@ -52,6 +52,25 @@ type Ledger struct {
 	meta meta
 
 	kems *kemMemo
+
+	subMu sync.Mutex
+	subs  []func(Committed)
+}
+
+// Committed describes a block once it is durable: what a subscriber needs
+// to keep an index, a replication queue or a cache current.
+type Committed struct {
+	Height int64
+	Time   time.Time
+	Writes []store.Write // in key order; Value nil for a deletion
+}
+
+// Subscribe calls fn after each commit, in order, on the committing
+// goroutine: fn must be quick and must not call back into the block.
+func (l *Ledger) Subscribe(fn func(Committed)) {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.subs = append(l.subs, fn)
 }
 
 type meta struct {
@@ -257,6 +276,15 @@ func (l *Ledger) Commit(b *Block) error {
 	l.mu.Lock()
 	l.meta = m
 	l.mu.Unlock()
+	l.subMu.Lock()
+	subs := l.subs
+	l.subMu.Unlock()
+	if len(subs) > 0 {
+		c := Committed{Height: b.height, Time: b.time, Writes: writes[:len(writes)-1]}
+		for _, fn := range subs {
+			fn(c)
+		}
+	}
 	return nil
 }
 

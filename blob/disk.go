@@ -1,0 +1,751 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"ptoy"
+)
+
+const (
+	// DefaultInlineMax is the default DiskOptions.InlineMax: blobs up to
+	// 1 MiB are kept inside the Pebble database.
+	DefaultInlineMax = 1 << 20
+	// DefaultCacheBytes is the default DiskOptions.CacheBytes.
+	DefaultCacheBytes = 64 << 20
+)
+
+// Layout of a Disk directory.
+const (
+	dbDir    = "db"    // the Pebble database
+	filesDir = "files" // large blobs, as files/ab/abcdef…
+	tmpDir   = "tmp"   // blobs being written; emptied on open
+)
+
+// Pebble keys are a one-byte prefix and the hash. A meta record is
+// kind (1 byte), size (8 bytes, big-endian) and the time added (Unix
+// nanoseconds, 8 bytes, big-endian); an inline blob's content is under
+// its own data key, so that Stat and List never read content.
+const (
+	prefixMeta = 'm'
+	prefixData = 'd'
+	keyLen     = 1 + HashLen
+	metaLen    = 1 + 8 + 8
+
+	kindInline = 'i' // content under the data key
+	kindFile   = 'f' // content in files/ab/<hash>
+)
+
+const (
+	lockStripes = 64  // per-hash locks, striped by the hash's first byte
+	pageSize    = 256 // meta records read per iterator in List and Scrub
+	copyBuf     = 256 << 10
+	dirPerm     = 0o700
+	memTable    = 32 << 20 // Pebble memtable: room for many inline blobs
+	bloomBits   = 10
+	tempPattern = "put-*"
+)
+
+// DiskOptions configures OpenDisk. The zero value gives the defaults.
+type DiskOptions struct {
+	// InlineMax is the size of the largest blob kept inside the Pebble
+	// database; larger blobs are kept as files. 0 means DefaultInlineMax.
+	// It may be changed between opens: each blob remembers where it is.
+	InlineMax int64
+	// CacheBytes is the size of Pebble's block cache. 0 means
+	// DefaultCacheBytes.
+	CacheBytes int64
+}
+
+// Disk is a Store in a directory. Blobs up to InlineMax bytes are kept
+// inside a Pebble database (dir/db); larger ones are files
+// (dir/files/ab/abcdef…, named by the hex hash), written to a temporary
+// file in dir/tmp, fsynced, renamed into place, with the directory
+// fsynced, and only then recorded in Pebble, which holds for them just
+// the kind of record and the size. Every write and delete of a record is
+// synced.
+//
+// Disk is crash-safe: a blob is visible only once it is complete.
+// Temporary files left by a crash, and blob files that a crash left
+// without a record, are removed by OpenDisk.
+type Disk struct {
+	dir       string
+	inlineMax int64
+	db        *pebble.DB
+	locks     [lockStripes]sync.Mutex
+
+	mu     sync.Mutex // guards closed; active counts Pebble calls in progress
+	closed bool
+	active sync.WaitGroup
+}
+
+var _ Store = (*Disk)(nil)
+
+// OpenDisk opens the store in dir, creating it if needed. Bad options are
+// ptoy.Invalid; a directory that cannot be opened (for instance because
+// another process has it open) is ptoy.Other.
+func OpenDisk(dir string, opt DiskOptions) (*Disk, error) {
+	const op = "blob.OpenDisk"
+	if opt.InlineMax < 0 || opt.CacheBytes < 0 {
+		return nil, ptoy.E(op, ptoy.Invalid, "InlineMax and CacheBytes must not be negative")
+	}
+	if opt.InlineMax == 0 {
+		opt.InlineMax = DefaultInlineMax
+	}
+	if opt.CacheBytes == 0 {
+		opt.CacheBytes = DefaultCacheBytes
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	opts := &pebble.Options{
+		Cache:        pebble.NewCache(opt.CacheBytes),
+		Logger:       quietLogger{},
+		MemTableSize: memTable,
+	}
+	// Most lookups that miss are of blobs this node does not hold (a peer
+	// asking, a Put of a new blob); bloom filters let them skip tables.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(bloomBits)
+	}
+	defer opts.Cache.Unref()
+	// Pebble locks the directory, so from here on no other process uses
+	// the store and tmp may be emptied.
+	db, err := pebble.Open(filepath.Join(dir, dbDir), opts)
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	d := &Disk{dir: dir, inlineMax: opt.InlineMax, db: db}
+	if err := d.prepare(); err != nil {
+		db.Close()
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	return d, nil
+}
+
+// prepare empties tmp, creates the directories and removes blob files
+// that have no record.
+func (d *Disk) prepare() error {
+	tmp := filepath.Join(d.dir, tmpDir)
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.Mkdir(tmp, dirPerm); err != nil {
+		return err
+	}
+	files := filepath.Join(d.dir, filesDir)
+	if err := os.Mkdir(files, dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := syncDir(d.dir); err != nil {
+		return err
+	}
+	subs, err := os.ReadDir(files)
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if !sub.IsDir() {
+			continue
+		}
+		names, err := os.ReadDir(filepath.Join(files, sub.Name()))
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			h, err := ParseHash(n.Name())
+			if err != nil || h.String()[:2] != sub.Name() {
+				continue // not ours; leave it alone
+			}
+			m, err := d.getMeta(h)
+			if err != nil && ptoy.KindOf(err) != ptoy.NotFound {
+				return err
+			}
+			if err != nil || m.kind != kindFile {
+				// Renamed into place by a Put that crashed before
+				// recording it, or left by a Delete that crashed.
+				if err := os.Remove(filepath.Join(files, sub.Name(), n.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Close waits for the Pebble calls in progress, then closes the store.
+// Readers returned by Get stay usable. Calling Close again does nothing.
+func (d *Disk) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	d.active.Wait()
+	if err := d.db.Close(); err != nil {
+		return ptoy.E("blob.Disk.Close", ptoy.Other, err)
+	}
+	return nil
+}
+
+// enter registers a Pebble call, or fails if the store is closed; leave
+// ends it. Calls hold this only while they use Pebble, never while they
+// read a caller's reader or call a caller's function.
+func (d *Disk) enter(op string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed(op)
+	}
+	d.active.Add(1)
+	return nil
+}
+
+func (d *Disk) leave() { d.active.Done() }
+
+// lock locks the stripe of h: Put and Delete of one hash are serialized,
+// so that a blob's file and its record change together.
+func (d *Disk) lock(h Hash) func() {
+	m := &d.locks[int(h[0])%lockStripes]
+	m.Lock()
+	return m.Unlock
+}
+
+// meta is a decoded meta record.
+type meta struct {
+	kind byte
+	info Info
+}
+
+func metaKey(h Hash) []byte { return append([]byte{prefixMeta}, h[:]...) }
+func dataKey(h Hash) []byte { return append([]byte{prefixData}, h[:]...) }
+
+func encodeMeta(kind byte, info Info) []byte {
+	b := make([]byte, metaLen)
+	b[0] = kind
+	binary.BigEndian.PutUint64(b[1:], uint64(info.Size))
+	binary.BigEndian.PutUint64(b[9:], uint64(info.Added.UnixNano()))
+	return b
+}
+
+func decodeMeta(h Hash, b []byte) (meta, error) {
+	if len(b) != metaLen || (b[0] != kindInline && b[0] != kindFile) || int64(binary.BigEndian.Uint64(b[1:])) < 0 {
+		return meta{}, fmt.Errorf("bad index record %x", b)
+	}
+	return meta{kind: b[0], info: Info{
+		Hash:  h,
+		Size:  int64(binary.BigEndian.Uint64(b[1:])),
+		Added: time.Unix(0, int64(binary.BigEndian.Uint64(b[9:]))),
+	}}, nil
+}
+
+// filePath returns where blob h is kept if it is a file.
+func (d *Disk) filePath(h Hash) string {
+	s := h.String()
+	return filepath.Join(d.dir, filesDir, s[:2], s)
+}
+
+// getMeta reads the meta record of h; the caller has entered. An absent
+// record is ptoy.NotFound, an unreadable one ptoy.Other.
+func (d *Disk) getMeta(h Hash) (meta, error) {
+	const op = "blob.Disk"
+	v, closer, err := d.db.Get(metaKey(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return meta{}, errNotFound(op, h)
+	}
+	if err != nil {
+		return meta{}, ptoy.E(op, ptoy.Other, err)
+	}
+	defer closer.Close()
+	m, err := decodeMeta(h, v)
+	if err != nil {
+		return meta{}, errCorrupt(op, h, err)
+	}
+	return m, nil
+}
+
+// stat is Stat without the context check.
+func (d *Disk) stat(op string, h Hash) (meta, error) {
+	if err := d.enter(op); err != nil {
+		return meta{}, err
+	}
+	defer d.leave()
+	m, err := d.getMeta(h)
+	if err != nil {
+		return meta{}, relabel(op, err)
+	}
+	return m, nil
+}
+
+// relabel gives an error from a helper the operation of the caller.
+func relabel(op string, err error) error {
+	var e *ptoy.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Op = op
+		return &c
+	}
+	return ptoy.E(op, ptoy.Other, err)
+}
+
+// Put implements Store.Put. Content of up to InlineMax bytes is kept in
+// Pebble, larger content in a file. When want names a blob that is
+// already stored, r is only hashed (to check it and the limit), not
+// written anywhere.
+func (d *Disk) Put(ctx context.Context, r io.Reader, max int64, want *Hash) (Info, error) {
+	const op = "blob.Disk.Put"
+	if err := checkMax(op, max); err != nil {
+		return Info{}, err
+	}
+	if err := ctxErr(op, ctx); err != nil {
+		return Info{}, err
+	}
+	cr := ctxReader{ctx, r}
+	if want != nil {
+		m, err := d.stat(op, *want)
+		if err == nil {
+			return d.drain(op, ctx, cr, max, want, m.info)
+		}
+		if ptoy.KindOf(err) != ptoy.NotFound {
+			return Info{}, err
+		}
+	}
+	first, err := io.ReadAll(io.LimitReader(cr, plusOne(min(max, d.inlineMax))))
+	if err != nil {
+		return Info{}, readErr(op, ctx, err)
+	}
+	if int64(len(first)) > max {
+		return Info{}, errTooLarge(op, max)
+	}
+	if int64(len(first)) <= d.inlineMax {
+		return d.putInline(op, first, want)
+	}
+	return d.putFile(op, ctx, cr, first, max, want)
+}
+
+// drain hashes r to check it against want and max, for a blob that is
+// already stored.
+func (d *Disk) drain(op string, ctx context.Context, r io.Reader, max int64, want *Hash, info Info) (Info, error) {
+	hh := sha256.New()
+	n, err := io.CopyBuffer(hh, io.LimitReader(r, plusOne(max)), make([]byte, copyBuf))
+	if err != nil {
+		return Info{}, readErr(op, ctx, err)
+	}
+	if n > max {
+		return Info{}, errTooLarge(op, max)
+	}
+	var got Hash
+	hh.Sum(got[:0])
+	if err := checkWant(op, got, want); err != nil {
+		return Info{}, err
+	}
+	return info, nil
+}
+
+// putInline stores data inside Pebble.
+func (d *Disk) putInline(op string, data []byte, want *Hash) (Info, error) {
+	h := Sum(data)
+	if err := checkWant(op, h, want); err != nil {
+		return Info{}, err
+	}
+	defer d.lock(h)()
+	if err := d.enter(op); err != nil {
+		return Info{}, err
+	}
+	defer d.leave()
+	if m, err := d.getMeta(h); err == nil {
+		return m.info, nil
+	} else if ptoy.KindOf(err) != ptoy.NotFound {
+		return Info{}, relabel(op, err)
+	}
+	info := Info{Hash: h, Size: int64(len(data)), Added: now()}
+	b := d.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(dataKey(h), data, nil); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	if err := b.Set(metaKey(h), encodeMeta(kindInline, info), nil); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	return info, nil
+}
+
+// putFile writes first and the rest of r to a temporary file, then moves
+// it into place and records it.
+func (d *Disk) putFile(op string, ctx context.Context, r io.Reader, first []byte, max int64, want *Hash) (Info, error) {
+	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), tempPattern)
+	if err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	tmp := f.Name()
+	moved := false
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if !moved {
+			os.Remove(tmp)
+		}
+	}()
+	hh := sha256.New()
+	hh.Write(first)
+	if _, err := f.Write(first); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	rest := plusOne(max) - int64(len(first))
+	n, err := io.CopyBuffer(io.MultiWriter(f, hh), io.LimitReader(r, rest), make([]byte, copyBuf))
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Path == tmp {
+			return Info{}, ptoy.E(op, ptoy.Other, err) // writing the file failed
+		}
+		return Info{}, readErr(op, ctx, err)
+	}
+	size := int64(len(first)) + n
+	if size > max {
+		return Info{}, errTooLarge(op, max)
+	}
+	var h Hash
+	hh.Sum(h[:0])
+	if err := checkWant(op, h, want); err != nil {
+		return Info{}, err
+	}
+	defer d.lock(h)()
+	if err := d.enter(op); err != nil {
+		return Info{}, err
+	}
+	defer d.leave()
+	if m, err := d.getMeta(h); err == nil {
+		return m.info, nil // already stored: the temporary file was never synced
+	} else if ptoy.KindOf(err) != ptoy.NotFound {
+		return Info{}, relabel(op, err)
+	}
+	if err := f.Sync(); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	final := d.filePath(h)
+	sub := filepath.Dir(final)
+	if err := os.Mkdir(sub, dirPerm); err == nil {
+		if err := syncDir(filepath.Dir(sub)); err != nil {
+			return Info{}, ptoy.E(op, ptoy.Other, err)
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	moved = true
+	if err := syncDir(sub); err != nil {
+		os.Remove(final)
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	info := Info{Hash: h, Size: size, Added: now()}
+	if err := d.db.Set(metaKey(h), encodeMeta(kindFile, info), pebble.Sync); err != nil {
+		os.Remove(final)
+		return Info{}, ptoy.E(op, ptoy.Other, err)
+	}
+	return info, nil
+}
+
+// Get implements Store.Get. An inline blob is copied out of Pebble; a
+// file blob is read from its open file, which stays readable even if the
+// blob is deleted meanwhile.
+func (d *Disk) Get(ctx context.Context, h Hash) (io.ReadCloser, Info, error) {
+	const op = "blob.Disk.Get"
+	if err := ctxErr(op, ctx); err != nil {
+		return nil, Info{}, err
+	}
+	if err := d.enter(op); err != nil {
+		return nil, Info{}, err
+	}
+	defer d.leave()
+	m, err := d.getMeta(h)
+	if err != nil {
+		return nil, Info{}, relabel(op, err)
+	}
+	if m.kind == kindInline {
+		data, err := d.getData(op, h)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		return newVerifier(op, bytes.NewReader(data), nil, h, m.info.Size), m.info, nil
+	}
+	f, err := d.openFile(op, h)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return newVerifier(op, f, f, h, m.info.Size), m.info, nil
+}
+
+// getData returns a copy of an inline blob's content; the caller has
+// entered. If the content is missing because the blob was deleted
+// meanwhile, it is ptoy.NotFound; otherwise the blob is corrupt.
+func (d *Disk) getData(op string, h Hash) ([]byte, error) {
+	v, closer, err := d.db.Get(dataKey(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, d.missing(op, h, errors.New("content missing from the index"))
+	}
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	data := bytes.Clone(v)
+	closer.Close()
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+// openFile opens a file blob; as getData.
+func (d *Disk) openFile(op string, h Hash) (*os.File, error) {
+	f, err := os.Open(d.filePath(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, d.missing(op, h, errors.New("file missing"))
+	}
+	if err != nil {
+		return nil, errCorrupt(op, h, err)
+	}
+	return f, nil
+}
+
+// missing decides whether a blob whose content is absent was deleted
+// meanwhile (ptoy.NotFound) or has lost its content (corrupt).
+func (d *Disk) missing(op string, h Hash, why error) error {
+	if _, err := d.getMeta(h); ptoy.KindOf(err) == ptoy.NotFound {
+		return errNotFound(op, h)
+	}
+	return errCorrupt(op, h, why)
+}
+
+// Stat implements Store.Stat.
+func (d *Disk) Stat(ctx context.Context, h Hash) (Info, error) {
+	const op = "blob.Disk.Stat"
+	if err := ctxErr(op, ctx); err != nil {
+		return Info{}, err
+	}
+	m, err := d.stat(op, h)
+	return m.info, err
+}
+
+// Delete implements Store.Delete. The record goes first, durably; a file
+// whose removal a crash interrupts is removed by the next OpenDisk.
+func (d *Disk) Delete(ctx context.Context, h Hash) error {
+	const op = "blob.Disk.Delete"
+	if err := ctxErr(op, ctx); err != nil {
+		return err
+	}
+	defer d.lock(h)()
+	if err := d.enter(op); err != nil {
+		return err
+	}
+	defer d.leave()
+	m, merr := d.getMeta(h)
+	if ptoy.KindOf(merr) == ptoy.NotFound {
+		return nil
+	}
+	// A record that cannot be read may be of either kind: remove both.
+	inline := merr != nil || m.kind == kindInline
+	file := merr != nil || m.kind == kindFile
+	b := d.db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(metaKey(h), nil); err != nil {
+		return ptoy.E(op, ptoy.Other, err)
+	}
+	if inline {
+		if err := b.Delete(dataKey(h), nil); err != nil {
+			return ptoy.E(op, ptoy.Other, err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return ptoy.E(op, ptoy.Other, err)
+	}
+	if file {
+		if err := os.Remove(d.filePath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return ptoy.E(op, ptoy.Other, err)
+		}
+	}
+	return nil
+}
+
+// record is a meta record read by scan.
+type record struct {
+	h   Hash
+	m   meta
+	err error // the record could not be decoded
+}
+
+// scan calls fn for every meta record in hash order. It reads the
+// records a page at a time and keeps no iterator open, and is not
+// entered, while fn runs, so fn may be slow and may use the store.
+func (d *Disk) scan(op string, ctx context.Context, fn func(record) error) error {
+	lower := []byte{prefixMeta}
+	upper := []byte{prefixMeta + 1}
+	for {
+		if err := ctxErr(op, ctx); err != nil {
+			return err
+		}
+		page, err := d.page(op, lower, upper)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page {
+			if err := ctxErr(op, ctx); err != nil {
+				return err
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if len(page) < pageSize {
+			return nil
+		}
+		lower = append(metaKey(page[len(page)-1].h), 0)
+	}
+}
+
+// page reads up to pageSize meta records from lower.
+func (d *Disk) page(op string, lower, upper []byte) ([]record, error) {
+	if err := d.enter(op); err != nil {
+		return nil, err
+	}
+	defer d.leave()
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	var page []record
+	for ok := it.First(); ok && len(page) < pageSize; ok = it.Next() {
+		k := it.Key()
+		if len(k) != keyLen {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, ptoy.E(op, ptoy.Other, err)
+		}
+		var rec record
+		copy(rec.h[:], k[1:])
+		rec.m, rec.err = decodeMeta(rec.h, v)
+		page = append(page, rec)
+	}
+	if err := it.Close(); err != nil {
+		return nil, ptoy.E(op, ptoy.Other, err)
+	}
+	return page, nil
+}
+
+// List implements Store.List. A record that cannot be decoded stops it
+// with ptoy.Other; Scrub reports such records.
+func (d *Disk) List(ctx context.Context, fn func(Info) error) error {
+	const op = "blob.Disk.List"
+	return d.scan(op, ctx, func(rec record) error {
+		if rec.err != nil {
+			return errCorrupt(op, rec.h, rec.err)
+		}
+		return fn(rec.m.info)
+	})
+}
+
+// Scrub implements Store.Scrub. It also reports records that cannot be
+// decoded and blobs whose content is missing.
+func (d *Disk) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, error) {
+	const op = "blob.Disk.Scrub"
+	checked := 0
+	buf := make([]byte, scrubBuf)
+	err := d.scan(op, ctx, func(rec record) error {
+		if rec.err != nil {
+			checked++
+			bad(rec.h, errCorrupt(op, rec.h, rec.err))
+			return nil
+		}
+		err := d.check(op, rec.h, rec.m, buf)
+		if ptoy.KindOf(err) == ptoy.NotFound {
+			return nil // deleted meanwhile
+		}
+		if ptoy.KindOf(err) == ptoy.Unavailable {
+			return err // closed
+		}
+		checked++
+		if err != nil {
+			bad(rec.h, err)
+		}
+		return nil
+	})
+	return checked, err
+}
+
+// check verifies one blob's content.
+func (d *Disk) check(op string, h Hash, m meta, buf []byte) error {
+	if m.kind == kindFile {
+		if err := d.enter(op); err != nil {
+			return err
+		}
+		f, err := d.openFile(op, h)
+		d.leave()
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return verify(op, f, h, m.info.Size, buf)
+	}
+	if err := d.enter(op); err != nil {
+		return err
+	}
+	defer d.leave()
+	v, closer, err := d.db.Get(dataKey(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return d.missing(op, h, errors.New("content missing from the index"))
+	}
+	if err != nil {
+		return errCorrupt(op, h, err)
+	}
+	defer closer.Close()
+	return verify(op, bytes.NewReader(v), h, m.info.Size, buf)
+}
+
+// syncDir fsyncs a directory, making the creation, renaming and removal
+// of its entries durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// quietLogger keeps Pebble from writing to the process's output.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic("pebble: " + fmt.Sprintf(format, args...))
+}

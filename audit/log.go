@@ -1,0 +1,715 @@
+package audit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"ptoy"
+	"ptoy/store"
+)
+
+// Options configure Open.
+type Options struct {
+	// Dir is the directory of the log's own Pebble database, created if
+	// absent. The log does not share a database with the ledger, so that
+	// its writes never touch ledger state.
+	Dir string
+	// Node is the node's moniker. Append stamps it on events that have
+	// none and refuses events from another node; a log reopened under
+	// another moniker is refused.
+	Node string
+}
+
+// Batch is a run of consecutive events closed by Cut, with the RFC 6962
+// Merkle root of their leaf hashes (in Seq order). The node anchors ID and
+// Root (and, ideally, First and Count) on the ledger.
+type Batch struct {
+	ID          uint64   // 1-based, per node
+	First, Last uint64   // the Seq of the first and last event
+	Root        [32]byte // the Merkle tree hash of the events' leaf hashes
+	Count       uint32   // Last - First + 1
+	Anchored    int64    // the ledger height recorded by MarkAnchored; 0 if not yet anchored
+}
+
+// Proof shows that Event is in Batch: it is leaf Index (0-based; Seq is
+// Batch.First + Index) of the batch's tree, and Path is its RFC 6962 audit
+// path, the sibling hashes from the leaf up to the root.
+type Proof struct {
+	Event Event
+	Batch Batch
+	Index uint64
+	Path  [][32]byte
+}
+
+// Log is a node's audit log. Its methods are safe for concurrent use.
+type Log struct {
+	db   *store.Pebble
+	node string
+
+	mu     sync.RWMutex // held for reading by every operation, for writing by Close
+	closed bool
+
+	reqs chan *appendReq // to the committer
+	done chan struct{}   // closed when the committer has exited
+	last atomic.Uint64   // the last Seq committed
+
+	commits atomic.Uint64 // synced commits made by the committer, for tests and benchmarks
+
+	cutMu   sync.Mutex    // serialises Cut and MarkAnchored
+	cutID   atomic.Uint64 // the latest batch's ID
+	cutLast atomic.Uint64 // the latest batch's Last
+}
+
+type appendReq struct {
+	ev   Event
+	done chan appendResult // buffered: the committer never waits on it
+}
+
+type appendResult struct {
+	ev  Event
+	err error
+}
+
+const (
+	// maxGroup bounds how many queued events one synced commit takes.
+	maxGroup = 1024
+	// queueLen is how many appends may wait for the committer.
+	queueLen = 1024
+	// batchEncLen is the length of a stored batch.
+	batchEncLen = 1 + 8 + 8 + 8 + 32 + 4 + 8
+	// ctxCheckEvery is how many scanned keys pass between context checks.
+	ctxCheckEvery = 1024
+)
+
+// Key prefixes; see the package documentation.
+const (
+	prefixEvent    = 'e'
+	prefixPatient  = 'p'
+	prefixBatch    = 'b'
+	prefixLast     = 'l'
+	prefixUnanchor = 'u'
+	metaLast       = "mlast"
+	metaCut        = "mcut"
+	metaNode       = "mnode"
+)
+
+// Open opens the log in opt.Dir, creating it if need be, and starts its
+// committer. The Seq of the next event continues from the last one
+// committed.
+func Open(opt Options) (*Log, error) {
+	const op = "audit.Open"
+	if opt.Dir == "" {
+		return nil, ptoy.E(op, ptoy.Invalid, "audit log needs a directory")
+	}
+	if opt.Node == "" || len(opt.Node) > MaxFieldLen {
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("audit log needs a node moniker of 1 to %d bytes", MaxFieldLen))
+	}
+	if !utf8.ValidString(opt.Node) || strings.ContainsFunc(opt.Node, unicode.IsControl) {
+		return nil, ptoy.E(op, ptoy.Invalid, "node moniker contains a control character or invalid UTF-8")
+	}
+	db, err := store.Open(opt.Dir)
+	if err != nil {
+		return nil, ptoy.E(op, ptoy.Unavailable, "cannot open the audit log", err)
+	}
+	l := &Log{db: db, node: opt.Node}
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.reqs = make(chan *appendReq, queueLen)
+	l.done = make(chan struct{})
+	go l.commitLoop()
+	return l, nil
+}
+
+func (l *Log) load() error {
+	const op = "audit.Open"
+	node, err := l.db.Get([]byte(metaNode))
+	if err != nil {
+		return wrap(op, err)
+	}
+	switch {
+	case node == nil:
+		if err := l.db.Commit([]store.Write{{Key: []byte(metaNode), Value: []byte(l.node)}}, true); err != nil {
+			return wrap(op, err)
+		}
+	case string(node) != l.node:
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("audit log belongs to node %q, not %q", node, l.node))
+	}
+	v, err := l.db.Get([]byte(metaLast))
+	if err != nil {
+		return wrap(op, err)
+	}
+	if v != nil {
+		if len(v) != 8 {
+			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad last sequence record")
+		}
+		l.last.Store(binary.BigEndian.Uint64(v))
+	}
+	v, err = l.db.Get([]byte(metaCut))
+	if err != nil {
+		return wrap(op, err)
+	}
+	if v != nil {
+		if len(v) != 16 {
+			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad latest batch record")
+		}
+		l.cutID.Store(binary.BigEndian.Uint64(v))
+		l.cutLast.Store(binary.BigEndian.Uint64(v[8:]))
+	}
+	return nil
+}
+
+// Close stops the log: it waits for appends under way, then closes the
+// database. Calls after Close fail with ptoy.Unavailable.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	close(l.reqs)
+	<-l.done
+	if err := l.db.Close(); err != nil {
+		return ptoy.E("audit.Close", ptoy.Other, err)
+	}
+	return nil
+}
+
+// enter takes the read lock for an operation; the caller must call
+// l.mu.RUnlock if it returns nil.
+func (l *Log) enter(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return ptoy.E(op, ptoy.Unavailable, err)
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ptoy.E(op, ptoy.Unavailable, "audit log is closed")
+	}
+	return nil
+}
+
+// Last returns the Seq of the last event committed, 0 if none.
+func (l *Log) Last() uint64 { return l.last.Load() }
+
+// Append assigns e the next Seq (any Seq given is ignored) and stores it
+// durably (synced) before returning it as stored: Seq set, Node filled
+// in, Time in UTC at nanosecond precision. If it returns an error the event may not be on
+// disk and the request it describes must fail. Invalid events are
+// ptoy.Invalid; a closed or failed log, or a context that ends first,
+// ptoy.Unavailable. If ctx ends while the write is under way, the event
+// may still be stored.
+//
+// Appends are queued to a single committer goroutine, which takes every
+// queued event (up to 1024), gives them consecutive Seqs, writes them in
+// one synced Pebble batch and then wakes their callers; so concurrent
+// appends share an fsync, and Seqs are gap-free and in commit order.
+// After a failed write the log refuses further appends until reopened.
+func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
+	const op = "audit.Append"
+	e, err := normalize(e, l.node)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := l.enter(ctx, op); err != nil {
+		return Event{}, err
+	}
+	defer l.mu.RUnlock()
+	r := &appendReq{ev: e, done: make(chan appendResult, 1)}
+	select {
+	case l.reqs <- r:
+	case <-ctx.Done():
+		return Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+	}
+	select {
+	case res := <-r.done:
+		return res.ev, res.err
+	case <-ctx.Done():
+		return Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+	}
+}
+
+// commitLoop is the committer: it runs until l.reqs is closed and drained.
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	group := make([]*appendReq, 0, maxGroup)
+	writes := make([]store.Write, 0, 2*maxGroup+1)
+	var failed error
+	for r := range l.reqs {
+		group = append(group[:0], r)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		if failed == nil {
+			writes, failed = l.commit(group, writes[:0])
+		}
+		for _, r := range group {
+			if failed != nil {
+				r.done <- appendResult{err: failed}
+			} else {
+				r.done <- appendResult{ev: r.ev}
+			}
+		}
+		clear(group)
+	}
+}
+
+// commit writes group as one synced batch, setting each event's Seq.
+func (l *Log) commit(group []*appendReq, writes []store.Write) ([]store.Write, error) {
+	seq := l.last.Load()
+	for _, r := range group {
+		seq++
+		r.ev.Seq = seq
+		writes = append(writes,
+			store.Write{Key: eventKey(seq), Value: r.ev.Encode()},
+			store.Write{Key: patientKey(r.ev.Patient, seq), Value: be64(uint64(r.ev.Time.UnixNano()))},
+		)
+	}
+	writes = append(writes, store.Write{Key: []byte(metaLast), Value: be64(seq)})
+	err := l.db.Commit(writes, true)
+	clear(writes)
+	if err != nil {
+		return writes, ptoy.E("audit.Append", ptoy.Unavailable, "audit log could not store the event", err)
+	}
+	l.last.Store(seq)
+	l.commits.Add(1)
+	return writes, nil
+}
+
+// Cut closes the current batch: the events after the previous batch's
+// Last, at most maxEvents of them (0 = all), become a batch whose Merkle
+// root is stored with it (synced). It returns ptoy.NotFound if there is
+// nothing new. A proof costs time linear in its batch's size, so a node
+// should cut batches of a few thousand events at most.
+func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
+	const op = "audit.Cut"
+	if maxEvents < 0 {
+		return Batch{}, ptoy.E(op, ptoy.Invalid, "maxEvents must not be negative")
+	}
+	if err := l.enter(ctx, op); err != nil {
+		return Batch{}, err
+	}
+	defer l.mu.RUnlock()
+	l.cutMu.Lock()
+	defer l.cutMu.Unlock()
+	last, prev := l.last.Load(), l.cutLast.Load()
+	if last <= prev {
+		return Batch{}, ptoy.E(op, ptoy.NotFound, "no new audit events to cut")
+	}
+	first := prev + 1
+	n := last - prev
+	if maxEvents > 0 && n > uint64(maxEvents) {
+		n = uint64(maxEvents)
+	}
+	if n > 1<<32-1 {
+		n = 1<<32 - 1
+	}
+	b := Batch{ID: l.cutID.Load() + 1, First: first, Last: first + n - 1, Count: uint32(n)}
+	leaves, _, err := l.leaves(ctx, op, b, 0, true)
+	if err != nil {
+		return Batch{}, err
+	}
+	if uint64(len(leaves)) != n {
+		return Batch{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: events %d to %d are incomplete", b.First, b.Last))
+	}
+	b.Root = merkleRoot(leaves)
+	cut := append(be64(b.ID), be64(b.Last)...)
+	err = l.db.Commit([]store.Write{
+		{Key: batchKey(b.ID), Value: encodeBatch(b)},
+		{Key: key8(prefixLast, b.Last), Value: be64(b.ID)},
+		{Key: key8(prefixUnanchor, b.ID), Value: []byte{}},
+		{Key: []byte(metaCut), Value: cut},
+	}, true)
+	if err != nil {
+		return Batch{}, ptoy.E(op, ptoy.Unavailable, "audit log could not store the batch", err)
+	}
+	l.cutID.Store(b.ID)
+	l.cutLast.Store(b.Last)
+	return b, nil
+}
+
+// leaves reads the stored events of batch b in order and returns their
+// leaf hashes. If want is in the batch it also decodes and returns that
+// event (zero Seq if it is missing). It stops at the first gap, so fewer
+// than b.Count leaves means events are missing. With check, every event
+// is decoded, and stored bytes that do not decode, or whose Seq is not
+// their key's, are an error; without, only want is.
+func (l *Log) leaves(ctx context.Context, op string, b Batch, want uint64, check bool) ([][32]byte, Event, error) {
+	leaves := make([][32]byte, 0, b.Count)
+	var found Event
+	next := b.First
+	i := 0
+	err := l.db.Scan(eventKey(b.First), eventKey(b.Last+1), func(k, v []byte) error {
+		if i++; i%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return ptoy.E(op, ptoy.Unavailable, err)
+			}
+		}
+		seq := binary.BigEndian.Uint64(k[1:])
+		if seq != next {
+			return stopScan{}
+		}
+		next++
+		if check || seq == want {
+			e, err := DecodeEvent(v)
+			if err != nil || e.Seq != seq {
+				return ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
+			}
+			if seq == want {
+				found = e
+			}
+		}
+		leaves = append(leaves, leafHash(v))
+		return nil
+	})
+	if err != nil && !errors.Is(err, stopScan{}) {
+		return nil, Event{}, wrap(op, err)
+	}
+	return leaves, found, nil
+}
+
+// stopScan ends a Scan early.
+type stopScan struct{}
+
+func (stopScan) Error() string { return "scan stopped" }
+
+// Batches returns the batches with ID >= from, in order.
+func (l *Log) Batches(ctx context.Context, from uint64) ([]Batch, error) {
+	const op = "audit.Batches"
+	if err := l.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	var out []Batch
+	err := l.db.Scan(batchKey(from), []byte{prefixBatch + 1}, func(k, v []byte) error {
+		b, err := decodeBatch(op, v)
+		if err != nil {
+			return err
+		}
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
+// Unanchored returns the batches not yet marked anchored, in order: the
+// ones to submit (or submit again) to the ledger.
+func (l *Log) Unanchored(ctx context.Context) ([]Batch, error) {
+	const op = "audit.Unanchored"
+	if err := l.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	var ids []uint64
+	err := l.db.Scan([]byte{prefixUnanchor}, []byte{prefixUnanchor + 1}, func(k, _ []byte) error {
+		ids = append(ids, binary.BigEndian.Uint64(k[1:]))
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	out := make([]Batch, 0, len(ids))
+	for _, id := range ids {
+		b, err := l.batch(op, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// MarkAnchored records that batch id was committed on the ledger at
+// height, for display; the batch is then no longer Unanchored. Marking it
+// again records the new height.
+func (l *Log) MarkAnchored(ctx context.Context, id uint64, height int64) error {
+	const op = "audit.MarkAnchored"
+	if height <= 0 {
+		return ptoy.E(op, ptoy.Invalid, "ledger height must be positive")
+	}
+	if err := l.enter(ctx, op); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	l.cutMu.Lock()
+	defer l.cutMu.Unlock()
+	b, err := l.batch(op, id)
+	if err != nil {
+		return err
+	}
+	b.Anchored = height
+	err = l.db.Commit([]store.Write{
+		{Key: batchKey(id), Value: encodeBatch(b)},
+		{Key: key8(prefixUnanchor, id)}, // delete
+	}, true)
+	if err != nil {
+		return ptoy.E(op, ptoy.Unavailable, "audit log could not store the anchoring", err)
+	}
+	return nil
+}
+
+// batch reads batch id: ptoy.NotFound if there is none.
+func (l *Log) batch(op string, id uint64) (Batch, error) {
+	v, err := l.db.Get(batchKey(id))
+	if err != nil {
+		return Batch{}, wrap(op, err)
+	}
+	if v == nil {
+		return Batch{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit batch %d", id))
+	}
+	b, err := decodeBatch(op, v)
+	if err != nil {
+		return Batch{}, err
+	}
+	return b, nil
+}
+
+// Proof returns event seq, its batch and its audit path. It is
+// ptoy.NotFound if there is no event seq, ptoy.Unavailable ("not yet in a
+// batch") if the event has not been cut yet, and ptoy.Other if the
+// batch's stored events are damaged (some missing or unreadable). Proof
+// does not compare the path with the stored root: checking is the
+// client's part (VerifyProof, against the anchored root), or VerifyBatch.
+func (l *Log) Proof(ctx context.Context, seq uint64) (Proof, error) {
+	const op = "audit.Proof"
+	if err := l.enter(ctx, op); err != nil {
+		return Proof{}, err
+	}
+	defer l.mu.RUnlock()
+	if seq == 0 || seq > l.last.Load() {
+		return Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+	}
+	if seq > l.cutLast.Load() {
+		return Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
+	}
+	var id uint64
+	found := false
+	err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
+		if len(v) == 8 {
+			id, found = binary.BigEndian.Uint64(v), true
+		}
+		return stopScan{}
+	})
+	if err != nil && !errors.Is(err, stopScan{}) {
+		return Proof{}, wrap(op, err)
+	}
+	if !found {
+		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+	}
+	b, err := l.batch(op, id)
+	if err != nil {
+		if ptoy.KindOf(err) == ptoy.NotFound {
+			return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d is missing", id))
+		}
+		return Proof{}, err
+	}
+	if seq < b.First || seq > b.Last {
+		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d does not hold event %d", id, seq))
+	}
+	leaves, e, err := l.leaves(ctx, op, b, seq, false)
+	if err != nil {
+		return Proof{}, err
+	}
+	if e.Seq != seq {
+		if v, _ := l.db.Get(eventKey(seq)); v == nil {
+			return Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+		}
+	}
+	if len(leaves) != int(b.Count) {
+		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d holds %d of its %d events", id, len(leaves), b.Count))
+	}
+	index := seq - b.First
+	return Proof{Event: e, Batch: b, Index: index, Path: auditPath(int(index), leaves)}, nil
+}
+
+// VerifyBatch recomputes batch id's root from the stored events and
+// compares it with the stored root. It is ptoy.NotFound if there is no
+// such batch, ptoy.Unauthenticated if an event is missing, altered, out
+// of place or from another node, or the root differs. (A node that rewrote
+// the stored root too would pass here, but not against the anchored root.)
+func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
+	const op = "audit.VerifyBatch"
+	if err := l.enter(ctx, op); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	b, err := l.batch(op, id)
+	if err != nil {
+		return err
+	}
+	fail := func(msg string) error {
+		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("audit batch %d does not match its root: %s", id, msg))
+	}
+	if b.Count == 0 || b.Last < b.First || b.Last-b.First+1 != uint64(b.Count) {
+		return fail("its bounds are inconsistent")
+	}
+	leaves := make([][32]byte, 0, b.Count)
+	next := b.First
+	var bad error
+	err = l.db.Scan(eventKey(b.First), eventKey(b.Last+1), func(k, v []byte) error {
+		if len(leaves)%ctxCheckEvery == ctxCheckEvery-1 {
+			if err := ctx.Err(); err != nil {
+				return ptoy.E(op, ptoy.Unavailable, err)
+			}
+		}
+		seq := binary.BigEndian.Uint64(k[1:])
+		if seq != next {
+			bad = fail(fmt.Sprintf("event %d is missing", next))
+			return stopScan{}
+		}
+		next++
+		e, err := DecodeEvent(v)
+		switch {
+		case err != nil:
+			bad = fail(fmt.Sprintf("event %d is unreadable", seq))
+		case e.Seq != seq:
+			bad = fail(fmt.Sprintf("event %d is stored as event %d", e.Seq, seq))
+		case e.Node != l.node:
+			bad = fail(fmt.Sprintf("event %d is from node %q", seq, e.Node))
+		}
+		if bad != nil {
+			return stopScan{}
+		}
+		leaves = append(leaves, leafHash(v))
+		return nil
+	})
+	if err != nil && !errors.Is(err, stopScan{}) {
+		return wrap(op, err)
+	}
+	if bad != nil {
+		return bad
+	}
+	if len(leaves) != int(b.Count) {
+		return fail(fmt.Sprintf("event %d is missing", next))
+	}
+	if merkleRoot(leaves) != b.Root {
+		return fail("an event has been altered")
+	}
+	return nil
+}
+
+// ForPatient lists patient's events, oldest (lowest Seq) first, whose
+// Time is in [from, to); a zero from or to is unbounded. It reads the
+// per-patient index, so its cost is proportional to the patient's events.
+func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Time) ([]Event, error) {
+	const op = "audit.ForPatient"
+	if err := l.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	prefix := append([]byte{prefixPatient}, patient[:]...)
+	var seqs []uint64
+	i := 0
+	err := l.db.Scan(prefix, store.PrefixEnd(prefix), func(k, v []byte) error {
+		if i++; i%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return ptoy.E(op, ptoy.Unavailable, err)
+			}
+		}
+		if len(k) != 1+ptoy.IDLen+8 || len(v) != 8 {
+			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad patient index entry")
+		}
+		if inRange(time.Unix(0, int64(binary.BigEndian.Uint64(v))), from, to) {
+			seqs = append(seqs, binary.BigEndian.Uint64(k[1+ptoy.IDLen:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	out := make([]Event, 0, len(seqs))
+	for _, seq := range seqs {
+		v, err := l.db.Get(eventKey(seq))
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		if v == nil {
+			return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: event %d is missing", seq))
+		}
+		e, err := DecodeEvent(v)
+		if err != nil || e.Seq != seq || e.Patient != patient {
+			return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// inRange reports whether t is in [from, to), zero bounds being open.
+func inRange(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+func key8(prefix byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefix), v)
+}
+
+func eventKey(seq uint64) []byte { return key8(prefixEvent, seq) }
+
+func batchKey(id uint64) []byte { return key8(prefixBatch, id) }
+
+func patientKey(p ptoy.ID, seq uint64) []byte {
+	k := make([]byte, 0, 1+ptoy.IDLen+8)
+	k = append(k, prefixPatient)
+	k = append(k, p[:]...)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func encodeBatch(b Batch) []byte {
+	v := make([]byte, 0, batchEncLen)
+	v = append(v, 1)
+	v = binary.BigEndian.AppendUint64(v, b.ID)
+	v = binary.BigEndian.AppendUint64(v, b.First)
+	v = binary.BigEndian.AppendUint64(v, b.Last)
+	v = append(v, b.Root[:]...)
+	v = binary.BigEndian.AppendUint32(v, b.Count)
+	return binary.BigEndian.AppendUint64(v, uint64(b.Anchored))
+}
+
+func decodeBatch(op string, v []byte) (Batch, error) {
+	if len(v) != batchEncLen || v[0] != 1 {
+		return Batch{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad batch record")
+	}
+	var b Batch
+	b.ID = binary.BigEndian.Uint64(v[1:])
+	b.First = binary.BigEndian.Uint64(v[9:])
+	b.Last = binary.BigEndian.Uint64(v[17:])
+	copy(b.Root[:], v[25:57])
+	b.Count = binary.BigEndian.Uint32(v[57:])
+	b.Anchored = int64(binary.BigEndian.Uint64(v[61:]))
+	return b, nil
+}
+
+// wrap returns err as is if this package made it, and otherwise (a
+// storage failure) as an internal error of op.
+func wrap(op string, err error) error {
+	var pe *ptoy.Error
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Op, "audit.") {
+		return err
+	}
+	return ptoy.E(op, ptoy.Other, "audit log storage failed", err)
+}

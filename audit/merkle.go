@@ -1,0 +1,127 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"math/bits"
+
+	"ptoy"
+)
+
+// nodeHash is the hash of an interior node, SHA-256(0x01 || l || r).
+func nodeHash(l, r [32]byte) [32]byte {
+	var buf [1 + 64]byte
+	buf[0] = 0x01
+	copy(buf[1:], l[:])
+	copy(buf[33:], r[:])
+	return sha256.Sum256(buf[:])
+}
+
+// split returns the largest power of two smaller than n, for n > 1.
+func split(n int) int {
+	return 1 << (bits.Len(uint(n-1)) - 1)
+}
+
+// merkleRoot is the RFC 6962 Merkle tree hash of leaves, which must not
+// be empty.
+func merkleRoot(leaves [][32]byte) [32]byte {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	k := split(len(leaves))
+	return nodeHash(merkleRoot(leaves[:k]), merkleRoot(leaves[k:]))
+}
+
+// auditPath is the RFC 6962 audit path PATH(m, D[n]) of leaf m: the
+// sibling hashes from the leaf up to the root.
+func auditPath(m int, leaves [][32]byte) [][32]byte {
+	path := make([][32]byte, 0, bits.Len(uint(len(leaves))))
+	var walk func(m int, d [][32]byte)
+	walk = func(m int, d [][32]byte) {
+		if len(d) <= 1 {
+			return
+		}
+		k := split(len(d))
+		if m < k {
+			walk(m, d[:k])
+			path = append(path, merkleRoot(d[k:]))
+		} else {
+			walk(m-k, d[k:])
+			path = append(path, merkleRoot(d[:k]))
+		}
+	}
+	walk(m, leaves)
+	return path
+}
+
+// rootFromPath recomputes the root from a leaf hash, its index, the tree
+// size and its audit path (RFC 9162 §2.1.3.2). ok is false if the path
+// has the wrong length for the index and size.
+func rootFromPath(leaf [32]byte, index, size uint64, path [][32]byte) (root [32]byte, ok bool) {
+	if index >= size {
+		return root, false
+	}
+	fn, sn := index, size-1
+	r := leaf
+	for _, p := range path {
+		if sn == 0 {
+			return root, false
+		}
+		if fn&1 == 1 || fn == sn {
+			r = nodeHash(p, r)
+			if fn&1 == 0 {
+				for fn&1 == 0 && fn != 0 {
+					fn >>= 1
+					sn >>= 1
+				}
+			}
+		} else {
+			r = nodeHash(r, p)
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	if sn != 0 {
+		return root, false
+	}
+	return r, true
+}
+
+// VerifyProof checks p against anchoredRoot, the root the ledger holds for
+// the node and batch p.Batch.ID: it recomputes the leaf from
+// p.Event.Encode(), checks that the event's Seq is at p.Index in the batch
+// (p.Batch.First + p.Index), and walks p.Path up to the root. A mismatch
+// is ptoy.Unauthenticated, "audit event does not match the anchored
+// batch".
+//
+// A Merkle root alone does not fix the size of its tree: a proof for a
+// leaf of the left part of a tree still verifies if the node overstates
+// p.Batch.Count. The event is then still genuine and in the anchored
+// batch, but the batch's bounds are unproven; where the ledger records a
+// batch's First and Count as well, use VerifyAnchored.
+func VerifyProof(p Proof, anchoredRoot [32]byte) error {
+	b := p.Batch
+	if b.Count == 0 || b.Last < b.First || b.Last-b.First+1 != uint64(b.Count) ||
+		p.Index >= uint64(b.Count) || p.Event.Seq != b.First+p.Index {
+		return mismatch()
+	}
+	root, ok := rootFromPath(p.Event.LeafHash(), p.Index, uint64(b.Count), p.Path)
+	if !ok || root != anchoredRoot {
+		return mismatch()
+	}
+	return nil
+}
+
+// VerifyAnchored is VerifyProof against a batch as the ledger holds it:
+// p.Batch's ID, First, Last and Count must equal anchored's, and the path
+// must lead to anchored.Root.
+func VerifyAnchored(p Proof, anchored Batch) error {
+	b := p.Batch
+	if b.ID != anchored.ID || b.First != anchored.First || b.Last != anchored.Last || b.Count != anchored.Count {
+		return mismatch()
+	}
+	return VerifyProof(p, anchored.Root)
+}
+
+func mismatch() error {
+	return ptoy.E("audit.VerifyProof", ptoy.Unauthenticated, "audit event does not match the anchored batch")
+}

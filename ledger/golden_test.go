@@ -65,6 +65,10 @@ package ledger
 // A transaction that fails must leave the block's write set and validator
 // updates as they were; the harness checks this for every failed
 // transaction and marks a violation in the output.
+//
+// The token's genesis arguments, messages (transfer, faucet, buy-plan,
+// propose-spend, propose-params), block lines (charge, refund), block
+// skew= and queries are described in token_test.go.
 
 import (
 	"bytes"
@@ -238,7 +242,11 @@ func (h *harness) exec(c *scriptCase) (string, error) {
 			}
 			orgs = append(orgs, genesisOrg{actor: oa.pos[0], kind: oa.pos[1], name: oa.pos[2], validator: v})
 		}
-		if _, err := h.genesis(orgs); err != nil {
+		tokenOpt, err := h.tokenGenesis(a) // token arguments: see token_test.go
+		if err != nil {
+			return "", err
+		}
+		if _, err := h.genesisWith(orgs, tokenOpt); err != nil {
 			// The whole chain: ptoy.Message alone drops the cause.
 			p("error: code %d (%s): %s", tx.Code(err), ptoy.KindOf(err), h.w.names(err.Error()))
 			break
@@ -250,8 +258,19 @@ func (h *harness) exec(c *scriptCase) (string, error) {
 		p("%s", h.stateLine())
 	case "block":
 		writes := a.has("writes")
-		b := h.begin()
+		b, err := h.skewBlock(a, h.begin()) // skew=: see token_test.go
+		if err != nil {
+			return "", err
+		}
 		for i, l := range input {
+			// charge/refund lines: see token_test.go.
+			if out, ok, err := h.storageLine(b, l); ok || err != nil {
+				if err != nil {
+					return "", fmt.Errorf("%q: %v", l, err)
+				}
+				p("%d %s", i+1, out)
+				continue
+			}
 			bt, err := h.buildTx(b, l)
 			if err != nil {
 				return "", fmt.Errorf("%q: %v", l, err)
@@ -405,6 +424,8 @@ func (h *harness) query(a *args, p func(string, ...any)) error {
 		for _, pr := range list {
 			p("%s", h.fmtProposal(pr))
 		}
+	case "balance", "balances", "supply", "history", "usage", "plans", "params", "all-proposals":
+		return h.queryToken(what, params, p) // see token_test.go
 	case "height":
 		p("%s", h.heightLine())
 		p("chain %q time %s", h.l.ChainID(), h.l.BlockTime().Format("2006-01-02T15:04:05Z"))

@@ -11,8 +11,9 @@ import (
 	"ptoy/tx"
 )
 
-// InitChain writes the genesis state: the founding organisations. It is
-// height 0 of the app hash chain.
+// InitChain writes the genesis state: the parameters, the founding
+// organisations and the initial PTOY supply (the treasury's and the
+// allocations). It is height 0 of the app hash chain.
 func (l *Ledger) InitChain(chainID string, g *pb.Genesis, genesisTime time.Time) ([]byte, error) {
 	const op = "ledger.InitChain"
 	if h, _ := l.Height(); h != 0 || l.ChainID() != "" {
@@ -40,6 +41,9 @@ func (l *Ledger) InitChain(chainID string, g *pb.Genesis, genesisTime time.Time)
 			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("founding organisation %d reuses a signing key", i))
 		}
 		b.admit(p)
+	}
+	if err := b.genesisToken(op, g); err != nil {
+		return nil, err
 	}
 	for k, v := range b.txw {
 		b.writes[k] = v
@@ -148,8 +152,11 @@ func (b *Block) vote(op string, acct *pb.Account, m *pb.Vote) error {
 	return b.tally(p)
 }
 
-// tally admits the candidate once more than two thirds of the members
-// approve, and rejects the proposal once that can no longer happen.
+// tally admits a proposal once more than two thirds of the members
+// approve, and rejects it once that can no longer happen. Admitting
+// applies it: an organisation joins, the parameters replace the network's,
+// or the treasury pays (a spend the treasury can no longer pay is
+// rejected, as is a candidate whose key got used meanwhile).
 func (b *Block) tally(p *pb.Proposal) error {
 	n, err := b.members()
 	if err != nil {
@@ -157,6 +164,16 @@ func (b *Block) tally(p *pb.Proposal) error {
 	}
 	yes, no := uint64(len(p.Yes)), uint64(len(p.No))
 	switch {
+	case 3*yes > 2*n && p.Params != nil:
+		p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
+		b.putMsg(keyParams, p.Params.Params)
+	case 3*yes > 2*n && p.Spend != nil:
+		p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED
+		if ok, err := b.spend(p.Spend); err != nil {
+			return err
+		} else if ok {
+			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
+		}
 	case 3*yes > 2*n:
 		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED

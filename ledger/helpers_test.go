@@ -641,6 +641,10 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 			m.SigningKey = h.w.key(s).SigningPublic()
 		}
 		body.Msg = &pb.Body_RotateKeys{RotateKeys: m}
+	case "transfer", "faucet", "buy-plan", "propose-spend", "propose-params":
+		if err := h.tokenMsg(msgName, a, body); err != nil { // see token_test.go
+			return builtTx{}, err
+		}
 	case "nomsg":
 		// A body with a sequence number and no message.
 	default:
@@ -751,6 +755,9 @@ func (h *harness) fmtProposal(p *pb.Proposal) string {
 
 // fmtKey prints a state key with names for ids and public keys.
 func (h *harness) fmtKey(k []byte) string {
+	if s, ok := h.fmtTokenKey(k); ok {
+		return s
+	}
 	cut := func(p []byte) ([]byte, bool) { return bytes.CutPrefix(k, p) }
 	if r, ok := cut(prefixAccount); ok {
 		return "acct/" + h.w.idName(r)
@@ -775,6 +782,9 @@ func (h *harness) fmtKey(k []byte) string {
 
 // fmtValue prints a state value briefly: numbers in full, records by size.
 func (h *harness) fmtValue(k, v []byte) string {
+	if s, ok := h.fmtTokenValue(k, v); ok {
+		return s
+	}
 	switch {
 	case bytes.Equal(k, keyMembers), bytes.Equal(k, keyNextProp):
 		return strconv.FormatUint(readU64(v), 10)

@@ -32,6 +32,16 @@ type Config struct {
 	// to the home; the PTOY_PASSPHRASE variable is the alternative).
 	OrgKey         string `json:"org_key"`
 	PassphraseFile string `json:"passphrase_file,omitempty"`
+	// Storage maps each storage node's organisation id (hex) to the base
+	// URL of its HTTP server: where ciphertext is placed and pulled from.
+	Storage map[string]string `json:"storage,omitempty"`
+	// RepairInterval is how often the node checks that it holds every
+	// blob placed on it; AnchorInterval how often it anchors its audit
+	// log on the ledger. Go durations.
+	RepairInterval string `json:"repair_interval"`
+	AnchorInterval string `json:"anchor_interval"`
+	// MaxUpload bounds one uploaded blob, in bytes.
+	MaxUpload int64 `json:"max_upload"`
 }
 
 // DefaultConfig returns the settings of a single node on this machine.
@@ -43,6 +53,9 @@ func DefaultConfig() Config {
 		RPCAddr:            "tcp://127.0.0.1:26657",
 		EmptyBlockInterval: "1s",
 		OrgKey:             "org",
+		RepairInterval:     "30s",
+		AnchorInterval:     "5s",
+		MaxUpload:          64 << 20,
 	}
 }
 
@@ -66,6 +79,22 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseDuration(c.EmptyBlockInterval); err != nil {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("empty_block_interval %q is not a duration", c.EmptyBlockInterval))
+	}
+	for _, d := range []string{c.RepairInterval, c.AnchorInterval} {
+		if v, err := parseDuration(d); err != nil || v <= 0 {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("interval %q is not a positive duration", d))
+		}
+	}
+	for id, u := range c.Storage {
+		if _, err := ptoy.ParseID(id); err != nil {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage: %q is not an organisation id", id))
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage: %q is not an http(s) URL", u))
+		}
+	}
+	if c.MaxUpload <= 0 {
+		return ptoy.E(op, ptoy.Invalid, "max_upload must be positive")
 	}
 	if c.OrgKey == "" {
 		return ptoy.E(op, ptoy.Invalid, "org_key is empty")

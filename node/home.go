@@ -179,8 +179,17 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	if err := doc.ValidateAndComplete(); err != nil {
 		return nil, ptoy.E(op, ptoy.Invalid, err)
 	}
+	storage := map[string]string{}
+	for i, nd := range nodes {
+		storage[orgKeys[i].ID().String()] = "http://" + nd.cfg.HTTPAddr
+	}
 	for i, home := range homes {
 		c := nodes[i].cfg
+		c.Storage = storage
+		if spec.FastBlocks {
+			c.AnchorInterval = "1s"
+			c.RepairInterval = "5s"
+		}
 		for j, other := range nodes {
 			if j != i {
 				c.Peers = append(c.Peers, other.id+"@"+hostPort(other.cfg.P2PAddr))

@@ -30,7 +30,10 @@ import (
 	"ptoy"
 	"ptoy/abciapp"
 	"ptoy/api"
+	"ptoy/audit"
+	"ptoy/blob"
 	"ptoy/directory"
+	"ptoy/gateway"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/ledger"
@@ -65,6 +68,11 @@ type Node struct {
 	rpc    *local.Local
 	orgKey *keys.KeyPair
 	dir    *directory.Directory
+	blobs  *blob.Disk
+	audit  *audit.Log
+	gw     *gateway.Gateway
+	cancel context.CancelFunc
+	done   sync.WaitGroup
 
 	srv      *http.Server
 	httpAddr string
@@ -130,8 +138,25 @@ func Open(home string, opt Options) (*Node, error) {
 	}
 	n.rpc = local.New(n.comet)
 
+	if n.blobs, err = blob.OpenDisk(n.path("data", "blobs"), blob.DiskOptions{}); err != nil {
+		return nil, err
+	}
+	if n.audit, err = audit.Open(audit.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
+		return nil, err
+	}
+	peers := map[ptoy.ID]string{}
+	for id, u := range cfg.Storage {
+		oid, _ := ptoy.ParseID(id)
+		peers[oid] = u
+	}
+	n.gw = gateway.New(gateway.Config{
+		Node: cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey,
+		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
+	})
+
 	mux := http.NewServeMux()
 	mux.Handle(api.New(n))
+	mux.Handle("/v1/", n.gw.Handler())
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
 	}
@@ -198,6 +223,13 @@ func (n *Node) Start() error {
 		return ptoy.E("node.Start", ptoy.Other, "starting consensus", err)
 	}
 	n.httpAddr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	repair, _ := parseDuration(n.cfg.RepairInterval)
+	anchor, _ := parseDuration(n.cfg.AnchorInterval)
+	n.done.Add(2)
+	go func() { defer n.done.Done(); n.gw.Run(ctx, repair) }()
+	go func() { defer n.done.Done(); n.anchorLoop(ctx, anchor) }()
 	go func() {
 		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
@@ -229,6 +261,10 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.srv.Shutdown(ctx)
 		cancel()
+		if n.cancel != nil {
+			n.cancel()
+			n.done.Wait()
+		}
 		n.stopping.Store(true)
 		StopComet(n.comet)
 		n.closeStores()
@@ -239,6 +275,12 @@ func (n *Node) Close() error {
 func (n *Node) closeStores() {
 	if n.dir != nil {
 		n.dir.Close()
+	}
+	if n.blobs != nil {
+		n.blobs.Close()
+	}
+	if n.audit != nil {
+		n.audit.Close()
 	}
 	if n.kv != nil {
 		n.kv.Close()

@@ -128,3 +128,6 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic("pebble: " + fmt.Sprintf(format, args...))
 }
+
+// ErrCorrupt reports a stored value that does not decode.
+func ErrCorrupt(err error) error { return ptoy.E("store", ptoy.Other, "corrupt stored value", err) }

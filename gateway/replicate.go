@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"ptoy"
+	"ptoy/auth"
+	"ptoy/blob"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/ledger"
+	"ptoy/store"
+)
+
+// storageNodes are the organisations whose nodes store ciphertext, as
+// the placement function sees them (hex ids, sorted).
+func (g *Gateway) storageNodes() []string {
+	var ids []string
+	for id := range g.cfg.Peers {
+		ids = append(ids, id.String())
+	}
+	if _, ok := g.cfg.Peers[g.cfg.Org]; !ok {
+		ids = append(ids, g.cfg.Org.String())
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (g *Gateway) replicas() int {
+	p, err := g.cfg.Ledger.Params()
+	if err != nil || p.Replicas == 0 {
+		return 3
+	}
+	return int(p.Replicas)
+}
+
+// placement returns the organisations (hex ids) that hold blob h.
+func (g *Gateway) placement(h blob.Hash) []string {
+	return blob.Place(h, g.storageNodes(), g.replicas())
+}
+
+func (g *Gateway) placedHere(h blob.Hash) bool {
+	return slices.Contains(g.placement(h), g.cfg.Org.String())
+}
+
+// committed runs after each block: it queues the new records this node
+// must hold, deletes the ciphertext of erased records, and remembers new
+// key material.
+func (g *Gateway) committed(c ledger.Committed) {
+	queued := false
+	for _, w := range c.Writes {
+		if ledger.IsRecordKey(w.Key) && w.Value != nil {
+			st := new(pb.RecordState)
+			if err := unmarshalRecord(w.Value, st); err != nil {
+				continue
+			}
+			h := blob.Hash(st.Entry.Hash)
+			g.mu.Lock()
+			if st.Erased {
+				g.erased = append(g.erased, h)
+				queued = true
+			} else if g.placedHere(h) {
+				g.want[h] = true
+				queued = true
+			}
+			g.mu.Unlock()
+			continue
+		}
+		for _, h := range ledger.KeyMaterial(w.Key, w.Value) {
+			g.mu.Lock()
+			g.keys[blob.Hash(h)] = true
+			g.want[blob.Hash(h)] = true // key material is small: every node keeps it
+			g.mu.Unlock()
+			queued = true
+		}
+	}
+	if queued {
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (g *Gateway) isKeyMaterial(h blob.Hash) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.keys[h]
+}
+
+// Run replicates until ctx ends: it pulls what this node should hold as
+// blocks commit, and every repairEvery it checks that it holds every
+// blob placed on it (a wiped data directory), scrubs what it holds (a
+// corrupted blob) and collects unreferenced uploads.
+func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
+	if err := g.loadKeyMaterial(); err != nil {
+		g.cfg.Log.Error("gateway: loading key material", "err", err)
+	}
+	g.Repair(ctx)
+	t := time.NewTicker(repairEvery)
+	defer t.Stop()
+	for {
+		g.pullWanted(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.wake:
+		case <-t.C:
+			g.Repair(ctx)
+		}
+	}
+}
+
+func (g *Gateway) loadKeyMaterial() error {
+	return g.cfg.Ledger.AllKeyMaterial(func(h []byte) {
+		g.mu.Lock()
+		g.keys[blob.Hash(h)] = true
+		g.mu.Unlock()
+	})
+}
+
+// pullWanted fetches every wanted blob this node lacks from its peers and
+// deletes erased ones. A blob no peer can give stays wanted.
+func (g *Gateway) pullWanted(ctx context.Context) {
+	g.mu.Lock()
+	var want []blob.Hash
+	for h := range g.want {
+		want = append(want, h)
+	}
+	erased := g.erased
+	g.erased = nil
+	g.mu.Unlock()
+	for _, h := range erased {
+		if err := g.cfg.Blobs.Delete(ctx, h); err != nil {
+			g.cfg.Log.Warn("gateway: deleting an erased blob", "blob", h.String()[:12], "err", err)
+		}
+	}
+	for _, h := range want {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
+			g.done(h)
+			continue
+		}
+		rc, _, err := g.fetch(ctx, h)
+		if err != nil {
+			continue // try again at the next wake or repair
+		}
+		_, err = g.cfg.Blobs.Put(ctx, rc, 1<<40, &h)
+		rc.Close()
+		if err == nil {
+			g.done(h)
+			g.cfg.Log.Debug("gateway: replicated", "blob", h.String()[:12])
+		}
+	}
+}
+
+func (g *Gateway) done(h blob.Hash) {
+	g.mu.Lock()
+	delete(g.want, h)
+	g.mu.Unlock()
+}
+
+// fetch reads blob h from the first peer that has it. The content is
+// checked against h as it is stored, so a peer serving corrupt bytes is
+// caught.
+func (g *Gateway) fetch(ctx context.Context, h blob.Hash) (io.ReadCloser, int64, error) {
+	order := g.placement(h)
+	for _, id := range g.storageNodes() {
+		if !slices.Contains(order, id) {
+			order = append(order, id)
+		}
+	}
+	for _, id := range order {
+		if id == g.cfg.Org.String() {
+			continue
+		}
+		oid, _ := ptoy.ParseID(id)
+		base, ok := g.cfg.Peers[oid]
+		if !ok {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/replica/"+h.String(), nil)
+		if err != nil {
+			continue
+		}
+		auth.Sign(req, g.cfg.ChainID, g.cfg.Signer, g.cfg.Now())
+		resp, err := g.cfg.Client.Do(req)
+		if err != nil {
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			continue
+		}
+		// The bytes are checked against h by whoever consumes them: the
+		// store when it keeps them, the reader's client when it is served.
+		return resp.Body, resp.ContentLength, nil
+	}
+	return nil, 0, ptoy.E("gateway.fetch", ptoy.Unavailable, fmt.Sprintf("no peer could give blob %s", h.String()[:12]))
+}
+
+// holds asks a storage node whether it holds h ("held", "missing" or
+// "unreachable").
+func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash) string {
+	if org == g.cfg.Org.String() {
+		if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
+			return "held"
+		}
+		return "missing"
+	}
+	oid, _ := ptoy.ParseID(org)
+	base, ok := g.cfg.Peers[oid]
+	if !ok {
+		return "unreachable"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/v1/replica/"+h.String(), nil)
+	if err != nil {
+		return "unreachable"
+	}
+	auth.Sign(req, g.cfg.ChainID, g.cfg.Signer, g.cfg.Now())
+	resp, err := g.cfg.Client.Do(req)
+	if err != nil {
+		return "unreachable"
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return "held"
+	}
+	return "missing"
+}
+
+// Repair finds the blobs placed on this node that it lacks or holds
+// corrupted, queues them for pulling from peers, and deletes uploads that
+// nothing on the ledger references once they are older than the upload
+// time-to-live.
+func (g *Gateway) Repair(ctx context.Context) {
+	referenced := map[blob.Hash]bool{}
+	err := g.cfg.Ledger.AllRecords(func(_ ptoy.ID, st *pb.RecordState) error {
+		h := blob.Hash(st.Entry.Hash)
+		if st.Erased {
+			return nil
+		}
+		referenced[h] = true
+		if g.placedHere(h) {
+			if _, err := g.cfg.Blobs.Stat(ctx, h); err != nil {
+				g.mu.Lock()
+				g.want[h] = true
+				g.mu.Unlock()
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		g.cfg.Log.Warn("gateway: repair scan", "err", err)
+		return
+	}
+	g.mu.Lock()
+	for h := range g.keys {
+		referenced[h] = true
+		g.want[h] = true
+	}
+	g.mu.Unlock()
+	g.cfg.Blobs.Scrub(ctx, func(h blob.Hash, err error) {
+		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
+		g.cfg.Blobs.Delete(ctx, h)
+		g.mu.Lock()
+		g.want[h] = true
+		g.mu.Unlock()
+	})
+	cutoff := g.cfg.Now().Add(-g.cfg.UploadTTL)
+	var stale []blob.Hash
+	g.cfg.Blobs.List(ctx, func(i blob.Info) error {
+		if !referenced[i.Hash] && i.Added.Before(cutoff) {
+			stale = append(stale, i.Hash)
+		}
+		return nil
+	})
+	for _, h := range stale {
+		g.cfg.Blobs.Delete(ctx, h)
+	}
+}
+
+func unmarshalRecord(v []byte, st *pb.RecordState) error {
+	if err := protoUnmarshal(v, st); err != nil {
+		return store.ErrCorrupt(err)
+	}
+	return nil
+}

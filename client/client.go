@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -20,7 +21,10 @@ import (
 
 // Client talks to one node.
 type Client struct {
-	rpc ptoyv1connect.NodeServiceClient
+	rpc  ptoyv1connect.NodeServiceClient
+	recs ptoyv1connect.RecordServiceClient
+	base string
+	hc   *http.Client
 
 	mu      sync.Mutex
 	chainID string
@@ -32,7 +36,12 @@ func New(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{rpc: ptoyv1connect.NewNodeServiceClient(hc, baseURL)}
+	return &Client{
+		rpc:  ptoyv1connect.NewNodeServiceClient(hc, baseURL),
+		recs: ptoyv1connect.NewRecordServiceClient(hc, baseURL),
+		base: baseURL,
+		hc:   hc,
+	}
 }
 
 // fromConnect turns a Connect error into a ptoy error with the same kind.
@@ -48,13 +57,7 @@ func fromConnect(op string, err error) error {
 	return ptoy.E(op, api.KindOf(err), msg)
 }
 
-func asConnect(err error, target **connect.Error) bool {
-	ce, ok := err.(*connect.Error)
-	if ok {
-		*target = ce
-	}
-	return ok
-}
+func asConnect(err error, target **connect.Error) bool { return errors.As(err, target) }
 
 // Status returns the node's status.
 func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {

@@ -210,10 +210,7 @@ func decide(s source, r *Request) Decision {
 	var deny Decision
 	found := false
 	if !org.IsZero() {
-		// Both lookups first, before anything depends on either: their
-		// cache misses then overlap.
-		role, ok, err := s.role(org, r.Reader)
-		og, gok, gerr := s.grant(r.Patient, org)
+		role, ok, og, gok, err := s.roleAndGrant(org, r.Reader, r.Patient)
 		if err != nil {
 			return stateError(err)
 		}
@@ -226,7 +223,7 @@ func decide(s source, r *Request) Decision {
 		if r.Purpose == pb.Purpose_PURPOSE_EMERGENCY {
 			deny = Decision{Code: CodeEmergencyOnly, Who: r.Reader}
 		} else {
-			d, ok := judgeGrant(r, org, &og, gok, gerr)
+			d, ok := judgeGrant(r, org, &og, gok, nil)
 			if d.Allow || d.Code == CodeStateError {
 				if d.Allow {
 					d.Via, d.Code, d.Org, d.Role = ViaOrgGrant, CodeOrgGrant, org, role

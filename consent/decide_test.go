@@ -434,3 +434,33 @@ func TestDecisionString(t *testing.T) {
 		t.Errorf("code word %q", d.Code.String())
 	}
 }
+
+// An Index answers while it is being updated (run with -race).
+func TestIndexConcurrent(t *testing.T) {
+	x := world()
+	done := make(chan bool)
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			if i%2 == 0 {
+				revoke(x, alice, hospital, t0)
+			} else {
+				grant(x, alice, hospital, bits(conditions), treatment, read, 0, 0)
+			}
+			employ(x, hospital, park, pb.Role(1+i%8))
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		d := x.Decide(req(osei, hospital, bits(conditions)))
+		_ = d.Reason()
+		if d.Code != consent.CodeOrgGrant && d.Code != consent.CodeRevoked {
+			t.Fatalf("unexpected decision %s", d)
+		}
+		x.Decide(req(park, hospital, bits(notes)))
+	}
+}

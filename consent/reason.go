@@ -132,6 +132,9 @@ func (d Decision) Reason() string {
 	case CodeGlassScope:
 		return "break-glass opens only " + DescribeCategories(d.Scope) + "; it excludes " + DescribeCategories(d.Categories)
 	case CodeGlassPurpose:
+		if d.Purpose == pb.Purpose_PURPOSE_UNSPECIFIED {
+			return "break-glass serves emergency treatment; the request states no purpose"
+		}
 		return "break-glass serves emergency treatment, not " + PurposeName(d.Purpose)
 	case CodeStateError:
 		return "consent state unavailable: " + ptoy.Message(d.Err)

@@ -60,6 +60,10 @@ func (t *table[V]) home(k *pair) uint64 {
 }
 
 func (t *table[V]) get(k *pair) (V, bool) {
+	if *k == (pair{}) {
+		var zero V
+		return zero, false
+	}
 	mask := uint64(len(t.slots) - 1)
 	for i := t.home(k); ; i = (i + 1) & mask {
 		s := &t.slots[i]
@@ -72,6 +76,9 @@ func (t *table[V]) get(k *pair) (V, bool) {
 		}
 	}
 }
+
+// at returns the home slot of k: where a lookup of k starts.
+func (t *table[V]) at(k *pair) *slot[V] { return &t.slots[t.home(k)] }
 
 func (t *table[V]) put(k *pair, v V) {
 	if *k == (pair{}) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/directory"
 	pb "ptoy/gen/ptoy/v1"
@@ -165,6 +166,23 @@ func (n *Net) Close() {
 	}
 }
 
+// StopNode stops node i (0-based), as a crash or an outage would.
+func (n *Net) StopNode(i int) { n.Nodes[i].Close() }
+
+// StartNode starts node i (0-based) again from its home.
+func (n *Net) StartNode(i int) error {
+	nd, err := node.Open(n.Info.Nodes[i].Home, node.Options{Logger: n.opt.Logger, Console: n.opt.Console})
+	if err != nil {
+		return err
+	}
+	if err := nd.Start(); err != nil {
+		nd.Close()
+		return err
+	}
+	n.Nodes[i] = nd
+	return nil
+}
+
 // Client returns a client of node i (0-based).
 func (n *Net) Client(i int) *client.Client { return client.New(n.Nodes[i].URL(), nil) }
 
@@ -230,6 +248,7 @@ func create(opt Options) (Info, error) {
 		FreePorts: true, HTTPAddr0: opt.Listen, FastBlocks: true, Dev: true, KDF: keys.TestKDF, Now: now,
 		ChainID: "ptoy-dev",
 	}
+	tokenGenesis(&spec)
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return info, err
 	}
@@ -247,7 +266,8 @@ func create(opt Options) (Info, error) {
 	return info, nil
 }
 
-// seed adds the demo staff and registers the demo patients.
+// seed adds the demo staff, registers the demo patients and funds the
+// demo accounts (fund).
 func (n *Net) seed(ctx context.Context) error {
 	c := n.Client(0)
 	kd := n.Keys()
@@ -287,7 +307,7 @@ func (n *Net) seed(ctx context.Context) error {
 		}
 		n.Info.Accounts = append(n.Info.Accounts, Account{Name: p.Name, Kind: "patient", ID: k.ID().String(), Key: p.Key})
 	}
-	return nil
+	return n.fund(ctx)
 }
 
 // Register registers a patient through node i, reading the one-time code
@@ -306,7 +326,12 @@ func (n *Net) Register(ctx context.Context, i int, k *keys.KeyPair, name, phone 
 	if err != nil {
 		return ptoy.ID{}, err
 	}
-	return c.CompleteRegistration(ctx, start, code, k)
+	id, err := c.CompleteRegistration(ctx, start, code, k)
+	if err != nil {
+		return id, err
+	}
+	// The patient's agent makes and publishes the category keys.
+	return id, agent.New(c, k).Setup(ctx)
 }
 
 // RoleName is the CLI's word for a role.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/devnet"
 	"ptoy/directory"
@@ -26,6 +27,7 @@ import (
 // four validators, each run as its own `ptoy node` process.
 type story struct {
 	t     *testing.T
+	root  *testing.T // owns the processes: they outlive the steps
 	ctx   context.Context
 	bin   string
 	home  string
@@ -68,7 +70,7 @@ func TestStory(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s := &story{t: t, ctx: ctx, bin: buildPtoy(t), home: t.TempDir()}
+	s := &story{t: t, root: t, ctx: ctx, bin: buildPtoy(t), home: t.TempDir()}
 	ports, err := node.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,15 @@ func TestStory(t *testing.T) {
 
 	t.Run("1 Alice registers", s.step1)
 	t.Run("2 employee lists", s.step2)
+	t.Run("3 Alice grants", s.step3)
+	t.Run("4 writes", s.step4)
+	t.Run("5 reads", s.step5)
+	t.Run("6 explain", s.step6)
 	t.Run("11 kill -9", s.step11)
+	t.Run("7 revoke", s.step7)
+	t.Run("8 break-glass", s.step8)
+	t.Run("9 audit trail", s.step9)
+	t.Run("10 storage and PTOY", s.step10)
 }
 
 // Step 1: Alice registers with her name and phone; the code arrives in
@@ -129,6 +139,10 @@ func (s *story) step1(t *testing.T) {
 		t.Fatalf("register: %s", out)
 	}
 	alice := s.key("alice")
+	// Her agent makes and publishes her category keys.
+	if err := agent.New(s.client(1), alice).Setup(s.ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := (keys.Dir{Path: s.info.KeysDir}).Load("alice", []byte("wrong")); ptoy.KindOf(err) != ptoy.Unauthenticated {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
@@ -153,6 +167,9 @@ func (s *story) step1(t *testing.T) {
 		t.Fatal(err, stderr)
 	}
 	s.ptoy(2, true, "", "register", "--key", "bob", "--code", code)
+	if err := agent.New(s.client(2), s.key("bob")).Setup(s.ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (s *story) waitAccount(i int, id ptoy.ID) *pb.GetAccountResponse {
@@ -196,7 +213,7 @@ func (s *story) step11(t *testing.T) {
 	gh := s.key("general-hospital").ID().String()
 	s.ptoy(1, true, "", "keys", "new", "nurse-ito", "--kem", "x25519")
 	s.ptoy(1, true, "", "employee", "add", "--as", "gh-admin", "--org", gh, "--role", "nurse", "nurse-ito")
-	s.nodes[1] = startNode(t, s.bin, victim.home)
+	s.nodes[1] = startNode(s.root, s.bin, victim.home)
 	st, err := s.client(1).Status(s.ctx)
 	if err != nil {
 		t.Fatal(err)

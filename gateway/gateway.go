@@ -9,6 +9,7 @@
 //	GET  /v1/blobs/{hash}                      a key set, key bundle or escrow blob, to those it concerns
 //	GET  /v1/records/{patient}/{id}[?version=] a record version's ciphertext, after Decide and the audit write
 //	GET  /v1/records/{patient}/{id}/status     where the record's ciphertext is held
+//	GET  /v1/keys/{patient}/{category}/{epoch} an employee's category key, released by its organisation's node
 //	GET  /v1/replica/{hash}                    node to node: a blob this node holds
 //
 // A read that is refused looks the same whether or not the record exists:
@@ -16,6 +17,7 @@
 package gateway
 
 import (
+	"crypto/hpke"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,7 @@ type Config struct {
 	ChainID string
 	Org     ptoy.ID // the organisation that runs the node
 	Signer  auth.Signer
+	OrgKEM  hpke.PrivateKey // the organisation's encryption key: opens its key bundles
 	Ledger  *ledger.Ledger
 	Blobs   blob.Store
 	Audit   *audit.Log
@@ -96,6 +99,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.getBlob)
 	mux.HandleFunc("GET /v1/records/{patient}/{id}", g.getRecord)
 	mux.HandleFunc("GET /v1/records/{patient}/{id}/status", g.recordStatus)
+	mux.HandleFunc("GET /v1/keys/{patient}/{category}/{epoch}", g.releaseKey)
 	mux.HandleFunc("GET /v1/replica/{hash}", g.getReplica)
 	mux.HandleFunc("HEAD /v1/replica/{hash}", g.getReplica)
 	return mux

@@ -69,6 +69,10 @@ package ledger
 // The token's genesis arguments, messages (transfer, faucet, buy-plan,
 // propose-spend, propose-params), block lines (charge, refund), block
 // skew= and queries are described in token_test.go.
+//
+// Consent's messages (grant, revoke, delegate, undelegate, break-glass,
+// break-glass-policy, anchor-audit, publish-keys) and queries (decide,
+// explain, grants, patients, …) are described in consent_test.go.
 
 import (
 	"bytes"
@@ -426,6 +430,9 @@ func (h *harness) query(a *args, p func(string, ...any)) error {
 		}
 	case "balance", "balances", "supply", "history", "usage", "plans", "params", "all-proposals":
 		return h.queryToken(what, params, p) // see token_test.go
+	case "decide", "explain", "grants", "grant", "patients", "delegations", "acting-for", "break-glass-queue",
+		"break-glass-of", "break-glass-policy", "notifications", "anchors", "anchor", "keyset":
+		return h.queryConsent(what, params, a, p) // see consent_test.go
 	case "height":
 		p("%s", h.heightLine())
 		p("chain %q time %s", h.l.ChainID(), h.l.BlockTime().Format("2006-01-02T15:04:05Z"))

@@ -645,6 +645,10 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		if err := h.tokenMsg(msgName, a, body); err != nil { // see token_test.go
 			return builtTx{}, err
 		}
+	case "grant", "revoke", "delegate", "undelegate", "break-glass", "break-glass-policy", "anchor-audit", "publish-keys":
+		if err := h.consentMsg(b, msgName, a, body); err != nil { // see consent_test.go
+			return builtTx{}, err
+		}
 	case "nomsg":
 		// A body with a sequence number and no message.
 	default:
@@ -758,6 +762,9 @@ func (h *harness) fmtKey(k []byte) string {
 	if s, ok := h.fmtTokenKey(k); ok {
 		return s
 	}
+	if s, ok := h.fmtConsentKey(k); ok {
+		return s
+	}
 	cut := func(p []byte) ([]byte, bool) { return bytes.CutPrefix(k, p) }
 	if r, ok := cut(prefixAccount); ok {
 		return "acct/" + h.w.idName(r)
@@ -783,6 +790,9 @@ func (h *harness) fmtKey(k []byte) string {
 // fmtValue prints a state value briefly: numbers in full, records by size.
 func (h *harness) fmtValue(k, v []byte) string {
 	if s, ok := h.fmtTokenValue(k, v); ok {
+		return s
+	}
+	if s, ok := h.fmtConsentValue(k, v); ok {
 		return s
 	}
 	switch {

@@ -40,6 +40,7 @@ func KeyMaterial(k, v []byte) [][]byte {
 		if proto.Unmarshal(v, s) == nil {
 			add(s.KeySet)
 			add(s.Escrow)
+			add(s.OwnBundle)
 		}
 	case bytes.HasPrefix(k, prefixGlass):
 		e := new(pb.BreakGlassEvent)

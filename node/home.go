@@ -49,6 +49,13 @@ type NetworkSpec struct {
 	Dev        bool
 	KDF        keys.KDFParams
 	Now        time.Time
+
+	// The token part of the genesis app state: the network parameters
+	// (nil or unset fields take the ledger's defaults), the treasury's
+	// initial supply and initial balances of accounts, in micro-PTOY.
+	Params      *pb.Params
+	Treasury    uint64
+	Allocations []*pb.Allocation
 }
 
 // Homes returns the home directory of each node of a network.
@@ -99,7 +106,7 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		valKey []byte
 	}
 	nodes := make([]nodeInfo, spec.Validators)
-	gen := &pb.Genesis{}
+	gen := &pb.Genesis{Params: spec.Params, Treasury: spec.Treasury, Allocations: spec.Allocations}
 	var vals []cmttypes.GenesisValidator
 	for i, home := range homes {
 		if _, err := os.Stat(filepath.Join(home, configFile)); err == nil {

@@ -150,12 +150,15 @@ func Open(home string, opt Options) (*Node, error) {
 		peers[oid] = u
 	}
 	n.gw = gateway.New(gateway.Config{
-		Node: cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey,
+		Node: cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
 		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
 	})
 
 	mux := http.NewServeMux()
 	mux.Handle(api.New(n))
+	mux.Handle(api.NewToken(n))
+	mux.Handle(api.NewRecords(n))
+	mux.Handle(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
@@ -359,6 +362,12 @@ func (n *Node) Status(ctx context.Context) (*pb.StatusResponse, error) {
 	return st, nil
 }
 
+// Audit is the node's audit log.
+func (n *Node) Audit() *audit.Log { return n.audit }
+
+// Moniker is the node's name.
+func (n *Node) Moniker() string { return n.cfg.Moniker }
+
 // Comet is the embedded CometBFT node, for tools (benchmarks, tests) that
 // look at blocks.
 func (n *Node) Comet() *cmtnode.Node { return n.comet }
@@ -381,3 +390,6 @@ type noSender struct{}
 func (noSender) SendCode(context.Context, string, string) error {
 	return ptoy.E("node.register", ptoy.Unavailable, "this node registers no patients: it has no SMS sender (dev mode uses an outbox)")
 }
+
+// Blobs is the node's ciphertext store.
+func (n *Node) Blobs() *blob.Disk { return n.blobs }

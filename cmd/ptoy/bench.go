@@ -13,16 +13,18 @@ func init() {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench", "[--validators 1,4] [--txs N]",
+	fs := flags(e, "bench", "[--validators 1,4] [--txs N] [--transfers]",
 		`Runs CometBFT's kvstore example application and the ptoy ledger the same
 way in this process (validators on 127.0.0.x, short block times, signed
 RegisterPatient transactions for ptoy, equally large transactions for
 kvstore), prints committed transactions per second and their ratio, and
-the ledger bytes per registered patient.`)
+the ledger bytes per registered patient. With --transfers it also measures
+signed PTOY transfers, each from its own funded account.`)
 	vals := fs.String("validators", "1,4", "comma-separated network sizes")
 	n := fs.Int("txs", 4000, "transactions per measurement")
 	workers := fs.Int("workers", 8, "concurrent submitters per node")
 	rounds := fs.Int("rounds", 3, "alternating rounds per size; the median is printed")
+	transfers := fs.Bool("transfers", false, "also measure PTOY transfers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,9 +36,17 @@ the ledger bytes per registered patient.`)
 		}
 		sizes = append(sizes, v)
 	}
-	rep, err := bench.Run(ctx, bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr})
+	opt := bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr}
+	rep, err := bench.Run(ctx, opt)
 	if err != nil {
 		return err
+	}
+	if *transfers {
+		tr, err := bench.RunTransfers(ctx, opt)
+		if err != nil {
+			return err
+		}
+		rep.Rows = append(rep.Rows, tr.Rows...)
 	}
 	rep.Print(e.stdout)
 	return nil

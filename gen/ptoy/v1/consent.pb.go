@@ -395,6 +395,7 @@ type Revoke struct {
 	Grantee       []byte                 `protobuf:"bytes,2,opt,name=grantee,proto3" json:"grantee,omitempty"`
 	KeySet        []byte                 `protobuf:"bytes,3,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
 	Rebundles     []*Rebundle            `protobuf:"bytes,4,rep,name=rebundles,proto3" json:"rebundles,omitempty"`
+	OwnBundle     []byte                 `protobuf:"bytes,5,opt,name=own_bundle,json=ownBundle,proto3" json:"own_bundle,omitempty"` // the patient's own bundle with the new epochs
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,6 +454,13 @@ func (x *Revoke) GetKeySet() []byte {
 func (x *Revoke) GetRebundles() []*Rebundle {
 	if x != nil {
 		return x.Rebundles
+	}
+	return nil
+}
+
+func (x *Revoke) GetOwnBundle() []byte {
+	if x != nil {
+		return x.OwnBundle
 	}
 	return nil
 }
@@ -845,10 +853,13 @@ func (x *AnchorAudit) GetRoot() []byte {
 // PublishKeys sets the patient's current category key set (a blob of the
 // public halves) and the emergency escrow blob.
 type PublishKeys struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Patient       []byte                 `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
-	KeySet        []byte                 `protobuf:"bytes,2,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
-	Escrow        []byte                 `protobuf:"bytes,3,opt,name=escrow,proto3" json:"escrow,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Patient []byte                 `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	KeySet  []byte                 `protobuf:"bytes,2,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
+	Escrow  []byte                 `protobuf:"bytes,3,opt,name=escrow,proto3" json:"escrow,omitempty"`
+	// The category private keys sealed to the patient's own identity key,
+	// so that any of the patient's devices can recover them.
+	OwnBundle     []byte `protobuf:"bytes,4,opt,name=own_bundle,json=ownBundle,proto3" json:"own_bundle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,6 +911,13 @@ func (x *PublishKeys) GetKeySet() []byte {
 func (x *PublishKeys) GetEscrow() []byte {
 	if x != nil {
 		return x.Escrow
+	}
+	return nil
+}
+
+func (x *PublishKeys) GetOwnBundle() []byte {
+	if x != nil {
+		return x.OwnBundle
 	}
 	return nil
 }
@@ -1300,6 +1318,7 @@ type KeySetState struct {
 	Escrow        []byte                 `protobuf:"bytes,2,opt,name=escrow,proto3" json:"escrow,omitempty"`
 	Version       uint32                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	UpdatedTime   int64                  `protobuf:"varint,4,opt,name=updated_time,json=updatedTime,proto3" json:"updated_time,omitempty"`
+	OwnBundle     []byte                 `protobuf:"bytes,5,opt,name=own_bundle,json=ownBundle,proto3" json:"own_bundle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1360,6 +1379,13 @@ func (x *KeySetState) GetUpdatedTime() int64 {
 		return x.UpdatedTime
 	}
 	return 0
+}
+
+func (x *KeySetState) GetOwnBundle() []byte {
+	if x != nil {
+		return x.OwnBundle
+	}
+	return nil
 }
 
 type Notification struct {
@@ -1457,12 +1483,14 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"not_before\x18\x06 \x01(\x03R\tnotBefore\x12\x18\n" +
 	"\aexpires\x18\a \x01(\x03R\aexpires\x12\x1d\n" +
 	"\n" +
-	"key_bundle\x18\b \x01(\fR\tkeyBundle\"\x86\x01\n" +
+	"key_bundle\x18\b \x01(\fR\tkeyBundle\"\xa5\x01\n" +
 	"\x06Revoke\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x18\n" +
 	"\agrantee\x18\x02 \x01(\fR\agrantee\x12\x17\n" +
 	"\akey_set\x18\x03 \x01(\fR\x06keySet\x12/\n" +
-	"\trebundles\x18\x04 \x03(\v2\x11.ptoy.v1.RebundleR\trebundles\"A\n" +
+	"\trebundles\x18\x04 \x03(\v2\x11.ptoy.v1.RebundleR\trebundles\x12\x1d\n" +
+	"\n" +
+	"own_bundle\x18\x05 \x01(\fR\townBundle\"A\n" +
 	"\bRebundle\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\fR\x06holder\x12\x1d\n" +
 	"\n" +
@@ -1497,11 +1525,13 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
 	"\x04last\x18\x03 \x01(\x04R\x04last\x12\x12\n" +
-	"\x04root\x18\x04 \x01(\fR\x04root\"X\n" +
+	"\x04root\x18\x04 \x01(\fR\x04root\"w\n" +
 	"\vPublishKeys\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x17\n" +
 	"\akey_set\x18\x02 \x01(\fR\x06keySet\x12\x16\n" +
-	"\x06escrow\x18\x03 \x01(\fR\x06escrow\"\xc5\x01\n" +
+	"\x06escrow\x18\x03 \x01(\fR\x06escrow\x12\x1d\n" +
+	"\n" +
+	"own_bundle\x18\x04 \x01(\fR\townBundle\"\xc5\x01\n" +
 	"\n" +
 	"GrantState\x12$\n" +
 	"\x05grant\x18\x01 \x01(\v2\x0e.ptoy.v1.GrantR\x05grant\x12,\n" +
@@ -1542,12 +1572,14 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x12\n" +
 	"\x04root\x18\x05 \x01(\fR\x04root\x12\x16\n" +
 	"\x06height\x18\x06 \x01(\x03R\x06height\x12\x12\n" +
-	"\x04time\x18\a \x01(\x03R\x04time\"{\n" +
+	"\x04time\x18\a \x01(\x03R\x04time\"\x9a\x01\n" +
 	"\vKeySetState\x12\x17\n" +
 	"\akey_set\x18\x01 \x01(\fR\x06keySet\x12\x16\n" +
 	"\x06escrow\x18\x02 \x01(\fR\x06escrow\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\rR\aversion\x12!\n" +
-	"\fupdated_time\x18\x04 \x01(\x03R\vupdatedTime\"t\n" +
+	"\fupdated_time\x18\x04 \x01(\x03R\vupdatedTime\x12\x1d\n" +
+	"\n" +
+	"own_bundle\x18\x05 \x01(\fR\townBundle\"t\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\apatient\x18\x02 \x01(\fR\apatient\x12\x12\n" +

@@ -1,0 +1,264 @@
+// Package agent is a patient's key agent: it makes the patient's
+// category keys, publishes their public halves, keeps the private halves
+// sealed to the patient's own identity key, and hands them to grantees in
+// key bundles when the patient grants access.
+//
+// Keys scale with patients, not with records times readers. Per patient,
+// per data category (each sensitive label is a category of its own) and
+// per epoch there is one HPKE key pair. A record's data key is sealed to
+// its category's public key in the record's own header; a grant costs one
+// bundle (one seal to the grantee) holding the in-scope category keys of
+// every epoch, whatever the number of records; the ledger holds only the
+// hashes of the key set and of the bundles. Revoking starts a new epoch
+// for the revoked categories: records written afterwards are sealed to
+// keys the revoked party never receives. What a grantee already
+// downloaded and decrypted cannot be taken back.
+package agent
+
+import (
+	"context"
+	"slices"
+
+	"ptoy"
+	"ptoy/blob"
+	"ptoy/client"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/seal"
+)
+
+// Categories are the categories a patient has keys for.
+var Categories = []pb.Category{
+	pb.Category_CATEGORY_DEMOGRAPHICS, pb.Category_CATEGORY_ENCOUNTERS, pb.Category_CATEGORY_CONDITIONS,
+	pb.Category_CATEGORY_MEDICATIONS, pb.Category_CATEGORY_ALLERGIES, pb.Category_CATEGORY_IMMUNIZATIONS,
+	pb.Category_CATEGORY_LAB_RESULTS, pb.Category_CATEGORY_IMAGING, pb.Category_CATEGORY_NOTES,
+	pb.Category_CATEGORY_INSURANCE_BILLING, pb.Category_CATEGORY_DIRECTIVES,
+	pb.Category_CATEGORY_MENTAL_HEALTH, pb.Category_CATEGORY_SUBSTANCE_USE, pb.Category_CATEGORY_SEXUAL_REPRODUCTIVE,
+	pb.Category_CATEGORY_HIV, pb.Category_CATEGORY_GENETIC,
+}
+
+// Agent acts for one patient through one node.
+type Agent struct {
+	c       *client.Client
+	me      *keys.KeyPair
+	patient ptoy.ID
+	alg     uint16
+}
+
+// New returns the agent of the patient whose identity key pair is me.
+func New(c *client.Client, me *keys.KeyPair) *Agent {
+	return &Agent{c: c, me: me, patient: me.ID(), alg: keys.KEMHybrid}
+}
+
+// Setup makes and publishes the patient's first category keys, unless
+// the patient has published a key set already.
+func (a *Agent) Setup(ctx context.Context) error {
+	if _, _, err := a.c.KeySet(ctx, a.patient, ptoy.ID{}); err == nil {
+		return nil
+	} else if ptoy.KindOf(err) != ptoy.NotFound {
+		return err
+	}
+	var priv []seal.PrivateKey
+	for _, c := range Categories {
+		k, _, err := seal.NewCategoryKey(seal.Category(c), 1, a.alg)
+		if err != nil {
+			return err
+		}
+		priv = append(priv, k)
+	}
+	h, err := a.upload(ctx, priv, priv)
+	if err != nil {
+		return err
+	}
+	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
+		Patient: a.patient.Bytes(), KeySet: h[0][:], OwnBundle: h[1][:],
+	}}}, a.me)
+	return err
+}
+
+// Keys returns the patient's category private keys (every epoch), opened
+// from the patient's own bundle.
+func (a *Agent) Keys(ctx context.Context) ([]seal.PrivateKey, error) {
+	ks, _, err := a.c.KeySet(ctx, a.patient, ptoy.ID{})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := a.c.Blob(ctx, a.me, blob.Hash(ks.OwnBundle))
+	if err != nil {
+		return nil, err
+	}
+	return seal.OpenBundle(a.patient, a.patient, a.me.KEM, raw)
+}
+
+// inScope returns the keys of the categories in cats, every epoch.
+func inScope(all []seal.PrivateKey, cats uint32) []seal.PrivateKey {
+	var out []seal.PrivateKey
+	for _, k := range all {
+		if cats&consent.Bit(pb.Category(k.Category)) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// bundleFor seals the in-scope keys to holder and uploads the bundle.
+func (a *Agent) bundleFor(ctx context.Context, all []seal.PrivateKey, holder ptoy.ID, cats uint32) (blob.Hash, error) {
+	acct, err := a.c.Account(ctx, holder)
+	if err != nil {
+		return blob.Hash{}, err
+	}
+	b, err := seal.SealBundle(a.patient, holder, uint16(acct.Account.Kem.Alg), acct.Account.Kem.Key, inScope(all, cats))
+	if err != nil {
+		return blob.Hash{}, err
+	}
+	return a.c.Upload(ctx, a.me, b)
+}
+
+// GrantOptions describe a grant.
+type GrantOptions struct {
+	Categories uint32
+	Purpose    pb.Purpose
+	Permission pb.Permission
+	NotBefore  int64 // unix seconds, 0: now
+	Expires    int64 // unix seconds, 0: never
+}
+
+// Grant gives grantee access. With read permission the grantee receives
+// a key bundle of the in-scope category keys (every epoch); a write-only
+// grantee receives none and can only deposit.
+func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) error {
+	g := &pb.Grant{
+		Patient: a.patient.Bytes(), Grantee: grantee.Bytes(), Categories: o.Categories, Purpose: o.Purpose,
+		Permission: o.Permission, NotBefore: o.NotBefore, Expires: o.Expires,
+	}
+	if o.Permission&pb.Permission_PERMISSION_READ != 0 {
+		all, err := a.Keys(ctx)
+		if err != nil {
+			return err
+		}
+		h, err := a.bundleFor(ctx, all, grantee, o.Categories)
+		if err != nil {
+			return err
+		}
+		g.KeyBundle = h[:]
+	}
+	_, err := a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Grant{Grant: g}}, a.me)
+	return err
+}
+
+// Revoke ends grantee's access at once and starts a new key epoch for the
+// categories it could read; every other holder of those categories gets
+// the new keys in a new bundle, the revoked grantee never does.
+func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
+	all, err := a.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	m := &pb.Revoke{Patient: a.patient.Bytes(), Grantee: grantee.Bytes()}
+	var revoked uint32
+	grants, err := a.c.Grants(ctx, a.patient)
+	if err != nil {
+		return err
+	}
+	for _, gs := range grants {
+		if ptoy.ID(gs.Grant.Grantee) == grantee && gs.Status == pb.GrantStatus_GRANT_STATUS_ACTIVE {
+			revoked = gs.Grant.Categories
+		}
+	}
+	if revoked != 0 && hasRead(grants, grantee) {
+		// New epoch for each revoked category.
+		latest := map[seal.Category]uint32{}
+		for _, k := range all {
+			latest[k.Category] = max(latest[k.Category], k.Epoch)
+		}
+		for c, e := range latest {
+			if revoked&consent.Bit(pb.Category(c)) == 0 {
+				continue
+			}
+			k, _, err := seal.NewCategoryKey(c, e+1, a.alg)
+			if err != nil {
+				return err
+			}
+			all = append(all, k)
+		}
+		// The key set publishes only the newest epoch of each category.
+		var current []seal.PrivateKey
+		for _, k := range all {
+			if k.Epoch == latest[k.Category] || (revoked&consent.Bit(pb.Category(k.Category)) != 0 && k.Epoch == latest[k.Category]+1) {
+				current = append(current, k)
+			}
+		}
+		current = newest(current)
+		setH, err := a.upload(ctx, current, all)
+		if err != nil {
+			return err
+		}
+		m.KeySet, m.OwnBundle = setH[0][:], setH[1][:]
+		for _, gs := range grants {
+			h := ptoy.ID(gs.Grant.Grantee)
+			if h == grantee || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE || gs.Grant.Categories&revoked == 0 ||
+				gs.Grant.Permission&pb.Permission_PERMISSION_READ == 0 {
+				continue
+			}
+			bh, err := a.bundleFor(ctx, all, h, gs.Grant.Categories)
+			if err != nil {
+				return err
+			}
+			m.Rebundles = append(m.Rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
+		}
+	}
+	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Revoke{Revoke: m}}, a.me)
+	return err
+}
+
+func hasRead(grants []*pb.GrantState, grantee ptoy.ID) bool {
+	for _, gs := range grants {
+		if ptoy.ID(gs.Grant.Grantee) == grantee {
+			return gs.Grant.Permission&pb.Permission_PERMISSION_READ != 0
+		}
+	}
+	return false
+}
+
+// newest keeps the highest epoch of each category.
+func newest(ks []seal.PrivateKey) []seal.PrivateKey {
+	best := map[seal.Category]seal.PrivateKey{}
+	for _, k := range ks {
+		if b, ok := best[k.Category]; !ok || k.Epoch > b.Epoch {
+			best[k.Category] = k
+		}
+	}
+	var out []seal.PrivateKey
+	for _, k := range best {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(x, y seal.PrivateKey) int { return int(x.Category) - int(y.Category) })
+	return out
+}
+
+// upload publishes the key set of current and the own bundle of all.
+func (a *Agent) upload(ctx context.Context, current, all []seal.PrivateKey) ([2]blob.Hash, error) {
+	var out [2]blob.Hash
+	var pubs []seal.PublicKey
+	for _, k := range current {
+		p, err := k.Public()
+		if err != nil {
+			return out, err
+		}
+		pubs = append(pubs, p)
+	}
+	set, err := seal.EncodeKeySet(a.patient, pubs)
+	if err != nil {
+		return out, err
+	}
+	own, err := seal.SealBundle(a.patient, a.patient, a.me.KEMAlg(), a.me.KEMPublic(), all)
+	if err != nil {
+		return out, err
+	}
+	if out[0], err = a.c.Upload(ctx, a.me, set); err != nil {
+		return out, err
+	}
+	out[1], err = a.c.Upload(ctx, a.me, own)
+	return out, err
+}

@@ -1,0 +1,242 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"ptoy"
+	"ptoy/audit"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/gen/ptoy/v1/ptoyv1connect"
+	"ptoy/ledger"
+)
+
+// ConsentBackend is what the consent service needs of a node besides
+// Backend: its audit log and who runs it.
+type ConsentBackend interface {
+	Backend
+	Audit() *audit.Log
+	Org() ptoy.ID
+	ChainID() string
+	Moniker() string
+}
+
+// NewConsent returns the path and handler of the consent service.
+func NewConsent(b ConsentBackend) (string, http.Handler) {
+	return ptoyv1connect.NewConsentServiceHandler(&consentSvc{b: b}, handlerOptions()...)
+}
+
+type consentSvc struct{ b ConsentBackend }
+
+func idArg(what string, b []byte) (ptoy.ID, error) {
+	id, err := ptoy.IDFromBytes(b)
+	if err != nil {
+		return id, ptoy.E("api", ptoy.Invalid, what+": account id must be 20 bytes")
+	}
+	return id, nil
+}
+
+func (s *consentSvc) Access(ctx context.Context, req *connect.Request[pb.AccessRequest]) (*connect.Response[pb.AccessResponse], error) {
+	p, err := idArg("patient", req.Msg.Patient)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	l := s.b.Ledger()
+	resp := &pb.AccessResponse{}
+	if resp.Grants, err = l.GrantsOf(p); err != nil {
+		return nil, toConnect(err)
+	}
+	if resp.Delegations, err = l.Delegations(p); err != nil {
+		return nil, toConnect(err)
+	}
+	if resp.BreakGlassPolicy, err = l.BreakGlassPolicy(p); err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *consentSvc) Patients(ctx context.Context, req *connect.Request[pb.PatientsRequest]) (*connect.Response[pb.PatientsResponse], error) {
+	g, err := idArg("grantee", req.Msg.Grantee)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	list, err := s.b.Ledger().PatientList(g)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &pb.PatientsResponse{}
+	for _, e := range list {
+		resp.Patients = append(resp.Patients, patientEntry(e))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func patientEntry(e ledger.PatientEntry) *pb.PatientEntry {
+	return &pb.PatientEntry{Patient: e.Patient.Bytes(), Grant: e.Grant, Status: e.Status}
+}
+
+func (s *consentSvc) Explain(ctx context.Context, req *connect.Request[pb.ExplainRequest]) (*connect.Response[pb.ExplainResponse], error) {
+	m := req.Msg
+	r, err := idArg("reader", m.Reader)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	p, err := idArg("patient", m.Patient)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	var org ptoy.ID
+	if len(m.Org) > 0 {
+		if org, err = idArg("org", m.Org); err != nil {
+			return nil, toConnect(err)
+		}
+	}
+	cr := consent.Request{Reader: r, Patient: p, Categories: m.Categories, Action: consent.Read, Purpose: m.Purpose, Org: org}
+	if m.Write {
+		cr.Action = consent.Write
+	}
+	if cr.Action == consent.Read && cr.Purpose == pb.Purpose_PURPOSE_UNSPECIFIED {
+		cr.Purpose = pb.Purpose_PURPOSE_TREATMENT
+	}
+	l := s.b.Ledger()
+	cr.Time = l.BlockTime()
+	d := l.Decide(cr)
+	return connect.NewResponse(&pb.ExplainResponse{
+		Allow: d.Allow, Reason: d.Reason(), Explanation: consent.Explain(l.ConsentState(), cr), Via: d.Via,
+	}), nil
+}
+
+func (s *consentSvc) BreakGlassQueue(ctx context.Context, req *connect.Request[pb.BreakGlassQueueRequest]) (*connect.Response[pb.BreakGlassQueueResponse], error) {
+	l := s.b.Ledger()
+	var evs []*pb.BreakGlassEvent
+	var err error
+	switch {
+	case len(req.Msg.Org) > 0:
+		var org ptoy.ID
+		if org, err = idArg("org", req.Msg.Org); err == nil {
+			evs, err = l.BreakGlassQueue(org)
+		}
+	default:
+		var p ptoy.ID
+		if p, err = idArg("patient", req.Msg.Patient); err == nil {
+			evs, err = l.BreakGlassOf(p)
+		}
+	}
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.BreakGlassQueueResponse{Events: evs}), nil
+}
+
+func (s *consentSvc) Notifications(ctx context.Context, req *connect.Request[pb.NotificationsRequest]) (*connect.Response[pb.NotificationsResponse], error) {
+	p, err := idArg("patient", req.Msg.Patient)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	ns, err := s.b.Ledger().Notifications(p)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.NotificationsResponse{Notifications: ns}), nil
+}
+
+// AuditSigningBytes is what a patient signs to list their audit events.
+func AuditSigningBytes(chainID string, patient ptoy.ID, t int64) []byte {
+	var b bytes.Buffer
+	b.WriteString("ptoy-audit-v1\x00")
+	b.WriteString(chainID)
+	b.WriteByte(0)
+	b.WriteString(patient.String())
+	b.WriteByte(0)
+	b.WriteString(time.Unix(t, 0).UTC().Format(time.RFC3339))
+	return b.Bytes()
+}
+
+func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.AuditEventsRequest]) (*connect.Response[pb.AuditEventsResponse], error) {
+	m := req.Msg
+	p, err := idArg("patient", m.Patient)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	if err := s.checkAuditCaller(p, m); err != nil {
+		return nil, toConnect(err)
+	}
+	var from, to time.Time
+	if m.FromUnix > 0 {
+		from = time.Unix(m.FromUnix, 0)
+	}
+	if m.ToUnix > 0 {
+		to = time.Unix(m.ToUnix, 0)
+	}
+	log := s.b.Audit()
+	evs, err := log.ForPatient(ctx, p, from, to)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &pb.AuditEventsResponse{Node: s.b.Moniker(), Org: s.b.Org().Bytes()}
+	for _, e := range evs {
+		pr, err := log.Proof(ctx, e.Seq)
+		if err == nil {
+			if _, aerr := s.b.Ledger().AuditAnchor(s.b.Org(), pr.Batch.ID); aerr != nil {
+				err = aerr // cut but not anchored yet
+			}
+		}
+		if err != nil {
+			if k := ptoy.KindOf(err); k == ptoy.Unavailable || k == ptoy.NotFound {
+				resp.Pending = append(resp.Pending, e.Encode())
+				continue
+			}
+			return nil, toConnect(err)
+		}
+		ap := &pb.AuditProof{Event: e.Encode(), Batch: pr.Batch.ID, First: pr.Batch.First, Last: pr.Batch.Last,
+			Root: pr.Batch.Root[:], Index: pr.Index}
+		for _, h := range pr.Path {
+			ap.Path = append(ap.Path, h[:])
+		}
+		resp.Events = append(resp.Events, ap)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// checkAuditCaller lets the patient, or an active delegate, list events.
+func (s *consentSvc) checkAuditCaller(p ptoy.ID, m *pb.AuditEventsRequest) error {
+	const op = "api.AuditEvents"
+	if d := time.Since(time.Unix(m.Time, 0)); d > 2*time.Minute || d < -2*time.Minute {
+		return ptoy.E(op, ptoy.Unauthenticated, "the request's time is not current (check the clock)")
+	}
+	if len(m.Signer) != ed25519.PublicKeySize || !ed25519.Verify(m.Signer, AuditSigningBytes(s.b.ChainID(), p, m.Time), m.Signature) {
+		return ptoy.E(op, ptoy.Unauthenticated, "sign the request with the patient's key")
+	}
+	l := s.b.Ledger()
+	a, err := l.AccountByKey(m.Signer)
+	if err != nil {
+		return ptoy.E(op, ptoy.Unauthenticated, "the signing key belongs to no account")
+	}
+	if ptoy.ID(a.Id) == p {
+		return nil
+	}
+	d := l.Decide(consent.Request{Reader: ptoy.ID(a.Id), Patient: p, Categories: consent.Bit(pb.Category_CATEGORY_DEMOGRAPHICS),
+		Action: consent.Read, Purpose: pb.Purpose_PURPOSE_TREATMENT})
+	if d.Allow && d.Via == consent.ViaDelegation {
+		return nil
+	}
+	return ptoy.E(op, ptoy.PermissionDenied, "only the patient or their delegate may list the patient's audit events")
+}
+
+func (s *consentSvc) Anchor(ctx context.Context, req *connect.Request[pb.AnchorRequest]) (*connect.Response[pb.AnchorResponse], error) {
+	org, err := idArg("org", req.Msg.Org)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	a, err := s.b.Ledger().AuditAnchor(org, req.Msg.Batch)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&pb.AnchorResponse{Anchor: a}), nil
+}

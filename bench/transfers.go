@@ -1,0 +1,218 @@
+package bench
+
+// The transfer benchmark: committed PTOY transfers per second, measured
+// the way Run measures registrations (drive: pre-signed transactions
+// submitted round robin through every node's mempool, counted in node 1's
+// committed blocks).
+//
+// Each transfer comes from its own funded account. A transfer carries its
+// account's next sequence number, and CometBFT's mempool does not keep
+// one account's transactions in order when they reach a node from
+// different peers at once (two CheckTx calls may insert into the mempool
+// in the opposite order to the one they were checked in), so a burst of
+// one account's transfers may reach a block out of order and fail there.
+// One transfer per account measures the ledger, not that race; clients
+// that wait for each commit (client.Send) never meet it.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/ledger"
+	"ptoy/node"
+	"ptoy/tx"
+)
+
+// TransferApp names the transfer rows of a report.
+const TransferApp = "ptoy Transfer (signed)"
+
+// RunTransfers measures committed transfers per second on every network
+// size in opt (opt.Txs transfers each, the median of opt.Rounds rounds).
+// The opt.Txs senders are patients registered before the measurement and
+// funded by genesis allocations; each sends one transfer of a random
+// amount to another of them chosen at random. After each measurement it
+// checks that every transfer was applied, not merely committed.
+func RunTransfers(ctx context.Context, opt Options) (*Report, error) {
+	if opt.Txs <= 0 {
+		opt.Txs = 4000
+	}
+	if opt.Txs < 2 {
+		return nil, ptoy.E("bench.RunTransfers", ptoy.Invalid, "transfers need at least 2 accounts: measure at least 2 transactions")
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if len(opt.Validators) == 0 {
+		opt.Validators = []int{1, 4}
+	}
+	if opt.Progress == nil {
+		opt.Progress = io.Discard
+	}
+	if opt.Rounds <= 0 {
+		opt.Rounds = 1
+	}
+	if opt.Dir == "" {
+		d, err := os.MkdirTemp("", "ptoy-bench-")
+		if err != nil {
+			return nil, ptoy.E("bench.RunTransfers", ptoy.Other, err)
+		}
+		defer os.RemoveAll(d)
+		opt.Dir = d
+	}
+	rep := &Report{}
+	for _, v := range opt.Validators {
+		var rows []Row
+		for r := range opt.Rounds {
+			fmt.Fprintf(opt.Progress, "round %d: ptoy Transfer, %d validators, %d transfers…\n", r+1, v, opt.Txs)
+			row, err := runTransfers(ctx, opt, v, r)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opt.Progress, "round %d: %.0f transfers/s\n", r+1, row.TPS())
+			rows = append(rows, row)
+		}
+		rep.Rows = append(rep.Rows, median(rows))
+	}
+	return rep, nil
+}
+
+func runTransfers(ctx context.Context, opt Options, v, round int) (Row, error) {
+	const op = "bench.transfers"
+	n := opt.Txs
+	accts := make([]*keys.KeyPair, n)
+	const funds = 1000 * ledger.MicroPTOY
+	var alloc []*pb.Allocation
+	for i := range accts {
+		k, err := keys.Generate(keys.KEMX25519)
+		if err != nil {
+			return Row{}, err
+		}
+		accts[i] = k
+		alloc = append(alloc, &pb.Allocation{Account: k.ID().Bytes(), Amount: funds})
+	}
+	spec := node.NetworkSpec{Out: filepath.Join(opt.Dir, fmt.Sprintf("transfers-%d-%d", v, round)), Validators: v,
+		FreePorts: true, FastBlocks: true, KDF: keys.TestKDF, ChainID: "ptoy-bench", Allocations: alloc}
+	for i := range v {
+		spec.Orgs = append(spec.Orgs, node.OrgSpec{Name: fmt.Sprintf("Member %d", i+1), Kind: pb.OrgKind_ORG_KIND_HOSPITAL})
+	}
+	orgs, err := node.CreateNetwork(spec)
+	if err != nil {
+		return Row{}, err
+	}
+	var nodes []*node.Node
+	defer func() {
+		for _, nd := range nodes {
+			nd.Close()
+		}
+	}()
+	for _, h := range spec.Homes() {
+		nd, err := node.Open(h, node.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return Row{}, err
+		}
+		nodes = append(nodes, nd)
+	}
+	for _, nd := range nodes {
+		if err := nd.Start(); err != nil {
+			return Row{}, err
+		}
+	}
+	for _, nd := range nodes {
+		if err := nd.WaitHeight(ctx, 2); err != nil {
+			return Row{}, err
+		}
+	}
+	var subs []submitter
+	for _, nd := range nodes {
+		subs = append(subs, func(ctx context.Context, raw []byte) error {
+			r, err := nd.Submit(ctx, raw, false)
+			if err != nil {
+				return err
+			}
+			return tx.Err(op, r.Code, r.Log)
+		})
+	}
+	// settle waits until every node has applied what node 1's blocks hold.
+	settle := func() error {
+		top := nodes[0].Comet().BlockStore().Height()
+		for _, nd := range nodes {
+			if err := nd.WaitHeight(ctx, top); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	// The accounts register (sequence 1) before the measurement.
+	regs := make([][]byte, n)
+	for i, k := range accts {
+		org := orgs[i%len(orgs)]
+		regs[i], err = tx.Sign(spec.ChainID, &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
+			Kem: &pb.KemKey{Alg: uint32(k.KEMAlg()), Key: k.KEMPublic()}, Registrar: org.ID().Bytes(),
+		}}}, k, org)
+		if err != nil {
+			return Row{}, err
+		}
+	}
+	if _, err := drive(ctx, opt, nodes[0].Comet(), subs, regs); err != nil {
+		return Row{}, err
+	}
+	if err := settle(); err != nil {
+		return Row{}, err
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(v), uint64(round)))
+	txs := make([][]byte, n)
+	for i, k := range accts {
+		to := rng.IntN(n - 1)
+		if to >= i {
+			to++
+		}
+		txs[i], err = tx.Sign(spec.ChainID, &pb.Body{Sequence: 2, Msg: &pb.Body_Transfer{Transfer: &pb.Transfer{
+			To: accts[to].ID().Bytes(), Amount: 1 + rng.Uint64N(ledger.MicroPTOY),
+		}}}, k)
+		if err != nil {
+			return Row{}, err
+		}
+	}
+	l := nodes[0].Ledger()
+	supply, err := l.Supply()
+	if err != nil {
+		return Row{}, err
+	}
+	d, err := drive(ctx, opt, nodes[0].Comet(), subs, txs)
+	if err != nil {
+		return Row{}, err
+	}
+
+	// Every transfer applied: each sender's sequence is 2, and the supply
+	// is what it was.
+	if err := settle(); err != nil {
+		return Row{}, err
+	}
+	applied := 0
+	for _, k := range accts {
+		a, err := l.Account(k.ID())
+		if err != nil {
+			return Row{}, err
+		}
+		if a.Sequence == 2 {
+			applied++
+		}
+	}
+	if applied != len(txs) {
+		return Row{}, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%d of %d transfers committed were applied", applied, len(txs)))
+	}
+	if s, err := l.Supply(); err != nil || s != supply {
+		return Row{}, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the supply changed from %d to %d (%v)", supply, s, err))
+	}
+	return Row{App: TransferApp, Validators: v, Txs: len(txs), Elapsed: d}, nil
+}

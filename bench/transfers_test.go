@@ -1,0 +1,38 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTransfers runs a small transfer measurement end to end: every
+// transfer is committed and applied (RunTransfers checks the accounts'
+// sequence numbers and the supply) and the report has a row per network
+// size. It asserts no speed; `ptoy bench --transfers` prints the figures.
+func TestTransfers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n := 300
+	if s := os.Getenv("PTOY_BENCH_TXS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	rep, err := RunTransfers(ctx, Options{Dir: t.TempDir(), Validators: validators(), Txs: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != len(validators()) {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	for _, r := range rep.Rows {
+		if r.App != TransferApp || r.Txs != n || r.Elapsed <= 0 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+}

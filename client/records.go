@@ -1,0 +1,341 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"ptoy"
+	"ptoy/auth"
+	"ptoy/blob"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/seal"
+)
+
+// MaxBlob bounds what the client reads back from a gateway.
+const MaxBlob = 1 << 30
+
+// gatewayDo sends a signed request to the node's gateway and returns the
+// response if its status is 2xx; otherwise the gateway's message as a
+// ptoy error of the matching kind.
+func (c *Client) gatewayDo(ctx context.Context, signer auth.Signer, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, ptoy.E("client", ptoy.Invalid, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	auth.Sign(req, chainID, signer, time.Now())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, ptoy.E("client", ptoy.Unavailable, "cannot reach the node", err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	kind := ptoy.Other
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		kind = ptoy.Invalid
+	case http.StatusUnauthorized:
+		kind = ptoy.Unauthenticated
+	case http.StatusForbidden:
+		kind = ptoy.PermissionDenied
+	case http.StatusNotFound:
+		kind = ptoy.NotFound
+	case http.StatusConflict:
+		kind = ptoy.Exists
+	case http.StatusServiceUnavailable:
+		kind = ptoy.Unavailable
+	}
+	return nil, ptoy.E("gateway", kind, string(bytes.TrimSpace(msg)))
+}
+
+// Upload stores ciphertext on the node and returns its hash.
+func (c *Client) Upload(ctx context.Context, signer auth.Signer, data []byte) (blob.Hash, error) {
+	h := blob.Sum(data)
+	resp, err := c.gatewayDo(ctx, signer, http.MethodPut, "/v1/blobs/"+h.String(), bytes.NewReader(data), nil)
+	if err != nil {
+		return h, err
+	}
+	resp.Body.Close()
+	return h, nil
+}
+
+// readChecked reads a response body and checks it hashes to want.
+func readChecked(resp *http.Response, want blob.Hash) ([]byte, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBlob))
+	if err != nil {
+		return nil, ptoy.E("client", ptoy.Unavailable, "reading from the node", err)
+	}
+	if blob.Sum(b) != want {
+		return nil, ptoy.E("client", ptoy.Unauthenticated, "the node served bytes that do not match the ledger's hash")
+	}
+	return b, nil
+}
+
+// Blob fetches key material (a key set or a key bundle) by its hash.
+func (c *Client) Blob(ctx context.Context, signer auth.Signer, h blob.Hash) ([]byte, error) {
+	resp, err := c.gatewayDo(ctx, signer, http.MethodGet, "/v1/blobs/"+h.String(), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return readChecked(resp, h)
+}
+
+// Record returns a record version's metadata (version 0: the latest).
+func (c *Client) Record(ctx context.Context, patient ptoy.ID, id []byte, version uint32) (*pb.RecordState, error) {
+	r, err := c.recs.Record(ctx, connect.NewRequest(&pb.RecordRequest{Patient: patient.Bytes(), Id: id, Version: version}))
+	if err != nil {
+		return nil, fromConnect("client.Record", err)
+	}
+	return r.Msg.Record, nil
+}
+
+// RecordHistory lists every version of a record.
+func (c *Client) RecordHistory(ctx context.Context, patient ptoy.ID, id []byte) ([]*pb.RecordState, error) {
+	r, err := c.recs.RecordHistory(ctx, connect.NewRequest(&pb.RecordRequest{Patient: patient.Bytes(), Id: id}))
+	if err != nil {
+		return nil, fromConnect("client.RecordHistory", err)
+	}
+	return r.Msg.Records, nil
+}
+
+// Records lists the latest version of each of the patient's records.
+func (c *Client) Records(ctx context.Context, patient ptoy.ID) ([]*pb.RecordState, error) {
+	r, err := c.recs.Records(ctx, connect.NewRequest(&pb.RecordsRequest{Patient: patient.Bytes()}))
+	if err != nil {
+		return nil, fromConnect("client.Records", err)
+	}
+	return r.Msg.Records, nil
+}
+
+// KeySet returns the patient's key set state and the key bundle holder
+// holds (nil if none).
+func (c *Client) KeySet(ctx context.Context, patient, holder ptoy.ID) (*pb.KeySetState, []byte, error) {
+	req := &pb.KeySetRequest{Patient: patient.Bytes()}
+	if !holder.IsZero() {
+		req.Holder = holder.Bytes()
+	}
+	r, err := c.recs.KeySet(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, nil, fromConnect("client.KeySet", err)
+	}
+	return r.Msg.KeySet, r.Msg.HolderBundle, nil
+}
+
+// PublicKeys returns the patient's published category public keys.
+func (c *Client) PublicKeys(ctx context.Context, signer auth.Signer, patient ptoy.ID) ([]seal.PublicKey, error) {
+	ks, _, err := c.KeySet(ctx, patient, ptoy.ID{})
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.Blob(ctx, signer, blob.Hash(ks.KeySet))
+	if err != nil {
+		return nil, err
+	}
+	return seal.DecodeKeySet(patient, b)
+}
+
+// NewRecord is one record version to write.
+type NewRecord struct {
+	ID       [16]byte // zero: a new random id
+	Category pb.Category
+	Labels   uint32 // further categories the record touches (sensitive labels)
+	Data     []byte // the plaintext (a FHIR resource, a document)
+}
+
+// SealCategory is the category whose key seals a record: its most
+// sensitive label if it has one, else its category.
+func SealCategory(cat pb.Category, labels uint32) pb.Category {
+	for c := 31; c >= 16; c-- {
+		if labels&(1<<uint(c)) != 0 {
+			return pb.Category(c)
+		}
+	}
+	return cat
+}
+
+// PutRecords encrypts each record to the patient's current category key,
+// uploads the ciphertext and commits one PutRecords transaction. The
+// writer needs only the public keys: writing does not let it read. org is
+// the organisation the writer writes for (zero: itself).
+func (c *Client) PutRecords(ctx context.Context, writer *keys.KeyPair, patient, org ptoy.ID, recs []NewRecord) ([]*pb.RecordEntry, error) {
+	pubs, err := c.PublicKeys(ctx, writer, patient)
+	if err != nil {
+		return nil, err
+	}
+	m := &pb.PutRecords{Patient: patient.Bytes()}
+	if !org.IsZero() {
+		m.Org = org.Bytes()
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.ID == ([16]byte{}) {
+			rand.Read(r.ID[:])
+		}
+		version := uint32(1)
+		if st, err := c.Record(ctx, patient, r.ID[:], 0); err == nil {
+			version = st.Entry.Version + 1
+		} else if ptoy.KindOf(err) != ptoy.NotFound {
+			return nil, err
+		}
+		sc := SealCategory(r.Category, r.Labels)
+		pub, ok := seal.Latest(pubs, seal.Category(sc))
+		if !ok {
+			return nil, ptoy.E("client.PutRecords", ptoy.NotFound, fmt.Sprintf("the patient has no key for %s", consent.CategoryName(sc)))
+		}
+		ct, err := seal.SealBytes(r.Data, seal.Ref{ID: r.ID, Version: version}, pub)
+		if err != nil {
+			return nil, err
+		}
+		h, err := c.Upload(ctx, writer, ct)
+		if err != nil {
+			return nil, err
+		}
+		m.Records = append(m.Records, &pb.RecordEntry{
+			Id: r.ID[:], Version: version, Category: sc, Labels: r.Labels | consent.Bit(r.Category),
+			Hash: h[:], Size: uint64(len(ct)),
+		})
+	}
+	if _, err := c.Send(ctx, &pb.Body{Msg: &pb.Body_PutRecords{PutRecords: m}}, writer); err != nil {
+		return nil, err
+	}
+	return m.Records, nil
+}
+
+// ReadOptions say for whom and why a record is read.
+type ReadOptions struct {
+	Version uint32     // 0: the latest
+	Org     ptoy.ID    // the organisation the reader reads for
+	Purpose pb.Purpose // default treatment
+}
+
+// Ciphertext fetches a record version's ciphertext through the gateway,
+// which checks consent and audits the read, and checks it against the
+// hash on the ledger.
+func (c *Client) Ciphertext(ctx context.Context, reader auth.Signer, patient ptoy.ID, id []byte, o ReadOptions) ([]byte, *pb.RecordState, error) {
+	path := fmt.Sprintf("/v1/records/%s/%x", patient, id)
+	if o.Version > 0 {
+		path += "?version=" + strconv.FormatUint(uint64(o.Version), 10)
+	}
+	hdr := http.Header{}
+	if !o.Org.IsZero() {
+		hdr.Set("X-Ptoy-Org", o.Org.String())
+	}
+	if o.Purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		hdr.Set("X-Ptoy-Purpose", consent.PurposeName(o.Purpose))
+	}
+	resp, err := c.gatewayDo(ctx, reader, http.MethodGet, path, nil, hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, _ := strconv.ParseUint(resp.Header.Get("X-Ptoy-Version"), 10, 32)
+	st, err := c.Record(ctx, patient, id, uint32(v))
+	if err != nil {
+		resp.Body.Close()
+		return nil, nil, err
+	}
+	b, err := readChecked(resp, blob.Hash(st.Entry.Hash))
+	return b, st, err
+}
+
+// GetRecord reads and decrypts a record version. The reader opens the
+// data key with a category key from its own bundle (the patient's own,
+// or a grant or delegation to the reader), or, reading for an
+// organisation, one released by the organisation's node to the reader.
+func (c *Client) GetRecord(ctx context.Context, reader *keys.KeyPair, patient ptoy.ID, id []byte, o ReadOptions) ([]byte, *pb.RecordState, error) {
+	ct, st, err := c.Ciphertext(ctx, reader, patient, id, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ref seal.Ref
+	copy(ref.ID[:], id)
+	ref.Version = st.Entry.Version
+	finder := c.keyFinder(ctx, reader, patient, o)
+	plain, err := seal.OpenBytes(ct, ref, finder)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plain, st, nil
+}
+
+// keyFinder finds the category key for a record: from the bundle the
+// reader holds, else released by the organisation's node.
+func (c *Client) keyFinder(ctx context.Context, reader *keys.KeyPair, patient ptoy.ID, o ReadOptions) seal.KeyFinder {
+	var held []seal.PrivateKey
+	loaded := false
+	return func(cat seal.Category, epoch uint32) (seal.PrivateKey, error) {
+		if !loaded {
+			loaded = true
+			ks, holder, err := c.KeySet(ctx, patient, reader.ID())
+			if err == nil {
+				b := holder
+				if reader.ID() == patient {
+					b = ks.OwnBundle
+				}
+				if len(b) == 32 {
+					if raw, err := c.Blob(ctx, reader, blob.Hash(b)); err == nil {
+						held, _ = seal.OpenBundle(patient, reader.ID(), reader.KEM, raw)
+					}
+				}
+			}
+		}
+		for _, k := range held {
+			if k.Category == cat && k.Epoch == epoch {
+				return k, nil
+			}
+		}
+		if o.Org.IsZero() {
+			return seal.PrivateKey{}, ptoy.E("client", ptoy.PermissionDenied, "you hold no key for this record")
+		}
+		return c.ReleasedKey(ctx, reader, patient, o.Org, pb.Category(cat), epoch, o.Purpose)
+	}
+}
+
+// ReleasedKey asks the organisation's node for one category key, sealed
+// to the reader; the node checks that the reader's role and the
+// organisation's grant cover the category, and audits the release.
+func (c *Client) ReleasedKey(ctx context.Context, reader *keys.KeyPair, patient, org ptoy.ID, cat pb.Category, epoch uint32, purpose pb.Purpose) (seal.PrivateKey, error) {
+	hdr := http.Header{}
+	hdr.Set("X-Ptoy-Org", org.String())
+	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		hdr.Set("X-Ptoy-Purpose", consent.PurposeName(purpose))
+	}
+	resp, err := c.gatewayDo(ctx, reader, http.MethodGet, fmt.Sprintf("/v1/keys/%s/%d/%d", patient, cat, epoch), nil, hdr)
+	if err != nil {
+		return seal.PrivateKey{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return seal.PrivateKey{}, ptoy.E("client", ptoy.Unavailable, err)
+	}
+	ks, err := seal.OpenBundle(patient, reader.ID(), reader.KEM, b)
+	if err != nil {
+		return seal.PrivateKey{}, err
+	}
+	for _, k := range ks {
+		if k.Category == seal.Category(cat) && k.Epoch == epoch {
+			return k, nil
+		}
+	}
+	return seal.PrivateKey{}, ptoy.E("client", ptoy.PermissionDenied, "the node released no key for this record")
+}

@@ -186,6 +186,9 @@ func (c *Client) PutRecords(ctx context.Context, writer *keys.KeyPair, patient, 
 	if !org.IsZero() {
 		m.Org = org.Bytes()
 	}
+	// One sealing session per category key: one KEM encapsulation for
+	// the batch, a data key of its own for every record.
+	sealers := map[seal.Category]*seal.Sealer{}
 	for i := range recs {
 		r := &recs[i]
 		if r.ID == ([16]byte{}) {
@@ -202,7 +205,14 @@ func (c *Client) PutRecords(ctx context.Context, writer *keys.KeyPair, patient, 
 		if !ok {
 			return nil, ptoy.E("client.PutRecords", ptoy.NotFound, fmt.Sprintf("the patient has no key for %s", consent.CategoryName(sc)))
 		}
-		ct, err := seal.SealBytes(r.Data, seal.Ref{ID: r.ID, Version: version}, pub)
+		se := sealers[pub.Category]
+		if se == nil {
+			if se, err = seal.NewSealer(pub); err != nil {
+				return nil, err
+			}
+			sealers[pub.Category] = se
+		}
+		ct, err := se.SealBytes(r.Data, seal.Ref{ID: r.ID, Version: version})
 		if err != nil {
 			return nil, err
 		}

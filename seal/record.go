@@ -32,8 +32,9 @@ type Header struct {
 	Alg       uint16
 	Category  Category
 	Epoch     uint32
-	SealedKey []byte
+	SealedKey []byte // a session record's (Session) is the encapsulated key only
 	Len       int
+	Session   bool // sealed by a Sealer: the data key is derived, not sealed
 }
 
 // KeyFinder returns the private category key for category c and epoch, or
@@ -79,6 +80,9 @@ func ParseHeader(b []byte) (Header, error) {
 // parseFixed parses the fixed-length start of a header and checks the
 // sealed key's length against its KEM; it sets Len but not SealedKey.
 func parseFixed(op string, b []byte) (Header, error) {
+	if len(b) >= len(sessionMagic) && string(b[:len(sessionMagic)]) == sessionMagic {
+		return parseSession(op, b)
+	}
 	if len(b) < len(recordMagic) || string(b[:len(recordMagic)]) != recordMagic {
 		return Header{}, ptoy.E(op, ptoy.Invalid, "not a ptoy record (bad magic)")
 	}
@@ -134,6 +138,9 @@ func sealKey(op string, b []byte, dataKey []byte, ref Ref, to PublicKey) ([]byte
 func openKey(op string, h Header, ref Ref, k PrivateKey) ([]byte, error) {
 	if k.Alg != h.Alg {
 		return nil, ptoy.E(op, ptoy.Unauthenticated, errNoOpen)
+	}
+	if h.Session {
+		return openSessionKey(op, h, ref, k)
 	}
 	sk, err := k.parse(op)
 	if err != nil {

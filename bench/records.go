@@ -18,7 +18,6 @@ import (
 
 	"ptoy"
 	"ptoy/agent"
-	"ptoy/auth"
 	"ptoy/client"
 	"ptoy/consent"
 	"ptoy/devnet"
@@ -212,7 +211,8 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 	// through the gateway, many at once; each read is decided and its
 	// audit event made durable before the answer.
 	fmt.Fprintf(o.Progress, "reading for %v with %d readers…\n", o.ReadTime, o.Readers)
-	chainID, err := c.ChainID(ctx)
+	// Readers sign in once (a gateway session), as the web app does.
+	token, err := c.Session(ctx, patients[0])
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 			for i := 0; time.Now().Before(deadline); i++ {
 				id := small[(r+i)%len(small)]
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/records/%s/%x", n.Nodes[0].URL(), patients[0].ID(), id), nil)
-				auth.Sign(req, chainID, patients[0], time.Now())
+				req.Header.Set("Authorization", "PTOY-Session "+token)
 				t0 := time.Now()
 				resp, err := hc.Do(req)
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -348,4 +349,22 @@ func (c *Client) ReleasedKey(ctx context.Context, reader *keys.KeyPair, patient,
 		}
 	}
 	return seal.PrivateKey{}, ptoy.E("client", ptoy.PermissionDenied, "the node released no key for this record")
+}
+
+// Session signs in to the node's gateway and returns a session token,
+// valid for 15 minutes, that stands for the signer on later requests
+// ("Authorization: PTOY-Session <token>") without a signature each.
+func (c *Client) Session(ctx context.Context, signer auth.Signer) (string, error) {
+	resp, err := c.gatewayDo(ctx, signer, http.MethodPost, "/v1/session", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&out); err != nil || out.Token == "" {
+		return "", ptoy.E("client.Session", ptoy.Other, "the node's session answer is malformed")
+	}
+	return out.Token, nil
 }

@@ -3,8 +3,10 @@
 // before it answers, takes uploads of ciphertext, and keeps each blob on
 // its placement nodes by pulling from peers and repairing what it lost.
 //
-// Routes (all under /v1, all requests signed, see package auth):
+// Routes (all under /v1; requests are signed, see package auth, or carry
+// a session token from POST /v1/session):
 //
+//	POST /v1/session                           a session token for the signer (15 minutes)
 //	PUT  /v1/blobs/{hash}                      upload ciphertext (content must hash to {hash})
 //	GET  /v1/blobs/{hash}                      a key set, key bundle or escrow blob, to those it concerns
 //	GET  /v1/records/{patient}/{id}[?version=] a record version's ciphertext, after Decide and the audit write
@@ -68,6 +70,8 @@ type Gateway struct {
 	want   map[blob.Hash]bool // blobs this node should pull
 	keys   map[blob.Hash]bool // key material referenced on the ledger
 	erased []blob.Hash        // ciphertext to delete
+
+	sessions sessions
 }
 
 // New returns a gateway; call Run to start replication.
@@ -95,6 +99,7 @@ func New(cfg Config) *Gateway {
 // Handler returns the gateway's routes.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/session", g.newSession)
 	mux.HandleFunc("PUT /v1/blobs/{hash}", g.putBlob)
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.getBlob)
 	mux.HandleFunc("GET /v1/records/{patient}/{id}", g.getRecord)
@@ -136,6 +141,9 @@ func (g *Gateway) fail(w http.ResponseWriter, err error) {
 
 // caller authenticates r and returns the signer's account.
 func (g *Gateway) caller(r *http.Request) (*pb.Account, error) {
+	if a, ok, err := g.sessionCaller(r.Header.Get("Authorization")); ok {
+		return a, err
+	}
 	key, err := auth.Verify(r, g.cfg.ChainID, g.cfg.Now())
 	if err != nil {
 		return nil, err

@@ -74,6 +74,11 @@ type Node struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
+	// orgMu serialises the transactions the node signs with its
+	// organisation key (submitAsOrg), so that two loops never take the
+	// same sequence number.
+	orgMu sync.Mutex
+
 	srv      *http.Server
 	httpAddr string
 	closeOne sync.Once
@@ -230,9 +235,13 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	repair, _ := parseDuration(n.cfg.RepairInterval)
 	anchor, _ := parseDuration(n.cfg.AnchorInterval)
-	n.done.Add(2)
+	events := n.ledgerEvents()
+	n.done.Add(3)
+	go func() { defer n.done.Done(); n.auditLedger(ctx, events) }()
 	go func() { defer n.done.Done(); n.gw.Run(ctx, repair) }()
 	go func() { defer n.done.Done(); n.anchorLoop(ctx, anchor) }()
+	n.done.Add(1)
+	go func() { defer n.done.Done(); n.escrowLoop(ctx) }()
 	go func() {
 		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
@@ -341,6 +350,29 @@ func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitRes
 	case <-ctx.Done():
 		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the transaction was accepted but not committed in time; check it later by its hash "+resp.Hash, ctx.Err())
 	}
+}
+
+// submitAsOrg signs body with the organisation key at the organisation
+// account's next sequence, submits it and waits (30 seconds at most)
+// until it is committed. Every transaction the node signs as its
+// organisation goes through here, one at a time: audit anchors and
+// escrow share releases come from different loops. A transaction the
+// ledger rejects is not an error: its code and log are in the response.
+func (n *Node) submitAsOrg(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
+	n.orgMu.Lock()
+	defer n.orgMu.Unlock()
+	acct, err := n.ledger.Account(n.Org())
+	if err != nil {
+		return nil, err
+	}
+	body.Sequence = acct.Sequence + 1
+	raw, err := tx.Sign(n.ChainID(), body, n.orgKey)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return n.Submit(ctx, raw, true)
 }
 
 // Status describes the node.

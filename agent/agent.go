@@ -23,6 +23,7 @@ import (
 	"ptoy/blob"
 	"ptoy/client"
 	"ptoy/consent"
+	"ptoy/escrow"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/seal"
@@ -51,8 +52,10 @@ func New(c *client.Client, me *keys.KeyPair) *Agent {
 	return &Agent{c: c, me: me, patient: me.ID(), alg: keys.KEMHybrid}
 }
 
-// Setup makes and publishes the patient's first category keys, unless
-// the patient has published a key set already.
+// Setup makes and publishes the patient's first category keys, with the
+// emergency escrow of the emergency categories' keys (package escrow)
+// split across the validator organisations, unless the patient has
+// published a key set already.
 func (a *Agent) Setup(ctx context.Context) error {
 	if _, _, err := a.c.KeySet(ctx, a.patient, ptoy.ID{}); err == nil {
 		return nil
@@ -71,10 +74,47 @@ func (a *Agent) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	esc, err := a.buildEscrow(ctx, priv)
+	if err != nil {
+		return err
+	}
 	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
-		Patient: a.patient.Bytes(), KeySet: h[0][:], OwnBundle: h[1][:],
+		Patient: a.patient.Bytes(), KeySet: h[0][:], OwnBundle: h[1][:], Escrow: esc,
 	}}}, a.me)
 	return err
+}
+
+// buildEscrow builds the emergency escrow of the emergency categories' keys
+// in all (every epoch) for the current validator organisations, uploads
+// it and returns its hash; nil if no organisation runs a validator.
+func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte, error) {
+	orgs, err := a.c.Orgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hs []escrow.Holder
+	for _, o := range orgs {
+		if len(o.ValidatorKey) == 0 {
+			continue
+		}
+		acct, err := a.c.Account(ctx, ptoy.ID(o.Id))
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, escrow.Holder{Org: ptoy.ID(o.Id), Alg: uint16(acct.Account.Kem.Alg), KEMPublic: acct.Account.Kem.Key})
+	}
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	b, err := escrow.Build(a.patient, all, hs)
+	if err != nil {
+		return nil, err
+	}
+	h, err := a.c.Upload(ctx, a.me, b)
+	if err != nil {
+		return nil, err
+	}
+	return h[:], nil
 }
 
 // Keys returns the patient's category private keys (every epoch), opened
@@ -149,7 +189,9 @@ func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) erro
 
 // Revoke ends grantee's access at once and starts a new key epoch for the
 // categories it could read; every other holder of those categories gets
-// the new keys in a new bundle, the revoked grantee never does.
+// the new keys in a new bundle, the revoked grantee never does. New
+// epochs of emergency categories are escrowed anew, in a PublishKeys
+// that follows the Revoke.
 func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 	all, err := a.Keys(ctx)
 	if err != nil {
@@ -157,6 +199,7 @@ func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 	}
 	m := &pb.Revoke{Patient: a.patient.Bytes(), Grantee: grantee.Bytes()}
 	var revoked uint32
+	var esc []byte // the new escrow, when emergency categories get new epochs
 	grants, err := a.c.Grants(ctx, a.patient)
 	if err != nil {
 		return err
@@ -195,6 +238,12 @@ func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 			return err
 		}
 		m.KeySet, m.OwnBundle = setH[0][:], setH[1][:]
+		// New epochs of emergency categories go into a new escrow.
+		if revoked&consent.EmergencySet != 0 {
+			if esc, err = a.buildEscrow(ctx, all); err != nil {
+				return err
+			}
+		}
 		for _, gs := range grants {
 			h := ptoy.ID(gs.Grant.Grantee)
 			if h == grantee || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE || gs.Grant.Categories&revoked == 0 ||
@@ -208,7 +257,12 @@ func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 			m.Rebundles = append(m.Rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
 		}
 	}
-	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Revoke{Revoke: m}}, a.me)
+	if _, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Revoke{Revoke: m}}, a.me); err != nil || esc == nil {
+		return err
+	}
+	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
+		Patient: a.patient.Bytes(), KeySet: m.KeySet, OwnBundle: m.OwnBundle, Escrow: esc,
+	}}}, a.me)
 	return err
 }
 

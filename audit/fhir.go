@@ -151,7 +151,9 @@ func FHIRAuditEvent(e Event) ([]byte, error) {
 		Role: &fhirCoding{System: systemObjectRole, Code: "1", Display: "Patient"},
 	}}
 	if e.Record != "" {
-		if isHex(e.Record) {
+		// A record is its hex id, with "@version" when the version is known.
+		id, _, _ := strings.Cut(e.Record, "@")
+		if isHex(id) {
 			r.Entity = append(r.Entity, fhirEntity{
 				What: fhirReference{Identifier: &fhirIdentifier{System: systemRecord, Value: e.Record}},
 				Type: &fhirCoding{System: systemEntityType, Code: "2", Display: "System Object"},

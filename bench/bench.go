@@ -30,6 +30,9 @@ import (
 	"ptoy/tx"
 )
 
+// kvstoreApp names the rows of CometBFT's kvstore example application.
+const kvstoreApp = "cometbft kvstore"
+
 // Options of a run.
 type Options struct {
 	Dir        string // scratch space; a temporary directory if empty
@@ -63,19 +66,19 @@ type Report struct {
 
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "%-28s %10s %8s %10s %10s %8s\n", "application", "validators", "txs", "seconds", "tx/s", "ratio")
+	fmt.Fprintf(w, "%-30s %10s %8s %10s %10s %8s\n", "application", "validators", "txs", "seconds", "tx/s", "ratio")
 	kv := map[int]float64{}
 	for _, row := range r.Rows {
-		if row.App == "kvstore" {
+		if row.App == kvstoreApp {
 			kv[row.Validators] = row.TPS()
 		}
 	}
 	for _, row := range r.Rows {
 		ratio := ""
-		if row.App != "kvstore" && kv[row.Validators] > 0 {
+		if row.App != kvstoreApp && kv[row.Validators] > 0 {
 			ratio = fmt.Sprintf("%.2f", row.TPS()/kv[row.Validators])
 		}
-		fmt.Fprintf(w, "%-28s %10d %8d %10.2f %10.0f %8s\n", row.App, row.Validators, row.Txs, row.Elapsed.Seconds(), row.TPS(), ratio)
+		fmt.Fprintf(w, "%-30s %10d %8d %10.2f %10.0f %8s\n", row.App, row.Validators, row.Txs, row.Elapsed.Seconds(), row.TPS(), ratio)
 	}
 	if r.StateBytesPerPatient > 0 {
 		fmt.Fprintf(w, "ledger state bytes per registered patient: %.0f (registration transaction in the block store: %.0f bytes)\n", r.StateBytesPerPatient, r.TxBytesPerPatient)
@@ -342,7 +345,7 @@ func runKV(ctx context.Context, opt Options, v, round int) (Row, int, error) {
 		})
 	}
 	d, err := drive(ctx, opt, cns[0], subs, txs)
-	return Row{App: "cometbft kvstore", Validators: v, Txs: len(txs), Elapsed: d}, size, err
+	return Row{App: kvstoreApp, Validators: v, Txs: len(txs), Elapsed: d}, size, err
 }
 
 func mustKey() *keys.KeyPair {

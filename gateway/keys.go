@@ -74,7 +74,8 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Via == consent.ViaBreakGlass {
-		g.fail(w, ptoy.E("gateway", ptoy.Unavailable, "emergency keys are released from the patient's escrow, not from a grant"))
+		// Emergency keys come from the patient's escrow (escrow.go).
+		g.releaseEmergencyKey(w, r, a, patient, seal.Category(cat), uint32(epoch))
 		return
 	}
 	gs, err := g.cfg.Ledger.Grant(patient, g.cfg.Org)

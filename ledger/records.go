@@ -52,6 +52,8 @@ func (b *Block) applyRecords(op string, t *tx.Tx, acct *pb.Account) (bool, error
 		return true, b.putRecords(op, acct, m.PutRecords)
 	case *pb.Body_EraseRecord:
 		return true, b.eraseRecord(op, acct, m.EraseRecord)
+	case *pb.Body_ReleaseShare:
+		return true, b.releaseShare(op, acct, m.ReleaseShare)
 	}
 	return false, nil
 }

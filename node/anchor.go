@@ -58,19 +58,9 @@ func (n *Node) anchorOnce(ctx context.Context) error {
 }
 
 func (n *Node) anchor(ctx context.Context, b audit.Batch) (int64, error) {
-	acct, err := n.ledger.Account(n.Org())
-	if err != nil {
-		return 0, err
-	}
-	raw, err := tx.Sign(n.ChainID(), &pb.Body{Sequence: acct.Sequence + 1, Msg: &pb.Body_AnchorAudit{AnchorAudit: &pb.AnchorAudit{
+	resp, err := n.submitAsOrg(ctx, &pb.Body{Msg: &pb.Body_AnchorAudit{AnchorAudit: &pb.AnchorAudit{
 		Batch: b.ID, First: b.First, Last: b.Last, Root: b.Root[:],
-	}}}, n.orgKey)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := n.Submit(ctx, raw, true)
+	}}})
 	if err != nil {
 		return 0, err
 	}

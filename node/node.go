@@ -240,6 +240,8 @@ func (n *Node) Start() error {
 	go func() { defer n.done.Done(); n.auditLedger(ctx, events) }()
 	go func() { defer n.done.Done(); n.gw.Run(ctx, repair) }()
 	go func() { defer n.done.Done(); n.anchorLoop(ctx, anchor) }()
+	n.done.Add(1)
+	go func() { defer n.done.Done(); n.escrowLoop(ctx) }()
 	go func() {
 		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)

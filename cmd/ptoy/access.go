@@ -22,6 +22,7 @@ import (
 	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
 )
 
 func init() {
@@ -32,7 +33,8 @@ func init() {
 
 // ---- shared by the consent and records commands ----
 
-const dateHelp = `DATE is a day, 2027-12-31 (UTC), or an RFC 3339 time, 2027-12-31T17:00:00+01:00.`
+const dateHelp = `DATE is a day, 2027-12-31 (UTC), or an RFC 3339 time,
+2027-12-31T17:00:00+01:00.`
 
 // parseWhen reads the DATE of flag name: a day (UTC) or an RFC 3339 time.
 // With end, a bare day means its end (the next midnight UTC): "--until
@@ -153,8 +155,8 @@ func patientOf(ctx context.Context, c *common, cl *client.Client, name, arg, as 
 	return ptoy.ID{}, usageErr(fmt.Sprintf("ptoy %s needs a PATIENT (an account id or key name), or --as the patient's key (run ptoy %s -h)", name, name))
 }
 
-const orgHelp = `the organisation the practitioner acts for (ORG id or key name; default: the one it works for, if
-only one; "self" for none)`
+const orgHelp = "the organisation (`ORG` id or key name) the practitioner acts for; default: the one it works\n" +
+	`for, if only one; "self" for none`
 
 // actingOrg is the organisation reader acts for: orgArg if given ("self":
 // none), else, for a practitioner employed by exactly one organisation,
@@ -248,8 +250,10 @@ func (n *namer) words(s string) string {
 			continue
 		}
 		short := consent.ShortID(id)
-		for _, kind := range []string{"practitioner", "Practitioner", "patient", "Patient"} {
+		for _, kind := range []string{"practitioner", "patient"} {
 			s = strings.ReplaceAll(s, kind+" "+short, name)
+			// At the start of a sentence.
+			s = strings.ReplaceAll(s, capitalizeFirst(kind)+" "+short, capitalizeFirst(name))
 		}
 	}
 	return s
@@ -455,11 +459,11 @@ it works for if only one). LIST is categories such as notes or
 conditions,medications; PURPOSE is treatment (the default), payment,
 operations, research or emergency.`)
 	c := addCommon(fs, e, useKeys|useNode)
-	readerArg := fs.String("reader", "", "who would read (`KEY_OR_ID`)")
-	patientArg := fs.String("patient", "", "whose records (`PATIENT` id or key name)")
-	catsArg := fs.String("categories", "", "the categories (`LIST`)")
-	orgArg := fs.String("org", "", orgHelp+" (`ORG`)")
-	purposeArg := fs.String("purpose", "treatment", "purpose of use (`PURPOSE`)")
+	readerArg := fs.String("reader", "", "`KEY_OR_ID` of who would read")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose records (id or key name)")
+	catsArg := fs.String("categories", "", "the categories, a `LIST` such as notes or conditions,medications")
+	orgArg := fs.String("org", "", orgHelp)
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
 	write := fs.Bool("write", false, "ask about writing rather than reading")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
@@ -515,5 +519,51 @@ operations, research or emergency.`)
 		return writeJSON(e.stdout, map[string]any{"allow": r.Allow, "via": r.Via, "reason": n.words(r.Reason), "explanation": n.sentence(r.Explanation)})
 	}
 	fmt.Fprintln(e.stdout, n.sentence(r.Explanation))
+	return nil
+}
+
+// ids puts names for the full account ids in a text.
+func (n *namer) ids(s string) string {
+	for id, name := range n.orgs {
+		s = strings.ReplaceAll(s, id.String(), name)
+	}
+	for id, name := range n.keys {
+		if _, ok := n.orgs[id]; !ok {
+			s = strings.ReplaceAll(s, id.String(), name)
+		}
+	}
+	return s
+}
+
+// namedErr is err with names for the account ids its message holds (the
+// ledger's messages name accounts by id).
+func namedErr(ctx context.Context, c *common, cl *client.Client, err error) error {
+	if err == nil {
+		return nil
+	}
+	n, nerr := loadNamer(ctx, c, cl)
+	if nerr != nil {
+		return err
+	}
+	msg := ptoy.Message(err)
+	if named := n.ids(msg); named != msg {
+		return ptoy.E("", ptoy.KindOf(err), named)
+	}
+	return err
+}
+
+// mustBePatient checks that key name (loaded as k) is a patient's, for
+// the commands by which a patient manages their consent.
+func mustBePatient(ctx context.Context, cl *client.Client, k *keys.KeyPair, name string) error {
+	a, err := cl.AccountByKey(ctx, k.SigningPublic())
+	if ptoy.KindOf(err) == ptoy.NotFound {
+		return ptoy.E("", ptoy.NotFound, fmt.Sprintf("key %q has no account on this network (register with ptoy register)", name))
+	}
+	if err != nil {
+		return err
+	}
+	if a.Account.GetKind() != pb.AccountKind_ACCOUNT_KIND_PATIENT {
+		return ptoy.E("", ptoy.PermissionDenied, fmt.Sprintf("key %q is not a patient's: only a patient manages access to their own records", name))
+	}
 	return nil
 }

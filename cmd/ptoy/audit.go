@@ -85,8 +85,8 @@ names the patient with --patient. --from and --to bound the events' times
 		// refused request does not.
 		var pe *ptoy.Error
 		if errors.As(err, &pe) && pe.Kind == ptoy.Unauthenticated && pe.Err != nil {
-			return ptoy.E("", ptoy.Unauthenticated, fmt.Sprintf("the audit trail does not check: %s (%s); do not trust this node's audit trail",
-				ptoy.Message(err), ptoy.Message(pe.Err)))
+			return ptoy.E("", ptoy.Unauthenticated, fmt.Sprintf("the audit trail does not check: %s; do not trust this node's audit trail",
+				ptoy.Message(err)))
 		}
 		return err
 	}
@@ -146,7 +146,7 @@ names the patient with --patient. --from and --to bound the events' times
 				record = "-"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format("2006-01-02 15:04:05"), who, ev.Action, record,
-				ev.Purpose, ev.Decision, proof, ev.Node, n.words(ev.Reason))
+				ev.Purpose, ev.Decision, proof, ev.Node, n.ids(n.words(ev.Reason)))
 		}
 		for _, ev := range trail.Verified {
 			row(ev, "verified")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 
@@ -13,7 +14,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench", "[--validators 1,4] [--txs N] [--transfers]",
+	fs := flags(e, "bench", "[--validators 1,4] [--txs N] [--transfers] [--records]",
 		`Runs CometBFT's kvstore example application and the ptoy ledger the same
 way in this process (validators on 127.0.0.x, short block times, signed
 RegisterPatient transactions for ptoy, equally large transactions for
@@ -25,6 +26,8 @@ signed PTOY transfers, each from its own funded account.`)
 	workers := fs.Int("workers", 8, "concurrent submitters per node")
 	rounds := fs.Int("rounds", 3, "alternating rounds per size; the median is printed")
 	transfers := fs.Bool("transfers", false, "also measure PTOY transfers")
+	records := fs.Bool("records", false, "also measure encrypted records: writes end to end, authorised reads, ledger bytes per record and grant")
+	ledgerTx := fs.Bool("ledger", true, "measure signed ledger transactions beside kvstore")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,9 +40,13 @@ signed PTOY transfers, each from its own funded account.`)
 		sizes = append(sizes, v)
 	}
 	opt := bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr}
-	rep, err := bench.Run(ctx, opt)
-	if err != nil {
-		return err
+	rep := &bench.Report{}
+	if *ledgerTx {
+		r, err := bench.Run(ctx, opt)
+		if err != nil {
+			return err
+		}
+		rep = r
 	}
 	if *transfers {
 		tr, err := bench.RunTransfers(ctx, opt)
@@ -49,5 +56,17 @@ signed PTOY transfers, each from its own funded account.`)
 		rep.Rows = append(rep.Rows, tr.Rows...)
 	}
 	rep.Print(e.stdout)
+	if *records {
+		dir, err := os.MkdirTemp("", "ptoy-bench-records-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		rr, err := bench.RunRecords(ctx, bench.RecordOptions{Dir: dir, Progress: e.stderr})
+		if err != nil {
+			return err
+		}
+		rr.Print(e.stdout)
+	}
 	return nil
 }

@@ -65,8 +65,8 @@ Subcommands: ptoy break-glass policy, ptoy break-glass queue (run ptoy
 break-glass help).`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the emergency physician, who signs")
-	orgArg := fs.String("org", "", "the organisation the physician acts for (`ORG`)")
-	reason := fs.String("reason", "", "why (`TEXT`); only its SHA-256 leaves this computer")
+	orgArg := fs.String("org", "", "the organisation (`ORG` id or key name) the physician acts for")
+	reason := fs.String("reason", "", "why, in `TEXT`; only its SHA-256 leaves this computer")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ break-glass help).`)
 	h := sha256.Sum256([]byte(*reason))
 	m := &pb.BreakGlass{Patient: patient.Bytes(), ReasonHash: h[:], Org: org.Bytes()}
 	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: m}}, me); err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {
@@ -182,9 +182,12 @@ immunizations, directives; open windows narrow at once).`)
 		if err != nil {
 			return err
 		}
+		if err := mustBePatient(ctx, cl, me, *as); err != nil {
+			return err
+		}
 		m := &pb.SetBreakGlassPolicy{Patient: me.ID().Bytes(), Disabled: *off, Categories: cats}
 		if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlassPolicy{BreakGlassPolicy: m}}, me); err != nil {
-			return err
+			return namedErr(ctx, c, cl, err)
 		}
 	}
 	patient, _, err := resolveArg(ctx, c, cl, "key", *as)

@@ -64,7 +64,7 @@ others' access within LIST. A new delegation to the same person replaces
 the old one. LIST is as in ptoy grant. `+dateHelp)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the patient, who signs")
-	catsArg := fs.String("categories", "", "categories the delegate acts on (`LIST`)")
+	catsArg := fs.String("categories", "", "the `LIST` of categories the delegate acts on")
 	mayGrant := fs.Bool("may-grant", false, "the delegate may also grant and revoke access within LIST")
 	untilArg := fs.String("until", "", "the delegation ends after `DATE` (default: until ended)")
 	pos, err := parseArgs(fs, args)
@@ -101,6 +101,9 @@ the old one. LIST is as in ptoy grant. `+dateHelp)
 	if err != nil {
 		return err
 	}
+	if err := mustBePatient(ctx, cl, me, *as); err != nil {
+		return err
+	}
 	if delegate == me.ID() {
 		return usageErr("a patient does not delegate to themselves")
 	}
@@ -111,7 +114,7 @@ the old one. LIST is as in ptoy grant. `+dateHelp)
 	m := &pb.Delegate{Patient: me.ID().Bytes(), Delegate: delegate.Bytes(), Categories: cats, MayGrant: *mayGrant,
 		Expires: unixOrZero(until), KeyBundle: h[:]}
 	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_Delegate{Delegate: m}}, me); err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {
@@ -171,7 +174,7 @@ patient). What the delegate already downloaded cannot be taken back.`)
 	}
 	m := &pb.Undelegate{Patient: patient.Bytes(), Delegate: delegate.Bytes()}
 	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_Undelegate{Undelegate: m}}, me); err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {

@@ -41,13 +41,13 @@ only when named.
 without reading any (a lab that sends results); read-write both. A grantee
 that reads receives a key bundle: the category keys, sealed to it.
 PURPOSE is treatment (the default), payment, operations or research.
-`+dateHelp+` A bare day in --until includes that
-day; "until the end of next year" is --until `+fmt.Sprint(time.Now().Year()+1)+`-12-31.`)
+`+dateHelp+` A bare day in --until includes
+that day: "until the end of next year" is --until `+fmt.Sprint(time.Now().Year()+1)+`-12-31.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the patient, who signs")
-	catsArg := fs.String("categories", "", "categories to grant (`LIST`)")
-	purposeArg := fs.String("purpose", "treatment", "purpose of use (`PURPOSE`)")
-	permArg := fs.String("permission", "", "read, write or read-write (`PERMISSION`)")
+	catsArg := fs.String("categories", "", "the `LIST` of categories to grant")
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
+	permArg := fs.String("permission", "", "`PERMISSION`: read, write or read-write")
 	fromArg := fs.String("from", "", "the grant starts on `DATE` (default now)")
 	untilArg := fs.String("until", "", "the grant ends after `DATE` (default: until revoked)")
 	pos, err := parseArgs(fs, args)
@@ -108,11 +108,14 @@ day; "until the end of next year" is --until `+fmt.Sprint(time.Now().Year()+1)+`
 	if err != nil {
 		return err
 	}
+	if err := mustBePatient(ctx, cl, me, *as); err != nil {
+		return err
+	}
 	err = agent.New(cl, me).Grant(ctx, grantee, agent.GrantOptions{
 		Categories: cats, Purpose: purpose, Permission: perm, NotBefore: unixOrZero(from), Expires: unixOrZero(until),
 	})
 	if err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {
@@ -174,6 +177,9 @@ downloaded and decrypted cannot be taken back.`)
 	if err != nil {
 		return err
 	}
+	if err := mustBePatient(ctx, cl, me, *as); err != nil {
+		return err
+	}
 	// Whether the grantee could read decides what the revocation does
 	// to the keys.
 	reads := false
@@ -185,7 +191,7 @@ downloaded and decrypted cannot be taken back.`)
 		}
 	}
 	if err := agent.New(cl, me).Revoke(ctx, grantee); err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {

@@ -1,22 +1,32 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"google.golang.org/protobuf/proto"
 
+	"ptoy/audit"
+	"ptoy/client"
 	"ptoy/devnet"
 	"ptoy/directory"
+	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 )
 
@@ -53,6 +63,10 @@ func TestScripts(t *testing.T) {
 			"devnet":      cmdDevnet,
 			"outbox-code": cmdOutboxCode,
 			"ptoy-typing": cmdPtoyTyping,
+			// consent, records and audit scripts
+			"wait-audit":        cmdWaitAudit,
+			"tamper-audit-node": cmdTamperAuditNode,
+			"next-year":         cmdNextYear,
 		},
 	})
 }
@@ -155,4 +169,105 @@ func TestParseArgs(t *testing.T) {
 			t.Errorf("parseArgs(%q) = %q, x=%v, %v; want %q, x=%v", tc.args, pos, *x, err, tc.pos, tc.x)
 		}
 	}
+}
+
+// ---- consent, records and audit scripts (consent*, record*, audit*,
+// breakglass*.txtar) ----
+//
+//	wait-audit KEY N       wait (up to 60 s) until the node proves N or more
+//	                       audit events of the patient of demo key KEY, and
+//	                       none is pending anchoring
+//	tamper-audit-node VAR  set $VAR to the URL of a proxy of $PTOY_NODE that
+//	                       alters the reason of the first audit event it
+//	                       serves, as a dishonest node would
+//	next-year VAR          set $VAR to next year (2027 in 2026)
+
+// scriptKey opens a demo key of the dev network's keystore.
+func scriptKey(ts *testscript.TestScript, name string) *keys.KeyPair {
+	k, _, err := keys.Dir{Path: ts.Getenv(envKeys), KDF: keys.TestKDF}.Load(name, []byte(devnet.Passphrase))
+	ts.Check(err)
+	return k
+}
+
+func cmdWaitAudit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: wait-audit KEY N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	k := scriptKey(ts, args[0])
+	cl := client.New(ts.Getenv(envNode), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		trail, err := cl.AuditEvents(ctx, k, k.ID(), time.Time{}, time.Time{})
+		if err == nil && len(trail.Verified) >= want && len(trail.Pending) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				ts.Fatalf("wait-audit: %v", err)
+			}
+			ts.Fatalf("wait-audit: %d verified and %d pending audit events, want %d verified", len(trail.Verified), len(trail.Pending), want)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func cmdTamperAuditNode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: tamper-audit-node VAR")
+	}
+	target, err := url.Parse(ts.Getenv(envNode))
+	ts.Check(err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		director(r)
+		// Uncompressed answers, to alter them.
+		r.Header.Del("Accept-Encoding")
+		r.Header.Del("Connect-Accept-Encoding")
+	}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/ptoy.v1.ConsentService/AuditEvents" || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var m pb.AuditEventsResponse
+		if err := proto.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		if len(m.Events) > 0 {
+			ev, err := audit.DecodeEvent(m.Events[0].Event)
+			if err != nil {
+				return err
+			}
+			ev.Reason = "nothing to see here"
+			m.Events[0].Event = ev.Encode()
+		}
+		if b, err = proto.Marshal(&m); err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
+}
+
+// cmdNextYear sets $VAR to next year, for grants "until the end of next
+// year".
+func cmdNextYear(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: next-year VAR")
+	}
+	ts.Setenv(args[0], strconv.Itoa(time.Now().Year()+1))
 }

@@ -136,10 +136,10 @@ categories the record touches (mental-health, hiv, …), and a reader then
 needs all of them. PATIENT and ORG are account ids or key names.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the writer, who signs")
-	patientArg := fs.String("patient", "", "whose record (`PATIENT`; default the account of --as)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose record (default: the account of --as)")
 	catArg := fs.String("category", "", "the record's `CATEGORY`")
-	labelsArg := fs.String("labels", "", "further categories the record touches (`LIST`)")
-	orgArg := fs.String("org", "", orgHelp+" (`ORG`)")
+	labelsArg := fs.String("labels", "", "the `LIST` of further categories the record touches")
+	orgArg := fs.String("org", "", orgHelp)
 	idArg := fs.String("id", "", "write a new version of record `HEX` (default: a new record)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -173,6 +173,9 @@ needs all of them. PATIENT and ORG are account ids or key names.`)
 		}
 		copy(rid[:], b)
 	}
+	if pos[0] == "-" && c.prompting() {
+		return usageErr("the record comes from stdin (-), so the passphrase cannot: give --passphrase-file or set " + envPass)
+	}
 	data, err := readInput(e, pos[0])
 	if err != nil {
 		return err
@@ -187,7 +190,7 @@ needs all of them. PATIENT and ORG are account ids or key names.`)
 	}
 	entries, err := cl.PutRecords(ctx, writer, patient, org, []client.NewRecord{{ID: rid, Category: cat, Labels: labels &^ consent.Bit(cat), Data: data}})
 	if err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)
 	if err != nil {
@@ -234,9 +237,9 @@ PURPOSE is treatment (the default), payment, operations, research or
 emergency (after break-glass).`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the reader, who signs")
-	patientArg := fs.String("patient", "", "whose record (`PATIENT`; default the account of --as)")
-	orgArg := fs.String("org", "", orgHelp+" (`ORG`)")
-	purposeArg := fs.String("purpose", "treatment", "purpose of use (`PURPOSE`)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose record (default: the account of --as)")
+	orgArg := fs.String("org", "", orgHelp)
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
 	version := fs.Uint("version", 0, "read version `N` (default the latest)")
 	out := fs.String("out", "", "write the plaintext to the new `FILE` rather than stdout")
 	pos, err := parseArgs(fs, args)
@@ -323,7 +326,7 @@ holds them, latest version of each: id, version, categories, writer, the
 organisation it wrote for, when, ciphertext size, and whether it was
 erased. The ledger holds no content: reading needs ptoy record get.`)
 	c := addCommon(fs, e, useKeys|useNode)
-	patientArg := fs.String("patient", "", "whose records (`PATIENT`)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose records")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -383,7 +386,7 @@ func runRecordHistory(ctx context.Context, e *env, args []string) error {
 holds them: version, categories, writer, organisation, time, ciphertext
 hash and size, and whether it was erased.`)
 	c := addCommon(fs, e, useKeys|useNode)
-	patientArg := fs.String("patient", "", "whose record (`PATIENT`)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose record")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -441,9 +444,9 @@ holds it (held, missing, unreachable), as the node (--node) sees it. Only
 someone who may read the record may ask; the request is signed with KEY.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` that signs")
-	patientArg := fs.String("patient", "", "whose record (`PATIENT`; default the account of --as)")
-	orgArg := fs.String("org", "", orgHelp+" (`ORG`)")
-	purposeArg := fs.String("purpose", "treatment", "purpose of use (`PURPOSE`)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose record (default: the account of --as)")
+	orgArg := fs.String("org", "", orgHelp)
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
 	version := fs.Uint("version", 0, "version `N` (default the latest)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
@@ -585,7 +588,7 @@ themselves: what a provider wrote is kept under the network's retention
 rule.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the patient, who signs")
-	patientArg := fs.String("patient", "", "whose record (`PATIENT`; default the account of --as)")
+	patientArg := fs.String("patient", "", "the `PATIENT` whose record (default: the account of --as)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -603,7 +606,7 @@ rule.`)
 	}
 	m := &pb.EraseRecord{Patient: patient.Bytes(), Id: id}
 	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_EraseRecord{EraseRecord: m}}, k); err != nil {
-		return err
+		return namedErr(ctx, c, cl, err)
 	}
 	fmt.Fprintf(e.stdout, "erased record %x: its ciphertext is deleted from every node; the ledger keeps a tombstone with the hashes\n", id)
 	return nil

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"ptoy"
+	"ptoy/blob"
+	"ptoy/escrow"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/seal"
+)
+
+// maxKeyMaterial bounds a blob of key material read into memory: an
+// escrow is at most 2 MiB.
+const maxKeyMaterial = 4 << 20
+
+// KeyMaterial reads a small blob (a key bundle, an escrow, a released
+// escrow share) from this node's store, or else from a peer, and checks
+// it against its hash. It is ptoy.Unavailable if no node can give it.
+func (g *Gateway) KeyMaterial(ctx context.Context, h blob.Hash) ([]byte, error) {
+	rc, _, err := g.cfg.Blobs.Get(ctx, h)
+	if ptoy.KindOf(err) == ptoy.NotFound {
+		rc, _, err = g.fetch(ctx, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxKeyMaterial+1))
+	if err != nil {
+		return nil, ptoy.E("gateway.KeyMaterial", ptoy.Unavailable, err)
+	}
+	if blob.Sum(b) != h {
+		return nil, ptoy.E("gateway.KeyMaterial", ptoy.Other, fmt.Sprintf("blob %s does not match its hash", h.String()[:12]))
+	}
+	return bytes.Clone(b), nil
+}
+
+// releaseEmergencyKey is releaseKey for a read that break-glass allows:
+// this node, the node of the emergency physician's organisation, collects
+// the escrow shares the validators released for the break-glass,
+// recovers the patient's emergency keys with the organisation's key and
+// seals the one category key asked for to the physician. Until enough
+// shares are out it answers 503, saying how many are.
+func (g *Gateway) releaseEmergencyKey(w http.ResponseWriter, r *http.Request, a *pb.Account, patient ptoy.ID, c seal.Category, epoch uint32) {
+	ev, err := g.cfg.Ledger.ConsentState().BreakGlass(patient, ptoy.ID(a.Id))
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	if ev == nil || ptoy.ID(ev.Org) != g.cfg.Org {
+		g.fail(w, ptoy.E("gateway", ptoy.PermissionDenied, "no break-glass of yours for this organisation"))
+		return
+	}
+	ks, err := g.emergencyKeys(r.Context(), patient, ev)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	for _, k := range ks {
+		if k.Category == c && k.Epoch == epoch {
+			out, err := seal.SealBundle(patient, ptoy.ID(a.Id), uint16(a.Kem.Alg), a.Kem.Key, []seal.PrivateKey{k})
+			if err != nil {
+				g.fail(w, err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(out)
+			return
+		}
+	}
+	g.fail(w, ptoy.E("gateway", ptoy.NotFound, "the patient's emergency escrow holds no key for that category and epoch"))
+}
+
+// emergencyKeys returns the patient's emergency keys recovered from the
+// shares released for break-glass ev, from the cache while its window is
+// open.
+func (g *Gateway) emergencyKeys(ctx context.Context, patient ptoy.ID, ev *pb.BreakGlassEvent) ([]seal.PrivateKey, error) {
+	ksState, err := g.cfg.Ledger.KeySet(patient)
+	if err != nil || len(ksState.Escrow) != 32 {
+		return nil, ptoy.E("gateway", ptoy.NotFound, "the patient has published no emergency escrow")
+	}
+	id := recoveredID{org: g.cfg.Org, patient: patient, glass: ev.Id, escrow: blob.Hash(ksState.Escrow)}
+	now := g.cfg.Now()
+	if ks, ok := recovered.get(id, now); ok {
+		return ks, nil
+	}
+	esc, err := g.KeyMaterial(ctx, id.escrow)
+	if err != nil {
+		return nil, err
+	}
+	var released [][]byte
+	for _, h := range ev.Shares {
+		if len(h) != 32 {
+			continue
+		}
+		if b, err := g.KeyMaterial(ctx, blob.Hash(h)); err == nil {
+			released = append(released, b)
+		}
+	}
+	ks, err := escrow.Recover(esc, patient, g.cfg.Org, released, g.cfg.OrgKEM)
+	if ptoy.KindOf(err) == ptoy.Unavailable {
+		have, need, perr := escrow.Progress(esc, patient, g.cfg.Org, released, g.cfg.OrgKEM)
+		if perr != nil {
+			return nil, perr
+		}
+		return nil, ptoy.E("gateway", ptoy.Unavailable, fmt.Sprintf("waiting for emergency key shares (%d of %d released)", have, need))
+	}
+	if err != nil {
+		return nil, err
+	}
+	recovered.put(id, ks, time.Unix(ev.Closes, 0), now)
+	return ks, nil
+}
+
+// recoveredID names the emergency keys an organisation recovered for a
+// break-glass from one escrow of the patient.
+type recoveredID struct {
+	org, patient ptoy.ID
+	glass        uint64
+	escrow       blob.Hash
+}
+
+type recoveredKeys struct {
+	keys   []seal.PrivateKey
+	closes time.Time
+}
+
+// recoveredCache keeps recovered emergency keys until their break-glass
+// window closes, so that each read of an emergency does not recombine
+// the shares; closed windows' keys are cleared and dropped.
+type recoveredCache struct {
+	mu sync.Mutex
+	m  map[recoveredID]recoveredKeys
+}
+
+// recovered is shared by the gateways of a process; its entries are
+// keyed by organisation, so that gateways of different organisations
+// (a development network in one process) never see each other's.
+var recovered = &recoveredCache{m: map[recoveredID]recoveredKeys{}}
+
+func (c *recoveredCache) get(id recoveredID, now time.Time) ([]seal.PrivateKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweep(now)
+	e, ok := c.m[id]
+	return copyKeys(e.keys), ok
+}
+
+func (c *recoveredCache) put(id recoveredID, ks []seal.PrivateKey, closes, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweep(now)
+	if closes.After(now) {
+		c.m[id] = recoveredKeys{keys: copyKeys(ks), closes: closes}
+	}
+}
+
+// sweep drops the keys of closed windows.
+func (c *recoveredCache) sweep(now time.Time) {
+	for id, e := range c.m {
+		if !e.closes.After(now) {
+			for _, k := range e.keys {
+				clear(k.Key)
+			}
+			delete(c.m, id)
+		}
+	}
+}
+
+// copyKeys copies keys and their key material: what the cache holds is
+// its own, cleared when dropped.
+func copyKeys(ks []seal.PrivateKey) []seal.PrivateKey {
+	out := make([]seal.PrivateKey, len(ks))
+	for i, k := range ks {
+		out[i] = k
+		out[i].Key = bytes.Clone(k.Key)
+	}
+	return out
+}

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"ptoy"
@@ -77,6 +79,9 @@ type Net struct {
 	Nodes []*node.Node
 	Info  Info
 	opt   Options
+
+	mu sync.Mutex
+	hc map[*node.Node]*http.Client // one connection pool per running node
 }
 
 // Start creates the network in opt.Home on first use, starts every node,
@@ -161,13 +166,21 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 
 // Close stops every node.
 func (n *Net) Close() {
-	for _, nd := range n.Nodes {
-		nd.Close()
+	for i := range n.Nodes {
+		n.StopNode(i)
 	}
 }
 
 // StopNode stops node i (0-based), as a crash or an outage would.
-func (n *Net) StopNode(i int) { n.Nodes[i].Close() }
+func (n *Net) StopNode(i int) {
+	n.Nodes[i].Close()
+	n.mu.Lock()
+	if hc, ok := n.hc[n.Nodes[i]]; ok {
+		hc.CloseIdleConnections()
+		delete(n.hc, n.Nodes[i])
+	}
+	n.mu.Unlock()
+}
 
 // StartNode starts node i (0-based) again from its home.
 func (n *Net) StartNode(i int) error {
@@ -184,7 +197,24 @@ func (n *Net) StartNode(i int) error {
 }
 
 // Client returns a client of node i (0-based).
-func (n *Net) Client(i int) *client.Client { return client.New(n.Nodes[i].URL(), nil) }
+//
+// Each running node gets its own connection pool, so that a node that was
+// stopped and started again is never sent a request on a connection the
+// old one closed.
+func (n *Net) Client(i int) *client.Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nd := n.Nodes[i]
+	if n.hc == nil {
+		n.hc = map[*node.Node]*http.Client{}
+	}
+	hc, ok := n.hc[nd]
+	if !ok {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 2 * time.Minute}
+		n.hc[nd] = hc
+	}
+	return client.New(nd.URL(), hc)
+}
 
 // Keys is the demo keystore directory.
 func (n *Net) Keys() keys.Dir { return keys.Dir{Path: n.Info.KeysDir, KDF: n.opt.KDF} }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	url  string
 	out  *bytes.Buffer
+	hc   *http.Client // a pool of its own: a restarted node gets fresh connections
 }
 
 func buildPtoy(t *testing.T) string {
@@ -43,7 +45,8 @@ func buildPtoy(t *testing.T) string {
 
 func startNode(t *testing.T, bin, home string) *proc {
 	t.Helper()
-	p := &proc{home: home, out: new(bytes.Buffer)}
+	p := &proc{home: home, out: new(bytes.Buffer),
+		hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 2 * time.Minute}}
 	p.cmd = exec.Command(bin, "node", "--home", home, "--log", "warn")
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -105,7 +108,7 @@ func TestFourProcessesKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := client.New(procs[0].url, nil)
+	c := client.New(procs[0].url, procs[0].hc)
 
 	// Send employees one after another through node 1, remembering the
 	// acknowledged ones, while node 3 is killed and restarted.
@@ -179,7 +182,7 @@ func TestFourProcessesKill9(t *testing.T) {
 	}
 	top := st.Height
 	for i, p := range procs {
-		pc := client.New(p.url, nil)
+		pc := client.New(p.url, p.hc)
 		for {
 			s, err := pc.Status(ctx)
 			if err == nil && s.Height >= top {
@@ -192,7 +195,7 @@ func TestFourProcessesKill9(t *testing.T) {
 		}
 	}
 	// Nothing acknowledged is lost, on the restarted node either.
-	es, err := client.New(procs[2].url, nil).Employees(ctx, org.ID())
+	es, err := client.New(procs[2].url, procs[2].hc).Employees(ctx, org.ID())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func (s *story) ptoy(i int, wantOK bool, stdin string, args ...string) (string, 
 	return out.String(), errb.String()
 }
 
-func (s *story) client(i int) *client.Client { return client.New(s.nodes[i-1].url, nil) }
+func (s *story) client(i int) *client.Client { return client.New(s.nodes[i-1].url, s.nodes[i-1].hc) }
 
 func (s *story) key(name string) *keys.KeyPair {
 	s.t.Helper()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 
 	"ptoy"
 )
@@ -81,7 +82,13 @@ func (s *Sealer) dataKey(op string, ref Ref) ([]byte, error) {
 
 // SealBytes seals plain as the record version ref and returns the blob.
 func (s *Sealer) SealBytes(plain []byte, ref Ref) ([]byte, error) {
-	const op = "seal.Sealer.SealBytes"
+	return s.SealAppend(nil, plain, ref)
+}
+
+// SealAppend seals plain as the record version ref and appends the blob
+// to dst, which a caller sealing many records can reuse.
+func (s *Sealer) SealAppend(dst, plain []byte, ref Ref) ([]byte, error) {
+	const op = "seal.Sealer.SealAppend"
 	dataKey, err := s.dataKey(op, ref)
 	if err != nil {
 		return nil, err
@@ -91,7 +98,7 @@ func (s *Sealer) SealBytes(plain []byte, ref Ref) ([]byte, error) {
 	if err != nil {
 		return nil, ptoy.E(op, ptoy.Other, err)
 	}
-	out := make([]byte, 0, len(s.header)+bodyLen(len(plain)))
+	out := slices.Grow(dst, len(s.header)+bodyLen(len(plain)))
 	out = append(out, s.header...)
 	return appendBody(out, plain, aead, bodyAD(ref, s.to.Category)), nil
 }

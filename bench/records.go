@@ -32,7 +32,7 @@ type RecordOptions struct {
 	Records  int           // records written per size
 	Batch    int           // records per PutRecords transaction
 	Sizes    []int         // plaintext sizes, e.g. 1 KB and 100 KB
-	Readers  int           // concurrent readers
+	Readers  []int         // concurrent readers, one measurement each
 	ReadTime time.Duration // how long to read
 	Grants   int           // grants to measure ledger bytes per grant
 	Progress io.Writer
@@ -40,13 +40,18 @@ type RecordOptions struct {
 
 // RecordReport is what the run measured.
 type RecordReport struct {
-	Writes          []WriteRow
-	Reads           int
-	ReadElapsed     time.Duration
-	P50, P99        time.Duration
-	BytesPerRecord  float64
-	BytesPerGrant   float64
-	ReadConcurrency int
+	Writes         []WriteRow
+	Reads          []ReadRow
+	BytesPerRecord float64
+	BytesPerGrant  float64
+}
+
+// ReadRow is authorised reads at one concurrency.
+type ReadRow struct {
+	Readers  int
+	Reads    int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
 }
 
 // WriteRow is records written per second at one size.
@@ -62,8 +67,11 @@ func (r *RecordReport) Print(w io.Writer) {
 	for _, row := range r.Writes {
 		fmt.Fprintf(w, "%-34s %10d %10.2f %12.0f\n", fmt.Sprintf("  %d-byte records", row.Size), row.Records, row.Elapsed.Seconds(), float64(row.Records)/row.Elapsed.Seconds())
 	}
-	fmt.Fprintf(w, "authorised reads, one node, audit durable: %.0f reads/s with %d concurrent readers, p50 %v, p99 %v\n",
-		float64(r.Reads)/r.ReadElapsed.Seconds(), r.ReadConcurrency, r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	fmt.Fprintf(w, "%-34s %10s %10s %12s %10s %10s\n", "authorised reads, one node, audit durable", "readers", "seconds", "reads/s", "p50", "p99")
+	for _, row := range r.Reads {
+		fmt.Fprintf(w, "%-34s %10d %10.2f %12.0f %10v %10v\n", "", row.Readers, row.Elapsed.Seconds(), float64(row.Reads)/row.Elapsed.Seconds(),
+			row.P50.Round(10*time.Microsecond), row.P99.Round(10*time.Microsecond))
+	}
 	fmt.Fprintf(w, "ledger bytes per record version: %.0f; per grant: %.0f\n", r.BytesPerRecord, r.BytesPerGrant)
 }
 
@@ -81,8 +89,8 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{1000, 100_000}
 	}
-	if o.Readers == 0 {
-		o.Readers = 64
+	if len(o.Readers) == 0 {
+		o.Readers = []int{16, 32, 64}
 	}
 	if o.ReadTime == 0 {
 		o.ReadTime = 5 * time.Second
@@ -112,7 +120,7 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 		}
 		patients = append(patients, k)
 	}
-	rep := &RecordReport{ReadConcurrency: o.Readers}
+	rep := &RecordReport{}
 
 	// Ledger bytes per record version: one batch of records of one
 	// patient, the state's growth divided by their number.
@@ -209,28 +217,41 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 
 	// Authorised reads: the patient reads her own records (ciphertext)
 	// through the gateway, many at once; each read is decided and its
-	// audit event made durable before the answer.
-	fmt.Fprintf(o.Progress, "reading for %v with %d readers…\n", o.ReadTime, o.Readers)
-	// Readers sign in once (a gateway session), as the web app does.
+	// audit event made durable before the answer. Readers sign in once
+	// (a gateway session), as the web app does.
 	token, err := c.Session(ctx, patients[0])
 	if err != nil {
 		return nil, err
 	}
 	small := ids[:min(len(ids), o.Records/o.Writers)]
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Readers}}
+	for _, readers := range o.Readers {
+		fmt.Fprintf(o.Progress, "reading for %v with %d readers…\n", o.ReadTime, readers)
+		row, err := readLoad(ctx, n.Nodes[0].URL(), patients[0].ID(), token, small, readers, o.ReadTime)
+		if err != nil {
+			return nil, err
+		}
+		rep.Reads = append(rep.Reads, row)
+	}
+	return rep, nil
+}
+
+// readLoad reads records as fast as readers concurrent clients can for d.
+func readLoad(ctx context.Context, base string, patient ptoy.ID, token string, ids [][]byte, readers int, d time.Duration) (ReadRow, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: readers}}
+	defer hc.CloseIdleConnections()
 	var count atomic.Int64
-	lat := make([][]time.Duration, o.Readers)
-	deadline := time.Now().Add(o.ReadTime)
+	lat := make([][]time.Duration, readers)
+	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
 	var readErr atomic.Value
-	for r := range o.Readers {
+	for r := range readers {
 		wg.Add(1)
 		go func(r int) {
 			defer wg.Done()
 			for i := 0; time.Now().Before(deadline); i++ {
-				id := small[(r+i)%len(small)]
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/records/%s/%x", n.Nodes[0].URL(), patients[0].ID(), id), nil)
+				id := ids[(r+i)%len(ids)]
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/records/%s/%x", base, patient, id), nil)
 				req.Header.Set("Authorization", "PTOY-Session "+token)
 				t0 := time.Now()
 				resp, err := hc.Do(req)
@@ -251,18 +272,17 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 	}
 	wg.Wait()
 	if err, ok := readErr.Load().(error); ok {
-		return nil, err
+		return ReadRow{}, err
 	}
-	rep.ReadElapsed = time.Since(start)
-	rep.Reads = int(count.Load())
+	row := ReadRow{Readers: readers, Elapsed: time.Since(start), Reads: int(count.Load())}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
 	if len(all) > 0 {
-		rep.P50 = all[len(all)/2]
-		rep.P99 = all[len(all)*99/100]
+		row.P50 = all[len(all)/2]
+		row.P99 = all[len(all)*99/100]
 	}
-	return rep, nil
+	return row, nil
 }

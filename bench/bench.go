@@ -66,6 +66,9 @@ type Report struct {
 
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
+	if len(r.Rows) == 0 {
+		return
+	}
 	fmt.Fprintf(w, "%-30s %10s %8s %10s %10s %8s\n", "application", "validators", "txs", "seconds", "tx/s", "ratio")
 	kv := map[int]float64{}
 	for _, row := range r.Rows {

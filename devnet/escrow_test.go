@@ -103,6 +103,9 @@ func TestEmergencyEscrow(t *testing.T) {
 		t.Fatalf("break-glass reached a clinical note: %v", err)
 	}
 	// Read through another node, the key request goes to Riverside's.
+	if err := n.Nodes[3].WaitHeight(ctx, mustHeight(n, 1)); err != nil {
+		t.Fatal(err)
+	}
 	if b, _, err := n.Client(3).GetRecord(ctx, novak, alice.ID(), allergyID, client.ReadOptions{Org: riverside.ID(), Purpose: pb.Purpose_PURPOSE_EMERGENCY}); err != nil || !bytes.Equal(b, allergy) {
 		t.Fatalf("through node 4: %v", err)
 	}

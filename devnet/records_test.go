@@ -84,7 +84,9 @@ func TestRecords(t *testing.T) {
 	noteID := wrote[0].Id
 
 	// Dr Osei reads it through node 3 for General Hospital, and decrypts it.
-	n.Nodes[2].WaitHeight(ctx, mustHeight(n, 0))
+	if err := n.Nodes[2].WaitHeight(ctx, mustHeight(n, 0)); err != nil {
+		t.Fatal(err)
+	}
 	got, st, err := n.Client(2).GetRecord(ctx, osei, alice.ID(), noteID, client.ReadOptions{Org: gh.ID()})
 	if err != nil {
 		t.Fatalf("Dr Osei through node 3: %v", err)
@@ -128,6 +130,21 @@ func TestRecords(t *testing.T) {
 		return true
 	})
 
+	// No node stores the plaintext anywhere: scan every file of every
+	// node's home (stores, logs, keys) for the note's bytes.
+	for i := range n.Nodes {
+		filepath.WalkDir(n.Info.Nodes[i].Home, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err == nil && bytes.Contains(b, note) {
+				t.Errorf("node %d stores the plaintext of the note in %s", i+1, p)
+			}
+			return nil
+		})
+	}
+
 	// Alice revokes General Hospital: Dr Osei is refused at once, and a
 	// note written afterwards is sealed to a new epoch.
 	if err := ag.Revoke(ctx, gh.ID()); err != nil {
@@ -160,7 +177,10 @@ func TestRecords(t *testing.T) {
 	if plain, err := seal.OpenBytes(ct, ref(own[0]), finder(held)); err != nil || len(plain) == 0 {
 		t.Fatalf("the hospital's old keys should still open the old record it could read (what was shared cannot be taken back): %v", err)
 	}
-	// Alice herself reads both epochs.
+	// Alice herself reads both epochs, through node 4 once it has the block.
+	if err := n.Nodes[3].WaitHeight(ctx, mustHeight(n, 0)); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := n.Client(3).GetRecord(ctx, alice, alice.ID(), after[0].Id, client.ReadOptions{}); err != nil {
 		t.Fatal(err)
 	}

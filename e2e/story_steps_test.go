@@ -133,6 +133,27 @@ func (s *story) step5(t *testing.T) {
 	}
 }
 
+// catchUp waits until each of the nodes has every block node from has now.
+func (s *story) catchUp(from int, nodes ...int) {
+	s.t.Helper()
+	st, err := s.client(from).Status(s.ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, i := range nodes {
+		for {
+			cur, err := s.client(i).Status(s.ctx)
+			if err == nil && cur.Height >= st.Height {
+				break
+			}
+			if s.ctx.Err() != nil {
+				s.t.Fatalf("node %d did not reach height %d", i, st.Height)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func (s *story) waitRecord(i int, patient ptoy.ID, id []byte) {
 	s.t.Helper()
 	for {
@@ -249,6 +270,7 @@ func (s *story) step8(t *testing.T) {
 		client.ReadOptions{Org: riverside.ID(), Purpose: pb.Purpose_PURPOSE_EMERGENCY}); ptoy.KindOf(err) != ptoy.NotFound {
 		t.Fatalf("break-glass reached a clinical note: %v", err)
 	}
+	s.catchUp(2, 1, 3)
 	ns, err := s.client(1).Notifications(s.ctx, alice.ID())
 	if err != nil || len(ns) == 0 {
 		t.Fatalf("Alice was not notified: %v %v", ns, err)

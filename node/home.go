@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -219,7 +220,10 @@ func hostPort(tcpAddr string) string {
 	return tcpAddr
 }
 
-// FreePorts returns n ports that are free on host now.
+// FreePorts returns n ports that are free on host now. They are drawn at
+// random below the kernel's ephemeral range (32768 and up on Linux), so
+// that a node stopped and started again does not find its port taken by
+// an outgoing connection or by another program's bind to port 0.
 func FreePorts(host string, n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -228,13 +232,17 @@ func FreePorts(host string, n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, ptoy.E("node.FreePorts", ptoy.Unavailable, "no free ports on "+host)
+		}
+		p := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
-			return nil, ptoy.E("node.FreePorts", ptoy.Unavailable, err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports, nil
 }

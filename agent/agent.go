@@ -18,6 +18,7 @@ package agent
 import (
 	"context"
 	"slices"
+	"time"
 
 	"ptoy"
 	"ptoy/blob"
@@ -251,6 +252,25 @@ func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 				continue
 			}
 			bh, err := a.bundleFor(ctx, all, h, gs.Grant.Categories)
+			if err != nil {
+				return err
+			}
+			m.Rebundles = append(m.Rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
+		}
+		// Delegates who hold keys of the revoked categories get the new
+		// epochs too.
+		access, err := a.c.Access(ctx, a.patient)
+		if err != nil {
+			return err
+		}
+		now := time.Now().Unix()
+		for _, ds := range access.Delegations {
+			d := ds.Delegation
+			h := ptoy.ID(d.Delegate)
+			if h == grantee || len(d.KeyBundle) == 0 || d.Categories&revoked == 0 || (d.Expires != 0 && d.Expires <= now) {
+				continue
+			}
+			bh, err := a.bundleFor(ctx, all, h, d.Categories)
 			if err != nil {
 				return err
 			}

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 
 	"ptoy"
+	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/ledger"
@@ -41,6 +42,64 @@ const TransferApp = "ptoy Transfer (signed)"
 // amount to another of them chosen at random. After each measurement it
 // checks that every transfer was applied, not merely committed.
 func RunTransfers(ctx context.Context, opt Options) (*Report, error) {
+	return runSecond(ctx, opt, transferKind)
+}
+
+// GrantApp names the grant rows of a report.
+const GrantApp = "ptoy Grant (signed)"
+
+// RunGrants measures committed grants per second the same way: each of
+// opt.Txs registered patients grants an organisation read and write for
+// clinical categories, with a key bundle hash (the bundle itself is a
+// blob off the ledger). It checks that every grant was applied.
+func RunGrants(ctx context.Context, opt Options) (*Report, error) {
+	return runSecond(ctx, opt, grantKind)
+}
+
+// secondKind is what each registered account signs as its second
+// transaction in a measurement, and how the measurement is checked.
+type secondKind struct {
+	name, app string
+	body      func(rng *rand.Rand, i int, accts, orgs []*keys.KeyPair) *pb.Body
+	check     func(l *ledger.Ledger, accts, orgs []*keys.KeyPair) error
+}
+
+var transferKind = secondKind{
+	name: "transfers", app: TransferApp,
+	body: func(rng *rand.Rand, i int, accts, _ []*keys.KeyPair) *pb.Body {
+		to := rng.IntN(len(accts) - 1)
+		if to >= i {
+			to++
+		}
+		return &pb.Body{Sequence: 2, Msg: &pb.Body_Transfer{Transfer: &pb.Transfer{
+			To: accts[to].ID().Bytes(), Amount: 1 + rng.Uint64N(ledger.MicroPTOY),
+		}}}
+	},
+}
+
+var grantKind = secondKind{
+	name: "grants", app: GrantApp,
+	body: func(rng *rand.Rand, i int, _, orgs []*keys.KeyPair) *pb.Body {
+		bundle := make([]byte, 32)
+		for j := range bundle {
+			bundle[j] = byte(rng.Uint32())
+		}
+		return &pb.Body{Sequence: 2, Msg: &pb.Body_Grant{Grant: &pb.Grant{
+			Patient: nil, Grantee: orgs[i%len(orgs)].ID().Bytes(), Categories: consent.Clinical,
+			Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE, KeyBundle: bundle,
+		}}}
+	},
+	check: func(l *ledger.Ledger, accts, orgs []*keys.KeyPair) error {
+		for i, k := range accts {
+			if _, err := l.Grant(k.ID(), orgs[i%len(orgs)].ID()); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func runSecond(ctx context.Context, opt Options, kind secondKind) (*Report, error) {
 	if opt.Txs <= 0 {
 		opt.Txs = 4000
 	}
@@ -71,12 +130,12 @@ func RunTransfers(ctx context.Context, opt Options) (*Report, error) {
 	for _, v := range opt.Validators {
 		var rows []Row
 		for r := range opt.Rounds {
-			fmt.Fprintf(opt.Progress, "round %d: ptoy Transfer, %d validators, %d transfers…\n", r+1, v, opt.Txs)
-			row, err := runTransfers(ctx, opt, v, r)
+			fmt.Fprintf(opt.Progress, "round %d: %s, %d validators, %d %s…\n", r+1, kind.app, v, opt.Txs, kind.name)
+			row, err := runKind(ctx, opt, v, r, kind)
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(opt.Progress, "round %d: %.0f transfers/s\n", r+1, row.TPS())
+			fmt.Fprintf(opt.Progress, "round %d: %.0f %s/s\n", r+1, row.TPS(), kind.name)
 			rows = append(rows, row)
 		}
 		rep.Rows = append(rep.Rows, median(rows))
@@ -84,8 +143,8 @@ func RunTransfers(ctx context.Context, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-func runTransfers(ctx context.Context, opt Options, v, round int) (Row, error) {
-	const op = "bench.transfers"
+func runKind(ctx context.Context, opt Options, v, round int, kind secondKind) (Row, error) {
+	op := "bench." + kind.name
 	n := opt.Txs
 	accts := make([]*keys.KeyPair, n)
 	const funds = 1000 * ledger.MicroPTOY
@@ -98,7 +157,7 @@ func runTransfers(ctx context.Context, opt Options, v, round int) (Row, error) {
 		accts[i] = k
 		alloc = append(alloc, &pb.Allocation{Account: k.ID().Bytes(), Amount: funds})
 	}
-	spec := node.NetworkSpec{Out: filepath.Join(opt.Dir, fmt.Sprintf("transfers-%d-%d", v, round)), Validators: v,
+	spec := node.NetworkSpec{Out: filepath.Join(opt.Dir, fmt.Sprintf("%s-%d-%d", kind.name, v, round)), Validators: v,
 		FreePorts: true, FastBlocks: true, KDF: keys.TestKDF, ChainID: "ptoy-bench", Allocations: alloc}
 	for i := range v {
 		spec.Orgs = append(spec.Orgs, node.OrgSpec{Name: fmt.Sprintf("Member %d", i+1), Kind: pb.OrgKind_ORG_KIND_HOSPITAL})
@@ -172,14 +231,11 @@ func runTransfers(ctx context.Context, opt Options, v, round int) (Row, error) {
 	rng := rand.New(rand.NewPCG(uint64(v), uint64(round)))
 	txs := make([][]byte, n)
 	for i, k := range accts {
-		to := rng.IntN(n - 1)
-		if to >= i {
-			to++
+		body := kind.body(rng, i, accts, orgs)
+		if g, ok := body.Msg.(*pb.Body_Grant); ok {
+			g.Grant.Patient = k.ID().Bytes()
 		}
-		txs[i], err = tx.Sign(spec.ChainID, &pb.Body{Sequence: 2, Msg: &pb.Body_Transfer{Transfer: &pb.Transfer{
-			To: accts[to].ID().Bytes(), Amount: 1 + rng.Uint64N(ledger.MicroPTOY),
-		}}}, k)
-		if err != nil {
+		if txs[i], err = tx.Sign(spec.ChainID, body, k); err != nil {
 			return Row{}, err
 		}
 	}
@@ -209,10 +265,15 @@ func runTransfers(ctx context.Context, opt Options, v, round int) (Row, error) {
 		}
 	}
 	if applied != len(txs) {
-		return Row{}, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%d of %d transfers committed were applied", applied, len(txs)))
+		return Row{}, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%d of %d %s committed were applied", applied, len(txs), kind.name))
 	}
 	if s, err := l.Supply(); err != nil || s != supply {
 		return Row{}, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the supply changed from %d to %d (%v)", supply, s, err))
 	}
-	return Row{App: TransferApp, Validators: v, Txs: len(txs), Elapsed: d}, nil
+	if kind.check != nil {
+		if err := kind.check(l, accts, orgs); err != nil {
+			return Row{}, err
+		}
+	}
+	return Row{App: kind.app, Validators: v, Txs: len(txs), Elapsed: d}, nil
 }

@@ -36,3 +36,17 @@ func TestTransfers(t *testing.T) {
 	rep.Print(&b)
 	t.Log("\n" + b.String())
 }
+
+// TestGrants runs a small grant measurement end to end: every grant is
+// committed and applied (RunGrants checks each on the ledger).
+func TestGrants(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := RunGrants(ctx, Options{Dir: t.TempDir(), Validators: []int{1}, Txs: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].App != GrantApp || rep.Rows[0].Txs != 200 {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+}

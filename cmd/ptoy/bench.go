@@ -14,7 +14,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench", "[--validators 1,4] [--txs N] [--transfers] [--records]",
+	fs := flags(e, "bench", "[--validators 1,4] [--txs N] [--transfers] [--grants] [--records]",
 		`Runs CometBFT's kvstore example application and the ptoy ledger the same
 way in this process (validators on 127.0.0.x, short block times, signed
 RegisterPatient transactions for ptoy, equally large transactions for
@@ -26,6 +26,7 @@ signed PTOY transfers, each from its own funded account.`)
 	workers := fs.Int("workers", 8, "concurrent submitters per node")
 	rounds := fs.Int("rounds", 3, "alternating rounds per size; the median is printed")
 	transfers := fs.Bool("transfers", false, "also measure PTOY transfers")
+	grants := fs.Bool("grants", false, "also measure consent grants")
 	records := fs.Bool("records", false, "also measure encrypted records: writes end to end, authorised reads, ledger bytes per record and grant")
 	ledgerTx := fs.Bool("ledger", true, "measure signed ledger transactions beside kvstore")
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +55,13 @@ signed PTOY transfers, each from its own funded account.`)
 			return err
 		}
 		rep.Rows = append(rep.Rows, tr.Rows...)
+	}
+	if *grants {
+		gr, err := bench.RunGrants(ctx, opt)
+		if err != nil {
+			return err
+		}
+		rep.Rows = append(rep.Rows, gr.Rows...)
 	}
 	rep.Print(e.stdout)
 	if *records {

@@ -334,3 +334,43 @@ func TestSessionReads(t *testing.T) {
 		t.Fatalf("unknown token: %d", s)
 	}
 }
+
+// TestUnreferencedUploadsCollected: an upload that no transaction ever
+// references is deleted once older than the time-to-live; a record's
+// ciphertext and key material stay.
+func TestUnreferencedUploadsCollected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	alice := mustKey(t, n, "alice")
+	stray, err := n.Client(0).Upload(ctx, alice, []byte("an upload nobody commits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := n.Client(0).PutRecords(ctx, alice, alice.ID(), ptoy.ID{}, []client.NewRecord{{Category: pb.Category_CATEGORY_ALLERGIES, Data: []byte("{}")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := n.Nodes[0].Gateway()
+	// Not yet older than the cutoff: kept.
+	if got, err := gw.CollectUploads(ctx, time.Now().Add(-time.Hour)); err != nil || got != 0 {
+		t.Fatalf("collected %d young uploads: %v", got, err)
+	}
+	got, err := gw.CollectUploads(ctx, time.Now().Add(time.Minute))
+	if err != nil || got != 1 {
+		t.Fatalf("collected %d uploads, want 1: %v", got, err)
+	}
+	if n.holds(0, stray) {
+		t.Fatal("the stray upload is still there")
+	}
+	if !n.holds(0, blob.Hash(es[0].Hash)) {
+		t.Fatal("a record's ciphertext was collected")
+	}
+	if _, _, err := n.Client(0).GetRecord(ctx, alice, alice.ID(), es[0].Id, client.ReadOptions{}); err != nil {
+		t.Fatalf("after collection: %v", err)
+	}
+}

@@ -273,7 +273,12 @@ func (g *Gateway) Repair(ctx context.Context) {
 		g.want[h] = true
 		g.mu.Unlock()
 	})
-	cutoff := g.cfg.Now().Add(-g.cfg.UploadTTL)
+	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
+}
+
+// collect deletes the blobs added before cutoff that nothing on the
+// ledger references, and says how many it deleted.
+func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]bool) int {
 	var stale []blob.Hash
 	g.cfg.Blobs.List(ctx, func(i blob.Info) error {
 		if !referenced[i.Hash] && i.Added.Before(cutoff) {
@@ -281,9 +286,36 @@ func (g *Gateway) Repair(ctx context.Context) {
 		}
 		return nil
 	})
+	n := 0
 	for _, h := range stale {
-		g.cfg.Blobs.Delete(ctx, h)
+		if g.cfg.Blobs.Delete(ctx, h) == nil {
+			n++
+		}
 	}
+	return n
+}
+
+// CollectUploads deletes the uploads added before cutoff that no
+// committed transaction references (record versions not erased, key
+// material), and says how many it deleted. Repair does this with the
+// upload time-to-live; tools and tests may call it directly.
+func (g *Gateway) CollectUploads(ctx context.Context, cutoff time.Time) (int, error) {
+	referenced := map[blob.Hash]bool{}
+	err := g.cfg.Ledger.AllRecords(func(_ ptoy.ID, st *pb.RecordState) error {
+		if !st.Erased {
+			referenced[blob.Hash(st.Entry.Hash)] = true
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return 0, err
+	}
+	g.mu.Lock()
+	for h := range g.keys {
+		referenced[h] = true
+	}
+	g.mu.Unlock()
+	return g.collect(ctx, cutoff, referenced), nil
 }
 
 func unmarshalRecord(v []byte, st *pb.RecordState) error {

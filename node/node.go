@@ -425,3 +425,6 @@ func (noSender) SendCode(context.Context, string, string) error {
 
 // Blobs is the node's ciphertext store.
 func (n *Node) Blobs() *blob.Disk { return n.blobs }
+
+// Gateway is the node's gateway.
+func (n *Node) Gateway() *gateway.Gateway { return n.gw }

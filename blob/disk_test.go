@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,6 +410,7 @@ func TestDiskCloseDuringUse(t *testing.T) {
 	errs := make(chan error, 100)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	var calls atomic.Int64
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -416,6 +419,7 @@ func TestDiskCloseDuringUse(t *testing.T) {
 					return
 				default:
 				}
+				calls.Add(1)
 				var err error
 				switch i % 4 {
 				case 0:
@@ -437,7 +441,10 @@ func TestDiskCloseDuringUse(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Close once the workers are well under way.
+	for deadline := time.Now().Add(time.Minute); calls.Load() < 40 && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}

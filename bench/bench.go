@@ -270,6 +270,24 @@ func runPtoy(ctx context.Context, opt Options, v, round int) (Row, float64, floa
 	if err != nil {
 		return Row{}, 0, 0, err
 	}
+	// Every registration applied, not merely committed: node 1's ledger
+	// has caught up with its blocks and holds each new patient.
+	if err := nodes[0].WaitHeight(ctx, nodes[0].Comet().BlockStore().Height()); err != nil {
+		return Row{}, 0, 0, err
+	}
+	applied := 0
+	for _, raw := range txs {
+		t, err := tx.Decode(raw)
+		if err != nil {
+			return Row{}, 0, 0, err
+		}
+		if _, err := nodes[0].Ledger().AccountByKey(t.Signer()); err == nil {
+			applied++
+		}
+	}
+	if applied != len(txs) {
+		return Row{}, 0, 0, ptoy.E("bench", ptoy.Invalid, fmt.Sprintf("%d of %d registrations committed were applied", applied, len(txs)))
+	}
 	_, after, err := nodes[0].Ledger().StateSize()
 	if err != nil {
 		return Row{}, 0, 0, err

@@ -88,7 +88,7 @@ func (g *Gateway) emergencyKeys(ctx context.Context, patient ptoy.ID, ev *pb.Bre
 	}
 	id := recoveredID{org: g.cfg.Org, patient: patient, glass: ev.Id, escrow: blob.Hash(ksState.Escrow)}
 	now := g.cfg.Now()
-	if ks, ok := recovered.get(id, now); ok {
+	if ks, ok := g.recovered.get(id, now); ok {
 		return ks, nil
 	}
 	esc, err := g.KeyMaterial(ctx, id.escrow)
@@ -115,7 +115,7 @@ func (g *Gateway) emergencyKeys(ctx context.Context, patient ptoy.ID, ev *pb.Bre
 	if err != nil {
 		return nil, err
 	}
-	recovered.put(id, ks, time.Unix(ev.Closes, 0), now)
+	g.recovered.put(id, ks, time.Unix(ev.Closes, 0), now)
 	return ks, nil
 }
 
@@ -140,11 +140,6 @@ type recoveredCache struct {
 	m  map[recoveredID]recoveredKeys
 }
 
-// recovered is shared by the gateways of a process; its entries are
-// keyed by organisation, so that gateways of different organisations
-// (a development network in one process) never see each other's.
-var recovered = &recoveredCache{m: map[recoveredID]recoveredKeys{}}
-
 func (c *recoveredCache) get(id recoveredID, now time.Time) ([]seal.PrivateKey, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -158,6 +153,9 @@ func (c *recoveredCache) put(id recoveredID, ks []seal.PrivateKey, closes, now t
 	defer c.mu.Unlock()
 	c.sweep(now)
 	if closes.After(now) {
+		if c.m == nil {
+			c.m = map[recoveredID]recoveredKeys{}
+		}
 		c.m[id] = recoveredKeys{keys: copyKeys(ks), closes: closes}
 	}
 }

@@ -71,7 +71,8 @@ type Gateway struct {
 	keys   map[blob.Hash]bool // key material referenced on the ledger
 	erased []blob.Hash        // ciphertext to delete
 
-	sessions sessions
+	sessions  sessions
+	recovered recoveredCache // emergency keys recovered for open break-glass windows
 }
 
 // New returns a gateway; call Run to start replication.

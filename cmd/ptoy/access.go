@@ -405,18 +405,7 @@ the patients' own grants on the ledger: no one but each patient changes it.`)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("patients", pos, 1, "an ORG_OR_ID"); err != nil {
-		return err
-	}
-	ref, err := c.ref("grantee", pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	grantee, err := ref.resolve(ctx, cl)
+	grantee, cl, err := c.oneAccount(ctx, "patients", pos, "grantee", "an ORG_OR_ID")
 	if err != nil {
 		return err
 	}

@@ -51,18 +51,7 @@ organisation or the employments of a practitioner.`)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("account show", pos, 1, "an account ID or KEYNAME"); err != nil {
-		return err
-	}
-	ref, err := c.ref("account", pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	id, err := ref.resolve(ctx, cl)
+	id, cl, err := c.oneAccount(ctx, "account show", pos, "account", "an account ID or KEYNAME")
 	if err != nil {
 		return err
 	}

@@ -218,18 +218,7 @@ reason's SHA-256 to check against the text the practitioner kept.`)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("break-glass queue", pos, 1, "an ORG"); err != nil {
-		return err
-	}
-	ref, err := c.ref("organisation", pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	org, err := ref.resolve(ctx, cl)
+	org, cl, err := c.oneAccount(ctx, "break-glass queue", pos, "organisation", "an ORG")
 	if err != nil {
 		return err
 	}

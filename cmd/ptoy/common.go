@@ -528,3 +528,23 @@ func kemAlgName(k *pb.KemKey) string {
 	}
 	return keys.KEMName(uint16(k.Alg))
 }
+
+// oneAccount is the shape of the commands about one account: it checks
+// that exactly one argument was given, reads it as an account (what names
+// it in errors) before asking the node anything, then connects and
+// resolves it.
+func (c *common) oneAccount(ctx context.Context, name string, pos []string, what, argDesc string) (ptoy.ID, *client.Client, error) {
+	if err := wantArgs(name, pos, 1, argDesc); err != nil {
+		return ptoy.ID{}, nil, err
+	}
+	ref, err := c.ref(what, pos[0])
+	if err != nil {
+		return ptoy.ID{}, nil, err
+	}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return ptoy.ID{}, nil, err
+	}
+	id, err := ref.resolve(ctx, cl)
+	return id, cl, err
+}

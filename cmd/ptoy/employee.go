@@ -233,18 +233,7 @@ id, role and the height since which they are employed.`)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("employee list", pos, 1, "an ORG"); err != nil {
-		return err
-	}
-	ref, err := c.ref("organisation", pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	org, err := ref.resolve(ctx, cl)
+	org, cl, err := c.oneAccount(ctx, "employee list", pos, "organisation", "an ORG")
 	if err != nil {
 		return err
 	}

@@ -207,7 +207,7 @@ func context(s State, d *Decision, r *Request) string {
 	case CodeNotEmployee:
 		return "Only an organisation's own employees act for it."
 	case CodeGlassClosed:
-		return "A break-glass window lasts a few hours; a new one can be opened if the emergency goes on."
+		return "A break-glass window lasts a few hours; a new one can be opened if the emergency goes on, unless the patient has turned break-glass off."
 	case CodeEmergencyOnly:
 		return "An emergency physician opens emergency access with break-glass."
 	}

@@ -33,6 +33,7 @@ import (
 	"ptoy/audit"
 	"ptoy/auth"
 	"ptoy/blob"
+	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
 
@@ -47,6 +48,9 @@ type Config struct {
 	Signer  auth.Signer
 	OrgKEM  hpke.PrivateKey // the organisation's encryption key: opens its key bundles
 	Ledger  *ledger.Ledger
+	// Consent is what Decide reads: the ledger's in-memory consent index
+	// (ledger.NewConsentIndex); the committed state itself if nil.
+	Consent consent.State
 	Blobs   blob.Store
 	Audit   *audit.Log
 	// Peers maps each storage node's organisation id to the base URL of
@@ -109,6 +113,16 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/replica/{hash}", g.getReplica)
 	mux.HandleFunc("HEAD /v1/replica/{hash}", g.getReplica)
 	return mux
+}
+
+// decide runs consent.Decide on the latest committed state, at the last
+// committed block's time.
+func (g *Gateway) decide(r consent.Request) consent.Decision {
+	if g.cfg.Consent == nil {
+		return g.cfg.Ledger.Decide(r)
+	}
+	r.Time = g.cfg.Ledger.BlockTime()
+	return consent.Decide(g.cfg.Consent, r)
 }
 
 // status maps error kinds to HTTP: the one place this edge does it.

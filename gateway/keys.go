@@ -54,7 +54,7 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d := g.cfg.Ledger.Decide(consent.Request{
+	d := g.decide(consent.Request{
 		Reader: ptoy.ID(a.Id), Patient: patient, Categories: consent.Bit(cat), Action: consent.Read, Purpose: purpose, Org: g.cfg.Org,
 	})
 	ev := audit.Event{

@@ -94,7 +94,7 @@ func (g *Gateway) getRecord(w http.ResponseWriter, r *http.Request) {
 		ev.Reason = "the record was erased"
 	default:
 		ev.Record += "@" + strconv.FormatUint(uint64(st.Entry.Version), 10)
-		d = g.cfg.Ledger.Decide(consent.Request{
+		d = g.decide(consent.Request{
 			Reader: ptoy.ID(a.Id), Patient: patient, Categories: st.Entry.Labels | consent.Bit(st.Entry.Category),
 			Action: consent.Read, Purpose: purpose, Org: org,
 		})
@@ -133,7 +133,7 @@ func (g *Gateway) recordStatus(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, errHidden)
 		return
 	}
-	d := g.cfg.Ledger.Decide(consent.Request{
+	d := g.decide(consent.Request{
 		Reader: ptoy.ID(a.Id), Patient: patient, Categories: st.Entry.Labels | consent.Bit(st.Entry.Category),
 		Action: consent.Read, Purpose: purpose, Org: org,
 	})

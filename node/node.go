@@ -154,8 +154,13 @@ func Open(home string, opt Options) (*Node, error) {
 		oid, _ := ptoy.ParseID(id)
 		peers[oid] = u
 	}
+	index, err := n.ledger.NewConsentIndex()
+	if err != nil {
+		return nil, err
+	}
 	n.gw = gateway.New(gateway.Config{
-		Node: cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
+		Consent: index,
+		Node:    cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
 		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
 	})
 

@@ -90,7 +90,7 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 		o.Sizes = []int{1000, 100_000}
 	}
 	if len(o.Readers) == 0 {
-		o.Readers = []int{16, 32, 64}
+		o.Readers = []int{16, 24, 32, 64}
 	}
 	if o.ReadTime == 0 {
 		o.ReadTime = 5 * time.Second

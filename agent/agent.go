@@ -336,3 +336,14 @@ func (a *Agent) upload(ctx context.Context, current, all []seal.PrivateKey) ([2]
 	out[1], err = a.c.Upload(ctx, a.me, own)
 	return out, err
 }
+
+// Register completes a patient's registration (the one-time code and the
+// node's attestation) and then makes and publishes the patient's category
+// keys, so that a registered patient can be written to at once.
+func Register(ctx context.Context, c *client.Client, start *pb.StartRegistrationResponse, code string, k *keys.KeyPair) (ptoy.ID, error) {
+	id, err := c.CompleteRegistration(ctx, start, code, k)
+	if err != nil {
+		return id, err
+	}
+	return id, New(c, k).Setup(ctx)
+}

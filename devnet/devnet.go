@@ -356,12 +356,7 @@ func (n *Net) Register(ctx context.Context, i int, k *keys.KeyPair, name, phone 
 	if err != nil {
 		return ptoy.ID{}, err
 	}
-	id, err := c.CompleteRegistration(ctx, start, code, k)
-	if err != nil {
-		return id, err
-	}
-	// The patient's agent makes and publishes the category keys.
-	return id, agent.New(c, k).Setup(ctx)
+	return agent.Register(ctx, c, start, code, k)
 }
 
 // RoleName is the CLI's word for a role.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"ptoy"
-	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/devnet"
 	"ptoy/directory"
@@ -139,9 +138,9 @@ func (s *story) step1(t *testing.T) {
 		t.Fatalf("register: %s", out)
 	}
 	alice := s.key("alice")
-	// Her agent makes and publishes her category keys.
-	if err := agent.New(s.client(1), alice).Setup(s.ctx); err != nil {
-		t.Fatal(err)
+	// Registration published her category keys.
+	if _, _, err := s.client(1).KeySet(s.ctx, alice.ID(), ptoy.ID{}); err != nil {
+		t.Fatalf("Alice's key set: %v", err)
 	}
 	if _, _, err := (keys.Dir{Path: s.info.KeysDir}).Load("alice", []byte("wrong")); ptoy.KindOf(err) != ptoy.Unauthenticated {
 		t.Fatalf("wrong passphrase: %v", err)
@@ -167,9 +166,6 @@ func (s *story) step1(t *testing.T) {
 		t.Fatal(err, stderr)
 	}
 	s.ptoy(2, true, "", "register", "--key", "bob", "--code", code)
-	if err := agent.New(s.client(2), s.key("bob")).Setup(s.ctx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (s *story) waitAccount(i int, id ptoy.ID) *pb.GetAccountResponse {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/directory"
 	pb "ptoy/gen/ptoy/v1"
@@ -213,7 +214,7 @@ func completePending(ctx context.Context, e *env, c *common, d keys.Dir, name, c
 }
 
 func complete(ctx context.Context, e *env, cl *client.Client, d keys.Dir, name string, start *pb.StartRegistrationResponse, code string, k *keys.KeyPair) error {
-	id, err := cl.CompleteRegistration(ctx, start, code, k)
+	id, err := agent.Register(ctx, cl, start, code, k)
 	if err != nil {
 		return err
 	}

@@ -63,19 +63,7 @@ func (g *Gateway) releaseEmergencyKey(w http.ResponseWriter, r *http.Request, a 
 		g.fail(w, err)
 		return
 	}
-	for _, k := range ks {
-		if k.Category == c && k.Epoch == epoch {
-			out, err := seal.SealBundle(patient, ptoy.ID(a.Id), uint16(a.Kem.Alg), a.Kem.Key, []seal.PrivateKey{k})
-			if err != nil {
-				g.fail(w, err)
-				return
-			}
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Write(out)
-			return
-		}
-	}
-	g.fail(w, ptoy.E("gateway", ptoy.NotFound, "the patient's emergency escrow holds no key for that category and epoch"))
+	g.sendKey(w, patient, a, ks, c, epoch, "the patient's emergency escrow holds no key for that category and epoch")
 }
 
 // emergencyKeys returns the patient's emergency keys recovered from the

@@ -47,12 +47,10 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		g.forwardKeyRequest(w, r, org)
 		return
 	}
-	purpose := pb.Purpose_PURPOSE_TREATMENT
-	if s := r.Header.Get(HeaderPurpose); s != "" {
-		if purpose, err = consent.ParsePurpose(s); err != nil {
-			g.fail(w, err)
-			return
-		}
+	purpose, err := purposeOf(r)
+	if err != nil {
+		g.fail(w, err)
+		return
 	}
 	d := g.decide(consent.Request{
 		Reader: ptoy.ID(a.Id), Patient: patient, Categories: consent.Bit(cat), Action: consent.Read, Purpose: purpose, Org: g.cfg.Org,
@@ -93,9 +91,17 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, err)
 		return
 	}
+	g.sendKey(w, patient, a, held, seal.Category(cat), uint32(epoch),
+		"the organisation's bundle has no key for that category and epoch (a key from after a revocation is never given to a revoked party)")
+}
+
+// sendKey answers a key release: the key of category c and epoch among
+// held, sealed to the reader's own encryption key as a one-key bundle, or
+// ptoy.NotFound with missing.
+func (g *Gateway) sendKey(w http.ResponseWriter, patient ptoy.ID, reader *pb.Account, held []seal.PrivateKey, c seal.Category, epoch uint32, missing string) {
 	for _, k := range held {
-		if k.Category == seal.Category(cat) && k.Epoch == uint32(epoch) {
-			out, err := seal.SealBundle(patient, ptoy.ID(a.Id), uint16(a.Kem.Alg), a.Kem.Key, []seal.PrivateKey{k})
+		if k.Category == c && k.Epoch == epoch {
+			out, err := seal.SealBundle(patient, ptoy.ID(reader.Id), uint16(reader.Kem.Alg), reader.Kem.Key, []seal.PrivateKey{k})
 			if err != nil {
 				g.fail(w, err)
 				return
@@ -105,7 +111,7 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	g.fail(w, ptoy.E("gateway", ptoy.NotFound, "the organisation's bundle has no key for that category and epoch (a key from after a revocation is never given to a revoked party)"))
+	g.fail(w, ptoy.E("gateway", ptoy.NotFound, missing))
 }
 
 // blobBytes reads a small blob from this node or a peer, checking its hash.

@@ -32,59 +32,79 @@ func recordID(r *http.Request) ([]byte, error) {
 	return id, nil
 }
 
+// readReq is who reads which record version, for whom and why.
+type readReq struct {
+	reader  *pb.Account
+	patient ptoy.ID
+	id      []byte
+	version uint32 // 0: the latest
+	org     ptoy.ID
+	purpose pb.Purpose
+}
+
+// purposeOf reads the purpose of use a request states (treatment if none).
+func purposeOf(r *http.Request) (pb.Purpose, error) {
+	if s := r.Header.Get(HeaderPurpose); s != "" {
+		return consent.ParsePurpose(s)
+	}
+	return pb.Purpose_PURPOSE_TREATMENT, nil
+}
+
 // readRequest parses who reads what, for whom and why.
-func (g *Gateway) readRequest(r *http.Request) (*pb.Account, ptoy.ID, []byte, uint32, ptoy.ID, pb.Purpose, error) {
-	var org ptoy.ID
+func (g *Gateway) readRequest(r *http.Request) (*readReq, error) {
 	a, err := g.caller(r)
 	if err != nil {
-		return nil, org, nil, 0, org, 0, err
+		return nil, err
 	}
-	patient, err := pathID(r, "patient")
-	if err != nil {
-		return nil, org, nil, 0, org, 0, err
+	q := &readReq{reader: a}
+	if q.patient, err = pathID(r, "patient"); err != nil {
+		return nil, err
 	}
-	id, err := recordID(r)
-	if err != nil {
-		return nil, org, nil, 0, org, 0, err
+	if q.id, err = recordID(r); err != nil {
+		return nil, err
 	}
-	var version uint32
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {
-			return nil, org, nil, 0, org, 0, ptoy.E("gateway", ptoy.Invalid, "version is a number from 1")
+			return nil, ptoy.E("gateway", ptoy.Invalid, "version is a number from 1")
 		}
-		version = uint32(n)
+		q.version = uint32(n)
 	}
 	if s := r.Header.Get(HeaderOrg); s != "" {
-		if org, err = ptoy.ParseID(s); err != nil {
-			return nil, org, nil, 0, org, 0, err
+		if q.org, err = ptoy.ParseID(s); err != nil {
+			return nil, err
 		}
 	}
-	purpose := pb.Purpose_PURPOSE_TREATMENT
-	if s := r.Header.Get(HeaderPurpose); s != "" {
-		if purpose, err = consent.ParsePurpose(s); err != nil {
-			return nil, org, nil, 0, org, 0, err
-		}
+	if q.purpose, err = purposeOf(r); err != nil {
+		return nil, err
 	}
-	return a, patient, id, version, org, purpose, nil
+	return q, nil
+}
+
+// mayRead decides whether q's reader may read the record version st.
+func (g *Gateway) mayRead(q *readReq, st *pb.RecordState) consent.Decision {
+	return g.decide(consent.Request{
+		Reader: ptoy.ID(q.reader.Id), Patient: q.patient, Categories: st.Entry.Labels | consent.Bit(st.Entry.Category),
+		Action: consent.Read, Purpose: q.purpose, Org: q.org,
+	})
 }
 
 // getRecord serves a record version's ciphertext: Decide on the latest
 // committed state, then the audit event, durably, then the bytes.
 func (g *Gateway) getRecord(w http.ResponseWriter, r *http.Request) {
-	a, patient, id, version, org, purpose, err := g.readRequest(r)
+	q, err := g.readRequest(r)
 	if err != nil {
 		g.fail(w, err)
 		return
 	}
-	st, err := g.cfg.Ledger.Record(patient, id, version)
+	st, err := g.cfg.Ledger.Record(q.patient, q.id, q.version)
 	if err != nil && ptoy.KindOf(err) != ptoy.NotFound {
 		g.fail(w, err)
 		return
 	}
 	ev := audit.Event{
-		Time: g.cfg.Now(), Node: g.cfg.Node, Actor: ptoy.ID(a.Id), Patient: patient,
-		Action: audit.ActionRead, Record: hex.EncodeToString(id), Purpose: consent.PurposeName(purpose), Decision: audit.Deny,
+		Time: g.cfg.Now(), Node: g.cfg.Node, Actor: ptoy.ID(q.reader.Id), Patient: q.patient,
+		Action: audit.ActionRead, Record: hex.EncodeToString(q.id), Purpose: consent.PurposeName(q.purpose), Decision: audit.Deny,
 	}
 	var d consent.Decision
 	switch {
@@ -94,10 +114,7 @@ func (g *Gateway) getRecord(w http.ResponseWriter, r *http.Request) {
 		ev.Reason = "the record was erased"
 	default:
 		ev.Record += "@" + strconv.FormatUint(uint64(st.Entry.Version), 10)
-		d = g.decide(consent.Request{
-			Reader: ptoy.ID(a.Id), Patient: patient, Categories: st.Entry.Labels | consent.Bit(st.Entry.Category),
-			Action: consent.Read, Purpose: purpose, Org: org,
-		})
+		d = g.mayRead(q, st)
 		ev.Reason = d.Reason()
 		if d.Allow {
 			ev.Decision = audit.Allow
@@ -123,27 +140,23 @@ func (g *Gateway) getRecord(w http.ResponseWriter, r *http.Request) {
 // recordStatus says which placement nodes hold a record's ciphertext. It
 // is answered to those who may read the record.
 func (g *Gateway) recordStatus(w http.ResponseWriter, r *http.Request) {
-	a, patient, id, version, org, purpose, err := g.readRequest(r)
+	q, err := g.readRequest(r)
 	if err != nil {
 		g.fail(w, err)
 		return
 	}
-	st, err := g.cfg.Ledger.Record(patient, id, version)
+	st, err := g.cfg.Ledger.Record(q.patient, q.id, q.version)
 	if err != nil {
 		g.fail(w, errHidden)
 		return
 	}
-	d := g.decide(consent.Request{
-		Reader: ptoy.ID(a.Id), Patient: patient, Categories: st.Entry.Labels | consent.Bit(st.Entry.Category),
-		Action: consent.Read, Purpose: purpose, Org: org,
-	})
-	if !d.Allow {
+	if !g.mayRead(q, st).Allow {
 		g.fail(w, errHidden)
 		return
 	}
 	h := blob.Hash(st.Entry.Hash)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "record %s version %d hash %s size %d\n", hex.EncodeToString(id), st.Entry.Version, h, st.Entry.Size)
+	fmt.Fprintf(w, "record %s version %d hash %s size %d\n", hex.EncodeToString(q.id), st.Entry.Version, h, st.Entry.Size)
 	for _, p := range g.placement(h) {
 		fmt.Fprintf(w, "%s %s\n", p, g.holds(r.Context(), p, h))
 	}

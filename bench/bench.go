@@ -220,33 +220,55 @@ func drive(ctx context.Context, opt Options, first *cmtnode.Node, subs []submitt
 	return time.Since(start), nil
 }
 
-func runPtoy(ctx context.Context, opt Options, v, round int) (Row, float64, float64, error) {
-	spec, orgs, err := network(opt, "ptoy", v, round)
-	if err != nil {
-		return Row{}, 0, 0, err
-	}
+// startNetwork opens and starts the nodes of spec, waits for their second
+// block and returns them with a submitter per node (async broadcast, a
+// CheckTx rejection is an error). The caller closes the nodes, also on
+// error.
+func startNetwork(ctx context.Context, spec node.NetworkSpec, op string) ([]*node.Node, []submitter, error) {
 	var nodes []*node.Node
-	defer func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-	}()
 	for _, h := range spec.Homes() {
 		n, err := node.Open(h, node.Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return Row{}, 0, 0, err
+			return nodes, nil, err
 		}
 		nodes = append(nodes, n)
 	}
 	for _, n := range nodes {
 		if err := n.Start(); err != nil {
-			return Row{}, 0, 0, err
+			return nodes, nil, err
 		}
 	}
+	var subs []submitter
 	for _, n := range nodes {
 		if err := n.WaitHeight(ctx, 2); err != nil {
-			return Row{}, 0, 0, err
+			return nodes, nil, err
 		}
+		subs = append(subs, func(ctx context.Context, raw []byte) error {
+			r, err := n.Submit(ctx, raw, false)
+			if err != nil {
+				return err
+			}
+			return tx.Err(op, r.Code, r.Log)
+		})
+	}
+	return nodes, subs, nil
+}
+
+func closeAll(nodes []*node.Node) {
+	for _, n := range nodes {
+		n.Close()
+	}
+}
+
+func runPtoy(ctx context.Context, opt Options, v, round int) (Row, float64, float64, error) {
+	spec, orgs, err := network(opt, "ptoy", v, round)
+	if err != nil {
+		return Row{}, 0, 0, err
+	}
+	nodes, subs, err := startNetwork(ctx, spec, "bench")
+	defer closeAll(nodes)
+	if err != nil {
+		return Row{}, 0, 0, err
 	}
 	txs, err := registrations(spec.ChainID, orgs, opt.Txs)
 	if err != nil {
@@ -255,16 +277,6 @@ func runPtoy(ctx context.Context, opt Options, v, round int) (Row, float64, floa
 	_, before, err := nodes[0].Ledger().StateSize()
 	if err != nil {
 		return Row{}, 0, 0, err
-	}
-	var subs []submitter
-	for _, n := range nodes {
-		subs = append(subs, func(ctx context.Context, raw []byte) error {
-			r, err := n.Submit(ctx, raw, false)
-			if err != nil {
-				return err
-			}
-			return tx.Err("bench", r.Code, r.Log)
-		})
 	}
 	d, err := drive(ctx, opt, nodes[0].Comet(), subs, txs)
 	if err != nil {

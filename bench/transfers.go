@@ -18,7 +18,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -166,38 +165,10 @@ func runKind(ctx context.Context, opt Options, v, round int, kind secondKind) (R
 	if err != nil {
 		return Row{}, err
 	}
-	var nodes []*node.Node
-	defer func() {
-		for _, nd := range nodes {
-			nd.Close()
-		}
-	}()
-	for _, h := range spec.Homes() {
-		nd, err := node.Open(h, node.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return Row{}, err
-		}
-		nodes = append(nodes, nd)
-	}
-	for _, nd := range nodes {
-		if err := nd.Start(); err != nil {
-			return Row{}, err
-		}
-	}
-	for _, nd := range nodes {
-		if err := nd.WaitHeight(ctx, 2); err != nil {
-			return Row{}, err
-		}
-	}
-	var subs []submitter
-	for _, nd := range nodes {
-		subs = append(subs, func(ctx context.Context, raw []byte) error {
-			r, err := nd.Submit(ctx, raw, false)
-			if err != nil {
-				return err
-			}
-			return tx.Err(op, r.Code, r.Log)
-		})
+	nodes, subs, err := startNetwork(ctx, spec, op)
+	defer closeAll(nodes)
+	if err != nil {
+		return Row{}, err
 	}
 	// settle waits until every node has applied what node 1's blocks hold.
 	settle := func() error {

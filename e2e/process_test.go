@@ -145,19 +145,13 @@ func TestFourProcessesKill9(t *testing.T) {
 	}()
 	waitAcked := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for {
+		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		eventually(t, wctx, fmt.Sprintf("%d acknowledged transactions", n), func() bool {
 			mu.Lock()
-			got := len(acked)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d transactions acknowledged, want %d", got, n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return len(acked) >= n
+		})
 	}
 	waitAcked(5)
 	victim := procs[2]
@@ -183,16 +177,10 @@ func TestFourProcessesKill9(t *testing.T) {
 	top := st.Height
 	for i, p := range procs {
 		pc := client.New(p.url, p.hc)
-		for {
+		eventually(t, ctx, fmt.Sprintf("node %d to catch up to height %d", i+1, top), func() bool {
 			s, err := pc.Status(ctx)
-			if err == nil && s.Height >= top {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("node %d did not catch up to height %d", i+1, top)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err == nil && s.Height >= top
+		})
 	}
 	// Nothing acknowledged is lost, on the restarted node either.
 	es, err := client.New(procs[2].url, procs[2].hc).Employees(ctx, org.ID())
@@ -232,16 +220,12 @@ func sameHashes(t *testing.T, ctx context.Context, procs []*proc, top int64) {
 		var first []byte
 		for i, r := range rpcs {
 			var hdr *coretypes.ResultHeader
-			var err error
-			for try := 0; try < 200; try++ { // a restarted node may still be catching up
-				if hdr, err = r.Header(ctx, &h); err == nil {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if err != nil {
-				t.Fatalf("node %d header %d: %v", i+1, h, err)
-			}
+			// A restarted node may still be catching up.
+			eventually(t, ctx, fmt.Sprintf("node %d's header at height %d", i+1, h), func() bool {
+				var err error
+				hdr, err = r.Header(ctx, &h)
+				return err == nil
+			})
 			if i == 0 {
 				first = hdr.Header.AppHash
 			} else if !bytes.Equal(first, hdr.Header.AppHash) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,30 +142,19 @@ func (s *story) catchUp(from int, nodes ...int) {
 		s.t.Fatal(err)
 	}
 	for _, i := range nodes {
-		for {
+		eventually(s.t, s.ctx, fmt.Sprintf("node %d to reach height %d", i, st.Height), func() bool {
 			cur, err := s.client(i).Status(s.ctx)
-			if err == nil && cur.Height >= st.Height {
-				break
-			}
-			if s.ctx.Err() != nil {
-				s.t.Fatalf("node %d did not reach height %d", i, st.Height)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err == nil && cur.Height >= st.Height
+		})
 	}
 }
 
 func (s *story) waitRecord(i int, patient ptoy.ID, id []byte) {
 	s.t.Helper()
-	for {
-		if _, err := s.client(i).Record(s.ctx, patient, id, 0); err == nil {
-			return
-		}
-		if s.ctx.Err() != nil {
-			s.t.Fatalf("record %x never reached node %d", id, i)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(s.t, s.ctx, fmt.Sprintf("record %x on node %d", id, i), func() bool {
+		_, err := s.client(i).Record(s.ctx, patient, id, 0)
+		return err == nil
+	})
 }
 
 // Step 6: Alice asks "why can Park not read my note?" and gets an
@@ -253,18 +243,18 @@ func (s *story) step8(t *testing.T) {
 	}
 	// He decrypts it once enough validators released their shares of
 	// Alice's emergency key to Riverside's node.
-	for {
-		plain, _, err := s.client(2).GetRecord(s.ctx, s.key("dr-novak"), alice.ID(), es[0].Id,
+	var plain []byte
+	eventually(t, s.ctx, "Alice's emergency key shares", func() bool {
+		plain, _, err = s.client(2).GetRecord(s.ctx, s.key("dr-novak"), alice.ID(), es[0].Id,
 			client.ReadOptions{Org: riverside.ID(), Purpose: pb.Purpose_PURPOSE_EMERGENCY})
-		if ptoy.KindOf(err) == ptoy.Unavailable && strings.Contains(ptoy.Message(err), "waiting for emergency key shares") && s.ctx.Err() == nil {
+		waiting := ptoy.KindOf(err) == ptoy.Unavailable && strings.Contains(ptoy.Message(err), "waiting for emergency key shares")
+		if waiting {
 			t.Logf("Dr Novak waits: %v", ptoy.Message(err))
-			time.Sleep(100 * time.Millisecond)
-			continue
 		}
-		if err != nil || !bytes.Contains(plain, []byte("penicillin")) {
-			t.Fatalf("Dr Novak's break-glass read: %q %v", plain, err)
-		}
-		break
+		return !waiting
+	})
+	if err != nil || !bytes.Contains(plain, []byte("penicillin")) {
+		t.Fatalf("Dr Novak's break-glass read: %q %v", plain, err)
 	}
 	if _, _, err := s.client(2).Ciphertext(s.ctx, s.key("dr-novak"), alice.ID(), storyRecords.note,
 		client.ReadOptions{Org: riverside.ID(), Purpose: pb.Purpose_PURPOSE_EMERGENCY}); ptoy.KindOf(err) != ptoy.NotFound {
@@ -293,17 +283,15 @@ func (s *story) step9(t *testing.T) {
 	total := 0
 	for i := 1; i <= 4; i++ {
 		var trail *client.AuditTrail
-		for {
+		// Anchoring runs every second: wait until nothing is pending.
+		eventually(t, s.ctx, fmt.Sprintf("node %d's audit batches to be anchored", i), func() bool {
 			var err error
 			trail, err = s.client(i).AuditEvents(s.ctx, alice, alice.ID(), time.Time{}, time.Time{})
 			if err != nil {
 				t.Fatalf("node %d: %v", i, err)
 			}
-			if len(trail.Pending) == 0 || s.ctx.Err() != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // anchoring runs every second
-		}
+			return len(trail.Pending) == 0
+		})
 		for _, e := range trail.Verified {
 			if e.Patient != alice.ID() {
 				t.Fatalf("node %d listed another patient's event", i)

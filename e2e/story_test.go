@@ -170,16 +170,16 @@ func (s *story) step1(t *testing.T) {
 
 func (s *story) waitAccount(i int, id ptoy.ID) *pb.GetAccountResponse {
 	s.t.Helper()
-	for {
-		a, err := s.client(i).Account(s.ctx, id)
-		if err == nil {
-			return a
-		}
-		if s.ctx.Err() != nil || ptoy.KindOf(err) != ptoy.NotFound {
+	var a *pb.GetAccountResponse
+	eventually(s.t, s.ctx, fmt.Sprintf("account %s on node %d", id, i), func() bool {
+		var err error
+		a, err = s.client(i).Account(s.ctx, id)
+		if err != nil && ptoy.KindOf(err) != ptoy.NotFound {
 			s.t.Fatalf("node %d account %s: %v", i, id, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return a
 }
 
 // Step 2: General Hospital's admin adds a new nurse; Riverside's admin

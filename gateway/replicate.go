@@ -160,6 +160,13 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 	}
 }
 
+// wantBlob queues h for pulling from peers.
+func (g *Gateway) wantBlob(h blob.Hash) {
+	g.mu.Lock()
+	g.want[h] = true
+	g.mu.Unlock()
+}
+
 func (g *Gateway) done(h blob.Hash) {
 	g.mu.Lock()
 	delete(g.want, h)
@@ -240,21 +247,12 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash) string {
 // nothing on the ledger references once they are older than the upload
 // time-to-live.
 func (g *Gateway) Repair(ctx context.Context) {
-	referenced := map[blob.Hash]bool{}
-	err := g.cfg.Ledger.AllRecords(func(_ ptoy.ID, st *pb.RecordState) error {
-		h := blob.Hash(st.Entry.Hash)
-		if st.Erased {
-			return nil
-		}
-		referenced[h] = true
+	referenced, err := g.referenced(ctx, func(h blob.Hash) {
 		if g.placedHere(h) {
 			if _, err := g.cfg.Blobs.Stat(ctx, h); err != nil {
-				g.mu.Lock()
-				g.want[h] = true
-				g.mu.Unlock()
+				g.wantBlob(h)
 			}
 		}
-		return ctx.Err()
 	})
 	if err != nil {
 		g.cfg.Log.Warn("gateway: repair scan", "err", err)
@@ -262,16 +260,13 @@ func (g *Gateway) Repair(ctx context.Context) {
 	}
 	g.mu.Lock()
 	for h := range g.keys {
-		referenced[h] = true
 		g.want[h] = true
 	}
 	g.mu.Unlock()
 	g.cfg.Blobs.Scrub(ctx, func(h blob.Hash, err error) {
 		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
 		g.cfg.Blobs.Delete(ctx, h)
-		g.mu.Lock()
-		g.want[h] = true
-		g.mu.Unlock()
+		g.wantBlob(h)
 	})
 	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
 }
@@ -300,22 +295,35 @@ func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[
 // material), and says how many it deleted. Repair does this with the
 // upload time-to-live; tools and tests may call it directly.
 func (g *Gateway) CollectUploads(ctx context.Context, cutoff time.Time) (int, error) {
-	referenced := map[blob.Hash]bool{}
+	referenced, err := g.referenced(ctx, func(blob.Hash) {})
+	if err != nil {
+		return 0, err
+	}
+	return g.collect(ctx, cutoff, referenced), nil
+}
+
+// referenced returns the blobs the ledger references: the ciphertext of
+// every record version not erased (each also passed to record) and the
+// key material.
+func (g *Gateway) referenced(ctx context.Context, record func(blob.Hash)) (map[blob.Hash]bool, error) {
+	refs := map[blob.Hash]bool{}
 	err := g.cfg.Ledger.AllRecords(func(_ ptoy.ID, st *pb.RecordState) error {
 		if !st.Erased {
-			referenced[blob.Hash(st.Entry.Hash)] = true
+			h := blob.Hash(st.Entry.Hash)
+			refs[h] = true
+			record(h)
 		}
 		return ctx.Err()
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	g.mu.Lock()
 	for h := range g.keys {
-		referenced[h] = true
+		refs[h] = true
 	}
 	g.mu.Unlock()
-	return g.collect(ctx, cutoff, referenced), nil
+	return refs, nil
 }
 
 func unmarshalRecord(v []byte, st *pb.RecordState) error {

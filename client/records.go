@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -27,51 +28,115 @@ const MaxBlob = 1 << 30
 
 // gatewayDo sends a signed request to the node's gateway and returns the
 // response if its status is 2xx; otherwise the gateway's message as a
-// ptoy error of the matching kind.
-func (c *Client) gatewayDo(ctx context.Context, signer auth.Signer, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
+// ptoy error of the matching kind. A request that another node must
+// answer (421, with that node in X-Ptoy-Node) is signed anew for that
+// node and sent there once: a node never passes credentials on.
+func (c *Client) gatewayDo(ctx context.Context, signer auth.Signer, method, path string, body []byte, hdr http.Header) (*http.Response, error) {
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, ptoy.E("client", ptoy.Invalid, err)
+	base := c.base
+	for hop := 0; ; hop++ {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return nil, ptoy.E("client", ptoy.Invalid, err)
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		if err := auth.Sign(req, chainID, signer, time.Now()); err != nil {
+			return nil, err
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, ptoy.E("client", ptoy.Unavailable, "cannot reach the node", err)
+		}
+		if resp.StatusCode/100 == 2 {
+			return resp, nil
+		}
+		if next := resp.Header.Get("X-Ptoy-Node"); resp.StatusCode == http.StatusMisdirectedRequest && next != "" && hop == 0 {
+			resp.Body.Close()
+			base = strings.TrimSuffix(next, "/")
+			continue
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, ptoy.E("gateway", httpKind(resp.StatusCode), string(bytes.TrimSpace(msg)))
 	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	auth.Sign(req, chainID, signer, time.Now())
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, ptoy.E("client", ptoy.Unavailable, "cannot reach the node", err)
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	kind := ptoy.Other
-	switch resp.StatusCode {
-	case http.StatusBadRequest:
-		kind = ptoy.Invalid
-	case http.StatusUnauthorized:
-		kind = ptoy.Unauthenticated
-	case http.StatusForbidden:
-		kind = ptoy.PermissionDenied
-	case http.StatusNotFound:
-		kind = ptoy.NotFound
-	case http.StatusConflict:
-		kind = ptoy.Exists
-	case http.StatusServiceUnavailable:
-		kind = ptoy.Unavailable
-	}
-	return nil, ptoy.E("gateway", kind, string(bytes.TrimSpace(msg)))
 }
 
-// Upload stores ciphertext on the node and returns its hash.
+// httpKind maps a gateway's HTTP status to an error kind.
+func httpKind(code int) ptoy.Kind {
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		return ptoy.Invalid
+	case http.StatusUnauthorized:
+		return ptoy.Unauthenticated
+	case http.StatusForbidden:
+		return ptoy.PermissionDenied
+	case http.StatusNotFound, http.StatusMisdirectedRequest:
+		return ptoy.NotFound
+	case http.StatusConflict:
+		return ptoy.Exists
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		return ptoy.Unavailable
+	}
+	return ptoy.Other
+}
+
+// RecordStatus asks the gateway which placement nodes hold a record
+// version's ciphertext (version 0: the latest); it is answered to those
+// who may read the record, and recorded in the patient's audit trail.
+func (c *Client) RecordStatus(ctx context.Context, reader auth.Signer, patient ptoy.ID, id []byte, version uint32, org ptoy.ID, purpose pb.Purpose) (string, error) {
+	path := fmt.Sprintf("/v1/records/%s/%x/status", patient, id)
+	if version > 0 {
+		path += "?version=" + strconv.FormatUint(uint64(version), 10)
+	}
+	hdr := http.Header{}
+	if !org.IsZero() {
+		hdr.Set(auth.HeaderOrg, org.String())
+	}
+	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		hdr.Set(auth.HeaderPurpose, consent.PurposeName(purpose))
+	}
+	resp, err := c.gatewayDo(ctx, reader, http.MethodGet, path, nil, hdr)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", ptoy.E("client", ptoy.Unavailable, "reading the node's answer", err)
+	}
+	return string(b), nil
+}
+
+// Logout ends a session token at the node.
+func (c *Client) Logout(ctx context.Context, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/v1/session", nil)
+	if err != nil {
+		return ptoy.E("client", ptoy.Invalid, err)
+	}
+	req.Header.Set("Authorization", auth.SessionScheme+" "+token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return ptoy.E("client", ptoy.Unavailable, "cannot reach the node", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return ptoy.E("client", httpKind(resp.StatusCode), "the node knows no such session")
+	}
+	return nil
+}
+
 func (c *Client) Upload(ctx context.Context, signer auth.Signer, data []byte) (blob.Hash, error) {
 	h := blob.Sum(data)
-	resp, err := c.gatewayDo(ctx, signer, http.MethodPut, "/v1/blobs/"+h.String(), bytes.NewReader(data), nil)
+	resp, err := c.gatewayDo(ctx, signer, http.MethodPut, "/v1/blobs/"+h.String(), data, nil)
 	if err != nil {
 		return h, err
 	}
@@ -249,10 +314,10 @@ func (c *Client) Ciphertext(ctx context.Context, reader auth.Signer, patient pto
 	}
 	hdr := http.Header{}
 	if !o.Org.IsZero() {
-		hdr.Set("X-Ptoy-Org", o.Org.String())
+		hdr.Set(auth.HeaderOrg, o.Org.String())
 	}
 	if o.Purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
-		hdr.Set("X-Ptoy-Purpose", consent.PurposeName(o.Purpose))
+		hdr.Set(auth.HeaderPurpose, consent.PurposeName(o.Purpose))
 	}
 	resp, err := c.gatewayDo(ctx, reader, http.MethodGet, path, nil, hdr)
 	if err != nil {
@@ -326,9 +391,9 @@ func (c *Client) keyFinder(ctx context.Context, reader *keys.KeyPair, patient pt
 // organisation's grant cover the category, and audits the release.
 func (c *Client) ReleasedKey(ctx context.Context, reader *keys.KeyPair, patient, org ptoy.ID, cat pb.Category, epoch uint32, purpose pb.Purpose) (seal.PrivateKey, error) {
 	hdr := http.Header{}
-	hdr.Set("X-Ptoy-Org", org.String())
+	hdr.Set(auth.HeaderOrg, org.String())
 	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
-		hdr.Set("X-Ptoy-Purpose", consent.PurposeName(purpose))
+		hdr.Set(auth.HeaderPurpose, consent.PurposeName(purpose))
 	}
 	resp, err := c.gatewayDo(ctx, reader, http.MethodGet, fmt.Sprintf("/v1/keys/%s/%d/%d", patient, cat, epoch), nil, hdr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -20,26 +19,20 @@ import (
 // escrow is at most 2 MiB.
 const maxKeyMaterial = 4 << 20
 
-// KeyMaterial reads a small blob (a key bundle, an escrow, a released
-// escrow share) from this node's store, or else from a peer, and checks
-// it against its hash. It is ptoy.Unavailable if no node can give it.
-func (g *Gateway) KeyMaterial(ctx context.Context, h blob.Hash) ([]byte, error) {
+// KeyMaterial reads a small blob of a patient's key material (a key
+// bundle, an escrow, a released escrow share) from this node's store, or
+// else from a peer, and checks it against its hash. It is for this
+// node's own use (opening its organisation's bundles, the escrow); it is
+// ptoy.Unavailable if no node can give it.
+func (g *Gateway) KeyMaterial(ctx context.Context, patient ptoy.ID, h blob.Hash) ([]byte, error) {
 	rc, _, err := g.cfg.Blobs.Get(ctx, h)
 	if ptoy.KindOf(err) == ptoy.NotFound {
-		rc, _, err = g.fetch(ctx, h)
+		rc, _, err = g.fetch(ctx, h, owner{patient: patient})
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxKeyMaterial+1))
-	if err != nil {
-		return nil, ptoy.E("gateway.KeyMaterial", ptoy.Unavailable, err)
-	}
-	if blob.Sum(b) != h {
-		return nil, ptoy.E("gateway.KeyMaterial", ptoy.Other, fmt.Sprintf("blob %s does not match its hash", h.String()[:12]))
-	}
-	return bytes.Clone(b), nil
+	return readAll(rc, h, maxKeyMaterial)
 }
 
 // releaseEmergencyKey is releaseKey for a read that break-glass allows:
@@ -79,7 +72,7 @@ func (g *Gateway) emergencyKeys(ctx context.Context, patient ptoy.ID, ev *pb.Bre
 	if ks, ok := g.recovered.get(id, now); ok {
 		return ks, nil
 	}
-	esc, err := g.KeyMaterial(ctx, id.escrow)
+	esc, err := g.KeyMaterial(ctx, patient, id.escrow)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +81,7 @@ func (g *Gateway) emergencyKeys(ctx context.Context, patient ptoy.ID, ev *pb.Bre
 		if len(h) != 32 {
 			continue
 		}
-		if b, err := g.KeyMaterial(ctx, blob.Hash(h)); err == nil {
+		if b, err := g.KeyMaterial(ctx, patient, blob.Hash(h)); err == nil {
 			released = append(released, b)
 		}
 	}

@@ -6,16 +6,20 @@
 // Routes (all under /v1; requests are signed, see package auth, or carry
 // a session token from POST /v1/session):
 //
-//	POST /v1/session                           a session token for the signer (15 minutes)
-//	PUT  /v1/blobs/{hash}                      upload ciphertext (content must hash to {hash})
-//	GET  /v1/blobs/{hash}                      a key set, key bundle or escrow blob, to those it concerns
-//	GET  /v1/records/{patient}/{id}[?version=] a record version's ciphertext, after Decide and the audit write
-//	GET  /v1/records/{patient}/{id}/status     where the record's ciphertext is held
-//	GET  /v1/keys/{patient}/{category}/{epoch} an employee's category key, released by its organisation's node
-//	GET  /v1/replica/{hash}                    node to node: a blob this node holds
+//	POST   /v1/session                           a session token for the signer (see auth.Sessions)
+//	DELETE /v1/session                           log out: end the session the request carries
+//	PUT    /v1/blobs/{hash}                      upload ciphertext (content must hash to {hash})
+//	GET    /v1/blobs/{hash}                      key material, to its holder and patient only
+//	GET    /v1/records/{patient}/{id}[?version=] a record version's ciphertext
+//	GET    /v1/records/{patient}/{id}/status     where the record's ciphertext is held
+//	GET    /v1/keys/{patient}/{category}/{epoch} an employee's category key, released by its organisation's node
+//	GET    /v1/replica/{hash}?patient=…          node to node: a blob this node holds
 //
-// A read that is refused looks the same whether or not the record exists:
-// 404 "no such record, or you may not read it".
+// Every route that answers with a person's data goes through the node's
+// door (package door): authenticate, decide on committed state, write the
+// audit event durably, then answer. A read that is refused looks the same
+// whether or not the record exists: 404 "no such record, or you may not
+// read it".
 package gateway
 
 import (
@@ -34,6 +38,7 @@ import (
 	"ptoy/auth"
 	"ptoy/blob"
 	"ptoy/consent"
+	"ptoy/door"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
 
@@ -53,6 +58,14 @@ type Config struct {
 	Consent consent.State
 	Blobs   blob.Store
 	Audit   *audit.Log
+	// Auth authenticates callers; Door decides, records and lets reads
+	// through. Both are the node's, shared with its other edges; New
+	// makes them when nil.
+	Auth *auth.Authenticator
+	Door *door.Door
+	// MaxPending bounds the bytes of uploads one account has made that
+	// no committed transaction references yet; default 256 MiB.
+	MaxPending int64
 	// Peers maps each storage node's organisation id to the base URL of
 	// its HTTP server (this node included or not).
 	Peers     map[ptoy.ID]string
@@ -71,11 +84,11 @@ type Gateway struct {
 
 	wake   chan struct{}
 	mu     sync.Mutex
-	want   map[blob.Hash]bool // blobs this node should pull
-	keys   map[blob.Hash]bool // key material referenced on the ledger
-	erased []blob.Hash        // ciphertext to delete
+	want   map[blob.Hash]owner           // blobs this node should pull, and whose they are
+	keys   map[blob.Hash][]ledger.KeyRef // key material referenced on the ledger
+	erased []blob.Hash                   // ciphertext to delete
 
-	sessions  sessions
+	pending   pendingUploads
 	recovered recoveredCache // emergency keys recovered for open break-glass windows
 }
 
@@ -96,7 +109,20 @@ func New(cfg Config) *Gateway {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 60 * time.Second}
 	}
-	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), want: map[blob.Hash]bool{}, keys: map[blob.Hash]bool{}}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = 256 << 20
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = &auth.Authenticator{ChainID: cfg.ChainID, Now: cfg.Now, Accounts: cfg.Ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
+	}
+	if cfg.Door == nil {
+		st := cfg.Consent
+		if st == nil {
+			st = cfg.Ledger.ConsentState()
+		}
+		cfg.Door = door.New(door.Config{Node: cfg.Node, Consent: st, BlockTime: cfg.Ledger.BlockTime, Audit: cfg.Audit, Now: cfg.Now})
+	}
+	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
 	cfg.Ledger.Subscribe(g.committed)
 	return g
 }
@@ -105,6 +131,7 @@ func New(cfg Config) *Gateway {
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/session", g.newSession)
+	mux.HandleFunc("DELETE /v1/session", g.endSession)
 	mux.HandleFunc("PUT /v1/blobs/{hash}", g.putBlob)
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.getBlob)
 	mux.HandleFunc("GET /v1/records/{patient}/{id}", g.getRecord)
@@ -113,16 +140,6 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/replica/{hash}", g.getReplica)
 	mux.HandleFunc("HEAD /v1/replica/{hash}", g.getReplica)
 	return mux
-}
-
-// decide runs consent.Decide on the latest committed state, at the last
-// committed block's time.
-func (g *Gateway) decide(r consent.Request) consent.Decision {
-	if g.cfg.Consent == nil {
-		return g.cfg.Ledger.Decide(r)
-	}
-	r.Time = g.cfg.Ledger.BlockTime()
-	return consent.Decide(g.cfg.Consent, r)
 }
 
 // status maps error kinds to HTTP: the one place this edge does it.
@@ -154,23 +171,17 @@ func (g *Gateway) fail(w http.ResponseWriter, err error) {
 	http.Error(w, msg, code)
 }
 
-// caller authenticates r and returns the signer's account.
+// caller authenticates r and returns the caller's account.
 func (g *Gateway) caller(r *http.Request) (*pb.Account, error) {
-	if a, ok, err := g.sessionCaller(r.Header.Get("Authorization")); ok {
-		return a, err
+	if a := auth.CallerFrom(r.Context()); a != nil {
+		return a, nil
 	}
-	key, err := auth.Verify(r, g.cfg.ChainID, g.cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	a, err := g.cfg.Ledger.AccountByKey(key)
-	if err != nil {
-		if ptoy.KindOf(err) == ptoy.NotFound {
-			return nil, ptoy.E("gateway", ptoy.Unauthenticated, "the request's key belongs to no account")
-		}
-		return nil, err
-	}
-	return a, nil
+	return g.cfg.Auth.Caller(r)
+}
+
+// sign signs a request this node makes to another node.
+func (g *Gateway) sign(req *http.Request) error {
+	return auth.Sign(req, g.cfg.ChainID, g.cfg.Signer, g.cfg.Now())
 }
 
 func pathID(r *http.Request, name string) (ptoy.ID, error) {
@@ -185,11 +196,11 @@ func pathHash(r *http.Request) (blob.Hash, error) {
 	return blob.ParseHash(r.PathValue("hash"))
 }
 
-// serve streams a blob from this node, or from a peer that holds it.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash) error {
+// serve streams o's blob h from this node, or from a peer that holds it.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash, o owner) error {
 	rc, info, err := g.cfg.Blobs.Get(r.Context(), h)
 	if ptoy.KindOf(err) == ptoy.NotFound {
-		rc, info.Size, err = g.fetch(r.Context(), h)
+		rc, info.Size, err = g.fetch(r.Context(), h, o)
 	}
 	if err != nil {
 		return err
@@ -212,7 +223,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash) err
 }
 
 func (g *Gateway) putBlob(w http.ResponseWriter, r *http.Request) {
-	if _, err := g.caller(r); err != nil {
+	a, err := g.caller(r)
+	if err != nil {
 		g.fail(w, err)
 		return
 	}
@@ -221,34 +233,60 @@ func (g *Gateway) putBlob(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, err)
 		return
 	}
+	tooBig := ptoy.E("gateway", ptoy.Invalid, fmt.Sprintf("upload is larger than the %d-byte limit", g.cfg.MaxUpload))
 	if r.ContentLength > g.cfg.MaxUpload {
-		g.fail(w, ptoy.E("gateway", ptoy.Invalid, fmt.Sprintf("upload is larger than the %d-byte limit", g.cfg.MaxUpload)))
+		g.fail(w, tooBig)
+		return
+	}
+	who := ptoy.ID(a.Id)
+	if err := g.pending.reserve(who, h, r.ContentLength, g.cfg.MaxPending); err != nil {
+		g.fail(w, err)
 		return
 	}
 	info, err := g.cfg.Blobs.Put(r.Context(), http.MaxBytesReader(w, r.Body, g.cfg.MaxUpload), g.cfg.MaxUpload, &h)
 	if err != nil {
+		g.pending.release(h)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			err = ptoy.E("gateway", ptoy.Invalid, fmt.Sprintf("upload is larger than the %d-byte limit", g.cfg.MaxUpload))
+			err = tooBig
 		}
 		g.fail(w, err)
 		return
+	}
+	g.pending.settle(who, h, info.Size)
+	if g.referencedNow(h) {
+		g.pending.release(h)
 	}
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, "%s %d\n", info.Hash, info.Size)
 }
 
-// getReplica serves a blob to another storage node (an organisation's key).
+// getReplica serves a blob to another member's storage node, which names
+// whose blob it is (?patient=, and &record=ID&version=N for a record's
+// ciphertext): the access is checked against the ledger and recorded in
+// the patient's audit trail like any other read. Accounts that run no
+// storage node (an insurer without a node, a patient) are refused.
 func (g *Gateway) getReplica(w http.ResponseWriter, r *http.Request) {
 	a, err := g.caller(r)
-	if err == nil && a.Kind != pb.AccountKind_ACCOUNT_KIND_ORG {
-		err = ptoy.E("gateway", ptoy.PermissionDenied, "replicas are served to member nodes only")
-	}
 	if err != nil {
 		g.fail(w, err)
 		return
 	}
 	h, err := pathHash(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	o, err := parseOwner(r.URL.Query())
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	_, err = g.cfg.Door.Enter(r.Context(), door.Access{
+		Reader: ptoy.ID(a.Id), Patient: o.patient, Action: "replica", Object: o.object(h),
+		Purpose: pb.Purpose_PURPOSE_OPERATIONS,
+		Rule:    func() (bool, string) { return g.mayReplicate(a, h, o) },
+	})
 	if err != nil {
 		g.fail(w, err)
 		return
@@ -264,6 +302,23 @@ func (g *Gateway) getReplica(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.Copy(w, rc)
+}
+
+// mayReplicate is the rule of replica reads: the caller is a member
+// organisation that runs a storage node (its own key or its node's), and
+// the blob is what the ledger says it is for that patient.
+func (g *Gateway) mayReplicate(a *pb.Account, h blob.Hash, o owner) (bool, string) {
+	org, ok := g.nodeOrg(a)
+	if !ok {
+		return false, "replicas are served to member storage nodes only"
+	}
+	if !g.isStorageNode(org) {
+		return false, "organisation " + org.String() + " runs no storage node"
+	}
+	if !g.owns(h, o) {
+		return false, "the ledger does not say that blob is the patient's"
+	}
+	return true, "replica for member storage node " + org.String()
 }
 
 func protoUnmarshal(b []byte, m proto.Message) error { return proto.Unmarshal(b, m) }

@@ -1,28 +1,34 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
 	"ptoy"
-	"ptoy/audit"
 	"ptoy/blob"
 	"ptoy/consent"
+	"ptoy/door"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/seal"
 )
 
+// HeaderNode is set on a 421 answer to a request sent to the wrong node:
+// the base URL of the node that answers it.
+const HeaderNode = "X-Ptoy-Node"
+
 // releaseKey gives an employee one category key of a patient who granted
 // this node's organisation access: the node opens the organisation's key
 // bundle and seals the one key to the employee's own encryption key,
-// after Decide says the employee's role and the grant cover the category,
-// and after the audit event is durable. The node already holds the
+// after the door (Decide: the employee's role and the grant cover the
+// category; the audit event durable). The node already holds the
 // organisation's keys; the employee gets only what its role allows.
 //
 //	GET /v1/keys/{patient}/{category}/{epoch}   (X-Ptoy-Org: this node's organisation)
+//
+// A request for another organisation is not passed on (a node never
+// forwards a caller's credentials): it is answered 421 with that
+// organisation's node in X-Ptoy-Node, where the caller asks again.
 func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 	a, err := g.caller(r)
 	if err != nil {
@@ -41,10 +47,13 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cat := pb.Category(c)
-	if org := r.Header.Get(HeaderOrg); org != g.cfg.Org.String() {
-		// Only the organisation's own node holds its key: pass the signed
-		// request on to it.
-		g.forwardKeyRequest(w, r, org)
+	org, err := orgOf(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	if org != g.cfg.Org {
+		g.misdirected(w, org)
 		return
 	}
 	purpose, err := purposeOf(r)
@@ -52,26 +61,16 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, err)
 		return
 	}
-	d := g.decide(consent.Request{
-		Reader: ptoy.ID(a.Id), Patient: patient, Categories: consent.Bit(cat), Action: consent.Read, Purpose: purpose, Org: g.cfg.Org,
+	pass, err := g.cfg.Door.Enter(r.Context(), door.Access{
+		Reader: ptoy.ID(a.Id), Patient: patient, Action: "key-release",
+		Object:  fmt.Sprintf("category:%s epoch:%d", consent.CategoryName(cat), epoch),
+		Purpose: purpose, Org: g.cfg.Org, Consent: &consent.Request{Categories: consent.Bit(cat)},
 	})
-	ev := audit.Event{
-		Time: g.cfg.Now(), Node: g.cfg.Node, Actor: ptoy.ID(a.Id), Patient: patient, Action: "key-release",
-		Record: fmt.Sprintf("category:%s epoch:%d", consent.CategoryName(cat), epoch), Purpose: consent.PurposeName(purpose),
-		Decision: audit.Deny, Reason: d.Reason(),
-	}
-	if d.Allow {
-		ev.Decision = audit.Allow
-	}
-	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
-		g.fail(w, ptoy.E("gateway", ptoy.Unavailable, "the access could not be recorded; nothing was released", err))
+	if err != nil {
+		g.fail(w, err)
 		return
 	}
-	if !d.Allow {
-		g.fail(w, ptoy.E("gateway", ptoy.PermissionDenied, d.Reason()))
-		return
-	}
-	if d.Via == consent.ViaBreakGlass {
+	if pass.Decision.Via == consent.ViaBreakGlass {
 		// Emergency keys come from the patient's escrow (escrow.go).
 		g.releaseEmergencyKey(w, r, a, patient, seal.Category(cat), uint32(epoch))
 		return
@@ -81,7 +80,7 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, ptoy.E("gateway", ptoy.NotFound, "the organisation holds no key bundle from this patient"))
 		return
 	}
-	raw, err := g.blobBytes(r, blob.Hash(gs.Grant.KeyBundle))
+	raw, err := g.KeyMaterial(r.Context(), patient, blob.Hash(gs.Grant.KeyBundle))
 	if err != nil {
 		g.fail(w, err)
 		return
@@ -93,6 +92,18 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 	}
 	g.sendKey(w, patient, a, held, seal.Category(cat), uint32(epoch),
 		"the organisation's bundle has no key for that category and epoch (a key from after a revocation is never given to a revoked party)")
+}
+
+// misdirected answers a request that another organisation's node must
+// answer: 421, with that node's URL when it is known.
+func (g *Gateway) misdirected(w http.ResponseWriter, org ptoy.ID) {
+	base, ok := g.cfg.Peers[org]
+	if org.IsZero() || !ok {
+		g.fail(w, ptoy.E("gateway", ptoy.NotFound, "keys are released by the node of the organisation you read for ("+HeaderOrg+"); no such node is known"))
+		return
+	}
+	w.Header().Set(HeaderNode, base)
+	http.Error(w, "keys for "+org.String()+" are released by its own node: ask "+base, http.StatusMisdirectedRequest)
 }
 
 // sendKey answers a key release: the key of category c and epoch among
@@ -107,58 +118,10 @@ func (g *Gateway) sendKey(w http.ResponseWriter, patient ptoy.ID, reader *pb.Acc
 				return
 			}
 			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Cache-Control", "no-store")
 			w.Write(out)
 			return
 		}
 	}
 	g.fail(w, ptoy.E("gateway", ptoy.NotFound, missing))
-}
-
-// blobBytes reads a small blob from this node or a peer, checking its hash.
-func (g *Gateway) blobBytes(r *http.Request, h blob.Hash) ([]byte, error) {
-	rc, _, err := g.cfg.Blobs.Get(r.Context(), h)
-	if ptoy.KindOf(err) == ptoy.NotFound {
-		rc, _, err = g.fetch(r.Context(), h)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 16<<20))
-	if err != nil {
-		return nil, ptoy.E("gateway", ptoy.Unavailable, err)
-	}
-	if blob.Sum(b) != h {
-		return nil, ptoy.E("gateway", ptoy.Other, "a key bundle does not match its hash")
-	}
-	return bytes.Clone(b), nil
-}
-
-// forwardKeyRequest relays a key request to the node of the organisation
-// it names. The request's signature covers the method, path and time,
-// not the host, so it verifies there too.
-func (g *Gateway) forwardKeyRequest(w http.ResponseWriter, r *http.Request, org string) {
-	oid, err := ptoy.ParseID(org)
-	base, ok := g.cfg.Peers[oid]
-	if err != nil || !ok {
-		g.fail(w, ptoy.E("gateway", ptoy.NotFound, "keys are released by the node of the organisation you read for ("+HeaderOrg+"); no such node is known"))
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, base+r.URL.RequestURI(), nil)
-	if err != nil {
-		g.fail(w, ptoy.E("gateway", ptoy.Invalid, err))
-		return
-	}
-	for _, h := range []string{"Authorization", HeaderOrg, HeaderPurpose} {
-		req.Header.Set(h, r.Header.Get(h))
-	}
-	resp, err := g.cfg.Client.Do(req)
-	if err != nil {
-		g.fail(w, ptoy.E("gateway", ptoy.Unavailable, "the organisation's node cannot be reached", err))
-		return
-	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
 }

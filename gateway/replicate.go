@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"ptoy"
-	"ptoy/auth"
 	"ptoy/blob"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
@@ -48,32 +47,35 @@ func (g *Gateway) placedHere(h blob.Hash) bool {
 }
 
 // committed runs after each block: it queues the new records this node
-// must hold, deletes the ciphertext of erased records, and remembers new
-// key material.
+// must hold, deletes the ciphertext of erased records, remembers new key
+// material, and stops counting referenced uploads against their uploader.
 func (g *Gateway) committed(c ledger.Committed) {
 	queued := false
 	for _, w := range c.Writes {
-		if ledger.IsRecordKey(w.Key) && w.Value != nil {
+		if patient, _, _, ok := ledger.ParseRecordKey(w.Key); ok && w.Value != nil {
 			st := new(pb.RecordState)
 			if err := unmarshalRecord(w.Value, st); err != nil {
 				continue
 			}
 			h := blob.Hash(st.Entry.Hash)
+			g.pending.release(h)
 			g.mu.Lock()
 			if st.Erased {
 				g.erased = append(g.erased, h)
 				queued = true
 			} else if g.placedHere(h) {
-				g.want[h] = true
+				g.want[h] = recordOwner(patient, st)
 				queued = true
 			}
 			g.mu.Unlock()
 			continue
 		}
-		for _, h := range ledger.KeyMaterial(w.Key, w.Value) {
+		for _, r := range ledger.KeyMaterial(w.Key, w.Value) {
+			h := blob.Hash(r.Hash)
+			g.pending.release(h)
 			g.mu.Lock()
-			g.keys[blob.Hash(h)] = true
-			g.want[blob.Hash(h)] = true // key material is small: every node keeps it
+			g.addKeyRef(r)
+			g.want[h] = owner{patient: r.Patient} // key material is small: every node keeps it
 			g.mu.Unlock()
 			queued = true
 		}
@@ -84,12 +86,6 @@ func (g *Gateway) committed(c ledger.Committed) {
 		default:
 		}
 	}
-}
-
-func (g *Gateway) isKeyMaterial(h blob.Hash) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.keys[h]
 }
 
 // Run replicates until ctx ends: it pulls what this node should hold as
@@ -116,9 +112,9 @@ func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 }
 
 func (g *Gateway) loadKeyMaterial() error {
-	return g.cfg.Ledger.AllKeyMaterial(func(h []byte) {
+	return g.cfg.Ledger.AllKeyMaterial(func(r ledger.KeyRef) {
 		g.mu.Lock()
-		g.keys[blob.Hash(h)] = true
+		g.addKeyRef(r)
 		g.mu.Unlock()
 	})
 }
@@ -127,9 +123,9 @@ func (g *Gateway) loadKeyMaterial() error {
 // deletes erased ones. A blob no peer can give stays wanted.
 func (g *Gateway) pullWanted(ctx context.Context) {
 	g.mu.Lock()
-	var want []blob.Hash
-	for h := range g.want {
-		want = append(want, h)
+	want := map[blob.Hash]owner{}
+	for h, o := range g.want {
+		want[h] = o
 	}
 	erased := g.erased
 	g.erased = nil
@@ -139,7 +135,7 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 			g.cfg.Log.Warn("gateway: deleting an erased blob", "blob", h.String()[:12], "err", err)
 		}
 	}
-	for _, h := range want {
+	for h, o := range want {
 		if ctx.Err() != nil {
 			return
 		}
@@ -147,7 +143,7 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 			g.done(h)
 			continue
 		}
-		rc, _, err := g.fetch(ctx, h)
+		rc, _, err := g.fetch(ctx, h, o)
 		if err != nil {
 			continue // try again at the next wake or repair
 		}
@@ -160,10 +156,10 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 	}
 }
 
-// wantBlob queues h for pulling from peers.
-func (g *Gateway) wantBlob(h blob.Hash) {
+// wantBlob queues h, o's blob, for pulling from peers.
+func (g *Gateway) wantBlob(h blob.Hash, o owner) {
 	g.mu.Lock()
-	g.want[h] = true
+	g.want[h] = o
 	g.mu.Unlock()
 }
 
@@ -176,7 +172,7 @@ func (g *Gateway) done(h blob.Hash) {
 // fetch reads blob h from the first peer that has it. The content is
 // checked against h as it is stored, so a peer serving corrupt bytes is
 // caught.
-func (g *Gateway) fetch(ctx context.Context, h blob.Hash) (io.ReadCloser, int64, error) {
+func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadCloser, int64, error) {
 	order := g.placement(h)
 	for _, id := range g.storageNodes() {
 		if !slices.Contains(order, id) {
@@ -192,11 +188,10 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash) (io.ReadCloser, int64,
 		if !ok {
 			continue
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/replica/"+h.String(), nil)
-		if err != nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)
+		if err != nil || g.sign(req) != nil {
 			continue
 		}
-		auth.Sign(req, g.cfg.ChainID, g.cfg.Signer, g.cfg.Now())
 		resp, err := g.cfg.Client.Do(req)
 		if err != nil {
 			continue
@@ -214,7 +209,7 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash) (io.ReadCloser, int64,
 
 // holds asks a storage node whether it holds h ("held", "missing" or
 // "unreachable").
-func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash) string {
+func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) string {
 	if org == g.cfg.Org.String() {
 		if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
 			return "held"
@@ -226,11 +221,10 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash) string {
 	if !ok {
 		return "unreachable"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/v1/replica/"+h.String(), nil)
-	if err != nil {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)
+	if err != nil || g.sign(req) != nil {
 		return "unreachable"
 	}
-	auth.Sign(req, g.cfg.ChainID, g.cfg.Signer, g.cfg.Now())
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		return "unreachable"
@@ -247,10 +241,10 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash) string {
 // nothing on the ledger references once they are older than the upload
 // time-to-live.
 func (g *Gateway) Repair(ctx context.Context) {
-	referenced, err := g.referenced(ctx, func(h blob.Hash) {
+	referenced, err := g.referenced(ctx, func(h blob.Hash, o owner) {
 		if g.placedHere(h) {
 			if _, err := g.cfg.Blobs.Stat(ctx, h); err != nil {
-				g.wantBlob(h)
+				g.wantBlob(h, o)
 			}
 		}
 	})
@@ -259,24 +253,26 @@ func (g *Gateway) Repair(ctx context.Context) {
 		return
 	}
 	g.mu.Lock()
-	for h := range g.keys {
-		g.want[h] = true
+	for h, rs := range g.keys {
+		g.want[h] = owner{patient: rs[0].Patient}
 	}
 	g.mu.Unlock()
 	g.cfg.Blobs.Scrub(ctx, func(h blob.Hash, err error) {
 		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
 		g.cfg.Blobs.Delete(ctx, h)
-		g.wantBlob(h)
+		if o, ok := referenced[h]; ok {
+			g.wantBlob(h, o)
+		}
 	})
 	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
 }
 
 // collect deletes the blobs added before cutoff that nothing on the
 // ledger references, and says how many it deleted.
-func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]bool) int {
+func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]owner) int {
 	var stale []blob.Hash
 	g.cfg.Blobs.List(ctx, func(i blob.Info) error {
-		if !referenced[i.Hash] && i.Added.Before(cutoff) {
+		if _, ok := referenced[i.Hash]; !ok && i.Added.Before(cutoff) {
 			stale = append(stale, i.Hash)
 		}
 		return nil
@@ -284,6 +280,7 @@ func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[
 	n := 0
 	for _, h := range stale {
 		if g.cfg.Blobs.Delete(ctx, h) == nil {
+			g.pending.release(h)
 			n++
 		}
 	}
@@ -295,7 +292,7 @@ func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[
 // material), and says how many it deleted. Repair does this with the
 // upload time-to-live; tools and tests may call it directly.
 func (g *Gateway) CollectUploads(ctx context.Context, cutoff time.Time) (int, error) {
-	referenced, err := g.referenced(ctx, func(blob.Hash) {})
+	referenced, err := g.referenced(ctx, func(blob.Hash, owner) {})
 	if err != nil {
 		return 0, err
 	}
@@ -305,13 +302,14 @@ func (g *Gateway) CollectUploads(ctx context.Context, cutoff time.Time) (int, er
 // referenced returns the blobs the ledger references: the ciphertext of
 // every record version not erased (each also passed to record) and the
 // key material.
-func (g *Gateway) referenced(ctx context.Context, record func(blob.Hash)) (map[blob.Hash]bool, error) {
-	refs := map[blob.Hash]bool{}
-	err := g.cfg.Ledger.AllRecords(func(_ ptoy.ID, st *pb.RecordState) error {
+func (g *Gateway) referenced(ctx context.Context, record func(blob.Hash, owner)) (map[blob.Hash]owner, error) {
+	refs := map[blob.Hash]owner{}
+	err := g.cfg.Ledger.AllRecords(func(patient ptoy.ID, st *pb.RecordState) error {
 		if !st.Erased {
 			h := blob.Hash(st.Entry.Hash)
-			refs[h] = true
-			record(h)
+			o := recordOwner(patient, st)
+			refs[h] = o
+			record(h, o)
 		}
 		return ctx.Err()
 	})
@@ -319,8 +317,8 @@ func (g *Gateway) referenced(ctx context.Context, record func(blob.Hash)) (map[b
 		return nil, err
 	}
 	g.mu.Lock()
-	for h := range g.keys {
-		refs[h] = true
+	for h, rs := range g.keys {
+		refs[h] = owner{patient: rs[0].Patient}
 	}
 	g.mu.Unlock()
 	return refs, nil

@@ -118,7 +118,7 @@ func TestReleaseShare(t *testing.T) {
 	}
 	// The hashes are key material: every gateway keeps and serves them.
 	var km [][]byte
-	if err := h.l.AllKeyMaterial(func(b []byte) { km = append(km, b) }); err != nil {
+	if err := h.l.AllKeyMaterial(func(r KeyRef) { km = append(km, r.Hash) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range [][]byte{h1, h2} {

@@ -99,7 +99,7 @@ func (n *Node) releaseShare(ctx context.Context, ev *pb.BreakGlassEvent, audited
 	if err != nil || len(ks.Escrow) != 32 {
 		return nil // the patient has no escrow: nothing to release
 	}
-	raw, err := n.gw.KeyMaterial(ctx, blob.Hash(ks.Escrow))
+	raw, err := n.gw.KeyMaterial(ctx, patient, blob.Hash(ks.Escrow))
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,10 @@ import (
 	"ptoy/abciapp"
 	"ptoy/api"
 	"ptoy/audit"
+	"ptoy/auth"
 	"ptoy/blob"
 	"ptoy/directory"
+	"ptoy/door"
 	"ptoy/gateway"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
@@ -71,6 +73,8 @@ type Node struct {
 	blobs  *blob.Disk
 	audit  *audit.Log
 	gw     *gateway.Gateway
+	auth   *auth.Authenticator
+	door   *door.Door
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
@@ -158,17 +162,23 @@ func Open(home string, opt Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One authenticator and one door for every edge of the node: the
+	// gateway and the API now, FHIR and the web app next.
+	chainID := n.comet.GenesisDoc().ChainID
+	n.auth = &auth.Authenticator{ChainID: chainID, Now: time.Now, Accounts: n.ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
+	n.door = door.New(door.Config{Node: cfg.Moniker, Consent: index, BlockTime: n.ledger.BlockTime, Audit: n.audit})
 	n.gw = gateway.New(gateway.Config{
-		Consent: index,
-		Node:    cfg.Moniker, ChainID: n.comet.GenesisDoc().ChainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
+		Consent: index, Auth: n.auth, Door: n.door,
+		Node: cfg.Moniker, ChainID: chainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
 		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle(api.New(n))
-	mux.Handle(api.NewToken(n))
-	mux.Handle(api.NewRecords(n))
-	mux.Handle(api.NewConsent(n))
+	authenticated := func(path string, h http.Handler) { mux.Handle(path, n.auth.Middleware(h)) }
+	authenticated(api.New(n))
+	authenticated(api.NewToken(n))
+	authenticated(api.NewRecords(n))
+	authenticated(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
@@ -430,6 +440,13 @@ func (noSender) SendCode(context.Context, string, string) error {
 
 // Blobs is the node's ciphertext store.
 func (n *Node) Blobs() *blob.Disk { return n.blobs }
+
+// Door is the node's one door for reads of patient data; Auth its
+// authenticator. Every edge mounted on the node uses both.
+func (n *Node) Door() *door.Door { return n.door }
+
+// Auth is the node's authenticator.
+func (n *Node) Auth() *auth.Authenticator { return n.auth }
 
 // Gateway is the node's gateway.
 func (n *Node) Gateway() *gateway.Gateway { return n.gw }

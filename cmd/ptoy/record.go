@@ -14,14 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"ptoy"
-	"ptoy/auth"
 	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
@@ -472,7 +469,7 @@ someone who may read the record may ask; the request is signed with KEY.`)
 	if err != nil {
 		return err
 	}
-	body, err := recordStatusGet(ctx, c, cl, k, patient, id, uint32(*version), org, purpose)
+	body, err := cl.RecordStatus(ctx, k, patient, id, uint32(*version), org, purpose)
 	if err != nil {
 		return whyRefused(ctx, c, cl, err, k.ID(), patient, id, client.ReadOptions{Version: uint32(*version), Org: org, Purpose: purpose})
 	}
@@ -531,52 +528,6 @@ someone who may read the record may ask; the request is signed with KEY.`)
 		fmt.Fprintf(tw, "placed on:\tno node\n")
 	}
 	return tw.Flush()
-}
-
-// recordStatusGet asks the gateway GET /v1/records/{patient}/{id}/status,
-// signed with k (package auth), and returns the body.
-func recordStatusGet(ctx context.Context, c *common, cl *client.Client, k *keys.KeyPair, patient ptoy.ID, id []byte, version uint32,
-	org ptoy.ID, purpose pb.Purpose) (string, error) {
-	chainID, err := cl.ChainID(ctx)
-	if err != nil {
-		return "", err
-	}
-	u := fmt.Sprintf("%s/v1/records/%s/%x/status", strings.TrimSuffix(c.node, "/"), patient, id)
-	if version > 0 {
-		u += "?version=" + strconv.FormatUint(uint64(version), 10)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", ptoy.E("", ptoy.Invalid, err)
-	}
-	if !org.IsZero() {
-		req.Header.Set("X-Ptoy-Org", org.String())
-	}
-	req.Header.Set("X-Ptoy-Purpose", consent.PurposeName(purpose))
-	auth.Sign(req, chainID, k, time.Now())
-	resp, err := (&http.Client{Timeout: requestTimeout}).Do(req)
-	if err != nil {
-		return "", ptoy.E("", ptoy.Unavailable, fmt.Sprintf("cannot reach the node at %s", c.node), err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", ptoy.E("", ptoy.Unavailable, "reading the node's answer", err)
-	}
-	msg := strings.TrimSpace(string(b))
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return string(b), nil
-	case http.StatusBadRequest:
-		return "", ptoy.E("", ptoy.Invalid, msg)
-	case http.StatusUnauthorized:
-		return "", ptoy.E("", ptoy.Unauthenticated, msg)
-	case http.StatusForbidden:
-		return "", ptoy.E("", ptoy.PermissionDenied, msg)
-	case http.StatusNotFound:
-		return "", ptoy.E("", ptoy.NotFound, msg)
-	}
-	return "", ptoy.E("", ptoy.Other, fmt.Sprintf("the node answered %s: %s", resp.Status, msg))
 }
 
 func runRecordErase(ctx context.Context, e *env, args []string) error {

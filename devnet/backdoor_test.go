@@ -1,0 +1,156 @@
+package devnet
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"ptoy"
+	"ptoy/agent"
+	"ptoy/auth"
+	"ptoy/blob"
+	"ptoy/client"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+)
+
+// TestBackDoors tries, over real HTTP, the back doors an attacker who
+// was once granted access would try: key material that is a record,
+// replicas without a node, replayed and altered signed requests, and a
+// flood of sessions. Each is refused and serves no ciphertext.
+func TestBackDoors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c := n.Client(0)
+	alice, bob := mustKey(t, n, "alice"), mustKey(t, n, "bob")
+	gh, acme := mustKey(t, n, "general-hospital"), mustKey(t, n, "acme-insurance")
+	lee, osei := mustKey(t, n, "nurse-lee"), mustKey(t, n, "dr-osei")
+	notes := consent.Bit(pb.Category_CATEGORY_NOTES)
+	if err := agent.New(c, alice).Grant(ctx, gh.ID(), agent.GrantOptions{Categories: notes, Purpose: pb.Purpose_PURPOSE_TREATMENT,
+		Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+		t.Fatal(err)
+	}
+	wrote, err := c.PutRecords(ctx, lee, alice.ID(), gh.ID(), []client.NewRecord{{Category: pb.Category_CATEGORY_NOTES, Data: []byte(`{"resourceType":"DocumentReference"}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noteHash := blob.Hash(wrote[0].Hash)
+	if err := agent.New(c, alice).Revoke(ctx, gh.ID()); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. Bob names the hash of Alice's note as the key bundle of a grant to
+	// General Hospital: the gateway still serves it as nothing but key
+	// material, which it is not.
+	if _, err := c.Send(ctx, &pb.Body{Msg: &pb.Body_Grant{Grant: &pb.Grant{
+		Patient: bob.ID().Bytes(), Grantee: gh.ID().Bytes(), Categories: notes, Purpose: pb.Purpose_PURPOSE_TREATMENT,
+		Permission: pb.Permission_PERMISSION_READ, KeyBundle: noteHash[:],
+	}}}, bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []*keys.KeyPair{gh, osei, bob} {
+		if b, err := c.Blob(ctx, who, noteHash); err == nil || len(b) > 0 {
+			t.Fatalf("the key-material path served a record's ciphertext (%d bytes): %v", len(b), err)
+		}
+	}
+	// Real key material still reaches its holder, and not others.
+	ks, _, err := c.KeySet(ctx, alice.ID(), ptoy.ID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Blob(ctx, alice, blob.Hash(ks.OwnBundle)); err != nil {
+		t.Fatalf("Alice's own bundle: %v", err)
+	}
+	if _, err := c.Blob(ctx, bob, blob.Hash(ks.OwnBundle)); ptoy.KindOf(err) != ptoy.NotFound {
+		t.Fatalf("Bob read Alice's own bundle: %v", err)
+	}
+	if _, err := c.Blob(ctx, bob, blob.Hash(ks.KeySet)); err != nil {
+		t.Fatalf("a writer reads Alice's public keys: %v", err)
+	}
+
+	// 8. Acme runs no node: it gets no replica, and the refusal is audited.
+	base := n.Info.Nodes[0].API
+	chainID, _ := c.ChainID(ctx)
+	do := func(k auth.Signer, method, path string, hdr map[string]string) (*http.Request, *http.Response) {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, nil)
+		for h, v := range hdr {
+			req.Header.Set(h, v)
+		}
+		if err := auth.Sign(req, chainID, k, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return req, send(t, req)
+	}
+	replica := "/v1/replica/" + noteHash.String() + "?patient=" + alice.ID().String() + "&record=" + hexs(wrote[0].Id) + "&version=1"
+	if _, resp := do(acme, "GET", replica, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Acme's replica request: %s", resp.Status)
+	}
+	if _, resp := do(alice, "GET", replica, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a patient's replica request: %s", resp.Status)
+	}
+
+	// 12. A captured signed request is not served twice, nor with another
+	// purpose, nor at another host.
+	path := "/v1/records/" + alice.ID().String() + "/" + hexs(wrote[0].Id)
+	req, resp := do(lee, "GET", path, map[string]string{auth.HeaderOrg: gh.ID().String()})
+	if resp.StatusCode != http.StatusNotFound { // revoked: refused, and recorded
+		t.Fatalf("the revoked nurse: %s", resp.Status)
+	}
+	again := req.Clone(ctx)
+	if resp := send(t, again); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a replayed request: %s", resp.Status)
+	}
+	_, resp = do(lee, "GET", path, map[string]string{auth.HeaderPurpose: "treatment"})
+	altered := resp.Request.Clone(ctx)
+	altered.Header.Set(auth.HeaderPurpose, "research")
+	if resp := send(t, altered); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a request with its purpose changed: %s", resp.Status)
+	}
+
+	// 7. A flood of sessions by one signer leaves another's session working.
+	tok, err := c.Session(ctx, osei)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 * auth.SessionsPerAccount {
+		if _, err := c.Session(ctx, lee); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(tok string) int {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/blobs/"+blob.Hash(ks.KeySet).String(), nil)
+		req.Header.Set("Authorization", auth.SessionScheme+" "+tok)
+		return send(t, req).StatusCode
+	}
+	if s := status(tok); s != http.StatusOK {
+		t.Fatalf("Dr Osei's session after the flood: %d", s)
+	}
+	if err := c.Logout(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(tok); s != http.StatusUnauthorized {
+		t.Fatalf("a logged-out session: %d", s)
+	}
+}
+
+func send(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func hexs(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,128 @@
+// Package door is the one way patient data leaves a node. Every edge that
+// answers with a person's data — the ciphertext gateway, key releases, key
+// material, replicas between nodes, and the FHIR API and web app built on
+// them — calls Door.Enter before it answers, and answers only if Enter
+// lets it through:
+//
+//  1. the caller is authenticated (package auth) before Enter is called;
+//  2. Enter decides on the latest committed state: consent.Decide for a
+//     patient's data, or a rule of the edge's own for data that is not
+//     under consent (key material is for its holder and patient only, a
+//     replica for the blob's placement nodes only);
+//  3. Enter writes the audit event, allow or deny, and returns only once
+//     it is on disk: if it cannot be written, nothing is served
+//     (ptoy.Unavailable);
+//  4. the edge answers.
+//
+// A refused request gets ptoy.PermissionDenied with the decision's reason;
+// an edge that must not reveal whether a thing exists replaces it with its
+// own not-found answer after Enter has recorded the refusal.
+package door
+
+import (
+	"context"
+	"time"
+
+	"ptoy"
+	"ptoy/audit"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+)
+
+// Config wires a door to its node.
+type Config struct {
+	Node string // the node's moniker, for audit events
+	// Consent is the state Decide reads (the ledger's consent index);
+	// BlockTime is the time of the last committed block, at which
+	// decisions are made.
+	Consent   consent.State
+	BlockTime func() time.Time
+	Audit     *audit.Log
+	Now       func() time.Time
+}
+
+// Door decides, records and lets through.
+type Door struct{ cfg Config }
+
+// New returns a door.
+func New(cfg Config) *Door {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Door{cfg: cfg}
+}
+
+// Access is one request for a person's data.
+type Access struct {
+	Reader  ptoy.ID // the authenticated caller
+	Patient ptoy.ID // whose data; zero for a blob a node replicates
+	Action  string  // audit action: read, key-release, key-material, replica, …
+	Object  string  // what is read, for the audit event (ids, never content)
+	Purpose pb.Purpose
+	Org     ptoy.ID // the organisation the reader acts for, if any
+
+	// Exactly one of Consent and Rule decides. Consent is a consent
+	// question (Reader, Patient, Purpose and Org are filled in from the
+	// Access); Rule answers for reads that are not under consent.
+	Consent *consent.Request
+	Rule    func() (allow bool, reason string)
+
+	// Unknown marks a request for a thing that does not exist: it is
+	// refused with Reason and recorded like any other.
+	Unknown string
+}
+
+// Pass is what a door lets through: the decision, for edges that act on
+// how access was granted (break-glass keys come from the escrow).
+type Pass struct {
+	Decision consent.Decision
+	Event    audit.Event
+}
+
+// Enter decides a, writes its audit event durably, and returns the pass
+// if a is allowed. Errors: ptoy.PermissionDenied (refused, with the
+// reason), ptoy.Unavailable (the event could not be recorded; nothing may
+// be served), ptoy.Invalid (a malformed access).
+func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
+	const op = "door.Enter"
+	if (a.Consent == nil) == (a.Rule == nil) && a.Unknown == "" {
+		return Pass{}, ptoy.E(op, ptoy.Invalid, "an access is decided by consent or by a rule")
+	}
+	var p Pass
+	var allow bool
+	var reason string
+	switch {
+	case a.Unknown != "":
+		reason = a.Unknown
+	case a.Consent != nil:
+		r := *a.Consent
+		r.Reader, r.Patient, r.Purpose, r.Org = a.Reader, a.Patient, a.Purpose, a.Org
+		if r.Action == 0 {
+			r.Action = consent.Read
+		}
+		if d.cfg.BlockTime != nil {
+			r.Time = d.cfg.BlockTime()
+		}
+		p.Decision = consent.Decide(d.cfg.Consent, r)
+		allow, reason = p.Decision.Allow, p.Decision.Reason()
+	default:
+		allow, reason = a.Rule()
+		p.Decision = consent.Decision{Allow: allow}
+	}
+	ev := audit.Event{
+		Time: d.cfg.Now(), Node: d.cfg.Node, Actor: a.Reader, Patient: a.Patient, Action: a.Action,
+		Record: a.Object, Purpose: consent.PurposeName(a.Purpose), Decision: audit.Deny, Reason: reason,
+	}
+	if allow {
+		ev.Decision = audit.Allow
+	}
+	ev, err := d.cfg.Audit.Append(ctx, ev)
+	if err != nil {
+		return Pass{}, ptoy.E(op, ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
+	}
+	p.Event = ev
+	if !allow {
+		return p, ptoy.E(op, ptoy.PermissionDenied, reason)
+	}
+	return p, nil
+}

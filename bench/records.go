@@ -6,6 +6,7 @@ package bench
 // the ledger bytes a record version and a grant cost.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -34,8 +35,11 @@ type RecordOptions struct {
 	Sizes    []int         // plaintext sizes, e.g. 1 KB and 100 KB
 	Readers  []int         // concurrent readers, one measurement each
 	ReadTime time.Duration // how long to read
-	Grants   int           // grants to measure ledger bytes per grant
-	Progress io.Writer
+	// ReadRounds repeats each read measurement, the concurrencies taking
+	// turns, so that the report shows the spread (default 3).
+	ReadRounds int
+	Grants     int // grants to measure ledger bytes per grant
+	Progress   io.Writer
 }
 
 // RecordReport is what the run measured.
@@ -72,6 +76,28 @@ func (r *RecordReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-34s %10d %10.2f %12.0f %10v %10v\n", "", row.Readers, row.Elapsed.Seconds(), float64(row.Reads)/row.Elapsed.Seconds(),
 			row.P50.Round(10*time.Microsecond), row.P99.Round(10*time.Microsecond))
 	}
+	// The spread over the rounds, per concurrency.
+	by := map[int][]ReadRow{}
+	var order []int
+	for _, row := range r.Reads {
+		if by[row.Readers] == nil {
+			order = append(order, row.Readers)
+		}
+		by[row.Readers] = append(by[row.Readers], row)
+	}
+	fmt.Fprintf(w, "%-34s %10s %26s %26s\n", "reads over the rounds", "readers", "reads/s min / median / max", "p99 min / median / max")
+	for _, readers := range order {
+		rows := by[readers]
+		rate := func(x ReadRow) float64 { return float64(x.Reads) / x.Elapsed.Seconds() }
+		slices.SortFunc(rows, func(a, b ReadRow) int { return cmp.Compare(rate(a), rate(b)) })
+		rates := fmt.Sprintf("%.0f / %.0f / %.0f", rate(rows[0]), rate(rows[len(rows)/2]), rate(rows[len(rows)-1]))
+		p99s := make([]time.Duration, len(rows))
+		for i, x := range rows {
+			p99s[i] = x.P99.Round(10 * time.Microsecond)
+		}
+		slices.Sort(p99s)
+		fmt.Fprintf(w, "%-34s %10d %26s %26s\n", "", readers, rates, fmt.Sprintf("%v / %v / %v", p99s[0], p99s[len(p99s)/2], p99s[len(p99s)-1]))
+	}
 	fmt.Fprintf(w, "ledger bytes per record version: %.0f; per grant: %.0f\n", r.BytesPerRecord, r.BytesPerGrant)
 }
 
@@ -94,6 +120,9 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 	}
 	if o.ReadTime == 0 {
 		o.ReadTime = 5 * time.Second
+	}
+	if o.ReadRounds == 0 {
+		o.ReadRounds = 3
 	}
 	if o.Grants == 0 {
 		o.Grants = 50
@@ -224,13 +253,15 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 		return nil, err
 	}
 	small := ids[:min(len(ids), o.Records/o.Writers)]
-	for _, readers := range o.Readers {
-		fmt.Fprintf(o.Progress, "reading for %v with %d readers…\n", o.ReadTime, readers)
-		row, err := readLoad(ctx, n.Nodes[0].URL(), patients[0].ID(), token, small, readers, o.ReadTime)
-		if err != nil {
-			return nil, err
+	for round := range o.ReadRounds {
+		for _, readers := range o.Readers {
+			fmt.Fprintf(o.Progress, "round %d of %d: reading for %v with %d readers…\n", round+1, o.ReadRounds, o.ReadTime, readers)
+			row, err := readLoad(ctx, n.Nodes[0].URL(), patients[0].ID(), token, small, readers, o.ReadTime)
+			if err != nil {
+				return nil, err
+			}
+			rep.Reads = append(rep.Reads, row)
 		}
-		rep.Reads = append(rep.Reads, row)
 	}
 	return rep, nil
 }

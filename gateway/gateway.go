@@ -45,6 +45,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// Ledger is what the gateway reads of the committed state. Errors carry
+// ptoy kinds; what does not exist is ptoy.NotFound.
+type Ledger interface {
+	auth.Accounts
+	// Subscribe calls fn after each commit with the block's writes.
+	Subscribe(fn func(ledger.Committed))
+	BlockTime() time.Time
+	Params() (*pb.Params, error)
+	ConsentState() consent.State
+	Record(patient ptoy.ID, id []byte, version uint32) (*pb.RecordState, error)
+	Grant(patient, grantee ptoy.ID) (*pb.GrantState, error)
+	KeySet(patient ptoy.ID) (*pb.KeySetState, error)
+	// AllRecords and AllKeyMaterial scan what the ledger references
+	// (replication, repair and collection).
+	AllRecords(fn func(patient ptoy.ID, st *pb.RecordState) error) error
+	AllKeyMaterial(fn func(ledger.KeyRef)) error
+}
+
 // Config wires a gateway to its node.
 type Config struct {
 	Node    string // the node's moniker, for audit events
@@ -52,7 +70,7 @@ type Config struct {
 	Org     ptoy.ID // the organisation that runs the node
 	Signer  auth.Signer
 	OrgKEM  hpke.PrivateKey // the organisation's encryption key: opens its key bundles
-	Ledger  *ledger.Ledger
+	Ledger  Ledger
 	// Consent is what Decide reads: the ledger's in-memory consent index
 	// (ledger.NewConsentIndex); the committed state itself if nil.
 	Consent consent.State

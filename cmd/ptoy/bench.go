@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"ptoy/bench"
 )
@@ -29,6 +30,8 @@ signed PTOY transfers, each from its own funded account.`)
 	grants := fs.Bool("grants", false, "also measure consent grants")
 	records := fs.Bool("records", false, "also measure encrypted records: writes end to end, authorised reads, ledger bytes per record and grant")
 	ledgerTx := fs.Bool("ledger", true, "measure signed ledger transactions beside kvstore")
+	readers := fs.String("readers", "16,24,32,64", "with --records: comma-separated concurrent readers")
+	readTime := fs.Duration("read-time", 5*time.Second, "with --records: how long each read measurement lasts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +73,15 @@ signed PTOY transfers, each from its own funded account.`)
 			return err
 		}
 		defer os.RemoveAll(dir)
-		rr, err := bench.RunRecords(ctx, bench.RecordOptions{Dir: dir, Progress: e.stderr})
+		var rs []int
+		for _, s := range strings.Split(*readers, ",") {
+			v, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || v < 1 || v > 1024 {
+				return usageErr("--readers is a comma-separated list of numbers from 1 to 1024")
+			}
+			rs = append(rs, v)
+		}
+		rr, err := bench.RunRecords(ctx, bench.RecordOptions{Dir: dir, Progress: e.stderr, Readers: rs, ReadTime: *readTime, ReadRounds: *rounds})
 		if err != nil {
 			return err
 		}

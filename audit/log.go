@@ -59,14 +59,20 @@ var DefaultDenied = Limit{Rate: 10, Burst: 100}
 const limitWindow = time.Minute
 
 // Batch is a run of consecutive events closed by Cut, with the RFC 6962
-// Merkle root of their leaf hashes (in Seq order). The node anchors ID and
-// Root (and, ideally, First and Count) on the ledger.
+// Merkle root of their leaf hashes (in Seq order) and the root of the
+// patients' chains (see ChainProof). The node anchors ID, First, Last,
+// Root and Patients on the ledger.
 type Batch struct {
 	ID          uint64   // 1-based, per node
 	First, Last uint64   // the Seq of the first and last event
 	Root        [32]byte // the Merkle tree hash of the events' leaf hashes
 	Count       uint32   // Last - First + 1
 	Anchored    int64    // the ledger height recorded by MarkAnchored; 0 if not yet anchored
+	// Patients is the Merkle tree hash over one entry per patient with
+	// events in the batch, in patient order: the patient's event count and
+	// chain head at the end of the batch (ChainEntry). Zero in batches
+	// cut before chains were kept.
+	Patients [32]byte
 }
 
 // Proof shows that Event is in Batch: it is leaf Index (0-based; Seq is
@@ -122,8 +128,10 @@ const (
 	maxGroup = 1024
 	// queueLen is how many appends may wait for the committer.
 	queueLen = 1024
-	// batchEncLen is the length of a stored batch.
-	batchEncLen = 1 + 8 + 8 + 8 + 32 + 4 + 8
+	// batchEncLen is the length of a stored batch (version 2; version 1
+	// lacks the patients' root).
+	batchEncLen   = 1 + 8 + 8 + 8 + 32 + 4 + 8 + 32
+	batchEncLenV1 = batchEncLen - 32
 	// ctxCheckEvery is how many scanned keys pass between context checks.
 	ctxCheckEvery = 1024
 )
@@ -135,6 +143,8 @@ const (
 	prefixBatch    = 'b'
 	prefixLast     = 'l'
 	prefixUnanchor = 'u'
+	prefixChain    = 'c'
+	prefixEntry    = 'x'
 	metaLast       = "mlast"
 	metaCut        = "mcut"
 	metaNode       = "mnode"
@@ -484,7 +494,7 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 		n = 1<<32 - 1
 	}
 	b := Batch{ID: l.cutID.Load() + 1, First: first, Last: first + n - 1, Count: uint32(n)}
-	leaves, _, err := l.leaves(ctx, op, b, 0, true)
+	leaves, patients, err := l.batchLeaves(ctx, op, b)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -492,13 +502,24 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 		return Batch{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: events %d to %d are incomplete", b.First, b.Last))
 	}
 	b.Root = merkleRoot(leaves)
+	entries, err := l.advanceChains(op, patients, leaves)
+	if err != nil {
+		return Batch{}, err
+	}
+	b.Patients = entriesRoot(entries)
 	cut := append(be64(b.ID), be64(b.Last)...)
-	err = l.db.Commit([]store.Write{
+	writes := []store.Write{
 		{Key: batchKey(b.ID), Value: encodeBatch(b)},
 		{Key: key8(prefixLast, b.Last), Value: be64(b.ID)},
 		{Key: key8(prefixUnanchor, b.ID), Value: []byte{}},
 		{Key: []byte(metaCut), Value: cut},
-	}, true)
+	}
+	for _, en := range entries {
+		writes = append(writes,
+			store.Write{Key: chainKey(en.Patient), Value: en.state()},
+			store.Write{Key: entryKey(b.ID, en.Patient), Value: en.state()})
+	}
+	err = l.db.Commit(writes, true)
 	if err != nil {
 		l.fail(err)
 		return Batch{}, ptoy.E(op, ptoy.Unavailable, "audit log could not store the batch", err)
@@ -843,17 +864,18 @@ func patientKey(p ptoy.ID, seq uint64) []byte {
 
 func encodeBatch(b Batch) []byte {
 	v := make([]byte, 0, batchEncLen)
-	v = append(v, 1)
+	v = append(v, 2)
 	v = binary.BigEndian.AppendUint64(v, b.ID)
 	v = binary.BigEndian.AppendUint64(v, b.First)
 	v = binary.BigEndian.AppendUint64(v, b.Last)
 	v = append(v, b.Root[:]...)
 	v = binary.BigEndian.AppendUint32(v, b.Count)
-	return binary.BigEndian.AppendUint64(v, uint64(b.Anchored))
+	v = binary.BigEndian.AppendUint64(v, uint64(b.Anchored))
+	return append(v, b.Patients[:]...)
 }
 
 func decodeBatch(op string, v []byte) (Batch, error) {
-	if len(v) != batchEncLen || v[0] != 1 {
+	if !(len(v) == batchEncLen && v[0] == 2 || len(v) == batchEncLenV1 && v[0] == 1) {
 		return Batch{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad batch record")
 	}
 	var b Batch
@@ -863,6 +885,9 @@ func decodeBatch(op string, v []byte) (Batch, error) {
 	copy(b.Root[:], v[25:57])
 	b.Count = binary.BigEndian.Uint32(v[57:])
 	b.Anchored = int64(binary.BigEndian.Uint64(v[61:]))
+	if v[0] == 2 {
+		copy(b.Patients[:], v[69:])
+	}
 	return b, nil
 }
 

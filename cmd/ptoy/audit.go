@@ -6,18 +6,22 @@ package main
 // resources, or as an accounting of disclosures.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"ptoy"
 	"ptoy/audit"
 	"ptoy/client"
+	"ptoy/consent"
 )
 
 func init() {
@@ -140,7 +144,16 @@ names the patient with --patient. --from and --to bound the events' times
 		return writeJSON(e.stdout, bundle)
 	case *report:
 		fmt.Fprintln(e.stderr, summary)
-		return audit.AccountingOfDisclosures(e.stdout, patient, all, from, to)
+		recipients, err := recipientNames(ctx, cl, n)
+		if err != nil {
+			return err
+		}
+		worded := make([]audit.Event, len(all))
+		for i, ev := range all {
+			ev.Reason = n.words(ev.Reason)
+			worded[i] = ev
+		}
+		return audit.AccountingOfDisclosures(e.stdout, patient, worded, from, to, recipients)
 	case *asJSON:
 		var out []any
 		add := func(evs []audit.Event, verified bool) {
@@ -188,4 +201,37 @@ names the patient with --patient. --from and --to bound the events' times
 	}
 	fmt.Fprintln(e.stdout, summary)
 	return nil
+}
+
+// recipientNames names accounts for the accounting of disclosures from
+// the ledger: an organisation by its name, an employee as "NAME, ROLE at
+// ORGANISATION" (NAME the key's name in the keystore, or
+// "practitioner 1a2b3c4d"), anyone else by a key name if there is one.
+func recipientNames(ctx context.Context, cl *client.Client, n *namer) (func(ptoy.ID) string, error) {
+	staff := map[ptoy.ID]string{}
+	orgs := slices.SortedFunc(maps.Keys(n.orgs), func(a, b ptoy.ID) int { return bytes.Compare(a[:], b[:]) })
+	for _, org := range orgs {
+		emps, err := cl.Employees(ctx, org)
+		if err != nil {
+			return nil, err
+		}
+		for _, em := range emps {
+			p := idOf(em.Practitioner)
+			who := n.keys[p]
+			if who == "" {
+				who = "practitioner " + consent.ShortID(p)
+			}
+			role := fmt.Sprintf("%s, %s at %s", who, consent.RoleName(em.Role), n.orgs[org])
+			if prev, ok := staff[p]; ok {
+				role = prev + "; " + role
+			}
+			staff[p] = role
+		}
+	}
+	return func(id ptoy.ID) string {
+		if s, ok := staff[id]; ok {
+			return s
+		}
+		return n.name(id)
+	}, nil
 }

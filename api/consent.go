@@ -180,6 +180,7 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 		return nil, toConnect(err)
 	}
 	resp := &pb.AuditEventsResponse{Node: s.b.Moniker(), Org: s.b.Org().Bytes()}
+	var lastBatch uint64
 	for _, e := range evs {
 		pr, err := log.Proof(ctx, e.Seq)
 		if err == nil {
@@ -200,6 +201,19 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 			ap.Path = append(ap.Path, h[:])
 		}
 		resp.Events = append(resp.Events, ap)
+		lastBatch = max(lastBatch, pr.Batch.ID)
+	}
+	// The chain proves the whole list only; a listing bounded in time
+	// comes without it.
+	if lastBatch > 0 && from.IsZero() && to.IsZero() {
+		cp, err := log.ChainProof(ctx, p, lastBatch)
+		if err != nil {
+			return nil, toConnect(err)
+		}
+		resp.Chain = &pb.AuditChainProof{Batch: cp.Batch, Count: cp.Entry.Count, Head: cp.Entry.Head[:], Index: cp.Index, Size: cp.Size}
+		for _, h := range cp.Path {
+			resp.Chain.Path = append(resp.Chain.Path, h[:])
+		}
 	}
 	return connect.NewResponse(resp), nil
 }

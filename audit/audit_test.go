@@ -946,7 +946,7 @@ func TestAccountingOfDisclosures(t *testing.T) {
 		mk(8, doc, pat, ActionWrite, Allow, "treatment", "ee55", day(9)), // a write, not a disclosure
 	}
 	var buf bytes.Buffer
-	if err := AccountingOfDisclosures(&buf, pat, events, day(2), day(15)); err != nil {
+	if err := AccountingOfDisclosures(&buf, pat, events, day(2), day(15), nil); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -993,13 +993,13 @@ func TestAccountingOfDisclosures(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := AccountingOfDisclosures(&buf, pat, nil, time.Time{}, time.Time{}); err != nil {
+	if err := AccountingOfDisclosures(&buf, pat, nil, time.Time{}, time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "No disclosures in this period.") || !strings.Contains(buf.String(), "the beginning of the log") {
 		t.Errorf("empty report:\n%s", buf.String())
 	}
-	if err := AccountingOfDisclosures(failWriter{}, pat, events, time.Time{}, time.Time{}); err == nil {
+	if err := AccountingOfDisclosures(failWriter{}, pat, events, time.Time{}, time.Time{}, nil); err == nil {
 		t.Error("write error not reported")
 	}
 }
@@ -1007,3 +1007,28 @@ func TestAccountingOfDisclosures(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// TestAccountingNames: where the ledger knows who an account is, the
+// accounting of disclosures says so rather than printing its id.
+func TestAccountingNames(t *testing.T) {
+	pat, doc, insurer := id(1), id(2), id(3)
+	at := time.Date(2026, 1, 3, 10, 0, 0, 0, time.UTC)
+	events := []Event{
+		{Seq: 1, Time: at, Node: testNode, Actor: doc, Patient: pat, Action: ActionRead, Purpose: "treatment", Decision: Allow, Reason: "granted"},
+		{Seq: 2, Time: at, Node: testNode, Actor: insurer, Patient: pat, Action: ActionRead, Purpose: "payment", Decision: Deny, Reason: "no grant"},
+	}
+	names := map[ptoy.ID]string{pat: "alice", doc: "dr-osei, physician at General Hospital"}
+	var buf bytes.Buffer
+	if err := AccountingOfDisclosures(&buf, pat, events, time.Time{}, time.Time{}, func(id ptoy.ID) string { return names[id] }); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"Patient: alice (" + pat.String() + ")", " dr-osei, physician at General Hospital ", " " + insurer.String() + " "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, doc.String()) {
+		t.Errorf("report names the physician by id:\n%s", out)
+	}
+}

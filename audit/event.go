@@ -41,7 +41,9 @@
 //
 //	'e' seq(8)               the event's canonical bytes
 //	'p' patient(20) seq(8)   the event's time (8 bytes, unix nanoseconds): the per-patient index
-//	'b' id(8)                a batch: version, id, first, last, root, count, anchored height
+//	'b' id(8)                a batch: version (2), id, first, last, root, count, anchored height, patients' root
+//	'c' patient(20)          the patient's chain: count(8), head(32), as of the latest batch
+//	'x' id(8) patient(20)    the patient's chain entry in batch id: count(8), head(32)
 //	'l' last(8)              id(8) of the batch ending at seq last: the seq-to-batch index
 //	'u' id(8)                empty: the batch is not yet marked anchored
 //	'm' "last"               the last seq committed

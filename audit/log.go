@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"ptoy"
 	"ptoy/store"
 )
@@ -26,17 +28,51 @@ type Options struct {
 	// none and refuses events from another node; a log reopened under
 	// another moniker is refused.
 	Node string
+	// FS is the file system the database lives on; nil is the operating
+	// system's. Tests wrap it to make the disk fill up.
+	FS vfs.FS
+	// RetryEvery is how often a log that could not write (a full disk)
+	// tries to reopen its database; 0 means one second.
+	RetryEvery time.Duration
+	// Denied bounds the denied events one actor may add; the zero Limit
+	// means DefaultDenied. Allowed bounds allowed events; the zero Limit
+	// means no bound (an allowed read is one the patient consented to,
+	// and the read benchmark is one reader).
+	Denied, Allowed Limit
 }
 
+// Limit is a token bucket per actor: Burst events at once, then Rate a
+// second on average. An event of the node itself (no actor) is never
+// limited.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// DefaultDenied is the default bound on one actor's denied events: a
+// person who mistypes is never near it; a script that probes records it
+// may not read writes at most 36,000 events (about 7 MB) an hour.
+var DefaultDenied = Limit{Rate: 10, Burst: 100}
+
+// limitWindow is how long after one recorded over-limit refusal further
+// refusals of the same actor go unrecorded.
+const limitWindow = time.Minute
+
 // Batch is a run of consecutive events closed by Cut, with the RFC 6962
-// Merkle root of their leaf hashes (in Seq order). The node anchors ID and
-// Root (and, ideally, First and Count) on the ledger.
+// Merkle root of their leaf hashes (in Seq order) and the root of the
+// patients' chains (see ChainProof). The node anchors ID, First, Last,
+// Root and Patients on the ledger.
 type Batch struct {
 	ID          uint64   // 1-based, per node
 	First, Last uint64   // the Seq of the first and last event
 	Root        [32]byte // the Merkle tree hash of the events' leaf hashes
 	Count       uint32   // Last - First + 1
 	Anchored    int64    // the ledger height recorded by MarkAnchored; 0 if not yet anchored
+	// Patients is the Merkle tree hash over one entry per patient with
+	// events in the batch, in patient order: the patient's event count and
+	// chain head at the end of the batch (ChainEntry). Zero in batches
+	// cut before chains were kept.
+	Patients [32]byte
 }
 
 // Proof shows that Event is in Batch: it is leaf Index (0-based; Seq is
@@ -51,11 +87,20 @@ type Proof struct {
 
 // Log is a node's audit log. Its methods are safe for concurrent use.
 type Log struct {
-	db   *store.Pebble
+	dir  string
+	fs   vfs.FS
+	db   *store.Pebble // nil while broken and not yet reopened
 	node string
 
-	mu     sync.RWMutex // held for reading by every operation, for writing by Close
+	mu     sync.RWMutex // held for reading by every operation, for writing by Close and repair
+	dbMu   sync.Mutex   // held by the committer while it writes, and by repair while it swaps db
 	closed bool
+	broken atomic.Pointer[error] // set when a write failed: refuse everything until repaired
+	retry  time.Duration
+	stop   chan struct{} // closed by Close: ends the repair loop
+	fixing atomic.Bool   // a repair loop is running
+
+	limits limiter
 
 	reqs chan *appendReq // to the committer
 	done chan struct{}   // closed when the committer has exited
@@ -83,8 +128,10 @@ const (
 	maxGroup = 1024
 	// queueLen is how many appends may wait for the committer.
 	queueLen = 1024
-	// batchEncLen is the length of a stored batch.
-	batchEncLen = 1 + 8 + 8 + 8 + 32 + 4 + 8
+	// batchEncLen is the length of a stored batch (version 2; version 1
+	// lacks the patients' root).
+	batchEncLen   = 1 + 8 + 8 + 8 + 32 + 4 + 8 + 32
+	batchEncLenV1 = batchEncLen - 32
 	// ctxCheckEvery is how many scanned keys pass between context checks.
 	ctxCheckEvery = 1024
 )
@@ -96,6 +143,8 @@ const (
 	prefixBatch    = 'b'
 	prefixLast     = 'l'
 	prefixUnanchor = 'u'
+	prefixChain    = 'c'
+	prefixEntry    = 'x'
 	metaLast       = "mlast"
 	metaCut        = "mcut"
 	metaNode       = "mnode"
@@ -115,19 +164,99 @@ func Open(opt Options) (*Log, error) {
 	if !utf8.ValidString(opt.Node) || strings.ContainsFunc(opt.Node, unicode.IsControl) {
 		return nil, ptoy.E(op, ptoy.Invalid, "node moniker contains a control character or invalid UTF-8")
 	}
-	db, err := store.Open(opt.Dir)
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Unavailable, "cannot open the audit log", err)
+	for _, lim := range [...]Limit{opt.Denied, opt.Allowed} {
+		if lim.Rate < 0 || lim.Burst < 0 || (lim.Rate > 0) != (lim.Burst > 0) {
+			return nil, ptoy.E(op, ptoy.Invalid, "an audit limit needs both a positive rate and a positive burst, or neither")
+		}
 	}
-	l := &Log{db: db, node: opt.Node}
-	if err := l.load(); err != nil {
-		db.Close()
+	if opt.Denied == (Limit{}) {
+		opt.Denied = DefaultDenied
+	}
+	if opt.RetryEvery <= 0 {
+		opt.RetryEvery = time.Second
+	}
+	l := &Log{dir: opt.Dir, fs: opt.FS, node: opt.Node, retry: opt.RetryEvery, stop: make(chan struct{}),
+		limits: limiter{deny: opt.Denied, allow: opt.Allowed, actors: map[ptoy.ID]*bucket{}}}
+	if err := l.openDB(); err != nil {
 		return nil, err
 	}
 	l.reqs = make(chan *appendReq, queueLen)
 	l.done = make(chan struct{})
 	go l.commitLoop()
 	return l, nil
+}
+
+// openDB opens the database and loads the log's state from it.
+func (l *Log) openDB() error {
+	const op = "audit.Open"
+	db, err := store.OpenWith(l.dir, store.Options{FS: l.fs, Survive: true})
+	if err != nil {
+		return ptoy.E(op, ptoy.Unavailable, "cannot open the audit log", err)
+	}
+	l.db = db
+	if err := l.load(); err != nil {
+		db.Close()
+		l.db = nil
+		return err
+	}
+	return nil
+}
+
+// fail marks the log broken after a failed write and starts the repair
+// loop. Until it is repaired every operation is ptoy.Unavailable.
+func (l *Log) fail(err error) {
+	l.broken.CompareAndSwap(nil, &err)
+	if l.fixing.CompareAndSwap(false, true) {
+		go l.repairLoop()
+	}
+}
+
+// repairLoop reopens the database every l.retry until it succeeds (the
+// disk has room again) or the log is closed. Reopening replays what
+// reached the disk: an event whose Append failed is either wholly there
+// or not at all, and the Seq continues from the last one stored.
+func (l *Log) repairLoop() {
+	defer l.fixing.Store(false)
+	t := time.NewTicker(l.retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		if l.repair() {
+			return
+		}
+	}
+}
+
+// repair closes and reopens the database, with every other operation
+// excluded; it reports whether the log works again.
+func (l *Log) repair() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return true
+	}
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	if l.db != nil {
+		l.db.Close() // its error is the failure being repaired
+		l.db = nil
+	}
+	if err := l.openDB(); err != nil {
+		return false
+	}
+	// A probe write: a disk that has room for Pebble's new files but not
+	// for events would fail the next Append again.
+	if err := l.db.Commit([]store.Write{{Key: []byte(metaNode), Value: []byte(l.node)}}, true); err != nil {
+		l.db.Close()
+		l.db = nil
+		return false
+	}
+	l.broken.Store(nil)
+	return true
 }
 
 func (l *Log) load() error {
@@ -177,9 +306,13 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	close(l.stop)
 	close(l.reqs)
 	<-l.done
-	if err := l.db.Close(); err != nil {
+	if l.db == nil {
+		return nil
+	}
+	if err := l.db.Close(); err != nil && l.broken.Load() == nil {
 		return ptoy.E("audit.Close", ptoy.Other, err)
 	}
 	return nil
@@ -195,6 +328,10 @@ func (l *Log) enter(ctx context.Context, op string) error {
 	if l.closed {
 		l.mu.RUnlock()
 		return ptoy.E(op, ptoy.Unavailable, "audit log is closed")
+	}
+	if err := l.broken.Load(); err != nil {
+		l.mu.RUnlock()
+		return ptoy.E(op, ptoy.Unavailable, "the audit log cannot be written (is its disk full?); it is retried", *err)
 	}
 	return nil
 }
@@ -214,7 +351,16 @@ func (l *Log) Last() uint64 { return l.last.Load() }
 // queued event (up to 1024), gives them consecutive Seqs, writes them in
 // one synced Pebble batch and then wakes their callers; so concurrent
 // appends share an fsync, and Seqs are gap-free and in commit order.
-// After a failed write the log refuses further appends until reopened.
+//
+// After a failed write (a full disk) the log refuses every operation
+// with ptoy.Unavailable, and reopens its database every
+// Options.RetryEvery until it works again; nothing else is affected.
+//
+// An actor's events are bounded (Options.Denied, Options.Allowed): over
+// its limit an event is refused with ptoy.Unavailable and the request
+// it describes must fail. The first refusal in a minute is stored, its
+// reason saying that further refusals until a given time are not; the
+// others are not stored, so that nobody fills the disk with requests.
 func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
 	const op = "audit.Append"
 	e, err := normalize(e, l.node)
@@ -225,6 +371,25 @@ func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
 		return Event{}, err
 	}
 	defer l.mu.RUnlock()
+	over, record := l.limits.take(e)
+	if over {
+		refused := ptoy.E(op, ptoy.Unavailable, "too many requests from this account; try again in a minute")
+		if !record {
+			return Event{}, refused
+		}
+		e.Decision = Deny
+		e.Reason = fmt.Sprintf("refused: too many requests from this account; further refusals until %s UTC are not recorded one by one",
+			e.Time.Add(limitWindow).Format("2006-01-02 15:04:05"))
+		if _, err := l.append(ctx, op, e); err != nil {
+			return Event{}, err
+		}
+		return Event{}, refused
+	}
+	return l.append(ctx, op, e)
+}
+
+// append hands e to the committer and waits for it to be stored.
+func (l *Log) append(ctx context.Context, op string, e Event) (Event, error) {
 	r := &appendReq{ev: e, done: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- r:
@@ -244,7 +409,6 @@ func (l *Log) commitLoop() {
 	defer close(l.done)
 	group := make([]*appendReq, 0, maxGroup)
 	writes := make([]store.Write, 0, 2*maxGroup+1)
-	var failed error
 	for r := range l.reqs {
 		group = append(group[:0], r)
 	more:
@@ -259,9 +423,14 @@ func (l *Log) commitLoop() {
 				break more
 			}
 		}
-		if failed == nil {
+		var failed error
+		l.dbMu.Lock()
+		if b := l.broken.Load(); b != nil {
+			failed = ptoy.E("audit.Append", ptoy.Unavailable, "the audit log cannot be written (is its disk full?); it is retried", *b)
+		} else {
 			writes, failed = l.commit(group, writes[:0])
 		}
+		l.dbMu.Unlock()
 		for _, r := range group {
 			if failed != nil {
 				r.done <- appendResult{err: failed}
@@ -288,7 +457,8 @@ func (l *Log) commit(group []*appendReq, writes []store.Write) ([]store.Write, e
 	err := l.db.Commit(writes, true)
 	clear(writes)
 	if err != nil {
-		return writes, ptoy.E("audit.Append", ptoy.Unavailable, "audit log could not store the event", err)
+		l.fail(err)
+		return writes, ptoy.E("audit.Append", ptoy.Unavailable, "the audit log could not store the event (is its disk full?)", err)
 	}
 	l.last.Store(seq)
 	l.commits.Add(1)
@@ -324,7 +494,7 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 		n = 1<<32 - 1
 	}
 	b := Batch{ID: l.cutID.Load() + 1, First: first, Last: first + n - 1, Count: uint32(n)}
-	leaves, _, err := l.leaves(ctx, op, b, 0, true)
+	leaves, patients, err := l.batchLeaves(ctx, op, b)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -332,14 +502,26 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 		return Batch{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: events %d to %d are incomplete", b.First, b.Last))
 	}
 	b.Root = merkleRoot(leaves)
+	entries, err := l.advanceChains(op, patients, leaves)
+	if err != nil {
+		return Batch{}, err
+	}
+	b.Patients = entriesRoot(entries)
 	cut := append(be64(b.ID), be64(b.Last)...)
-	err = l.db.Commit([]store.Write{
+	writes := []store.Write{
 		{Key: batchKey(b.ID), Value: encodeBatch(b)},
 		{Key: key8(prefixLast, b.Last), Value: be64(b.ID)},
 		{Key: key8(prefixUnanchor, b.ID), Value: []byte{}},
 		{Key: []byte(metaCut), Value: cut},
-	}, true)
+	}
+	for _, en := range entries {
+		writes = append(writes,
+			store.Write{Key: chainKey(en.Patient), Value: en.state()},
+			store.Write{Key: entryKey(b.ID, en.Patient), Value: en.state()})
+	}
+	err = l.db.Commit(writes, true)
 	if err != nil {
+		l.fail(err)
 		return Batch{}, ptoy.E(op, ptoy.Unavailable, "audit log could not store the batch", err)
 	}
 	l.cutID.Store(b.ID)
@@ -465,6 +647,7 @@ func (l *Log) MarkAnchored(ctx context.Context, id uint64, height int64) error {
 		{Key: key8(prefixUnanchor, id)}, // delete
 	}, true)
 	if err != nil {
+		l.fail(err)
 		return ptoy.E(op, ptoy.Unavailable, "audit log could not store the anchoring", err)
 	}
 	return nil
@@ -681,17 +864,18 @@ func patientKey(p ptoy.ID, seq uint64) []byte {
 
 func encodeBatch(b Batch) []byte {
 	v := make([]byte, 0, batchEncLen)
-	v = append(v, 1)
+	v = append(v, 2)
 	v = binary.BigEndian.AppendUint64(v, b.ID)
 	v = binary.BigEndian.AppendUint64(v, b.First)
 	v = binary.BigEndian.AppendUint64(v, b.Last)
 	v = append(v, b.Root[:]...)
 	v = binary.BigEndian.AppendUint32(v, b.Count)
-	return binary.BigEndian.AppendUint64(v, uint64(b.Anchored))
+	v = binary.BigEndian.AppendUint64(v, uint64(b.Anchored))
+	return append(v, b.Patients[:]...)
 }
 
 func decodeBatch(op string, v []byte) (Batch, error) {
-	if len(v) != batchEncLen || v[0] != 1 {
+	if !(len(v) == batchEncLen && v[0] == 2 || len(v) == batchEncLenV1 && v[0] == 1) {
 		return Batch{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad batch record")
 	}
 	var b Batch
@@ -701,6 +885,9 @@ func decodeBatch(op string, v []byte) (Batch, error) {
 	copy(b.Root[:], v[25:57])
 	b.Count = binary.BigEndian.Uint32(v[57:])
 	b.Anchored = int64(binary.BigEndian.Uint64(v[61:]))
+	if v[0] == 2 {
+		copy(b.Patients[:], v[69:])
+	}
 	return b, nil
 }
 

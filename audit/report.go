@@ -24,7 +24,11 @@ import (
 // whose action is read or break-glass and whose actor is someone other
 // than the patient; other events (the patient's own reads, grants,
 // writes) are left out. events would usually come from Log.ForPatient.
-func AccountingOfDisclosures(w io.Writer, patient ptoy.ID, events []Event, from, to time.Time) error {
+//
+// name gives the words for an account ("dr-osei, physician at General
+// Hospital", from the ledger's organisations and employees), "" when it
+// knows none; the account's id is written then, and wherever name is nil.
+func AccountingOfDisclosures(w io.Writer, patient ptoy.ID, events []Event, from, to time.Time, name func(ptoy.ID) string) error {
 	const op = "audit.AccountingOfDisclosures"
 	if patient.IsZero() {
 		return ptoy.E(op, ptoy.Invalid, "no patient")
@@ -49,7 +53,19 @@ func AccountingOfDisclosures(w io.Writer, patient ptoy.ID, events []Event, from,
 
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "Accounting of disclosures\n")
-	fmt.Fprintf(ew, "Patient: %s\n", patient)
+	who := func(id ptoy.ID) string {
+		if name != nil {
+			if s := name(id); s != "" {
+				return s
+			}
+		}
+		return id.String()
+	}
+	if s := who(patient); s != patient.String() {
+		fmt.Fprintf(ew, "Patient: %s (%s)\n", s, patient)
+	} else {
+		fmt.Fprintf(ew, "Patient: %s\n", patient)
+	}
 	fmt.Fprintf(ew, "Period: %s to %s (UTC)\n", bound(from, "the beginning of the log"), bound(to, "the end of the log"))
 	fmt.Fprintf(ew, "Disclosures: %d (%d allowed, %d denied)\n\n", len(rows), allowed, len(rows)-allowed)
 	if len(rows) == 0 {
@@ -78,7 +94,7 @@ func AccountingOfDisclosures(w io.Writer, patient ptoy.ID, events []Event, from,
 			decision = "denied"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			e.Time.UTC().Format("2006-01-02 15:04:05"), e.Actor, cell(purpose), cell(what), decision, cell(e.Node), cell(e.Reason))
+			e.Time.UTC().Format("2006-01-02 15:04:05"), cell(who(e.Actor)), cell(purpose), cell(what), decision, cell(e.Node), cell(e.Reason))
 	}
 	tw.Flush()
 	return ew.result(op)

@@ -1,7 +1,10 @@
 package client
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -89,13 +92,37 @@ type AuditTrail struct {
 	Org      ptoy.ID
 	Verified []audit.Event // each proven included in a batch anchored on the ledger
 	Pending  []audit.Event // not yet anchored: recorded, not yet provable
+	// Complete is true when the patient's chain checked: no event of the
+	// patient recorded by the node up to the last anchored batch listed
+	// is left out of Verified. It is false when nothing is anchored yet.
+	Complete bool
+	// LedgerNode is the base URL of the node through which the anchors
+	// were read.
+	LedgerNode string
 }
 
-// AuditEvents lists the patient's audit events recorded by this node and
-// checks each one's proof against the batch root the node's organisation
-// anchored on the ledger. A proof that does not check is an error: the
-// node altered or dropped an event.
+// AuditEvents is AuditEventsVia with c itself as the ledger node: the
+// node whose events are checked also answers for the anchors.
 func (c *Client) AuditEvents(ctx context.Context, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
+	return c.AuditEventsVia(ctx, c, patient, id, from, to)
+}
+
+// AuditEventsVia lists the patient's audit events recorded by this node
+// and checks them against the anchors that the node's organisation
+// committed on the ledger, read through ledger, another node (a node
+// that rewrote its own ledger state could otherwise vouch for itself):
+// each event's proof of inclusion against its batch's root, and the
+// patient's hash chain against the last listed batch's patients' root,
+// so that an event left out of the list is caught as well as one
+// altered. A check that fails is ptoy.Unauthenticated.
+//
+// The whole list is fetched and checked, and from and to (zero: open)
+// bound what is returned.
+func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
+	const op = "client.AuditEvents"
+	if ledger == nil {
+		ledger = c
+	}
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
@@ -103,31 +130,38 @@ func (c *Client) AuditEvents(ctx context.Context, patient tx.Signer, id ptoy.ID,
 	now := time.Now().Unix()
 	req := &pb.AuditEventsRequest{Patient: id.Bytes(), Signer: patient.SigningPublic(), Time: now,
 		Signature: patient.Sign(api.AuditSigningBytes(chainID, id, now))}
-	if !from.IsZero() {
-		req.FromUnix = from.Unix()
-	}
-	if !to.IsZero() {
-		req.ToUnix = to.Unix()
-	}
 	r, err := c.consent().AuditEvents(ctx, connect.NewRequest(req))
 	if err != nil {
-		return nil, fromConnect("client.AuditEvents", err)
+		return nil, fromConnect(op, err)
 	}
 	org, err := ptoy.IDFromBytes(r.Msg.Org)
 	if err != nil {
 		return nil, err
 	}
-	out := &AuditTrail{Node: r.Msg.Node, Org: org}
+	out := &AuditTrail{Node: r.Msg.Node, Org: org, LedgerNode: ledger.base}
+	anchors := map[uint64]*pb.AuditAnchor{}
+	anchor := func(batch uint64) (*pb.AuditAnchor, error) {
+		if a := anchors[batch]; a != nil {
+			return a, nil
+		}
+		a, err := ledger.anchor(ctx, org, batch)
+		if err != nil {
+			return nil, err
+		}
+		anchors[batch] = a
+		return a, nil
+	}
+	var verified []audit.Event
+	var lastBatch uint64
 	for _, ap := range r.Msg.Events {
 		ev, err := audit.DecodeEvent(ap.Event)
 		if err != nil {
 			return nil, err
 		}
-		an, err := c.consent().Anchor(ctx, connect.NewRequest(&pb.AnchorRequest{Org: org.Bytes(), Batch: ap.Batch}))
+		a, err := anchor(ap.Batch)
 		if err != nil {
-			return nil, fromConnect("client.AuditEvents", err)
+			return nil, err
 		}
-		a := an.Msg.Anchor
 		p := audit.Proof{Event: ev, Index: ap.Index,
 			Batch: audit.Batch{ID: ap.Batch, First: ap.First, Last: ap.Last, Count: uint32(ap.Last - ap.First + 1)}}
 		copy(p.Batch.Root[:], ap.Root)
@@ -139,17 +173,92 @@ func (c *Client) AuditEvents(ctx context.Context, patient tx.Signer, id ptoy.ID,
 		anchored := audit.Batch{ID: a.Batch, First: a.First, Last: a.Last, Count: uint32(a.Last - a.First + 1)}
 		copy(anchored.Root[:], a.Root)
 		if err := audit.VerifyAnchored(p, anchored); err != nil {
-			return nil, ptoy.E("client.AuditEvents", ptoy.Unauthenticated,
+			return nil, ptoy.E(op, ptoy.Unauthenticated,
 				"node "+r.Msg.Node+" served an audit event that does not match its anchored batch", err)
 		}
-		out.Verified = append(out.Verified, ev)
+		if ev.Patient != id {
+			return nil, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event of another patient")
+		}
+		verified = append(verified, ev)
+		lastBatch = max(lastBatch, ap.Batch)
+	}
+	if lastBatch > 0 {
+		if err := checkChain(r.Msg.Chain, id, lastBatch, verified, anchor); err != nil {
+			return nil, ptoy.E(op, ptoy.Unauthenticated,
+				"node "+r.Msg.Node+" left events out of the patient's audit trail", err)
+		}
+		out.Complete = true
+	}
+	for _, ev := range verified {
+		if inRange(ev.Time, from, to) {
+			out.Verified = append(out.Verified, ev)
+		}
 	}
 	for _, b := range r.Msg.Pending {
 		ev, err := audit.DecodeEvent(b)
 		if err != nil {
 			return nil, err
 		}
-		out.Pending = append(out.Pending, ev)
+		if inRange(ev.Time, from, to) {
+			out.Pending = append(out.Pending, ev)
+		}
 	}
 	return out, nil
+}
+
+// checkChain checks the patient's verified events, sorted by Seq, against
+// the chain entry of the last batch, whose patients' root the ledger
+// holds.
+func checkChain(c *pb.AuditChainProof, patient ptoy.ID, lastBatch uint64, events []audit.Event,
+	anchor func(uint64) (*pb.AuditAnchor, error)) error {
+	if c == nil || c.Batch != lastBatch || len(c.Head) != 32 {
+		return ptoy.E("client.AuditEvents", ptoy.Unauthenticated, "the node gave no proof that the list is complete")
+	}
+	a, err := anchor(c.Batch)
+	if err != nil {
+		return err
+	}
+	var root [32]byte
+	if len(a.Patients) != 32 {
+		return ptoy.E("client.AuditEvents", ptoy.Unauthenticated, fmt.Sprintf("audit batch %d was anchored without a patients' root", c.Batch))
+	}
+	copy(root[:], a.Patients)
+	p := audit.ChainProof{Batch: c.Batch, Entry: audit.ChainEntry{Patient: patient, Count: c.Count}, Index: c.Index, Size: c.Size}
+	copy(p.Entry.Head[:], c.Head)
+	for _, h := range c.Path {
+		var x [32]byte
+		copy(x[:], h)
+		p.Path = append(p.Path, x)
+	}
+	sorted := slices.SortedFunc(slices.Values(events), func(a, b audit.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	return audit.VerifyChain(sorted, p, root)
+}
+
+// anchor reads an organisation's anchored audit batch from the ledger.
+// A batch the node serving the events has anchored may not have reached
+// this node yet: NotFound is waited on for a few blocks.
+func (c *Client) anchor(ctx context.Context, org ptoy.ID, batch uint64) (*pb.AuditAnchor, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		an, err := c.consent().Anchor(ctx, connect.NewRequest(&pb.AnchorRequest{Org: org.Bytes(), Batch: batch}))
+		if err == nil {
+			return an.Msg.Anchor, nil
+		}
+		err = fromConnect("client.AuditEvents", err)
+		if ptoy.KindOf(err) != ptoy.NotFound {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ptoy.E("client.AuditEvents", ptoy.Unauthenticated,
+				fmt.Sprintf("the ledger (through %s) has no audit batch %d of the node's organisation", c.base, batch), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// inRange reports whether t is in [from, to), zero bounds being open.
+func inRange(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }

@@ -1,7 +1,9 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 
 // TestGrantEnforcedEverywhere: on four validators, a grant made through
 // node 1 is enforced by node 4 as soon as node 4 has the block; then an
-// audit event edited in node 4's store fails the patient's verification.
+// audit event edited in node 4's store fails the patient's verification,
+// and so does an event left out of the listing (its index entry deleted
+// from node 4's store). The anchors are read through node 1.
 func TestGrantEnforcedEverywhere(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -57,21 +61,25 @@ func TestGrantEnforcedEverywhere(t *testing.T) {
 	// Alice's audit trail on node 4 checks once anchored.
 	var trail *client.AuditTrail
 	waitFor(t, ctx, "node 4's audit batch to be anchored", func() bool {
-		trail, err = n.Client(3).AuditEvents(ctx, alice, alice.ID(), time.Time{}, time.Time{})
-		return err == nil && len(trail.Pending) == 0 && len(trail.Verified) > 0
+		trail, err = n.Client(3).AuditEventsVia(ctx, n.Client(0), alice, alice.ID(), time.Time{}, time.Time{})
+		return err == nil && len(trail.Pending) == 0 && len(trail.Verified) > 1
 	})
+	if !trail.Complete {
+		t.Fatal("the audit trail's completeness was not checked")
+	}
 	// Node 4's operator edits one of her events in its store.
 	n.StopNode(3)
 	db, err := store.Open(n.Info.Nodes[3].Home + "/data/audit")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var edits []store.Write
+	var edits, originals []store.Write
 	db.Scan(nil, nil, func(k, v []byte) error {
 		e, err := audit.DecodeEvent(v)
 		if err == nil && e.Patient == alice.ID() && len(edits) == 0 {
+			originals = append(originals, store.Write{Key: bytes.Clone(k), Value: bytes.Clone(v)})
 			e.Reason = "nothing happened here"
-			edits = append(edits, store.Write{Key: append([]byte(nil), k...), Value: e.Encode()})
+			edits = append(edits, store.Write{Key: bytes.Clone(k), Value: e.Encode()})
 		}
 		return nil
 	})
@@ -85,9 +93,38 @@ func TestGrantEnforcedEverywhere(t *testing.T) {
 	if err := n.StartNode(3); err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.Client(3).AuditEvents(ctx, alice, alice.ID(), time.Time{}, time.Time{})
+	_, err = n.Client(3).AuditEventsVia(ctx, n.Client(0), alice, alice.ID(), time.Time{}, time.Time{})
 	if ptoy.KindOf(err) != ptoy.Unauthenticated {
 		t.Fatalf("a tampered audit event verified: %v", err)
 	}
 	t.Logf("tampered trail: %v", err)
+
+	// The operator puts the event back, and deletes the index entry of
+	// another of her events instead: every event it lists still has a
+	// good proof, but the list is one short of the anchored chain.
+	n.StopNode(3)
+	if db, err = store.Open(n.Info.Nodes[3].Home + "/data/audit"); err != nil {
+		t.Fatal(err)
+	}
+	index := append([]byte{'p'}, alice.ID().Bytes()...)
+	var deleted int
+	db.Scan(index, store.PrefixEnd(index), func(k, _ []byte) error {
+		if deleted == 0 {
+			originals = append(originals, store.Write{Key: bytes.Clone(k)}) // a deletion
+			deleted++
+		}
+		return nil
+	})
+	if err := db.Commit(originals, true); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := n.StartNode(3); err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.Client(3).AuditEventsVia(ctx, n.Client(0), alice, alice.ID(), time.Time{}, time.Time{})
+	if ptoy.KindOf(err) != ptoy.Unauthenticated || !strings.Contains(err.Error(), "events are missing") {
+		t.Fatalf("a trail missing an event verified: %v", err)
+	}
+	t.Logf("trail with an event left out: %v", err)
 }

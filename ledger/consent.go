@@ -864,6 +864,9 @@ func (b *Block) anchorAudit(op string, acct *pb.Account, m *pb.AnchorAudit) erro
 	if err := checkSHA256(op, "the batch's Merkle root", m.Root, true); err != nil {
 		return err
 	}
+	if err := checkSHA256(op, "the batch's patients' root", m.Patients, true); err != nil {
+		return err
+	}
 	if m.Batch == 0 || m.First == 0 || m.Last < m.First {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("batches and events are numbered from 1, and a batch holds events first to last (got batch %d, events %d to %d)", m.Batch, m.First, m.Last))
 	}
@@ -885,6 +888,7 @@ func (b *Block) anchorAudit(op string, acct *pb.Account, m *pb.AnchorAudit) erro
 	}
 	b.putMsg(anchorKey(orgID, m.Batch), &pb.AuditAnchor{
 		Batch: m.Batch, First: m.First, Last: m.Last, Root: bytes.Clone(m.Root), Height: b.height, Time: b.time.Unix(),
+		Patients: bytes.Clone(m.Patients),
 	})
 	b.set(anchorHeadKey(orgID), binary.BigEndian.AppendUint64(u64(m.Batch), m.Last))
 	return nil

@@ -19,7 +19,7 @@ package ledger
 //	undelegate to=NAME [patient=NAME]
 //	break-glass patient=NAME org=ORG [reason=HASH]
 //	break-glass-policy [patient=NAME] [off] [cats=CATS]
-//	anchor-audit batch=N first=N last=N [root=HASH]
+//	anchor-audit batch=N first=N last=N [root=HASH] [patients=HASH]
 //	publish-keys [patient=NAME] [keyset=HASH] [escrow=HASH] [own-bundle=HASH]
 //
 // Queries:
@@ -267,7 +267,7 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 		}
 		body.Msg = &pb.Body_BreakGlassPolicy{BreakGlassPolicy: m}
 	case "anchor-audit":
-		m := &pb.AnchorAudit{Root: namedHash("root")}
+		m := &pb.AnchorAudit{Root: namedHash("root"), Patients: namedHash("patients")}
 		for k, p := range map[string]*uint64{"batch": &m.Batch, "first": &m.First, "last": &m.Last} {
 			if s, ok := a.get(k); ok {
 				if *p, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -277,6 +277,9 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 		}
 		if r, ok := hashArg(a, "root"); ok {
 			m.Root = r
+		}
+		if r, ok := hashArg(a, "patients"); ok {
+			m.Patients = r
 		}
 		body.Msg = &pb.Body_AnchorAudit{AnchorAudit: m}
 	case "publish-keys":
@@ -558,7 +561,7 @@ func (h *harness) queryConsent(what string, params []string, a *args, p func(str
 		if err != nil {
 			return fail(err)
 		}
-		p("%s batch %d events %d-%d root=%s height=%d", h.w.idName(an.Org), an.Batch, an.First, an.Last, hashName(an.Root), an.Height)
+		p("%s batch %d events %d-%d root=%s patients=%s height=%d", h.w.idName(an.Org), an.Batch, an.First, an.Last, hashName(an.Root), hashName(an.Patients), an.Height)
 	case "keyset":
 		if err := need(1); err != nil {
 			return err

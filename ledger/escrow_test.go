@@ -159,3 +159,35 @@ func TestReleaseShareOpenList(t *testing.T) {
 		t.Fatalf("open after bob's policy: %v %v", open, err)
 	}
 }
+
+// TestBreakGlassAuditedOnce: a break-glass is one audit event, however
+// often its record is written again afterwards (shares released, the
+// patient's policy closing it); it used to appear once per write.
+func TestBreakGlassAuditedOnce(t *testing.T) {
+	h := newHarness(t, newWorld())
+	if _, err := h.genesis([]genesisOrg{
+		{actor: "hospital", kind: "hospital", name: "General Hospital", validator: "hospital-val"},
+		{actor: "clinic", kind: "clinic", name: "Riverside Clinic", validator: "clinic-val"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.mustBlock(
+		"alice register registrar=hospital cosign=hospital",
+		"clinic add-employee who=novak role=emergency-physician cosign=novak",
+	)
+	var glass []Event
+	h.l.Subscribe(func(c Committed) {
+		for _, e := range Events(c.Writes) {
+			if e.Action == "break-glass" {
+				glass = append(glass, e)
+			}
+		}
+	})
+	h.mustBlock("novak break-glass patient=alice org=clinic")
+	h.releaseBlock(release{"hospital", 1, shareHash("hospital's share")})
+	h.releaseBlock(release{"clinic", 1, shareHash("clinic's share")})
+	h.mustBlock("alice break-glass-policy off")
+	if len(glass) != 1 || glass[0].Patient != h.w.id("alice") || glass[0].Actor != h.w.id("novak") {
+		t.Fatalf("break-glass audit events: %+v, want one, by novak on alice", glass)
+	}
+}

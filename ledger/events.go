@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 
@@ -10,6 +11,7 @@ import (
 	"ptoy"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/store"
 )
 
 // Event is a consent or record change seen in a committed block, in the
@@ -23,9 +25,31 @@ type Event struct {
 	Reason  string
 }
 
-// Events returns the audit events a committed write stands for (none for
-// most writes). Nodes append them to their audit logs.
-func Events(k, v []byte) []Event {
+// Events returns the audit events a committed block's writes stand for
+// (none for most writes). Nodes append them to their audit logs. A
+// break-glass is one event, when it opens: its record is written again
+// when shares are released or the patient's policy closes it, and those
+// writes are not new break-glass events.
+func Events(writes []store.Write) []Event {
+	opened := map[uint64]bool{}
+	for _, w := range writes {
+		if bytes.HasPrefix(w.Key, prefixGlassPatient) && len(w.Key) == len(prefixGlassPatient)+ptoy.IDLen+8 && w.Value != nil {
+			opened[binary.BigEndian.Uint64(w.Key[len(w.Key)-8:])] = true
+		}
+	}
+	var out []Event
+	for _, w := range writes {
+		if bytes.HasPrefix(w.Key, prefixGlass) && len(w.Key) == len(prefixGlass)+8 &&
+			!opened[binary.BigEndian.Uint64(w.Key[len(prefixGlass):])] {
+			continue
+		}
+		out = append(out, eventsOf(w.Key, w.Value)...)
+	}
+	return out
+}
+
+// eventsOf returns the audit events one write stands for.
+func eventsOf(k, v []byte) []Event {
 	if v == nil {
 		return nil
 	}

@@ -11,8 +11,9 @@ import (
 )
 
 // anchorLoop cuts the audit log into batches and commits each batch's
-// Merkle root to the ledger, signed by the node's organisation, so that
-// the node cannot later drop or alter an event unnoticed.
+// Merkle root and patients' root to the ledger, signed by the node's
+// organisation, so that the node cannot later drop or alter an event
+// unnoticed.
 func (n *Node) anchorLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -59,7 +60,7 @@ func (n *Node) anchorOnce(ctx context.Context) error {
 
 func (n *Node) anchor(ctx context.Context, b audit.Batch) (int64, error) {
 	resp, err := n.submitAsOrg(ctx, &pb.Body{Msg: &pb.Body_AnchorAudit{AnchorAudit: &pb.AnchorAudit{
-		Batch: b.ID, First: b.First, Last: b.Last, Root: b.Root[:],
+		Batch: b.ID, First: b.First, Last: b.Last, Root: b.Root[:], Patients: b.Patients[:],
 	}}})
 	if err != nil {
 		return 0, err

@@ -35,11 +35,7 @@ func (n *Node) auditLedger(ctx context.Context, events <-chan []ledger.Event) {
 func (n *Node) ledgerEvents() <-chan []ledger.Event {
 	ch := make(chan []ledger.Event, 1024)
 	n.ledger.Subscribe(func(c ledger.Committed) {
-		var evs []ledger.Event
-		for _, w := range c.Writes {
-			evs = append(evs, ledger.Events(w.Key, w.Value)...)
-		}
-		if len(evs) > 0 {
+		if evs := ledger.Events(c.Writes); len(evs) > 0 {
 			select {
 			case ch <- evs:
 			default:

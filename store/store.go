@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"ptoy"
 )
@@ -22,14 +24,42 @@ type Write struct {
 
 // Pebble is a key-value store in a directory.
 type Pebble struct {
-	db *pebble.DB
+	db    *pebble.DB
+	fatal *fatalLogger // nil: a fatal error panics
+}
+
+// Options adjust OpenWith; the zero value is Open's behaviour.
+type Options struct {
+	// FS is the file system the store lives on; nil is the operating
+	// system's. Tests wrap it to inject faults (a full disk).
+	FS vfs.FS
+	// Survive keeps the process alive when Pebble meets an error it
+	// cannot recover from in place (a failed WAL or MANIFEST write, as
+	// when the disk is full). Pebble reports such errors to its logger's
+	// Fatalf and carries on in a state that must not be trusted; by
+	// default Fatalf panics. With Survive the store instead records the
+	// error: Commit (even one Pebble reported as done) and Err return it
+	// from then on, and the owner closes the store and opens it again,
+	// which replays only what reached the disk. The ledger does not
+	// survive (it cannot go on without its writes); the audit log does.
+	Survive bool
 }
 
 // Open opens or creates the store in dir.
-func Open(dir string) (*Pebble, error) {
+func Open(dir string) (*Pebble, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith opens or creates the store in dir with opt.
+func OpenWith(dir string, opt Options) (*Pebble, error) {
+	p := &Pebble{}
+	var logger pebble.Logger = quietLogger{}
+	if opt.Survive {
+		p.fatal = &fatalLogger{}
+		logger = p.fatal
+	}
 	opts := &pebble.Options{
 		Cache:  pebble.NewCache(64 << 20),
-		Logger: quietLogger{},
+		Logger: logger,
+		FS:     opt.FS,
 	}
 	// Bloom filters: most ledger lookups are for keys that do not exist
 	// (is this signing key new?), which then skip every table.
@@ -41,11 +71,39 @@ func Open(dir string) (*Pebble, error) {
 	if err != nil {
 		return nil, ptoy.E("store.Open", ptoy.Other, err)
 	}
-	return &Pebble{db: db}, nil
+	p.db = db
+	if err := p.Err(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
-// Close closes the store.
-func (p *Pebble) Close() error { return p.db.Close() }
+// Err returns the fatal error a surviving store met, nil if none (and
+// always nil without Options.Survive).
+func (p *Pebble) Err() error {
+	if p.fatal == nil {
+		return nil
+	}
+	if msg := p.fatal.msg.Load(); msg != nil {
+		return ptoy.E("store", ptoy.Other, "the store failed and must be reopened: "+*msg)
+	}
+	return nil
+}
+
+// Close closes the store. A store that failed (Err) may report an error
+// or, inside Pebble, panic on close; Close turns such a panic into the
+// error, since the store is being abandoned anyway.
+func (p *Pebble) Close() (err error) {
+	if p.fatal != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				err = ptoy.E("store.Close", ptoy.Other, fmt.Sprint("closing a failed store: ", r))
+			}
+		}()
+	}
+	return p.db.Close()
+}
 
 // Get returns the value of key, or nil if it is absent.
 func (p *Pebble) Get(key []byte) ([]byte, error) {
@@ -103,10 +161,14 @@ func (p *Pebble) Commit(writes []Write, sync bool) error {
 	if sync {
 		opt = pebble.Sync
 	}
+	if err := p.Err(); err != nil {
+		return err
+	}
 	if err := b.Commit(opt); err != nil {
 		return ptoy.E("store.Commit", ptoy.Other, err)
 	}
-	return nil
+	// Pebble reports a failed WAL write to Fatalf and then returns nil.
+	return p.Err()
 }
 
 // PrefixEnd returns the smallest key greater than every key with prefix.
@@ -127,6 +189,18 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// fatalLogger records the first fatal error instead of ending the
+// process.
+type fatalLogger struct {
+	quietLogger
+	msg atomic.Pointer[string]
+}
+
+func (l *fatalLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.msg.CompareAndSwap(nil, &msg)
 }
 
 // ErrCorrupt reports a stored value that does not decode.

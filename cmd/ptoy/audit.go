@@ -6,14 +6,22 @@ package main
 // resources, or as an accounting of disclosures.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"ptoy"
 	"ptoy/audit"
+	"ptoy/client"
+	"ptoy/consent"
 )
 
 func init() {
@@ -21,14 +29,19 @@ func init() {
 }
 
 func runAudit(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "audit", "--as PATIENT_KEY [--patient PATIENT] [--from DATE] [--to DATE] [--fhir | --report | --json]",
+	fs := flags(e, "audit", "--as PATIENT_KEY [--patient PATIENT] [--ledger-node URL] [--from DATE] [--to DATE] [--fhir | --report | --json]",
 		`Lists the accesses to the patient's records that the node (--node) recorded:
 every read and key release, allowed or denied, with who, what, for which
 purpose, the decision and its reason. Each event is checked against the
 Merkle root of its batch, which the node's organisation anchored on the
 ledger; events of the last moments are not anchored yet and are listed as
-pending. An event whose proof does not check means the node altered or
-dropped events: the command then fails.
+pending. The patient's events are also chained, and each anchored batch
+commits the chain's head, so that an event left out of the list is caught
+as well. A check that fails means the node altered or dropped events: the
+command then fails. The anchors are read through --ledger-node (env
+`+envLedgerNode+`), another node than --node, so that the node whose events
+are checked does not vouch for itself; without it they are read through
+--node, and the summary says so.
 
 The patient signs the request (--as); a delegate signs with its own key and
 names the patient with --patient. --from and --to bound the events' times
@@ -43,6 +56,8 @@ names the patient with --patient. --from and --to bound the events' times
 	fhir := fs.Bool("fhir", false, "print FHIR AuditEvent resources (JSON)")
 	report := fs.Bool("report", false, "print the accounting of disclosures")
 	asJSON := fs.Bool("json", false, "print JSON")
+	ledgerDef, _ := e.getenv(envLedgerNode)
+	ledgerNode := fs.String("ledger-node", ledgerDef, "`URL` of another node, through which the anchors are read (env "+envLedgerNode+")")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -79,7 +94,15 @@ names the patient with --patient. --from and --to bound the events' times
 	if err != nil {
 		return err
 	}
-	trail, err := cl.AuditEvents(ctx, me, patient, from, to)
+	ledger := cl
+	if *ledgerNode != "" {
+		u, err := url.Parse(*ledgerNode)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageErr(fmt.Sprintf("bad --ledger-node URL %q: want http://HOST:PORT", *ledgerNode))
+		}
+		ledger = client.New(strings.TrimSuffix(*ledgerNode, "/"), &http.Client{Timeout: requestTimeout})
+	}
+	trail, err := cl.AuditEventsVia(ctx, ledger, me, patient, from, to)
 	if err != nil {
 		// A proof that does not check wraps the verification's error; a
 		// refused request does not.
@@ -97,6 +120,14 @@ names the patient with --patient. --from and --to bound the events' times
 	all := append(append([]audit.Event(nil), trail.Verified...), trail.Pending...)
 	summary := fmt.Sprintf("%d events verified against audit batches %s anchored on the ledger; %d pending anchoring (recorded, not yet provable)",
 		len(trail.Verified), n.short(trail.Org), len(trail.Pending))
+	if trail.Complete {
+		summary += "\nnone left out: the list matches the anchored count and chain of the patient's events"
+	}
+	if ledger == cl {
+		summary += "\nanchors read through the same node (give --ledger-node to check them through another)"
+	} else {
+		summary += "\nanchors read through " + trail.LedgerNode
+	}
 	switch {
 	case *fhir:
 		bundle := map[string]any{"resourceType": "Bundle", "type": "collection", "total": len(all)}
@@ -113,7 +144,16 @@ names the patient with --patient. --from and --to bound the events' times
 		return writeJSON(e.stdout, bundle)
 	case *report:
 		fmt.Fprintln(e.stderr, summary)
-		return audit.AccountingOfDisclosures(e.stdout, patient, all, from, to)
+		recipients, err := recipientNames(ctx, cl, n)
+		if err != nil {
+			return err
+		}
+		worded := make([]audit.Event, len(all))
+		for i, ev := range all {
+			ev.Reason = n.words(ev.Reason)
+			worded[i] = ev
+		}
+		return audit.AccountingOfDisclosures(e.stdout, patient, worded, from, to, recipients)
 	case *asJSON:
 		var out []any
 		add := func(evs []audit.Event, verified bool) {
@@ -128,7 +168,7 @@ names the patient with --patient. --from and --to bound the events' times
 		add(trail.Verified, true)
 		add(trail.Pending, false)
 		return writeJSON(e.stdout, map[string]any{"node": trail.Node, "org": trail.Org.String(), "events": out,
-			"verified": len(trail.Verified), "pending": len(trail.Pending)})
+			"verified": len(trail.Verified), "pending": len(trail.Pending), "complete": trail.Complete, "ledger_node": trail.LedgerNode})
 	}
 	fmt.Fprintf(e.stdout, "audit trail of %s, as recorded by node %s of %s\n\n", n.long(patient), trail.Node, n.short(trail.Org))
 	if len(all) == 0 {
@@ -161,4 +201,37 @@ names the patient with --patient. --from and --to bound the events' times
 	}
 	fmt.Fprintln(e.stdout, summary)
 	return nil
+}
+
+// recipientNames names accounts for the accounting of disclosures from
+// the ledger: an organisation by its name, an employee as "NAME, ROLE at
+// ORGANISATION" (NAME the key's name in the keystore, or
+// "practitioner 1a2b3c4d"), anyone else by a key name if there is one.
+func recipientNames(ctx context.Context, cl *client.Client, n *namer) (func(ptoy.ID) string, error) {
+	staff := map[ptoy.ID]string{}
+	orgs := slices.SortedFunc(maps.Keys(n.orgs), func(a, b ptoy.ID) int { return bytes.Compare(a[:], b[:]) })
+	for _, org := range orgs {
+		emps, err := cl.Employees(ctx, org)
+		if err != nil {
+			return nil, err
+		}
+		for _, em := range emps {
+			p := idOf(em.Practitioner)
+			who := n.keys[p]
+			if who == "" {
+				who = "practitioner " + consent.ShortID(p)
+			}
+			role := fmt.Sprintf("%s, %s at %s", who, consent.RoleName(em.Role), n.orgs[org])
+			if prev, ok := staff[p]; ok {
+				role = prev + "; " + role
+			}
+			staff[p] = role
+		}
+	}
+	return func(id ptoy.ID) string {
+		if s, ok := staff[id]; ok {
+			return s
+		}
+		return n.name(id)
+	}, nil
 }

@@ -34,10 +34,13 @@ import (
 
 // Environment variables read by the commands.
 const (
-	envNode    = "PTOY_NODE"
-	envKeys    = "PTOY_KEYS"
-	envPass    = "PTOY_PASSPHRASE"
-	envFastKDF = "PTOY_TEST_FAST_KDF" // "1": cheap KDF for new keystores; tests only
+	envNode = "PTOY_NODE"
+	// envLedgerNode names another node, through which ptoy audit reads
+	// the anchors.
+	envLedgerNode = "PTOY_LEDGER_NODE"
+	envKeys       = "PTOY_KEYS"
+	envPass       = "PTOY_PASSPHRASE"
+	envFastKDF    = "PTOY_TEST_FAST_KDF" // "1": cheap KDF for new keystores; tests only
 
 	defaultNode = "http://127.0.0.1:8080"
 

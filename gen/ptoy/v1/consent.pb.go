@@ -783,11 +783,15 @@ func (x *SetBreakGlassPolicy) GetCategories() uint32 {
 // AnchorAudit commits a node's audit batch (a Merkle root) to the ledger.
 // Signed by the organisation that runs the node.
 type AnchorAudit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Batch         uint64                 `protobuf:"varint,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	First         uint64                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
-	Last          uint64                 `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
-	Root          []byte                 `protobuf:"bytes,4,opt,name=root,proto3" json:"root,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Batch uint64                 `protobuf:"varint,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	First uint64                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Last  uint64                 `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Root  []byte                 `protobuf:"bytes,4,opt,name=root,proto3" json:"root,omitempty"`
+	// The Merkle root over the batch's per-patient chain entries (each
+	// patient's event count and hash chain head at the end of the batch),
+	// so that a listing that leaves a patient's event out does not verify.
+	Patients      []byte `protobuf:"bytes,5,opt,name=patients,proto3" json:"patients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -846,6 +850,13 @@ func (x *AnchorAudit) GetLast() uint64 {
 func (x *AnchorAudit) GetRoot() []byte {
 	if x != nil {
 		return x.Root
+	}
+	return nil
+}
+
+func (x *AnchorAudit) GetPatients() []byte {
+	if x != nil {
+		return x.Patients
 	}
 	return nil
 }
@@ -1229,6 +1240,7 @@ type AuditAnchor struct {
 	Root          []byte                 `protobuf:"bytes,5,opt,name=root,proto3" json:"root,omitempty"`
 	Height        int64                  `protobuf:"varint,6,opt,name=height,proto3" json:"height,omitempty"`
 	Time          int64                  `protobuf:"varint,7,opt,name=time,proto3" json:"time,omitempty"`
+	Patients      []byte                 `protobuf:"bytes,8,opt,name=patients,proto3" json:"patients,omitempty"` // AnchorAudit.patients
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1310,6 +1322,13 @@ func (x *AuditAnchor) GetTime() int64 {
 		return x.Time
 	}
 	return 0
+}
+
+func (x *AuditAnchor) GetPatients() []byte {
+	if x != nil {
+		return x.Patients
+	}
+	return nil
 }
 
 type KeySetState struct {
@@ -1520,12 +1539,13 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x1e\n" +
 	"\n" +
 	"categories\x18\x03 \x01(\rR\n" +
-	"categories\"a\n" +
+	"categories\"}\n" +
 	"\vAnchorAudit\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
 	"\x04last\x18\x03 \x01(\x04R\x04last\x12\x12\n" +
-	"\x04root\x18\x04 \x01(\fR\x04root\"w\n" +
+	"\x04root\x18\x04 \x01(\fR\x04root\x12\x1a\n" +
+	"\bpatients\x18\x05 \x01(\fR\bpatients\"w\n" +
 	"\vPublishKeys\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x17\n" +
 	"\akey_set\x18\x02 \x01(\fR\x06keySet\x12\x16\n" +
@@ -1564,7 +1584,7 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"categories\x12\x18\n" +
 	"\aflagged\x18\t \x01(\bR\aflagged\x12\x16\n" +
 	"\x06shares\x18\n" +
-	" \x03(\fR\x06shares\"\x9f\x01\n" +
+	" \x03(\fR\x06shares\"\xbb\x01\n" +
 	"\vAuditAnchor\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\x14\n" +
 	"\x05batch\x18\x02 \x01(\x04R\x05batch\x12\x14\n" +
@@ -1572,7 +1592,8 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x12\n" +
 	"\x04root\x18\x05 \x01(\fR\x04root\x12\x16\n" +
 	"\x06height\x18\x06 \x01(\x03R\x06height\x12\x12\n" +
-	"\x04time\x18\a \x01(\x03R\x04time\"\x9a\x01\n" +
+	"\x04time\x18\a \x01(\x03R\x04time\x12\x1a\n" +
+	"\bpatients\x18\b \x01(\fR\bpatients\"\x9a\x01\n" +
 	"\vKeySetState\x12\x17\n" +
 	"\akey_set\x18\x01 \x01(\fR\x06keySet\x12\x16\n" +
 	"\x06escrow\x18\x02 \x01(\fR\x06escrow\x12\x18\n" +

@@ -797,7 +797,10 @@ type AuditEventsResponse struct {
 	Org    []byte                 `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"` // the organisation whose anchors prove the events
 	Events []*AuditProof          `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
 	// Events not yet in an anchored batch (encodings), newest last.
-	Pending       [][]byte `protobuf:"bytes,4,rep,name=pending,proto3" json:"pending,omitempty"`
+	Pending [][]byte `protobuf:"bytes,4,rep,name=pending,proto3" json:"pending,omitempty"`
+	// The patient's chain entry in the last batch of events, proving that
+	// no event of the patient up to that batch is left out.
+	Chain         *AuditChainProof `protobuf:"bytes,5,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -860,6 +863,100 @@ func (x *AuditEventsResponse) GetPending() [][]byte {
 	return nil
 }
 
+func (x *AuditEventsResponse) GetChain() *AuditChainProof {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+// AuditChainProof: the patient's event count and chain head at the end
+// of batch, leaf index of size in the batch's patients tree, with its
+// RFC 6962 audit path.
+type AuditChainProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batch         uint64                 `protobuf:"varint,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Head          []byte                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	Index         uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Size          uint64                 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Path          [][]byte               `protobuf:"bytes,6,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditChainProof) Reset() {
+	*x = AuditChainProof{}
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditChainProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditChainProof) ProtoMessage() {}
+
+func (x *AuditChainProof) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditChainProof.ProtoReflect.Descriptor instead.
+func (*AuditChainProof) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_consent_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AuditChainProof) GetBatch() uint64 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *AuditChainProof) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AuditChainProof) GetHead() []byte {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *AuditChainProof) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AuditChainProof) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *AuditChainProof) GetPath() [][]byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 type AnchorRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Org           []byte                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
@@ -870,7 +967,7 @@ type AnchorRequest struct {
 
 func (x *AnchorRequest) Reset() {
 	*x = AnchorRequest{}
-	mi := &file_ptoy_v1_consent_api_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +979,7 @@ func (x *AnchorRequest) String() string {
 func (*AnchorRequest) ProtoMessage() {}
 
 func (x *AnchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_api_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +992,7 @@ func (x *AnchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorRequest.ProtoReflect.Descriptor instead.
 func (*AnchorRequest) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_api_proto_rawDescGZIP(), []int{14}
+	return file_ptoy_v1_consent_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AnchorRequest) GetOrg() []byte {
@@ -921,7 +1018,7 @@ type AnchorResponse struct {
 
 func (x *AnchorResponse) Reset() {
 	*x = AnchorResponse{}
-	mi := &file_ptoy_v1_consent_api_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1030,7 @@ func (x *AnchorResponse) String() string {
 func (*AnchorResponse) ProtoMessage() {}
 
 func (x *AnchorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_api_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1043,7 @@ func (x *AnchorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorResponse.ProtoReflect.Descriptor instead.
 func (*AnchorResponse) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_api_proto_rawDescGZIP(), []int{15}
+	return file_ptoy_v1_consent_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AnchorResponse) GetAnchor() *AuditAnchor {
@@ -1013,12 +1110,20 @@ const file_ptoy_v1_consent_api_proto_rawDesc = "" +
 	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x12\n" +
 	"\x04root\x18\x05 \x01(\fR\x04root\x12\x14\n" +
 	"\x05index\x18\x06 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04path\x18\a \x03(\fR\x04path\"\x82\x01\n" +
+	"\x04path\x18\a \x03(\fR\x04path\"\xb2\x01\n" +
 	"\x13AuditEventsResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x10\n" +
 	"\x03org\x18\x02 \x01(\fR\x03org\x12+\n" +
 	"\x06events\x18\x03 \x03(\v2\x13.ptoy.v1.AuditProofR\x06events\x12\x18\n" +
-	"\apending\x18\x04 \x03(\fR\apending\"7\n" +
+	"\apending\x18\x04 \x03(\fR\apending\x12.\n" +
+	"\x05chain\x18\x05 \x01(\v2\x18.ptoy.v1.AuditChainProofR\x05chain\"\x8f\x01\n" +
+	"\x0fAuditChainProof\x12\x14\n" +
+	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x12\n" +
+	"\x04head\x18\x03 \x01(\fR\x04head\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04path\x18\x06 \x03(\fR\x04path\"7\n" +
 	"\rAnchorRequest\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\x14\n" +
 	"\x05batch\x18\x02 \x01(\x04R\x05batch\">\n" +
@@ -1045,7 +1150,7 @@ func file_ptoy_v1_consent_api_proto_rawDescGZIP() []byte {
 	return file_ptoy_v1_consent_api_proto_rawDescData
 }
 
-var file_ptoy_v1_consent_api_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ptoy_v1_consent_api_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_ptoy_v1_consent_api_proto_goTypes = []any{
 	(*AccessRequest)(nil),           // 0: ptoy.v1.AccessRequest
 	(*AccessResponse)(nil),          // 1: ptoy.v1.AccessResponse
@@ -1061,46 +1166,48 @@ var file_ptoy_v1_consent_api_proto_goTypes = []any{
 	(*AuditEventsRequest)(nil),      // 11: ptoy.v1.AuditEventsRequest
 	(*AuditProof)(nil),              // 12: ptoy.v1.AuditProof
 	(*AuditEventsResponse)(nil),     // 13: ptoy.v1.AuditEventsResponse
-	(*AnchorRequest)(nil),           // 14: ptoy.v1.AnchorRequest
-	(*AnchorResponse)(nil),          // 15: ptoy.v1.AnchorResponse
-	(*GrantState)(nil),              // 16: ptoy.v1.GrantState
-	(*DelegationState)(nil),         // 17: ptoy.v1.DelegationState
-	(*BreakGlassPolicy)(nil),        // 18: ptoy.v1.BreakGlassPolicy
-	(Purpose)(0),                    // 19: ptoy.v1.Purpose
-	(*BreakGlassEvent)(nil),         // 20: ptoy.v1.BreakGlassEvent
-	(*Notification)(nil),            // 21: ptoy.v1.Notification
-	(*AuditAnchor)(nil),             // 22: ptoy.v1.AuditAnchor
+	(*AuditChainProof)(nil),         // 14: ptoy.v1.AuditChainProof
+	(*AnchorRequest)(nil),           // 15: ptoy.v1.AnchorRequest
+	(*AnchorResponse)(nil),          // 16: ptoy.v1.AnchorResponse
+	(*GrantState)(nil),              // 17: ptoy.v1.GrantState
+	(*DelegationState)(nil),         // 18: ptoy.v1.DelegationState
+	(*BreakGlassPolicy)(nil),        // 19: ptoy.v1.BreakGlassPolicy
+	(Purpose)(0),                    // 20: ptoy.v1.Purpose
+	(*BreakGlassEvent)(nil),         // 21: ptoy.v1.BreakGlassEvent
+	(*Notification)(nil),            // 22: ptoy.v1.Notification
+	(*AuditAnchor)(nil),             // 23: ptoy.v1.AuditAnchor
 }
 var file_ptoy_v1_consent_api_proto_depIdxs = []int32{
-	16, // 0: ptoy.v1.AccessResponse.grants:type_name -> ptoy.v1.GrantState
-	17, // 1: ptoy.v1.AccessResponse.delegations:type_name -> ptoy.v1.DelegationState
-	18, // 2: ptoy.v1.AccessResponse.break_glass_policy:type_name -> ptoy.v1.BreakGlassPolicy
-	16, // 3: ptoy.v1.PatientEntry.grant:type_name -> ptoy.v1.GrantState
+	17, // 0: ptoy.v1.AccessResponse.grants:type_name -> ptoy.v1.GrantState
+	18, // 1: ptoy.v1.AccessResponse.delegations:type_name -> ptoy.v1.DelegationState
+	19, // 2: ptoy.v1.AccessResponse.break_glass_policy:type_name -> ptoy.v1.BreakGlassPolicy
+	17, // 3: ptoy.v1.PatientEntry.grant:type_name -> ptoy.v1.GrantState
 	3,  // 4: ptoy.v1.PatientsResponse.patients:type_name -> ptoy.v1.PatientEntry
-	19, // 5: ptoy.v1.ExplainRequest.purpose:type_name -> ptoy.v1.Purpose
-	20, // 6: ptoy.v1.BreakGlassQueueResponse.events:type_name -> ptoy.v1.BreakGlassEvent
-	21, // 7: ptoy.v1.NotificationsResponse.notifications:type_name -> ptoy.v1.Notification
+	20, // 5: ptoy.v1.ExplainRequest.purpose:type_name -> ptoy.v1.Purpose
+	21, // 6: ptoy.v1.BreakGlassQueueResponse.events:type_name -> ptoy.v1.BreakGlassEvent
+	22, // 7: ptoy.v1.NotificationsResponse.notifications:type_name -> ptoy.v1.Notification
 	12, // 8: ptoy.v1.AuditEventsResponse.events:type_name -> ptoy.v1.AuditProof
-	22, // 9: ptoy.v1.AnchorResponse.anchor:type_name -> ptoy.v1.AuditAnchor
-	0,  // 10: ptoy.v1.ConsentService.Access:input_type -> ptoy.v1.AccessRequest
-	2,  // 11: ptoy.v1.ConsentService.Patients:input_type -> ptoy.v1.PatientsRequest
-	5,  // 12: ptoy.v1.ConsentService.Explain:input_type -> ptoy.v1.ExplainRequest
-	7,  // 13: ptoy.v1.ConsentService.BreakGlassQueue:input_type -> ptoy.v1.BreakGlassQueueRequest
-	9,  // 14: ptoy.v1.ConsentService.Notifications:input_type -> ptoy.v1.NotificationsRequest
-	11, // 15: ptoy.v1.ConsentService.AuditEvents:input_type -> ptoy.v1.AuditEventsRequest
-	14, // 16: ptoy.v1.ConsentService.Anchor:input_type -> ptoy.v1.AnchorRequest
-	1,  // 17: ptoy.v1.ConsentService.Access:output_type -> ptoy.v1.AccessResponse
-	4,  // 18: ptoy.v1.ConsentService.Patients:output_type -> ptoy.v1.PatientsResponse
-	6,  // 19: ptoy.v1.ConsentService.Explain:output_type -> ptoy.v1.ExplainResponse
-	8,  // 20: ptoy.v1.ConsentService.BreakGlassQueue:output_type -> ptoy.v1.BreakGlassQueueResponse
-	10, // 21: ptoy.v1.ConsentService.Notifications:output_type -> ptoy.v1.NotificationsResponse
-	13, // 22: ptoy.v1.ConsentService.AuditEvents:output_type -> ptoy.v1.AuditEventsResponse
-	15, // 23: ptoy.v1.ConsentService.Anchor:output_type -> ptoy.v1.AnchorResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	14, // 9: ptoy.v1.AuditEventsResponse.chain:type_name -> ptoy.v1.AuditChainProof
+	23, // 10: ptoy.v1.AnchorResponse.anchor:type_name -> ptoy.v1.AuditAnchor
+	0,  // 11: ptoy.v1.ConsentService.Access:input_type -> ptoy.v1.AccessRequest
+	2,  // 12: ptoy.v1.ConsentService.Patients:input_type -> ptoy.v1.PatientsRequest
+	5,  // 13: ptoy.v1.ConsentService.Explain:input_type -> ptoy.v1.ExplainRequest
+	7,  // 14: ptoy.v1.ConsentService.BreakGlassQueue:input_type -> ptoy.v1.BreakGlassQueueRequest
+	9,  // 15: ptoy.v1.ConsentService.Notifications:input_type -> ptoy.v1.NotificationsRequest
+	11, // 16: ptoy.v1.ConsentService.AuditEvents:input_type -> ptoy.v1.AuditEventsRequest
+	15, // 17: ptoy.v1.ConsentService.Anchor:input_type -> ptoy.v1.AnchorRequest
+	1,  // 18: ptoy.v1.ConsentService.Access:output_type -> ptoy.v1.AccessResponse
+	4,  // 19: ptoy.v1.ConsentService.Patients:output_type -> ptoy.v1.PatientsResponse
+	6,  // 20: ptoy.v1.ConsentService.Explain:output_type -> ptoy.v1.ExplainResponse
+	8,  // 21: ptoy.v1.ConsentService.BreakGlassQueue:output_type -> ptoy.v1.BreakGlassQueueResponse
+	10, // 22: ptoy.v1.ConsentService.Notifications:output_type -> ptoy.v1.NotificationsResponse
+	13, // 23: ptoy.v1.ConsentService.AuditEvents:output_type -> ptoy.v1.AuditEventsResponse
+	16, // 24: ptoy.v1.ConsentService.Anchor:output_type -> ptoy.v1.AnchorResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_consent_api_proto_init() }
@@ -1115,7 +1222,7 @@ func file_ptoy_v1_consent_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_consent_api_proto_rawDesc), len(file_ptoy_v1_consent_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,107 @@
+package audit
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"ptoy"
+)
+
+// fullDisk is the operating system's file system, whose writes fail
+// with ENOSPC while full is set (removing files still works, as on a
+// real full disk).
+func fullDisk(full *atomic.Bool) vfs.FS {
+	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !full.Load() {
+			return nil
+		}
+		switch op.Kind {
+		case errorfs.OpCreate, errorfs.OpLink, errorfs.OpRename, errorfs.OpReuseForWrite, errorfs.OpMkdirAll,
+			errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData,
+			errorfs.OpFileSyncTo, errorfs.OpFileFlush, errorfs.OpFilePreallocate:
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+}
+
+// TestDiskFull: with the log's disk full, appends (the gateway's reads)
+// fail with Unavailable and the process lives on (Pebble's fatal commit
+// error used to panic it); when space returns the log reopens itself
+// and goes on from the last event stored, with nothing half-written.
+func TestDiskFull(t *testing.T) {
+	ctx := context.Background()
+	var full atomic.Bool
+	dir := t.TempDir()
+	l, err := Open(Options{Dir: dir, Node: testNode, FS: fullDisk(&full), RetryEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	before := appendN(t, l, 5)
+	if _, err := l.Cut(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	full.Store(true)
+	for i := range 3 {
+		_, err := l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(time.Hour+time.Duration(i))))
+		wantKind(t, err, ptoy.Unavailable)
+		t.Logf("append on a full disk: %v", err)
+	}
+	_, err = l.ForPatient(ctx, id(1), time.Time{}, time.Time{})
+	wantKind(t, err, ptoy.Unavailable)
+	_, err = l.Cut(ctx, 0)
+	wantKind(t, err, ptoy.Unavailable)
+	// Still full a while later: still refused, still alive.
+	_, err = l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(2*time.Hour)))
+	wantKind(t, err, ptoy.Unavailable)
+
+	full.Store(false)
+	var after Event
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		after, err = l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(3*time.Hour)))
+		if err == nil {
+			break
+		}
+		wantKind(t, err, ptoy.Unavailable)
+		if time.Now().After(deadline) {
+			t.Fatalf("the log did not recover once the disk had room: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if after.Seq != before[len(before)-1].Seq+1 {
+		t.Fatalf("after recovery the next event is %d, want %d: a refused event was stored or a number skipped", after.Seq, before[len(before)-1].Seq+1)
+	}
+	evs, err := l.ForPatient(ctx, id(1), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(before)+1 {
+		t.Fatalf("after recovery %d events are stored, want %d", len(evs), len(before)+1)
+	}
+	b, err := l.Cut(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{1, b.ID} {
+		if err := l.VerifyBatch(ctx, id); err != nil {
+			t.Fatalf("batch %d after recovery: %v", id, err)
+		}
+	}
+	// And across a restart.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir)
+	if l.Last() != after.Seq {
+		t.Fatalf("reopened at %d, want %d", l.Last(), after.Seq)
+	}
+}

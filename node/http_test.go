@@ -276,3 +276,39 @@ func TestLoopbackOnlyPlain(t *testing.T) {
 		t.Error("a plain HTTP peer off loopback accepted")
 	}
 }
+
+// TestPeerCertificateNotIssuedByOrgKeyRefused: a node serving a
+// certificate that another key issued is refused by the node-to-node
+// transport, which checks the issuer against the organisation's key on
+// the ledger; a client that trusts that other key's certificate reaches
+// it, so the refusal is the issuer's.
+func TestPeerCertificateNotIssuedByOrgKeyRefused(t *testing.T) {
+	other, err := keys.Generate(keys.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := MakeCert(dir, "node1", other, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, func(c *Config) {
+		c.TLS = "on"
+		c.TLSCert, c.TLSKey = filepath.Join(dir, nodeCrtFile), filepath.Join(dir, nodeKeyFile)
+		for id, u := range c.Storage {
+			c.Storage[id] = strings.Replace(u, "http://", "https://", 1)
+		}
+	}, Options{})
+	_, err = (&http.Client{Transport: n.Transport()}).Get(n.URL() + "/healthz")
+	if err == nil || !strings.Contains(err.Error(), "issued neither by organisation") {
+		t.Fatalf("a certificate not issued by the organisation key: %v", err)
+	}
+	ca, _ := os.ReadFile(filepath.Join(dir, orgCAFile))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(n.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}

@@ -124,7 +124,7 @@ func serverCert(home string, c Config, org *keys.KeyPair, now time.Time) (tls.Ce
 	if err == nil && madeCertCurrent(cert, org.SigningPublic(), names, now) {
 		return cert, nil
 	}
-	if err := makeCert(dir, c.Moniker, org, names, now); err != nil {
+	if err := MakeCert(dir, c.Moniker, org, names, now); err != nil {
 		return tls.Certificate{}, err
 	}
 	cert, err = tls.LoadX509KeyPair(filepath.Join(dir, nodeCrtFile), filepath.Join(dir, nodeKeyFile))
@@ -163,11 +163,11 @@ func issuedBy(leaf *x509.Certificate, pub ed25519.PublicKey) bool {
 		ed25519.Verify(pub, leaf.RawTBSCertificate, leaf.Signature)
 }
 
-// makeCert writes, in dir, the organisation's self-signed certificate
+// MakeCert writes, in dir, the organisation's self-signed certificate
 // (its key is the organisation's signing key; clients may trust it as a
 // root) and a node certificate for names, on a new P-256 key (every TLS
 // client speaks ECDSA), issued by the organisation key.
-func makeCert(dir, moniker string, org *keys.KeyPair, names []string, now time.Time) error {
+func MakeCert(dir, moniker string, org *keys.KeyPair, names []string, now time.Time) error {
 	const op = "node.makeCert"
 	orgName := pkix.Name{Organization: []string{"ptoy"}, CommonName: "ptoy organisation " + org.ID().String()}
 	ca := &x509.Certificate{

@@ -554,7 +554,11 @@ func recordStatusGet(ctx context.Context, c *common, cl *client.Client, k *keys.
 	}
 	req.Header.Set("X-Ptoy-Purpose", consent.PurposeName(purpose))
 	auth.Sign(req, chainID, k, time.Now())
-	resp, err := (&http.Client{Timeout: requestTimeout}).Do(req)
+	hc, err := c.httpClient()
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", ptoy.E("", ptoy.Unavailable, fmt.Sprintf("cannot reach the node at %s", c.node), err)
 	}

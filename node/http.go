@@ -202,7 +202,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.mu.Unlock()
 			c.Close()
 			if l.refused.Add(1)%100 == 1 {
-				l.log.Warn("http: refusing connections over the limit", "client", key, "refused", l.refused.Load())
+				// No client address in the log: it can tell who visits whom.
+				l.log.Warn("http: refusing connections over the per-client or overall limit", "refused", l.refused.Load())
 			}
 			continue
 		}

@@ -312,3 +312,22 @@ func TestPeerCertificateNotIssuedByOrgKeyRefused(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestCometRPCTLSOffLoopback: CometBFT's RPC serves TLS with the node's
+// certificate when it listens off loopback, and plain on loopback.
+func TestCometRPCTLSOffLoopback(t *testing.T) {
+	c := DefaultConfig()
+	c.RPCAddr = "tcp://10.0.0.5:26657"
+	cc := cometConfig("/srv/ptoy", c)
+	if !cc.RPC.IsTLSEnabled() || cc.RPC.CertFile() != "/srv/ptoy/tls/node.crt" || cc.RPC.KeyFile() != "/srv/ptoy/tls/node.key" {
+		t.Fatalf("off loopback: TLS %v, %s, %s", cc.RPC.IsTLSEnabled(), cc.RPC.CertFile(), cc.RPC.KeyFile())
+	}
+	c.TLSCert, c.TLSKey = "certs/op.crt", "/etc/op.key"
+	if cc = cometConfig("/srv/ptoy", c); cc.RPC.CertFile() != "/srv/ptoy/certs/op.crt" || cc.RPC.KeyFile() != "/etc/op.key" {
+		t.Fatalf("operator certificate: %s, %s", cc.RPC.CertFile(), cc.RPC.KeyFile())
+	}
+	c = DefaultConfig()
+	if cometConfig("/srv/ptoy", c).RPC.IsTLSEnabled() {
+		t.Fatal("TLS on the loopback RPC")
+	}
+}

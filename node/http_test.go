@@ -222,7 +222,7 @@ func TestTLSServedAndPlainRefused(t *testing.T) {
 		for id, u := range c.Storage {
 			c.Storage[id] = strings.Replace(u, "http://", "https://", 1)
 		}
-	}, Options{})
+	}, Options{Handlers: echo})
 	if !strings.HasPrefix(n.URL(), "https://") {
 		t.Fatalf("URL %s", n.URL())
 	}
@@ -232,7 +232,7 @@ func TestTLSServedAndPlainRefused(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	for name, hc := range map[string]*http.Client{"org CA": hc, "node-to-node": {Transport: n.Transport()}} {
 		resp, err := hc.Get(n.URL() + "/healthz")
 		if err != nil {
@@ -243,8 +243,19 @@ func TestTLSServedAndPlainRefused(t *testing.T) {
 		if !strings.HasPrefix(string(b), "ok") {
 			t.Fatalf("%s: %q", name, b)
 		}
+		t.Logf("%s: %s", name, resp.Proto)
 	}
-	resp, err := http.Get("http://" + n.httpAddr + "/healthz")
+	// A body over HTTP/2, through the per-request deadlines.
+	resp, err := hc.Post(n.URL()+"/test/echo", "application/octet-stream", strings.NewReader(strings.Repeat("x", 100000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(b) != "100000" {
+		t.Fatalf("POST over %s: %q", resp.Proto, b)
+	}
+	resp, err = http.Get("http://" + n.httpAddr + "/healthz")
 	if err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -34,6 +34,7 @@ type Options struct {
 	KDF        keys.KDFParams // for the demo keystores; keys.DefaultKDF if zero
 	NoDemo     bool           // skip the demo people
 	NoPatients bool           // demo staff but no demo patients (they register themselves)
+	TLS        bool           // every node serves TLS (certificates issued by the organisation keys)
 }
 
 // Passphrase unlocks every demo keystore. Development only.
@@ -210,7 +211,7 @@ func (n *Net) Client(i int) *client.Client {
 	}
 	hc, ok := n.hc[nd]
 	if !ok {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 2 * time.Minute}
+		hc = &http.Client{Transport: nd.Transport(), Timeout: 2 * time.Minute}
 		n.hc[nd] = hc
 	}
 	return client.New(nd.URL(), hc)
@@ -276,7 +277,7 @@ func create(opt Options) (Info, error) {
 	spec := node.NetworkSpec{
 		Out: filepath.Join(opt.Home, "nodes"), Validators: opt.Validators, Orgs: specs,
 		FreePorts: true, HTTPAddr0: opt.Listen, FastBlocks: true, Dev: true, KDF: keys.TestKDF, Now: now,
-		ChainID: "ptoy-dev",
+		ChainID: "ptoy-dev", TLS: opt.TLS,
 	}
 	tokenGenesis(&spec)
 	if _, err := node.CreateNetwork(spec); err != nil {
@@ -287,7 +288,7 @@ func create(opt Options) (Info, error) {
 		if err != nil {
 			return info, err
 		}
-		info.Nodes = append(info.Nodes, NodeInfo{Moniker: c.Moniker, Org: demoOrgs[i].name, API: "http://" + c.HTTPAddr,
+		info.Nodes = append(info.Nodes, NodeInfo{Moniker: c.Moniker, Org: demoOrgs[i].name, API: c.Scheme() + "://" + c.HTTPAddr,
 			CometRPC: "http://" + c.RPCAddr[len("tcp://"):], Home: h, HTTPAddr: c.HTTPAddr})
 	}
 	info.ChainID = spec.ChainID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,14 @@ func cometConfig(home string, c Config) *cmtcfg.Config {
 	cc.P2P.AddrBookStrict = false
 	cc.P2P.PexReactor = false
 	cc.RPC.ListenAddress = c.RPCAddr
+	if c.RPCAddr != "" && !isLoopback(hostPort(c.RPCAddr)) {
+		// CometBFT's RPC off loopback: TLS with the node's certificate.
+		cc.RPC.TLSCertFile, cc.RPC.TLSKeyFile = absPath(home, c.TLSCert), absPath(home, c.TLSKey)
+		if c.TLSCert == "" {
+			cc.RPC.TLSCertFile = filepath.Join(home, tlsDir, nodeCrtFile)
+			cc.RPC.TLSKeyFile = filepath.Join(home, tlsDir, nodeKeyFile)
+		}
+	}
 	cc.TxIndex.Indexer = "null"
 	cc.Instrumentation.Prometheus = false
 	cc.Mempool.Size = 50000

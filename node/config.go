@@ -42,6 +42,19 @@ type Config struct {
 	AnchorInterval string `json:"anchor_interval"`
 	// MaxUpload bounds one uploaded blob, in bytes.
 	MaxUpload int64 `json:"max_upload"`
+	// TLS is "auto" (or empty): TLS on every address but loopback, plain
+	// HTTP on loopback; or "on": TLS on loopback too. Plain HTTP is never
+	// served off loopback. TLSCert and TLSKey name an operator's PEM
+	// certificate and key (relative to the home); if empty the node
+	// serves a certificate made in HOME/tls and issued by the
+	// organisation key (see tls.go). TLSNames are extra host names or
+	// addresses for that certificate.
+	TLS      string   `json:"tls,omitempty"`
+	TLSCert  string   `json:"tls_cert,omitempty"`
+	TLSKey   string   `json:"tls_key,omitempty"`
+	TLSNames []string `json:"tls_names,omitempty"`
+	// HTTP bounds what one client can hold of the HTTP server.
+	HTTP HTTPLimits `json:"http"`
 }
 
 // DefaultConfig returns the settings of a single node on this machine.
@@ -56,6 +69,7 @@ func DefaultConfig() Config {
 		RepairInterval:     "30s",
 		AnchorInterval:     "5s",
 		MaxUpload:          64 << 20,
+		HTTP:               DefaultHTTPLimits(),
 	}
 }
 
@@ -89,9 +103,22 @@ func (c Config) Validate() error {
 		if _, err := ptoy.ParseID(id); err != nil {
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage: %q is not an organisation id", id))
 		}
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage: %q is not an http(s) URL", u))
 		}
+		if pu.Scheme == "http" && !isLoopback(pu.Host) {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage: %q is plain HTTP off loopback; nodes speak to each other over https", u))
+		}
+	}
+	if c.TLS != "" && c.TLS != "auto" && c.TLS != "on" {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("tls %q: want \"auto\" (TLS except on loopback) or \"on\"; plain HTTP is never served off loopback", c.TLS))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return ptoy.E(op, ptoy.Invalid, "tls_cert and tls_key go together: name both or neither")
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	if c.MaxUpload <= 0 {
 		return ptoy.E(op, ptoy.Invalid, "max_upload must be positive")

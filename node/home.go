@@ -48,8 +48,11 @@ type NetworkSpec struct {
 	HTTPAddr0  string // node 1's HTTP address, if set
 	FastBlocks bool
 	Dev        bool
-	KDF        keys.KDFParams
-	Now        time.Time
+	// TLS makes every node serve TLS, on loopback too ("tls": "on"); off
+	// loopback they do anyway.
+	TLS bool
+	KDF keys.KDFParams
+	Now time.Time
 
 	// The token part of the genesis app state: the network parameters
 	// (nil or unset fields take the ledger's defaults), the treasury's
@@ -137,6 +140,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		c.Moniker = "node" + strconv.Itoa(i+1)
 		c.FastBlocks = spec.FastBlocks
 		c.Dev = spec.Dev
+		if spec.TLS {
+			c.TLS = "on"
+		}
 		c.P2PAddr = "tcp://" + net.JoinHostPort(host, "26656")
 		c.RPCAddr = "tcp://" + net.JoinHostPort(host, "26657")
 		c.HTTPAddr = net.JoinHostPort(host, "8080")
@@ -189,7 +195,7 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	}
 	storage := map[string]string{}
 	for i, nd := range nodes {
-		storage[orgKeys[i].ID().String()] = "http://" + nd.cfg.HTTPAddr
+		storage[orgKeys[i].ID().String()] = nd.cfg.Scheme() + "://" + nd.cfg.HTTPAddr
 	}
 	for i, home := range homes {
 		c := nodes[i].cfg
@@ -205,6 +211,11 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		}
 		if err := doc.SaveAs(cometConfig(home, c).GenesisFile()); err != nil {
 			return nil, ptoy.E(op, ptoy.Other, err)
+		}
+		// The node's TLS certificate, issued by its organisation's key, so
+		// that TLS is always configured (the node renews it when it opens).
+		if _, err := serverCert(home, c, orgKeys[i], spec.Now); err != nil {
+			return nil, err
 		}
 		if err := SaveConfig(home, c); err != nil {
 			return nil, err

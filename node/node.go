@@ -5,7 +5,9 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +86,8 @@ type Node struct {
 	orgMu sync.Mutex
 
 	srv      *http.Server
+	conns    *limitListener
+	peerTLS  *peerTLS
 	httpAddr string
 	closeOne sync.Once
 	stopping atomic.Bool
@@ -153,6 +157,9 @@ func Open(home string, opt Options) (*Node, error) {
 	if n.audit, err = audit.Open(audit.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
 		return nil, err
 	}
+	if u, ok := cfg.Storage[n.orgKey.ID().String()]; ok && !strings.HasPrefix(u, cfg.Scheme()+"://") {
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage lists this node at %s, but it serves %s (tls %q, http_addr %s)", u, cfg.Scheme(), cfg.TLS, cfg.HTTPAddr))
+	}
 	peers := map[ptoy.ID]string{}
 	for id, u := range cfg.Storage {
 		oid, _ := ptoy.ParseID(id)
@@ -167,10 +174,12 @@ func Open(home string, opt Options) (*Node, error) {
 	chainID := n.comet.GenesisDoc().ChainID
 	n.auth = &auth.Authenticator{ChainID: chainID, Now: time.Now, Accounts: n.ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
 	n.door = door.New(door.Config{Node: cfg.Moniker, Consent: index, BlockTime: n.ledger.BlockTime, Audit: n.audit})
+	n.peerTLS = newPeerTLS(peers, n.orgSigningKey)
 	n.gw = gateway.New(gateway.Config{
 		Consent: index, Auth: n.auth, Door: n.door,
 		Node: cfg.Moniker, ChainID: chainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
 		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
+		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 
 	mux := http.NewServeMux()
@@ -187,7 +196,14 @@ func Open(home string, opt Options) (*Node, error) {
 		h, _ := n.ledger.Height()
 		fmt.Fprintf(w, "ok %d\n", h)
 	})
-	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.srv = newHTTPServer(mux, cfg.HTTP, log)
+	if cfg.ServesTLS() {
+		cert, err := serverCert(home, cfg, n.orgKey, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		n.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	ok = true
 	return n, nil
 }
@@ -246,6 +262,7 @@ func (n *Node) Start() error {
 		return ptoy.E("node.Start", ptoy.Other, "starting consensus", err)
 	}
 	n.httpAddr = ln.Addr().String()
+	n.conns = newLimitListener(ln, n.cfg.HTTP.MaxConnsPerIP, n.cfg.HTTP.MaxConns, n.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	repair, _ := parseDuration(n.cfg.RepairInterval)
@@ -258,7 +275,11 @@ func (n *Node) Start() error {
 	n.done.Add(1)
 	go func() { defer n.done.Done(); n.escrowLoop(ctx) }()
 	go func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return n.srv.Serve(n.conns) }
+		if n.srv.TLSConfig != nil {
+			serve = func() error { return n.srv.ServeTLS(n.conns, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -315,7 +336,24 @@ func (n *Node) closeStores() {
 }
 
 // URL is the base URL of the node's HTTP server.
-func (n *Node) URL() string { return "http://" + n.httpAddr }
+func (n *Node) URL() string { return n.cfg.Scheme() + "://" + n.httpAddr }
+
+// Transport returns a new HTTP transport that reaches the network's nodes
+// as this node does: over TLS to an https node, checking its certificate
+// against its organisation's key on this node's ledger.
+func (n *Node) Transport() *http.Transport { return n.peerTLS.transport() }
+
+// orgSigningKey is the signing key the ledger lists for organisation id.
+func (n *Node) orgSigningKey(id ptoy.ID) (ed25519.PublicKey, error) {
+	if _, err := n.ledger.Org(id); err != nil {
+		return nil, err
+	}
+	a, err := n.ledger.Account(id)
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.PublicKey(a.SigningKey), nil
+}
 
 // Home is the node's home directory.
 func (n *Node) Home() string { return n.home }

@@ -9,6 +9,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +43,7 @@ const (
 	envKeys       = "PTOY_KEYS"
 	envPass       = "PTOY_PASSPHRASE"
 	envFastKDF    = "PTOY_TEST_FAST_KDF" // "1": cheap KDF for new keystores; tests only
+	envNodeCA     = "PTOY_NODE_CA"       // PEM certificates to trust for an https node (its HOME/tls/org-ca.crt)
 
 	defaultNode = "http://127.0.0.1:8080"
 
@@ -220,12 +223,44 @@ func (c *common) client(ctx context.Context) (*client.Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageErr(fmt.Sprintf("bad node URL %q: want http://HOST:PORT", c.node))
 	}
-	cl := client.New(strings.TrimSuffix(c.node, "/"), &http.Client{Timeout: requestTimeout})
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	cl := client.New(strings.TrimSuffix(c.node, "/"), hc)
 	if _, err := cl.Status(ctx); err != nil {
-		return nil, ptoy.E("", ptoy.KindOf(err), fmt.Sprintf("cannot reach the node at %s (is it running? see --node and %s): %s", c.node, envNode, ptoy.Message(err)))
+		hint := "is it running? see --node and " + envNode
+		if u.Scheme == "https" && strings.Contains(err.Error(), "certificate") {
+			hint = "to trust a node's own certificate, set " + envNodeCA + " to its HOME/tls/org-ca.crt"
+		}
+		return nil, ptoy.E("", ptoy.KindOf(err), fmt.Sprintf("cannot reach the node at %s (%s): %s", c.node, hint, ptoy.Message(err)))
 	}
 	c.cl = cl
 	return cl, nil
+}
+
+// httpClient is the HTTP client of the node. An https node is checked
+// against the system's authorities, or only against the certificates in
+// the file PTOY_NODE_CA names (a node's HOME/tls/org-ca.crt: its
+// organisation key's certificate, which issued the node's).
+func (c *common) httpClient() (*http.Client, error) {
+	hc := &http.Client{Timeout: requestTimeout}
+	file, ok := c.e.getenv(envNodeCA)
+	if !ok || file == "" {
+		return hc, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, ptoy.E("", ptoy.Invalid, fmt.Sprintf("cannot read %s (%s)", file, envNodeCA), err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, ptoy.E("", ptoy.Invalid, fmt.Sprintf("%s (%s) holds no PEM certificate", file, envNodeCA))
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	hc.Transport = t
+	return hc, nil
 }
 
 // accountRef is an account argument: an id, or a key of the keystore.

@@ -192,7 +192,10 @@ func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) erro
 // categories it could read; every other holder of those categories gets
 // the new keys in a new bundle, the revoked grantee never does. New
 // epochs of emergency categories are escrowed anew, in a PublishKeys
-// that follows the Revoke.
+// that follows the Revoke. The agent acts for its own patient only: a
+// delegate cannot open the patient's own bundle, and the ledger refuses
+// a new key set signed by a delegate whose scope is not every category,
+// so a delegate revokes with a bare Revoke (no key set).
 func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 	all, err := a.Keys(ctx)
 	if err != nil {

@@ -356,6 +356,34 @@ func (b *Block) actForPatient(op string, acct *pb.Account, patientb []byte, what
 	return patient, ds.Delegation, nil
 }
 
+// delegateMayRekey checks that a delegate (dl, nil when the patient
+// signs) may change the patient's key set: the key set, the patient's
+// own bundle and the escrow hold the keys of every category, so only the
+// patient, or a delegate for every category, changes them. A caregiver
+// delegated demographics who could replace the key set would have every
+// record written afterwards sealed to keys of its choosing.
+func delegateMayRekey(op string, dl *pb.Delegate) error {
+	if dl == nil || dl.Categories&consent.Defined == consent.Defined {
+		return nil
+	}
+	return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf(
+		"a caregiver delegated %s cannot change the patient's keys, which cover every category; only the patient can (or a delegate for all categories)",
+		consent.DescribeCategories(dl.Categories)))
+}
+
+// delegateMaySetGlass checks that a delegate (dl, nil when the patient
+// signs) may change the patient's break-glass policy: the policy governs
+// the whole emergency set, so only the patient, or a delegate whose
+// scope covers the whole emergency set, changes it.
+func delegateMaySetGlass(op string, dl *pb.Delegate) error {
+	if dl == nil || dl.Categories&consent.EmergencySet == consent.EmergencySet {
+		return nil
+	}
+	return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf(
+		"a caregiver delegated %s cannot change the patient's break-glass policy, which governs %s; only the patient can (or a delegate for all of these)",
+		consent.DescribeCategories(dl.Categories), consent.DescribeCategories(consent.EmergencySet)))
+}
+
 // ---- grants ----
 
 func (b *Block) putGrant(gs *pb.GrantState) {
@@ -471,6 +499,11 @@ func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
 	}
 	if len(m.Rebundles) > maxRebundles {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("at most %d rebundles in one revocation", maxRebundles))
+	}
+	if len(m.KeySet) > 0 {
+		if err := delegateMayRekey(op, dl); err != nil {
+			return err
+		}
 	}
 	now := b.time.Unix()
 	gs.Status, gs.RevokedTime = pb.GrantStatus_GRANT_STATUS_REVOKED, now
@@ -775,8 +808,11 @@ func (b *Block) notifyPatient(patient ptoy.ID, kind, text string) error {
 }
 
 func (b *Block) setGlassPolicy(op string, acct *pb.Account, m *pb.SetBreakGlassPolicy) error {
-	patient, _, err := b.actForPatient(op, acct, m.Patient, "set the break-glass policy")
+	patient, dl, err := b.actForPatient(op, acct, m.Patient, "set the break-glass policy")
 	if err != nil {
+		return err
+	}
+	if err := delegateMaySetGlass(op, dl); err != nil {
 		return err
 	}
 	if m.Disabled && m.Categories != 0 {
@@ -893,8 +929,11 @@ func (b *Block) anchorAudit(op string, acct *pb.Account, m *pb.AnchorAudit) erro
 // ---- key sets ----
 
 func (b *Block) publishKeys(op string, acct *pb.Account, m *pb.PublishKeys) error {
-	patient, _, err := b.actForPatient(op, acct, m.Patient, "publish keys")
+	patient, dl, err := b.actForPatient(op, acct, m.Patient, "publish keys")
 	if err != nil {
+		return err
+	}
+	if err := delegateMayRekey(op, dl); err != nil {
 		return err
 	}
 	if err := checkSHA256(op, "key_set", m.KeySet, true); err != nil {

@@ -87,8 +87,14 @@
 //     gives a grantee (an organisation, a practitioner, a caregiver, an
 //     insurer) access for a scope, a purpose and a permission, from
 //     not_before until expires, committing to the hash of the key bundle
-//     that seals the scope's category keys to the grantee. A new grant
-//     to the same grantee replaces the old one.
+//     that seals the scope's category keys to the grantee. A grantee
+//     holds one grant: a new grant to a grantee whose grant is in force
+//     is refused, with what that grant covers, unless it says it
+//     replaces it (Grant.replace; a delegate replaces only a grant within
+//     its scope). Nobody loses access without the patient saying so.
+//   - Times a person gives as a day are whole days: "until 2027-12-31"
+//     is stored as the midnight that starts 2028-01-01 and said as "until
+//     the end of 2027-12-31" (FormatEnd).
 //   - Revoke ends a grant at once, and may start a new key set and
 //     re-issue its keys to those who keep access.
 //   - Delegate and Undelegate: a caregiver or guardian acts for the

@@ -293,6 +293,10 @@ func checkSHA256(op, what string, h []byte, required bool) error {
 
 func timeWords(s int64) string { return consent.FormatTime(time.Unix(s, 0)) }
 
+// endWords writes the end of an access: a midnight is the end of the day
+// before, the day a person gave ("the end of 2027-12-31").
+func endWords(s int64) string { return consent.FormatEnd(time.Unix(s, 0)) }
+
 // idArg parses an id field of a message; what names it in errors.
 func idArg(op, what string, b []byte) (ptoy.ID, error) {
 	if len(b) == 0 {
@@ -349,7 +353,7 @@ func (b *Block) actForPatient(op string, acct *pb.Account, patientb []byte, what
 	case ds == nil:
 		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only the patient, or a delegate allowed to grant, may %s for %s", what, patient))
 	case ds.Delegation.Expires != 0 && b.time.Unix() >= ds.Delegation.Expires:
-		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s expired on %s", patient, timeWords(ds.Delegation.Expires)))
+		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s lasted until %s", patient, endWords(ds.Delegation.Expires)))
 	case !ds.Delegation.MayGrant:
 		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s does not include the right to grant", patient))
 	}
@@ -448,6 +452,7 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 		GrantedBy:   bytes.Clone(acct.Id),
 	}
 	gs.Grant.Patient = patient.Bytes()
+	gs.Grant.Replace = false // an instruction to this transaction, not state
 	if dl != nil {
 		signer := ptoy.ID(acct.Id)
 		switch {
@@ -457,12 +462,43 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("the grant covers %s, outside your delegation (%s)",
 				consent.DescribeCategories(m.Categories&^dl.Categories), consent.DescribeCategories(dl.Categories)))
 		case dl.Expires != 0 && (m.Expires == 0 || m.Expires > dl.Expires):
-			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation ends on %s: a grant you sign must expire by then", timeWords(dl.Expires)))
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation lasts until %s: a grant you sign must end by then", endWords(dl.Expires)))
+		}
+	}
+	// A grant in force is replaced only when the new one says so: a
+	// patient who grants lab results to a hospital that reads their notes
+	// must not lose the notes without a word.
+	old, err := readGrant(b.get, patient, grantee)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Status == pb.GrantStatus_GRANT_STATUS_ACTIVE && (old.Grant.Expires == 0 || now < old.Grant.Expires) {
+		switch {
+		case !m.Replace:
+			return ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s already holds a grant: %s. A new grant would replace it and all it covers: to do so, grant again with replace (ptoy grant --replace), naming every category it should keep",
+				grantee, grantWords(old.Grant)))
+		case dl != nil && old.Grant.Categories&^dl.Categories != 0:
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("the grant to %s in force covers %s, outside your delegation: only the patient replaces it",
+				grantee, consent.DescribeCategories(old.Grant.Categories&^dl.Categories)))
 		}
 	}
 	b.putGrant(gs)
 	b.set(grantedKey(grantee, patient), u64(uint64(m.Expires)))
 	return nil
+}
+
+// grantWords describes a grant in force: "read and write access to lab
+// results for treatment, until the end of 2027-12-31".
+func grantWords(g *pb.Grant) string {
+	perm := map[pb.Permission]string{
+		pb.Permission_PERMISSION_READ: "read", pb.Permission_PERMISSION_WRITE: "write-only",
+		pb.Permission_PERMISSION_READ_WRITE: "read and write",
+	}[g.Permission]
+	s := fmt.Sprintf("%s access to %s for %s", perm, consent.DescribeCategories(g.Categories), consent.PurposeName(g.Purpose))
+	if g.Expires != 0 {
+		s += ", until " + endWords(g.Expires)
+	}
+	return s
 }
 
 func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {

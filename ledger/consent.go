@@ -441,9 +441,9 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 	case m.NotBefore < 0 || m.Expires < 0:
 		return ptoy.E(op, ptoy.Invalid, "not_before and expires are Unix seconds, not negative")
 	case m.Expires != 0 && m.Expires <= now:
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant would be expired already: it expires on %s and this block is at %s", timeWords(m.Expires), timeWords(now)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant would be expired already: it lasts until %s and this block is at %s", endWords(m.Expires), timeWords(now)))
 	case m.Expires != 0 && m.NotBefore != 0 && m.Expires <= m.NotBefore:
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant must expire (%s) after it starts (%s)", timeWords(m.Expires), timeWords(m.NotBefore)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant must end (%s) after it starts (%s)", endWords(m.Expires), timeWords(m.NotBefore)))
 	}
 	gs := &pb.GrantState{
 		Grant:       proto.Clone(m).(*pb.Grant),
@@ -641,7 +641,7 @@ func (b *Block) delegate(op string, acct *pb.Account, m *pb.Delegate) error {
 	}
 	now := b.time.Unix()
 	if m.Expires < 0 || m.Expires != 0 && m.Expires <= now {
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the delegation would be expired already: it expires on %s and this block is at %s", timeWords(m.Expires), timeWords(now)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the delegation would be expired already: it lasts until %s and this block is at %s", endWords(m.Expires), timeWords(now)))
 	}
 	if err := checkSHA256(op, "the key bundle hash of a delegation", m.KeyBundle, true); err != nil {
 		return err

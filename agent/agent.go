@@ -163,6 +163,9 @@ type GrantOptions struct {
 	Permission pb.Permission
 	NotBefore  int64 // unix seconds, 0: now
 	Expires    int64 // unix seconds, 0: never
+	// Replace replaces the grantee's grant in force, and all it covers;
+	// without it the ledger refuses a grant to a grantee who holds one.
+	Replace bool
 }
 
 // Grant gives grantee access. With read permission the grantee receives
@@ -171,7 +174,7 @@ type GrantOptions struct {
 func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) error {
 	g := &pb.Grant{
 		Patient: a.patient.Bytes(), Grantee: grantee.Bytes(), Categories: o.Categories, Purpose: o.Purpose,
-		Permission: o.Permission, NotBefore: o.NotBefore, Expires: o.Expires,
+		Permission: o.Permission, NotBefore: o.NotBefore, Expires: o.Expires, Replace: o.Replace,
 	}
 	if o.Permission&pb.Permission_PERMISSION_READ != 0 {
 		all, err := a.Keys(ctx)
@@ -192,7 +195,10 @@ func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) erro
 // categories it could read; every other holder of those categories gets
 // the new keys in a new bundle, the revoked grantee never does. New
 // epochs of emergency categories are escrowed anew, in a PublishKeys
-// that follows the Revoke.
+// that follows the Revoke. The agent acts for its own patient only: a
+// delegate cannot open the patient's own bundle, and the ledger refuses
+// a new key set signed by a delegate whose scope is not every category,
+// so a delegate revokes with a bare Revoke (no key set).
 func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 	all, err := a.Keys(ctx)
 	if err != nil {

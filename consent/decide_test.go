@@ -36,8 +36,10 @@ var names = map[ptoy.ID]string{
 }
 
 var (
-	t0      = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	endNext = time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	// endNext is the expiry of a grant given "until 2027-01-31": the end
+	// of that day, midnight starting the next.
+	endNext = time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)
 )
 
 func bits(cs ...pb.Category) uint32 {
@@ -156,11 +158,11 @@ func TestDecide(t *testing.T) {
 			allow: true, via: consent.ViaPatient},
 		{name: "physician through the organisation's grant", req: req(osei, hospital, clinical),
 			allow: true, via: consent.ViaOrgGrant, code: consent.CodeOrgGrant,
-			reason: "granted to General Hospital by the patient until 2027-01-31 for treatment"},
+			reason: "granted to General Hospital by the patient until the end of 2027-01-31 for treatment"},
 		{name: "nurse writes an encounter", req: req(lee, hospital, bits(encounters)), edit: func(r *consent.Request) { r.Action = consent.Write; r.Purpose = 0 },
 			allow: true, via: consent.ViaOrgGrant},
 		{name: "expiry exactly at block time is expired", req: req(osei, hospital, clinical), edit: func(r *consent.Request) { r.Time = endNext },
-			code: consent.CodeExpired, reason: "expired on 2027-01-31"},
+			code: consent.CodeExpired, reason: "expired at the end of 2027-01-31"},
 		{name: "one second before expiry", req: req(osei, hospital, clinical), edit: func(r *consent.Request) { r.Time = endNext.Add(-time.Second) },
 			allow: true, via: consent.ViaOrgGrant},
 		{name: "half a second before expiry", req: req(osei, hospital, clinical), edit: func(r *consent.Request) { r.Time = endNext.Add(-time.Second / 2) },
@@ -385,7 +387,7 @@ func TestExplain(t *testing.T) {
 		{req(park, hospital, bits(notes)),
 			"Park (for General Hospital) cannot read the patient's clinical notes: Park's role (billing) does not cover clinical notes. That role covers demographics, encounters and insurance and billing."},
 		{req(osei, hospital, bits(conditions, medications)),
-			"Dr Osei (for General Hospital) can read the patient's conditions and medications: granted to General Hospital by the patient until 2027-01-31 for treatment. Dr Osei's role (physician) covers conditions and medications."},
+			"Dr Osei (for General Hospital) can read the patient's conditions and medications: granted to General Hospital by the patient until the end of 2027-01-31 for treatment. Dr Osei's role (physician) covers conditions and medications."},
 		{req(osei, hospital, bits(notes, mentalHealth)),
 			"Dr Osei (for General Hospital) cannot read the patient's clinical notes and mental health: scope excludes mental health. It covers encounters, conditions, medications, lab results and clinical notes. Sensitive categories are reached only when the patient names them."},
 		{req(alice, none(), bits(notes)), "The patient can read their own records."},
@@ -462,5 +464,34 @@ func TestIndexConcurrent(t *testing.T) {
 			t.Fatalf("unexpected decision %s", d)
 		}
 		x.Decide(req(park, hospital, bits(notes)))
+	}
+}
+
+// A grant given until a day ("--until 2027-12-31", stored as the
+// midnight that starts 2028-01-01) is said to last until that day, not
+// the next; an end at another time is said as it is.
+func TestEndIsTheDayGiven(t *testing.T) {
+	x := world()
+	end := time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC)
+	grant(x, alice, lab, bits(labResults), treatment, read, 0, end.Unix())
+	r := req(tech, lab, bits(labResults))
+	if got, want := consent.Decide(x, r).Reason(), "granted to City Lab by the patient until the end of 2027-12-31 for treatment"; got != want {
+		t.Errorf("reason %q, want %q", got, want)
+	}
+	r.Time = end
+	if got, want := consent.Decide(x, r).Reason(), "expired at the end of 2027-12-31"; got != want {
+		t.Errorf("after the end: reason %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		t    time.Time
+		want string
+	}{
+		{end, "the end of 2027-12-31"},
+		{end.Add(-time.Second), "2027-12-31 23:59:59 UTC"},
+		{end.Add(90 * time.Minute), "2028-01-01 01:30 UTC"},
+	} {
+		if got := consent.FormatEnd(c.t); got != c.want {
+			t.Errorf("FormatEnd(%v) = %q, want %q", c.t, got, c.want)
+		}
 	}
 }

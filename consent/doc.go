@@ -87,12 +87,28 @@
 //     gives a grantee (an organisation, a practitioner, a caregiver, an
 //     insurer) access for a scope, a purpose and a permission, from
 //     not_before until expires, committing to the hash of the key bundle
-//     that seals the scope's category keys to the grantee. A new grant
-//     to the same grantee replaces the old one.
+//     that seals the scope's category keys to the grantee. A grantee
+//     holds one grant: a new grant to a grantee whose grant is in force
+//     is refused, with what that grant covers, unless it says it
+//     replaces it (Grant.replace; a delegate replaces only a grant within
+//     its scope). Nobody loses access without the patient saying so.
+//   - Times a person gives as a day are whole days: "until 2027-12-31"
+//     is stored as the midnight that starts 2028-01-01 and said as "until
+//     the end of 2027-12-31" (FormatEnd).
 //   - Revoke ends a grant at once, and may start a new key set and
 //     re-issue its keys to those who keep access.
 //   - Delegate and Undelegate: a caregiver or guardian acts for the
-//     patient within a scope, with or without the right to grant.
+//     patient within a scope, with or without the right to grant. A
+//     delegate allowed to grant grants and revokes within its scope, but
+//     the patient's key set (PublishKeys, and the new key set, own bundle
+//     and re-issued bundles a Revoke may carry) holds the keys of every
+//     category: a delegate changes it only when its scope covers every
+//     category ("a caregiver delegated demographics cannot change the
+//     patient's keys; only the patient can"). A delegate's revocation
+//     without a new key set ends the access at every gateway at once; new
+//     key epochs are the patient's to start. Likewise the break-glass
+//     policy governs the whole emergency set: a delegate sets it only
+//     when its scope covers the whole emergency set.
 //   - BreakGlass, by an emergency physician for an organisation, with
 //     the hash of a reason: opens a read of the patient's emergency set
 //     (EmergencySet: allergies, medications, conditions, immunizations,

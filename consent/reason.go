@@ -43,6 +43,27 @@ func FormatTime(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05 UTC")
 }
 
+// FormatEnd writes the end of an access (an expiry, a close) in reasons.
+// An end at midnight UTC is the end of the day before, which is the day
+// a person gave ("--until 2027-12-31" stores 2028-01-01 00:00 UTC):
+// "the end of 2027-12-31"; any other time as FormatTime.
+func FormatEnd(t time.Time) string {
+	t = t.UTC()
+	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 {
+		return "the end of " + t.AddDate(0, 0, -1).Format("2006-01-02")
+	}
+	return FormatTime(t)
+}
+
+// endedAt says when an access ended: "at the end of 2027-12-31" for an
+// end at midnight UTC (FormatEnd), "on 2027-12-31 15:04 UTC" otherwise.
+func endedAt(t time.Time) string {
+	if e := FormatEnd(t); strings.HasPrefix(e, "the end of ") {
+		return "at " + e
+	}
+	return "on " + FormatTime(t)
+}
+
 func (d Decision) name(id ptoy.ID) string {
 	if d.state != nil {
 		if n := d.state.Names(id); n != "" {
@@ -63,7 +84,7 @@ func until(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return " until " + FormatTime(t)
+	return " until " + FormatEnd(t)
 }
 
 // Reason says in plain words why the request was allowed or denied:
@@ -106,7 +127,7 @@ func (d Decision) Reason() string {
 	case CodeNotYet:
 		return "the grant starts on " + FormatTime(d.At)
 	case CodeExpired:
-		return "expired on " + FormatTime(d.At)
+		return "expired " + endedAt(d.At)
 	case CodeWriteOnly:
 		return "the grant is write-only: it allows depositing records, not reading them"
 	case CodeReadOnly:
@@ -120,7 +141,7 @@ func (d Decision) Reason() string {
 	case CodeScope:
 		return "scope excludes " + DescribeCategories(d.Categories)
 	case CodeDelegationExpired:
-		return "the delegation expired on " + FormatTime(d.At)
+		return "the delegation expired " + endedAt(d.At)
 	case CodeDelegationScope:
 		return "the delegation's scope excludes " + DescribeCategories(d.Categories)
 	case CodeGlassClosed:

@@ -293,6 +293,10 @@ func checkSHA256(op, what string, h []byte, required bool) error {
 
 func timeWords(s int64) string { return consent.FormatTime(time.Unix(s, 0)) }
 
+// endWords writes the end of an access: a midnight is the end of the day
+// before, the day a person gave ("the end of 2027-12-31").
+func endWords(s int64) string { return consent.FormatEnd(time.Unix(s, 0)) }
+
 // idArg parses an id field of a message; what names it in errors.
 func idArg(op, what string, b []byte) (ptoy.ID, error) {
 	if len(b) == 0 {
@@ -349,11 +353,39 @@ func (b *Block) actForPatient(op string, acct *pb.Account, patientb []byte, what
 	case ds == nil:
 		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only the patient, or a delegate allowed to grant, may %s for %s", what, patient))
 	case ds.Delegation.Expires != 0 && b.time.Unix() >= ds.Delegation.Expires:
-		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s expired on %s", patient, timeWords(ds.Delegation.Expires)))
+		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s lasted until %s", patient, endWords(ds.Delegation.Expires)))
 	case !ds.Delegation.MayGrant:
 		return patient, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation from %s does not include the right to grant", patient))
 	}
 	return patient, ds.Delegation, nil
+}
+
+// delegateMayRekey checks that a delegate (dl, nil when the patient
+// signs) may change the patient's key set: the key set, the patient's
+// own bundle and the escrow hold the keys of every category, so only the
+// patient, or a delegate for every category, changes them. A caregiver
+// delegated demographics who could replace the key set would have every
+// record written afterwards sealed to keys of its choosing.
+func delegateMayRekey(op string, dl *pb.Delegate) error {
+	if dl == nil || dl.Categories&consent.Defined == consent.Defined {
+		return nil
+	}
+	return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf(
+		"a caregiver delegated %s cannot change the patient's keys, which cover every category; only the patient can (or a delegate for all categories)",
+		consent.DescribeCategories(dl.Categories)))
+}
+
+// delegateMaySetGlass checks that a delegate (dl, nil when the patient
+// signs) may change the patient's break-glass policy: the policy governs
+// the whole emergency set, so only the patient, or a delegate whose
+// scope covers the whole emergency set, changes it.
+func delegateMaySetGlass(op string, dl *pb.Delegate) error {
+	if dl == nil || dl.Categories&consent.EmergencySet == consent.EmergencySet {
+		return nil
+	}
+	return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf(
+		"a caregiver delegated %s cannot change the patient's break-glass policy, which governs %s; only the patient can (or a delegate for all of these)",
+		consent.DescribeCategories(dl.Categories), consent.DescribeCategories(consent.EmergencySet)))
 }
 
 // ---- grants ----
@@ -409,9 +441,9 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 	case m.NotBefore < 0 || m.Expires < 0:
 		return ptoy.E(op, ptoy.Invalid, "not_before and expires are Unix seconds, not negative")
 	case m.Expires != 0 && m.Expires <= now:
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant would be expired already: it expires on %s and this block is at %s", timeWords(m.Expires), timeWords(now)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant would be expired already: it lasts until %s and this block is at %s", endWords(m.Expires), timeWords(now)))
 	case m.Expires != 0 && m.NotBefore != 0 && m.Expires <= m.NotBefore:
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant must expire (%s) after it starts (%s)", timeWords(m.Expires), timeWords(m.NotBefore)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the grant must end (%s) after it starts (%s)", endWords(m.Expires), timeWords(m.NotBefore)))
 	}
 	gs := &pb.GrantState{
 		Grant:       proto.Clone(m).(*pb.Grant),
@@ -420,6 +452,7 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 		GrantedBy:   bytes.Clone(acct.Id),
 	}
 	gs.Grant.Patient = patient.Bytes()
+	gs.Grant.Replace = false // an instruction to this transaction, not state
 	if dl != nil {
 		signer := ptoy.ID(acct.Id)
 		switch {
@@ -429,12 +462,43 @@ func (b *Block) grant(op string, acct *pb.Account, m *pb.Grant) error {
 			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("the grant covers %s, outside your delegation (%s)",
 				consent.DescribeCategories(m.Categories&^dl.Categories), consent.DescribeCategories(dl.Categories)))
 		case dl.Expires != 0 && (m.Expires == 0 || m.Expires > dl.Expires):
-			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation ends on %s: a grant you sign must expire by then", timeWords(dl.Expires)))
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("your delegation lasts until %s: a grant you sign must end by then", endWords(dl.Expires)))
+		}
+	}
+	// A grant in force is replaced only when the new one says so: a
+	// patient who grants lab results to a hospital that reads their notes
+	// must not lose the notes without a word.
+	old, err := readGrant(b.get, patient, grantee)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Status == pb.GrantStatus_GRANT_STATUS_ACTIVE && (old.Grant.Expires == 0 || now < old.Grant.Expires) {
+		switch {
+		case !m.Replace:
+			return ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s already holds a grant: %s. A new grant would replace it and all it covers: to do so, grant again with replace (ptoy grant --replace), naming every category it should keep",
+				grantee, grantWords(old.Grant)))
+		case dl != nil && old.Grant.Categories&^dl.Categories != 0:
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("the grant to %s in force covers %s, outside your delegation: only the patient replaces it",
+				grantee, consent.DescribeCategories(old.Grant.Categories&^dl.Categories)))
 		}
 	}
 	b.putGrant(gs)
 	b.set(grantedKey(grantee, patient), u64(uint64(m.Expires)))
 	return nil
+}
+
+// grantWords describes a grant in force: "read and write access to lab
+// results for treatment, until the end of 2027-12-31".
+func grantWords(g *pb.Grant) string {
+	perm := map[pb.Permission]string{
+		pb.Permission_PERMISSION_READ: "read", pb.Permission_PERMISSION_WRITE: "write-only",
+		pb.Permission_PERMISSION_READ_WRITE: "read and write",
+	}[g.Permission]
+	s := fmt.Sprintf("%s access to %s for %s", perm, consent.DescribeCategories(g.Categories), consent.PurposeName(g.Purpose))
+	if g.Expires != 0 {
+		s += ", until " + endWords(g.Expires)
+	}
+	return s
 }
 
 func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
@@ -471,6 +535,11 @@ func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
 	}
 	if len(m.Rebundles) > maxRebundles {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("at most %d rebundles in one revocation", maxRebundles))
+	}
+	if len(m.KeySet) > 0 {
+		if err := delegateMayRekey(op, dl); err != nil {
+			return err
+		}
 	}
 	now := b.time.Unix()
 	gs.Status, gs.RevokedTime = pb.GrantStatus_GRANT_STATUS_REVOKED, now
@@ -572,7 +641,7 @@ func (b *Block) delegate(op string, acct *pb.Account, m *pb.Delegate) error {
 	}
 	now := b.time.Unix()
 	if m.Expires < 0 || m.Expires != 0 && m.Expires <= now {
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the delegation would be expired already: it expires on %s and this block is at %s", timeWords(m.Expires), timeWords(now)))
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the delegation would be expired already: it lasts until %s and this block is at %s", endWords(m.Expires), timeWords(now)))
 	}
 	if err := checkSHA256(op, "the key bundle hash of a delegation", m.KeyBundle, true); err != nil {
 		return err
@@ -775,8 +844,11 @@ func (b *Block) notifyPatient(patient ptoy.ID, kind, text string) error {
 }
 
 func (b *Block) setGlassPolicy(op string, acct *pb.Account, m *pb.SetBreakGlassPolicy) error {
-	patient, _, err := b.actForPatient(op, acct, m.Patient, "set the break-glass policy")
+	patient, dl, err := b.actForPatient(op, acct, m.Patient, "set the break-glass policy")
 	if err != nil {
+		return err
+	}
+	if err := delegateMaySetGlass(op, dl); err != nil {
 		return err
 	}
 	if m.Disabled && m.Categories != 0 {
@@ -897,8 +969,11 @@ func (b *Block) anchorAudit(op string, acct *pb.Account, m *pb.AnchorAudit) erro
 // ---- key sets ----
 
 func (b *Block) publishKeys(op string, acct *pb.Account, m *pb.PublishKeys) error {
-	patient, _, err := b.actForPatient(op, acct, m.Patient, "publish keys")
+	patient, dl, err := b.actForPatient(op, acct, m.Patient, "publish keys")
 	if err != nil {
+		return err
+	}
+	if err := delegateMayRekey(op, dl); err != nil {
 		return err
 	}
 	if err := checkSHA256(op, "key_set", m.KeySet, true); err != nil {

@@ -6,11 +6,12 @@ package ledger
 // Transactions (PATIENT defaults to the signer; CATS are
 // consent.ParseCategories words, "none", or 0xBITS; TIME is "-" or 0 for
 // none, +DURATION or -DURATION from the block's time (Go durations, plus
-// Nd for days), a date 2026-12-31, an RFC 3339 time, or Unix seconds;
+// Nd for days), a date 2026-12-31 (in until=, the end of that day, as
+// the CLI reads --until), an RFC 3339 time, or Unix seconds;
 // HASH is a name whose SHA-256 is used, "none" or "short" (31 bytes)):
 //
 //	grant grantee=NAME cats=CATS [patient=NAME] [purpose=P] [perm=read|write|read-write]
-//	      [from=TIME] [until=TIME] [bundle=HASH]
+//	      [from=TIME] [until=TIME] [bundle=HASH] [replace]
 //	                  (purpose defaults to treatment, perm to read; the bundle to
 //	                  one named after the grantee when perm reads, none otherwise)
 //	revoke grantee=NAME [patient=NAME] [keyset=HASH] [own-bundle=HASH]
@@ -135,6 +136,11 @@ func timeArg(a *args, k string, base time.Time) (int64, error) {
 	if !ok {
 		return 0, nil
 	}
+	if k == "until" {
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			return t.AddDate(0, 0, 1).Unix(), nil // a day given as an end lasts through that day
+		}
+	}
 	return parseScriptTime(s, base)
 }
 
@@ -181,7 +187,7 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 	var err error
 	switch name {
 	case "grant":
-		m := &pb.Grant{Patient: patient, Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ}
+		m := &pb.Grant{Patient: patient, Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ, Replace: a.has("replace")}
 		gname, _ := a.get("grantee")
 		if m.Grantee, err = need("grantee"); err != nil {
 			return err
@@ -929,8 +935,17 @@ func (g *refGen) next(now int64) refOp {
 			ok = ok && dl != nil && (dl.until == 0 || now < dl.until) && dl.mayGrant && subset(cats, dl.cats) && gid != sid &&
 				(dl.until == 0 || until != 0 && until <= dl.until)
 		}
+		// A grant in force is replaced only with replace, and by a
+		// delegate only within its scope.
+		replace := g.r.IntN(2) == 0
+		if old := m.grants[[2]ptoy.ID{pid, gid}]; old != nil && !old.revoked && (old.until == 0 || now < old.until) {
+			ok = ok && replace && (signer == patient || dl != nil && subset(old.cats, dl.cats))
+		}
 		line := fmt.Sprintf("%s grant patient=%s grantee=%s cats=0x%x purpose=%d perm=%d from=%s until=%s",
 			signer, patient, grantee, cats, purpose, perm, timeWord(from), timeWord(until))
+		if replace {
+			line += " replace"
+		}
 		return refOp{line, ok, func() {
 			m.grants[[2]ptoy.ID{pid, gid}] = &refGrant{cats: cats, purpose: purpose, perm: perm, from: from, until: until}
 		}}
@@ -950,6 +965,9 @@ func (g *refGen) next(now int64) refOp {
 		line := fmt.Sprintf("%s revoke patient=%s grantee=%s", signer, patient, grantee)
 		if g.r.IntN(3) == 0 {
 			line += " keyset=k" + strconv.Itoa(g.r.IntN(100))
+			// A new key set holds every category's keys: a delegate
+			// starts one only with every category in scope.
+			ok = ok && (signer == patient || subset(consent.Defined, dl.cats))
 		}
 		return refOp{line, ok, func() { gr.revoked = true }}
 	case n < 11: // add an employee

@@ -72,7 +72,9 @@ package ledger
 //
 // Consent's messages (grant, revoke, delegate, undelegate, break-glass,
 // break-glass-policy, anchor-audit, publish-keys) and queries (decide,
-// explain, grants, patients, …) are described in consent_test.go.
+// explain, grants, patients, …) are described in consent_test.go; the
+// records' (put-records, erase-record; records, record-history) in
+// records_test.go.
 
 import (
 	"bytes"
@@ -433,6 +435,8 @@ func (h *harness) query(a *args, p func(string, ...any)) error {
 	case "decide", "explain", "grants", "grant", "patients", "delegations", "acting-for", "break-glass-queue",
 		"break-glass-of", "break-glass-policy", "notifications", "anchors", "anchor", "keyset":
 		return h.queryConsent(what, params, a, p) // see consent_test.go
+	case "records", "record-history":
+		return h.queryRecords(what, params, p) // see records_test.go
 	case "height":
 		p("%s", h.heightLine())
 		p("chain %q time %s", h.l.ChainID(), h.l.BlockTime().Format("2006-01-02T15:04:05Z"))

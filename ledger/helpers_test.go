@@ -649,6 +649,10 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		if err := h.consentMsg(b, msgName, a, body); err != nil { // see consent_test.go
 			return builtTx{}, err
 		}
+	case "put-records", "erase-record":
+		if err := h.recordsMsg(msgName, a, body); err != nil { // see records_test.go
+			return builtTx{}, err
+		}
 	case "nomsg":
 		// A body with a sequence number and no message.
 	default:

@@ -58,7 +58,8 @@ func (b *Block) applyRecords(op string, t *tx.Tx, acct *pb.Account) (bool, error
 	return false, nil
 }
 
-// checkEntry validates one record version's metadata.
+// checkEntry validates one record version's metadata; i counts the
+// transaction's records from 1, as the messages do.
 func checkEntry(op string, i int, e *pb.RecordEntry) error {
 	bad := func(msg string) error { return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: %s", i, msg)) }
 	switch {
@@ -97,27 +98,39 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 	if n := len(m.Records); n == 0 || n > MaxRecordsPerTx {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("a PutRecords carries 1 to %d records", MaxRecordsPerTx))
 	}
+	signer := ptoy.ID(acct.Id)
+	// An organisation named in org pays for the records: only its own
+	// key or its employees name it.
 	var org ptoy.ID
 	if len(m.Org) > 0 {
-		if org, err = ptoy.IDFromBytes(m.Org); err != nil {
-			return ptoy.E(op, ptoy.Invalid, "org", err)
+		var o *pb.Org
+		if org, o, err = b.org(op, m.Org); err != nil {
+			return err
+		}
+		if org != signer {
+			ok, err := getMsg(b.get, employeeKey(org, signer), new(pb.Employee))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only %s's own key or its employees write records for it (and bill it for them); you do not work for it", o.Name))
+			}
 		}
 	}
 	var cats uint32
 	var total uint64
 	seen := map[string]bool{}
 	for i, e := range m.Records {
-		if err := checkEntry(op, i, e); err != nil {
+		if err := checkEntry(op, i+1, e); err != nil {
 			return err
 		}
 		if seen[string(e.Id)] {
-			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: the same record twice in one transaction", i))
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: the same record twice in one transaction", i+1))
 		}
 		seen[string(e.Id)] = true
 		cats |= e.Labels | 1<<uint32(e.Category)
 		total += e.Size
 	}
-	signer := ptoy.ID(acct.Id)
 	if err := b.mayWrite(op, signer, patient, org, cats); err != nil {
 		return err
 	}
@@ -142,7 +155,7 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 			latest = binary.BigEndian.Uint32(head)
 		}
 		if e.Version != latest+1 {
-			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: version %d does not follow version %d", i, e.Version, latest))
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: version %d does not follow version %d", i+1, e.Version, latest))
 		}
 		if latest > 0 {
 			prev := new(pb.RecordState)
@@ -150,7 +163,10 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 				return err
 			}
 			if prev.Erased {
-				return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d was erased", i))
+				return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d was erased", i+1))
+			}
+			if err := b.mayAddVersion(op, i+1, signer, patient, org, e); err != nil {
+				return err
 			}
 		}
 		st := &pb.RecordState{Entry: e, Writer: signer.Bytes(), Height: b.height, Time: b.time.Unix(), Payer: payer.Bytes()}
@@ -163,10 +179,65 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 	return nil
 }
 
-// eraseRecord deletes every version of a record the patient wrote: the
-// ciphertext goes from every node, the ledger keeps a tombstone with the
-// hashes, and the space is given back. Records written by providers stay
-// under the network's retention rule: the patient cannot erase them.
+// mayAddVersion checks that signer, acting for org (zero: as itself),
+// may add version e of an existing record: a record belongs to whoever
+// wrote its version 1. A record written for an organisation (its
+// RecordState.Org) takes versions from that organisation, acting for
+// itself or through its employees (putRecords has checked that the
+// signer may act for org); the patient's own record from the patient, or
+// a delegate acting for them within the record's categories; any other
+// record from its writer alone. Category and labels stay those of
+// version 1, so that a version cannot move a record out of the reach of
+// those who read it, or into a category its writer may not write.
+func (b *Block) mayAddVersion(op string, i int, signer, patient, org ptoy.ID, e *pb.RecordEntry) error {
+	first := new(pb.RecordState)
+	ok, err := getMsg(b.get, recordKey(patient, e.Id, 1), first)
+	if err != nil {
+		return err
+	}
+	if !ok || first.Entry == nil {
+		return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("record %d: version 1 is missing", i))
+	}
+	labels := func(x *pb.RecordEntry) uint32 { return x.Labels | 1<<uint32(x.Category) }
+	if e.Category != first.Entry.Category || labels(e) != labels(first.Entry) {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: a new version keeps the category and labels of version 1 (%s); write a new record for %s",
+			i, describeBits(labels(first.Entry)), describeBits(labels(e))))
+	}
+	writer := ptoy.ID(first.Writer)
+	switch {
+	case len(first.Org) > 0:
+		owner := ptoy.ID(first.Org)
+		if org != owner && signer != owner {
+			name := owner.String()
+			if _, o, err := b.org(op, first.Org); err == nil {
+				name = o.Name
+			}
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("record %d was written for %s: only %s or its employees, acting for it, add versions", i, name, name))
+		}
+	case writer == patient:
+		if signer == patient {
+			return nil
+		}
+		ds, err := readDelegation(b.get, patient, signer)
+		if err != nil {
+			return err
+		}
+		if !org.IsZero() || ds == nil || ds.Delegation.Expires != 0 && b.time.Unix() >= ds.Delegation.Expires ||
+			labels(e)&^ds.Delegation.Categories != 0 {
+			return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("record %d is the patient's own: only the patient, or a delegate acting for them, adds versions", i))
+		}
+	case signer != writer:
+		return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("record %d was written by %s: only that writer adds versions", i, writer))
+	}
+	return nil
+}
+
+// eraseRecord deletes every version of the patient's own record (its
+// version 1 written by the patient; later versions by the patient or a
+// delegate acting for them): the ciphertext goes from every node, the
+// ledger keeps a tombstone with the hashes, and the space is given back.
+// Records written by providers stay under the network's retention rule:
+// the patient cannot erase them.
 func (b *Block) eraseRecord(op string, acct *pb.Account, m *pb.EraseRecord) error {
 	patient, err := ptoy.IDFromBytes(m.Patient)
 	if err != nil {
@@ -195,7 +266,9 @@ func (b *Block) eraseRecord(op string, acct *pb.Account, m *pb.EraseRecord) erro
 		if st.Erased {
 			return ptoy.E(op, ptoy.Invalid, "the record is already erased")
 		}
-		if !bytes.Equal(st.Writer, patient[:]) {
+		// The patient's own record: version 1 by the patient, and so
+		// every version by the patient or a delegate acting for them.
+		if v == 1 && !bytes.Equal(st.Writer, patient[:]) || len(st.Org) > 0 {
 			return ptoy.E(op, ptoy.PermissionDenied, "a provider wrote a version of this record: it is kept under the network's retention rule and cannot be erased by the patient")
 		}
 		states = append(states, st)

@@ -372,13 +372,22 @@ func (n *Node) ChainID() string { return n.comet.GenesisDoc().ChainID }
 
 // Submit broadcasts a signed transaction and, with wait, waits until it
 // is committed. A transaction the ledger rejects is not an error: its code
-// and log are in the response.
+// and log are in the response. A PutRecords whose blobs were not uploaded
+// to this node, or differ from their declared sizes, is refused before it
+// is broadcast (checkBlobs).
 func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error) {
 	t, err := tx.Decode(raw)
 	if err != nil {
 		return &pb.SubmitResponse{Code: tx.Code(err), Log: ptoy.Message(err)}, nil
 	}
 	resp := &pb.SubmitResponse{Hash: t.HashHex()}
+	if err := n.checkBlobs(ctx, t); err != nil {
+		if ptoy.KindOf(err) != ptoy.Invalid {
+			return nil, err
+		}
+		resp.Code, resp.Log = tx.Code(err), ptoy.Message(err)
+		return resp, nil
+	}
 	var ch <-chan abciapp.Result
 	if wait {
 		ch = n.app.Wait(t.Hash)

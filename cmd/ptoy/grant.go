@@ -24,12 +24,14 @@ func init() {
 }
 
 func runGrant(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "grant", "--as PATIENT_KEY GRANTEE --categories LIST --permission read|write|read-write [--purpose PURPOSE] [--from DATE] [--until DATE]",
+	fs := flags(e, "grant", "--as PATIENT_KEY GRANTEE --categories LIST --permission read|write|read-write [--purpose PURPOSE] [--from DATE] [--until DATE] [--replace]",
 		`Gives GRANTEE (an organisation, practitioner or other account: an id or a key
 name) access to the categories LIST of the records of the patient whose key
 is PATIENT_KEY, for one purpose of use, from --from (default now) until
---until (default: until revoked). A new grant to the same grantee replaces
-the old one.
+--until (default: until revoked). A grantee holds one grant at a time: a
+grant to a grantee whose grant is in force is refused, and says what that
+grant covers, unless --replace says that the new grant replaces it (and
+everything it covers: name every category the grantee should keep).
 
 LIST is categories separated by commas: demographics, encounters,
 conditions, medications, allergies, immunizations, lab-results, imaging,
@@ -50,6 +52,7 @@ that day: "until the end of next year" is --until `+fmt.Sprint(time.Now().Year()
 	permArg := fs.String("permission", "", "`PERMISSION`: read, write or read-write")
 	fromArg := fs.String("from", "", "the grant starts on `DATE` (default now)")
 	untilArg := fs.String("until", "", "the grant ends after `DATE` (default: until revoked)")
+	replace := fs.Bool("replace", false, "replace the grantee's grant in force, and all it covers, with this one")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -113,6 +116,7 @@ that day: "until the end of next year" is --until `+fmt.Sprint(time.Now().Year()
 	}
 	err = agent.New(cl, me).Grant(ctx, grantee, agent.GrantOptions{
 		Categories: cats, Purpose: purpose, Permission: perm, NotBefore: unixOrZero(from), Expires: unixOrZero(until),
+		Replace: *replace,
 	})
 	if err != nil {
 		return namedErr(ctx, c, cl, err)

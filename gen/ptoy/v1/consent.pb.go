@@ -295,7 +295,11 @@ type Grant struct {
 	Expires   int64 `protobuf:"varint,7,opt,name=expires,proto3" json:"expires,omitempty"`
 	// SHA-256 of the key bundle blob: the in-scope category private keys
 	// sealed to the grantee. Required when the permission includes read.
-	KeyBundle     []byte `protobuf:"bytes,8,opt,name=key_bundle,json=keyBundle,proto3" json:"key_bundle,omitempty"`
+	KeyBundle []byte `protobuf:"bytes,8,opt,name=key_bundle,json=keyBundle,proto3" json:"key_bundle,omitempty"`
+	// The grant replaces the grantee's grant in force. Without it, a Grant
+	// to a grantee who holds an active grant is refused, so that no access
+	// is narrowed or widened without the patient saying so. Not stored.
+	Replace       bool `protobuf:"varint,9,opt,name=replace,proto3" json:"replace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +388,13 @@ func (x *Grant) GetKeyBundle() []byte {
 		return x.KeyBundle
 	}
 	return nil
+}
+
+func (x *Grant) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
 }
 
 // Revoke ends a grant at once. key_set is the new category key set (new
@@ -1487,7 +1498,7 @@ var File_ptoy_v1_consent_proto protoreflect.FileDescriptor
 
 const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\n" +
-	"\x15ptoy/v1/consent.proto\x12\aptoy.v1\"\x94\x02\n" +
+	"\x15ptoy/v1/consent.proto\x12\aptoy.v1\"\xae\x02\n" +
 	"\x05Grant\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x18\n" +
 	"\agrantee\x18\x02 \x01(\fR\agrantee\x12\x1e\n" +
@@ -1502,7 +1513,8 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"not_before\x18\x06 \x01(\x03R\tnotBefore\x12\x18\n" +
 	"\aexpires\x18\a \x01(\x03R\aexpires\x12\x1d\n" +
 	"\n" +
-	"key_bundle\x18\b \x01(\fR\tkeyBundle\"\xa5\x01\n" +
+	"key_bundle\x18\b \x01(\fR\tkeyBundle\x12\x18\n" +
+	"\areplace\x18\t \x01(\bR\areplace\"\xa5\x01\n" +
 	"\x06Revoke\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x18\n" +
 	"\agrantee\x18\x02 \x01(\fR\agrantee\x12\x17\n" +

@@ -111,6 +111,9 @@ type pending struct {
 	CheckedAt time.Time `json:"v,omitzero"`  // first successful Check
 	Claimed   []byte    `json:"k,omitempty"` // patient id of the Claim
 	ClaimedAt time.Time `json:"t,omitzero"`
+	// Done marks a completed registration, kept without name, phone or
+	// code until its purge time so that a replay is told it was used.
+	Done bool `json:"d,omitempty"`
 }
 
 type profileRecord struct {
@@ -352,6 +355,9 @@ func (d *Directory) Check(ctx context.Context, regID, code string) error {
 	if err != nil {
 		return err
 	}
+	if len(p.Claimed) > 0 {
+		return ptoy.E(op, ptoy.PermissionDenied, usedMsg)
+	}
 	if err := d.verify(op, id, pk, &p, code, p.Expires, now); err != nil {
 		return err
 	}
@@ -422,8 +428,9 @@ func (d *Directory) Claim(ctx context.Context, regID, code string, patient ptoy.
 // to the ledger. It needs an earlier Claim of the registration by the
 // same patient, within CodeTTL, and the same code again, which it
 // verifies as Check does. It stores the profile sealed, indexes it by
-// patient id and by a keyed hash of the phone number, and deletes the
-// pending registration.
+// patient id and by a keyed hash of the phone number, and keeps of the
+// pending registration only that it was used (no name, phone or code),
+// until it is purged.
 //
 // If the phone number or the patient is already in the directory, the
 // error is ptoy.Exists.
@@ -446,6 +453,8 @@ func (d *Directory) Complete(ctx context.Context, regID, code string, patient pt
 		return Profile{}, err
 	}
 	switch {
+	case p.Done:
+		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, usedMsg)
 	case p.Attempts >= d.maxAttempts || p.CodeMAC == nil:
 		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, tooManyMsg)
 	case len(p.Claimed) == 0:
@@ -475,11 +484,15 @@ func (d *Directory) Complete(ctx context.Context, regID, code string, patient pt
 	if err != nil {
 		return Profile{}, err
 	}
+	done := pending{Expires: p.Expires, PurgeAt: p.PurgeAt, Attempts: p.Attempts, Claimed: p.Claimed, ClaimedAt: p.ClaimedAt, Done: true}
+	dv, err := d.keys.sealJSON(op, pk, done)
+	if err != nil {
+		return Profile{}, err
+	}
 	writes := []store.Write{
 		{Key: uk, Value: uv},
 		{Key: hk, Value: d.keys.seal(hk, patient[:])},
-		{Key: pk},
-		{Key: purgeKey(p.PurgeAt, pk)},
+		{Key: pk, Value: dv}, // purged at p.PurgeAt, as scheduled
 	}
 	if err := d.db.Commit(writes, true); err != nil {
 		return Profile{}, ptoy.E(op, ptoy.Other, err)

@@ -215,10 +215,12 @@ func TestRegisterAndLookUp(t *testing.T) {
 		}
 	}
 
-	// The pending registration is gone.
-	wantKind(t, e.d.Check(ctx, reg, code), ptoy.NotFound, "no such registration")
+	// The registration is used: replays are told so.
+	wantKind(t, e.d.Check(ctx, reg, code), ptoy.PermissionDenied, "already used")
+	_, err = e.d.Claim(ctx, reg, code, patientID(1))
+	wantKind(t, err, ptoy.PermissionDenied, "already used")
 	_, err = e.d.Complete(ctx, reg, code, patientID(1))
-	wantKind(t, err, ptoy.NotFound, "no such registration")
+	wantKind(t, err, ptoy.PermissionDenied, "already used")
 
 	_, err = e.d.Profile(ctx, patientID(2))
 	wantKind(t, err, ptoy.NotFound, "not in this directory")

@@ -23,7 +23,9 @@ type Backend interface {
 	Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error)
 	Status(ctx context.Context) (*pb.StatusResponse, error)
 	Ledger() *ledger.Ledger
-	StartRegistration(ctx context.Context, name, phone string) (*pb.StartRegistrationResponse, error)
+	// StartRegistration is told the caller's address (host:port), for
+	// its rate limits.
+	StartRegistration(ctx context.Context, client, name, phone string) (*pb.StartRegistrationResponse, error)
 	CompleteRegistration(ctx context.Context, regID, code string, raw []byte) (*pb.SubmitResponse, error)
 }
 
@@ -166,7 +168,7 @@ func (s *server) ListProposals(ctx context.Context, _ *connect.Request[pb.ListPr
 }
 
 func (s *server) StartRegistration(ctx context.Context, req *connect.Request[pb.StartRegistrationRequest]) (*connect.Response[pb.StartRegistrationResponse], error) {
-	r, err := s.b.StartRegistration(ctx, req.Msg.FullName, req.Msg.Phone)
+	r, err := s.b.StartRegistration(ctx, req.Peer().Addr, req.Msg.FullName, req.Msg.Phone)
 	if err != nil {
 		return nil, toConnect(err)
 	}

@@ -9,6 +9,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -163,13 +164,21 @@ func registrations(chainID string, orgs []*keys.KeyPair, n int) ([][]byte, error
 		}
 		org := orgs[i%len(orgs)]
 		out[i], err = tx.Sign(chainID, &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
-			Kem: &pb.KemKey{Alg: uint32(p.KEMAlg()), Key: p.KEMPublic()}, Registrar: org.ID().Bytes(),
+			Kem: &pb.KemKey{Alg: uint32(p.KEMAlg()), Key: p.KEMPublic()}, Registrar: org.ID().Bytes(), PhoneTag: phoneTag(),
 		}}}, p, org)
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// phoneTag is a random stand-in for the keyed hash of a phone number:
+// every benchmark patient has a phone of its own.
+func phoneTag() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
 }
 
 type submitter func(ctx context.Context, raw []byte) error

@@ -186,7 +186,7 @@ func runKind(ctx context.Context, opt Options, v, round int, kind secondKind) (R
 	for i, k := range accts {
 		org := orgs[i%len(orgs)]
 		regs[i], err = tx.Sign(spec.ChainID, &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
-			Kem: &pb.KemKey{Alg: uint32(k.KEMAlg()), Key: k.KEMPublic()}, Registrar: org.ID().Bytes(),
+			Kem: &pb.KemKey{Alg: uint32(k.KEMAlg()), Key: k.KEMPublic()}, Registrar: org.ID().Bytes(), PhoneTag: phoneTag(),
 		}}}, k, org)
 		if err != nil {
 			return Row{}, err

@@ -196,7 +196,7 @@ func (c *Client) StartRegistration(ctx context.Context, name, phone string) (*pb
 // it with the code; the node co-signs it as registrar and commits it.
 func (c *Client) CompleteRegistration(ctx context.Context, start *pb.StartRegistrationResponse, code string, k *keys.KeyPair) (ptoy.ID, error) {
 	raw, err := c.Sign(ctx, &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
-		Kem: KEM(k), Registrar: start.Registrar,
+		Kem: KEM(k), Registrar: start.Registrar, PhoneTag: start.PhoneTag,
 	}}}, k)
 	if err != nil {
 		return ptoy.ID{}, err

@@ -127,7 +127,8 @@ func TestConcurrentTransfers(t *testing.T) {
 		}
 	}
 
-	// Register each account through node i mod 4 and fund it there.
+	// Register each account through node i mod 2 (a hospital's and a
+	// clinic's: only they attest) and fund it through node i mod 4.
 	ks := make([]*keys.KeyPair, accounts)
 	last := make([]int64, accounts) // height of each account's last transaction
 	parallel(func(i int) error {
@@ -137,7 +138,7 @@ func TestConcurrentTransfers(t *testing.T) {
 		}
 		ks[i] = k
 		nd := i % len(n.Nodes)
-		if _, err := n.Register(ctx, nd, k, fmt.Sprintf("Test Person %d", i), fmt.Sprintf("+1555030%04d", i)); err != nil {
+		if _, err := n.Register(ctx, i%2, k, fmt.Sprintf("Test Person %d", i), fmt.Sprintf("+1555030%04d", i)); err != nil {
 			return err
 		}
 		r, err := cls[nd].Faucet(ctx, k, funds)

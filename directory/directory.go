@@ -3,8 +3,9 @@
 //
 // A patient registers at a node with a name and a phone number. Start
 // sends a one-time code to the phone, Check verifies the code the patient
-// types, and once the caller has committed the patient's registration to
-// the ledger, Complete records the profile under the patient's ledger id.
+// types, Claim spends the code on one patient key (once), and once the
+// caller has committed the patient's registration to the ledger, Complete
+// records the profile under the patient's ledger id.
 //
 // Names and phone numbers are PHI. They are sealed at rest with
 // XChaCha20-Poly1305 under a key derived from the node's master key, keys
@@ -14,6 +15,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -49,6 +51,7 @@ const (
 	registeredMsg  = "this phone number is already registered"
 	unknownRegMsg  = "no such registration; start again"
 	rateLimitedMsg = "too many codes sent to this number; try again later"
+	usedMsg        = "this registration was already used; start again for a new code"
 )
 
 // Sender delivers a one-time code to a phone number.
@@ -105,7 +108,12 @@ type pending struct {
 	Expires   time.Time `json:"e"`
 	PurgeAt   time.Time `json:"x"`
 	Attempts  int       `json:"a"`
-	CheckedAt time.Time `json:"v,omitzero"` // first successful Check
+	CheckedAt time.Time `json:"v,omitzero"`  // first successful Check
+	Claimed   []byte    `json:"k,omitempty"` // patient id of the Claim
+	ClaimedAt time.Time `json:"t,omitzero"`
+	// Done marks a completed registration, kept without name, phone or
+	// code until its purge time so that a replay is told it was used.
+	Done bool `json:"d,omitempty"`
 }
 
 type profileRecord struct {
@@ -266,9 +274,10 @@ func (d *Directory) begin(op, name, phone string) (id []byte, code string, expir
 		Phone:   phone,
 		CodeMAC: d.keys.codeMAC(id, code),
 		Expires: expires,
-		// A checked registration may be completed up to ttl after its
-		// Check, so keep it at least that long past expiry.
-		PurgeAt: expires.Add(d.ttl + purgeGrace),
+		// A checked registration may be claimed up to ttl after its
+		// Check, and completed up to ttl after its Claim, so keep it at
+		// least that long past expiry.
+		PurgeAt: expires.Add(2*d.ttl + purgeGrace),
 	}
 	pk := pendingKey(id)
 	pv, err := d.keys.sealJSON(op, pk, p)
@@ -346,6 +355,9 @@ func (d *Directory) Check(ctx context.Context, regID, code string) error {
 	if err != nil {
 		return err
 	}
+	if len(p.Claimed) > 0 {
+		return ptoy.E(op, ptoy.PermissionDenied, usedMsg)
+	}
 	if err := d.verify(op, id, pk, &p, code, p.Expires, now); err != nil {
 		return err
 	}
@@ -356,13 +368,69 @@ func (d *Directory) Check(ctx context.Context, regID, code string) error {
 	return d.putPending(op, pk, &p)
 }
 
+// Claim spends the code of registration regID on patient, once: it
+// verifies the code as Check does, then marks the registration as used
+// by patient, durably, before it returns. The caller claims before it
+// vouches for the registration (the node co-signs only after Claim), so
+// that one code yields at most one patient however many requests race
+// with it. A registration that was already claimed is
+// ptoy.PermissionDenied ("this registration was already used"), even
+// with the right code and the same patient. A phone number that already
+// belongs to a patient of this directory is ptoy.Exists. Claim returns
+// the normalised phone number the code was sent to.
+//
+// A claimed registration may be completed for CodeTTL after the claim.
+func (d *Directory) Claim(ctx context.Context, regID, code string, patient ptoy.ID) (phone string, err error) {
+	const op = "directory.Claim"
+	if err := ctx.Err(); err != nil {
+		return "", ptoy.E(op, ptoy.Unavailable, err)
+	}
+	if patient.IsZero() {
+		return "", ptoy.E(op, ptoy.Invalid, "patient id is missing")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return "", closedErr(op)
+	}
+	now := d.now()
+	id, pk, p, err := d.loadPending(op, regID)
+	if err != nil {
+		return "", err
+	}
+	if len(p.Claimed) > 0 {
+		return "", ptoy.E(op, ptoy.PermissionDenied, usedMsg)
+	}
+	deadline := p.Expires
+	if t := p.CheckedAt.Add(d.ttl); !p.CheckedAt.IsZero() && t.After(deadline) {
+		deadline = t
+	}
+	if err := d.verify(op, id, pk, &p, code, deadline, now); err != nil {
+		return "", err
+	}
+	if v, err := d.db.Get(phoneKey(d.keys.phoneHash(p.Phone))); err != nil {
+		return "", ptoy.E(op, ptoy.Other, err)
+	} else if v != nil {
+		return "", ptoy.E(op, ptoy.Exists, registeredMsg)
+	}
+	if p.CheckedAt.IsZero() {
+		p.CheckedAt = now
+	}
+	p.Claimed, p.ClaimedAt = patient.Bytes(), now
+	if err := d.putPending(op, pk, &p); err != nil {
+		return "", err
+	}
+	return p.Phone, nil
+}
+
 // Complete records that the person of registration regID is the patient
 // with ledger id patient, once the caller has committed the registration
-// to the ledger. It needs an earlier successful Check and the same code
-// again, which it verifies as Check does; a checked registration may be
-// completed until its code expires or, if later, CodeTTL after the Check.
-// It stores the profile sealed, indexes it by patient id and by a keyed
-// hash of the phone number, and deletes the pending registration.
+// to the ledger. It needs an earlier Claim of the registration by the
+// same patient, within CodeTTL, and the same code again, which it
+// verifies as Check does. It stores the profile sealed, indexes it by
+// patient id and by a keyed hash of the phone number, and keeps of the
+// pending registration only that it was used (no name, phone or code),
+// until it is purged.
 //
 // If the phone number or the patient is already in the directory, the
 // error is ptoy.Exists.
@@ -384,17 +452,17 @@ func (d *Directory) Complete(ctx context.Context, regID, code string, patient pt
 	if err != nil {
 		return Profile{}, err
 	}
-	deadline := p.Expires
-	if t := p.CheckedAt.Add(d.ttl); !p.CheckedAt.IsZero() && t.After(deadline) {
-		deadline = t
+	switch {
+	case p.Done:
+		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, usedMsg)
+	case p.Attempts >= d.maxAttempts || p.CodeMAC == nil:
+		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, tooManyMsg)
+	case len(p.Claimed) == 0:
+		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, "the code has not been claimed yet")
+	case !bytes.Equal(p.Claimed, patient[:]):
+		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, usedMsg)
 	}
-	if err := d.usable(op, &p, deadline, now); err != nil {
-		return Profile{}, err
-	}
-	if p.CheckedAt.IsZero() {
-		return Profile{}, ptoy.E(op, ptoy.PermissionDenied, "the code has not been checked yet")
-	}
-	if err := d.verify(op, id, pk, &p, code, deadline, now); err != nil {
+	if err := d.verify(op, id, pk, &p, code, p.ClaimedAt.Add(d.ttl), now); err != nil {
 		return Profile{}, err
 	}
 
@@ -416,11 +484,15 @@ func (d *Directory) Complete(ctx context.Context, regID, code string, patient pt
 	if err != nil {
 		return Profile{}, err
 	}
+	done := pending{Expires: p.Expires, PurgeAt: p.PurgeAt, Attempts: p.Attempts, Claimed: p.Claimed, ClaimedAt: p.ClaimedAt, Done: true}
+	dv, err := d.keys.sealJSON(op, pk, done)
+	if err != nil {
+		return Profile{}, err
+	}
 	writes := []store.Write{
 		{Key: uk, Value: uv},
 		{Key: hk, Value: d.keys.seal(hk, patient[:])},
-		{Key: pk},
-		{Key: purgeKey(p.PurgeAt, pk)},
+		{Key: pk, Value: dv}, // purged at p.PurgeAt, as scheduled
 	}
 	if err := d.db.Commit(writes, true); err != nil {
 		return Profile{}, ptoy.E(op, ptoy.Other, err)

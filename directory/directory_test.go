@@ -101,8 +101,8 @@ func (e *env) register(t *testing.T, name, phone string, patient ptoy.ID) Profil
 		t.Fatalf("Start: %v", err)
 	}
 	code := e.code(t, phone)
-	if err := e.d.Check(ctx, reg, code); err != nil {
-		t.Fatalf("Check: %v", err)
+	if _, err := e.d.Claim(ctx, reg, code, patient); err != nil {
+		t.Fatalf("Claim: %v", err)
 	}
 	p, err := e.d.Complete(ctx, reg, code, patient)
 	if err != nil {
@@ -162,9 +162,9 @@ func TestRegisterAndLookUp(t *testing.T) {
 		t.Fatalf("code %q is not 6 digits", code)
 	}
 
-	// Complete before Check is refused.
+	// Complete before Claim is refused.
 	_, err = e.d.Complete(ctx, reg, code, patientID(1))
-	wantKind(t, err, ptoy.PermissionDenied, "not been checked")
+	wantKind(t, err, ptoy.PermissionDenied, "not been claimed")
 
 	e.clock.Advance(time.Minute)
 	checked := e.clock.Now()
@@ -176,6 +176,19 @@ func TestRegisterAndLookUp(t *testing.T) {
 	if err := e.d.Check(ctx, reg, " "+code+" "); err != nil {
 		t.Fatalf("second Check: %v", err)
 	}
+	// Claim spends the code on one patient key, once: a second Claim,
+	// by the same key or another, is refused, and only the claiming key
+	// completes.
+	got0, err := e.d.Claim(ctx, reg, code, patientID(1))
+	if err != nil || got0 != norm {
+		t.Fatalf("Claim = %q, %v; want the phone", got0, err)
+	}
+	for _, id := range []ptoy.ID{patientID(1), patientID(2)} {
+		_, err = e.d.Claim(ctx, reg, code, id)
+		wantKind(t, err, ptoy.PermissionDenied, "this registration was already used; start again for a new code")
+	}
+	_, err = e.d.Complete(ctx, reg, code, patientID(2))
+	wantKind(t, err, ptoy.PermissionDenied, "already used")
 
 	p, err := e.d.Complete(ctx, reg, code, patientID(1))
 	if err != nil {
@@ -202,10 +215,12 @@ func TestRegisterAndLookUp(t *testing.T) {
 		}
 	}
 
-	// The pending registration is gone.
-	wantKind(t, e.d.Check(ctx, reg, code), ptoy.NotFound, "no such registration")
+	// The registration is used: replays are told so.
+	wantKind(t, e.d.Check(ctx, reg, code), ptoy.PermissionDenied, "already used")
+	_, err = e.d.Claim(ctx, reg, code, patientID(1))
+	wantKind(t, err, ptoy.PermissionDenied, "already used")
 	_, err = e.d.Complete(ctx, reg, code, patientID(1))
-	wantKind(t, err, ptoy.NotFound, "no such registration")
+	wantKind(t, err, ptoy.PermissionDenied, "already used")
 
 	_, err = e.d.Profile(ctx, patientID(2))
 	wantKind(t, err, ptoy.NotFound, "not in this directory")
@@ -275,7 +290,7 @@ func TestWrongCodes(t *testing.T) {
 		t.Errorf("dead registration still holds its data")
 	}
 
-	// Wrong codes at Complete count too, after a good Check.
+	// Wrong codes at Complete count too, after a good Claim.
 	reg, _, err = e.d.Start(ctx, name, phone)
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +298,7 @@ func TestWrongCodes(t *testing.T) {
 	code = e.code(t, phone)
 	wrong = fmt.Sprintf("%06d", (atoi(code)+1)%1_000_000)
 	wantKind(t, e.d.Check(ctx, reg, wrong), ptoy.PermissionDenied, "2 attempts left")
-	if err := e.d.Check(ctx, reg, code); err != nil {
+	if _, err := e.d.Claim(ctx, reg, code, patientID(1)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.d.Complete(ctx, reg, wrong, patientID(1))
@@ -319,10 +334,15 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("clock %v, expiry %v", e.clock.Now(), expires)
 	}
 	wantKind(t, e.d.Check(ctx, reg, code), ptoy.Expired, "expired")
-	// A checked registration may still be completed for a while.
+	// A checked registration may still be claimed for a while, and a
+	// claimed one completed.
 	e.clock.Advance(time.Minute)
+	if _, err := e.d.Claim(ctx, reg, code, patientID(1)); err != nil {
+		t.Fatalf("Claim after Check: %v", err)
+	}
+	e.clock.Advance(4 * time.Minute)
 	if _, err := e.d.Complete(ctx, reg, code, patientID(1)); err != nil {
-		t.Fatalf("Complete after Check: %v", err)
+		t.Fatalf("Complete after Claim: %v", err)
 	}
 
 	// Unchecked and expired.
@@ -334,7 +354,7 @@ func TestExpiry(t *testing.T) {
 	code = e.code(t, phone2)
 	e.clock.Advance(6 * time.Minute)
 	wantKind(t, e.d.Check(ctx, reg, code), ptoy.Expired, "expired")
-	_, err = e.d.Complete(ctx, reg, code, patientID(2))
+	_, err = e.d.Claim(ctx, reg, code, patientID(2))
 	wantKind(t, err, ptoy.Expired, "expired")
 
 	// Checked, but the grace after Check has passed too.
@@ -348,7 +368,21 @@ func TestExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(5 * time.Minute)
-	_, err = e.d.Complete(ctx, reg, code, patientID(3))
+	_, err = e.d.Claim(ctx, reg, code, patientID(3))
+	wantKind(t, err, ptoy.Expired, "expired")
+
+	// Claimed, but not completed within CodeTTL of the Claim.
+	const phone5 = "+15550100105"
+	reg5, _, err := e.d.Start(ctx, "Alan Turing", phone5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code5 := e.code(t, phone5)
+	if _, err := e.d.Claim(ctx, reg5, code5, patientID(5)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(5 * time.Minute)
+	_, err = e.d.Complete(ctx, reg5, code5, patientID(5))
 	wantKind(t, err, ptoy.Expired, "expired")
 
 	// Long after, the registration is purged by a later Start.
@@ -419,8 +453,8 @@ func TestDuplicatePhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	code2 := e.code(t, phone)
-	for _, rc := range [][2]string{{reg1, code1}, {reg2, code2}} {
-		if err := e.d.Check(ctx, rc[0], rc[1]); err != nil {
+	for i, rc := range [][2]string{{reg1, code1}, {reg2, code2}} {
+		if _, err := e.d.Claim(ctx, rc[0], rc[1], patientID(i+1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -439,7 +473,7 @@ func TestDuplicatePhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	code3 := e.code(t, "+15550100101")
-	if err := e.d.Check(ctx, reg3, code3); err != nil {
+	if _, err := e.d.Claim(ctx, reg3, code3, patientID(1)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.d.Complete(ctx, reg3, code3, patientID(1))
@@ -992,4 +1026,48 @@ func FuzzNormalizePhone(f *testing.F) {
 			t.Fatalf("Mask(%q) = %q", got, m)
 		}
 	})
+}
+
+// TestClaimOnce: many requests race to spend one code, each for its own
+// patient key; exactly one wins, and only it completes.
+func TestClaimOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	const phone = "+15550100100"
+	reg, _, err := e.d.Start(ctx, "Grace Hopper", phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := e.code(t, phone)
+	const n = 16
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = e.d.Claim(ctx, reg, code, patientID(i)) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			if winner >= 0 {
+				t.Fatalf("patients %d and %d both claimed one code", winner, i)
+			}
+			winner = i
+			continue
+		}
+		wantKind(t, err, ptoy.PermissionDenied, "already used")
+	}
+	if winner < 0 {
+		t.Fatal("no Claim succeeded")
+	}
+	for i := range n {
+		if i == winner {
+			continue
+		}
+		_, err := e.d.Complete(ctx, reg, code, patientID(i))
+		wantKind(t, err, ptoy.PermissionDenied, "already used")
+	}
+	if _, err := e.d.Complete(ctx, reg, code, patientID(winner)); err != nil {
+		t.Fatalf("Complete by the winner: %v", err)
+	}
 }

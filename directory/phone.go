@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -70,6 +72,18 @@ func NormalizePhone(s string) (string, error) {
 		return "", ptoy.E(op, ptoy.Invalid, "phone number must start with a country code, which never begins with 0, like +1 555 010 0100")
 	}
 	return "+" + string(digits), nil
+}
+
+// PhoneTag returns the phone tag of a normalised phone number (see
+// NormalizePhone): HMAC-SHA256 of "+<digits>" under the network phone
+// key, the 32-byte secret the member nodes share. The ledger holds the
+// tag of every registered patient's phone, never the number, and refuses
+// a second registration with the same tag. Anyone with the key can test
+// a guessed number against a tag.
+func PhoneTag(networkKey []byte, phone string) []byte {
+	m := hmac.New(sha256.New, networkKey)
+	m.Write([]byte(phone))
+	return m.Sum(nil)
 }
 
 // Mask hides most of a phone number so that it may be shown in logs and

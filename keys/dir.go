@@ -157,32 +157,46 @@ func (d Dir) Import(name string, data []byte) (Info, error) {
 
 // path returns the file of key name, if name is valid.
 func (d Dir) path(op, name string) (string, error) {
+	return d.filePath(op, name, fileExt)
+}
+
+// filePath returns the file NAME+ext, if name is valid.
+func (d Dir) filePath(op, name, ext string) (string, error) {
 	if err := checkName(op, name); err != nil {
 		return "", err
 	}
-	return filepath.Join(d.Path, name+fileExt), nil
+	return filepath.Join(d.Path, name+ext), nil
 }
 
 // read returns the file of key name, ptoy.NotFound if absent.
 func (d Dir) read(op, name string) ([]byte, error) {
-	path, err := d.path(op, name)
+	return d.readFile(op, name, fileExt)
+}
+
+// readFile returns the file NAME+ext, ptoy.NotFound if absent.
+func (d Dir) readFile(op, name, ext string) ([]byte, error) {
+	path, err := d.filePath(op, name, ext)
 	if err != nil {
 		return nil, err
 	}
+	what := "key"
+	if ext == secretExt {
+		what = "secret"
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no key %q", name))
+		return nil, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no %s %q", what, name))
 	}
 	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot read key %q", name), err)
+		return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot read %s %q", what, name), err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot read key %q", name), err)
+		return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot read %s %q", what, name), err)
 	}
 	if len(data) > maxFileSize {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("key file of %q is larger than %d bytes", name, maxFileSize))
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s file of %q is larger than %d bytes", what, name, maxFileSize))
 	}
 	return data, nil
 }
@@ -193,13 +207,22 @@ func (d Dir) read(op, name string) ([]byte, error) {
 // syncs the directory. Where hard links are not supported it checks and
 // renames instead, which is atomic but may race with another writer.
 func (d Dir) writeNew(op, name string, data []byte) error {
-	path, err := d.path(op, name)
+	return d.writeNewFile(op, name, fileExt, data)
+}
+
+// writeNewFile is writeNew for the file NAME+ext.
+func (d Dir) writeNewFile(op, name, ext string, data []byte) error {
+	path, err := d.filePath(op, name, ext)
 	if err != nil {
 		return err
 	}
-	exists := ptoy.E(op, ptoy.Exists, fmt.Sprintf("key %q already exists", name))
-	ioErr := func(what string, err error) error {
-		return ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot %s for key %q", what, name), err)
+	what := "key"
+	if ext == secretExt {
+		what = "secret"
+	}
+	exists := ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s %q already exists", what, name))
+	ioErr := func(doing string, err error) error {
+		return ptoy.E(op, ptoy.Other, fmt.Sprintf("cannot %s for %s %q", doing, what, name), err)
 	}
 	if err := os.MkdirAll(d.Path, dirPerm); err != nil {
 		return ioErr("make key directory", err)

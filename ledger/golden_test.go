@@ -44,7 +44,8 @@ package ledger
 // transaction goes through tx.Decode, Verify and Block.Apply, as the ABCI
 // app does. Messages:
 //
-//	register [registrar=ORG] [KEM]              (KEM defaults to the signer's)
+//	register [registrar=ORG] [phone=NAME|none] [phonelen=N] [KEM]
+//	                                            (KEM and phone default to the signer's)
 //	propose key=CANDIDATE [name="…"] [kind=K] [validator=NAME] [for=ORG] [KEM]
 //	vote PROPOSAL yes|no [for=ORG]
 //	add-employee who=NAME role=R [org=ORG] [KEM] (KEM defaults to who's)

@@ -58,6 +58,7 @@ type world struct {
 	byKEM  map[string]string // KEM public key -> name
 	idHex  []string          // hex ids known, for rewriting logs
 	hexMap map[string]string
+	phones map[string]string // phone tag -> phone name
 }
 
 func newWorld() *world {
@@ -67,7 +68,16 @@ func newWorld() *world {
 		byPub:  map[string]string{},
 		byKEM:  map[string]string{},
 		hexMap: map[string]string{},
+		phones: map[string]string{},
 	}
+}
+
+// phoneTag returns the phone tag of the phone called name: a stand-in
+// for the HMAC of a number under the network phone key.
+func (w *world) phoneTag(name string) []byte {
+	sum := sha256.Sum256([]byte("phone " + name))
+	w.phones[string(sum[:])] = name
+	return sum[:]
 }
 
 // key returns the key pair of name, deriving it on first use.
@@ -479,6 +489,28 @@ func (h *harness) kemArg(a *args, def string) (*pb.KemKey, error) {
 	return kem, nil
 }
 
+// phoneArg is the phone tag of a registration: phone=NAME names the
+// phone (default: the signer's name), phone=none gives no tag and
+// phonelen=N truncates it.
+func (h *harness) phoneArg(a *args, def string) ([]byte, error) {
+	name, ok := a.get("phone")
+	if !ok {
+		name = def
+	}
+	if name == "none" {
+		return nil, nil
+	}
+	tag := h.w.phoneTag(name)
+	if s, ok := a.get("phonelen"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > len(tag) {
+			return nil, fmt.Errorf("phonelen %q", s)
+		}
+		tag = tag[:n]
+	}
+	return tag, nil
+}
+
 func (h *harness) orgArg(a *args, k string) []byte {
 	if v, ok := a.get(k); ok {
 		return h.w.idBytes(v)
@@ -568,7 +600,11 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		if err != nil {
 			return builtTx{}, err
 		}
-		body.Msg = &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{Kem: kem, Registrar: h.orgArg(a, "registrar")}}
+		tag, err := h.phoneArg(a, signerName)
+		if err != nil {
+			return builtTx{}, err
+		}
+		body.Msg = &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{Kem: kem, Registrar: h.orgArg(a, "registrar"), PhoneTag: tag}}
 	case "propose":
 		m := &pb.ProposeOrg{OnBehalfOf: h.orgArg(a, "for")}
 		m.Name, _ = a.get("name")
@@ -785,6 +821,11 @@ func (h *harness) fmtKey(k []byte) string {
 	if r, ok := cut(prefixEmployOf); ok && len(r) == 2*ptoy.IDLen {
 		return "empof/" + h.w.idName(r[:ptoy.IDLen]) + "/" + h.w.idName(r[ptoy.IDLen:])
 	}
+	if r, ok := cut(prefixPhoneTag); ok {
+		if n, ok := h.w.phones[string(r)]; ok {
+			return "phone/" + n
+		}
+	}
 	if r, ok := cut(prefixProposal); ok && len(r) == 8 {
 		return fmt.Sprintf("prop/%d", binary.BigEndian.Uint64(r))
 	}
@@ -802,7 +843,7 @@ func (h *harness) fmtValue(k, v []byte) string {
 	switch {
 	case bytes.Equal(k, keyMembers), bytes.Equal(k, keyNextProp):
 		return strconv.FormatUint(readU64(v), 10)
-	case bytes.HasPrefix(k, prefixKey):
+	case bytes.HasPrefix(k, prefixKey), bytes.HasPrefix(k, prefixPhoneTag):
 		return h.w.idName(v)
 	}
 	return fmt.Sprintf("(%d bytes)", len(v))

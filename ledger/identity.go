@@ -190,9 +190,15 @@ func (b *Block) registerPatient(op string, t *tx.Tx, id ptoy.ID, acct *pb.Accoun
 	if err := b.checkKEM(op, m.Kem); err != nil {
 		return err
 	}
-	regID, _, err := b.org(op, m.Registrar)
+	if len(m.PhoneTag) != phoneTagLen {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("a registration needs the %d-byte tag of the patient's phone number", phoneTagLen))
+	}
+	regID, org, err := b.org(op, m.Registrar)
 	if err != nil {
 		return ptoy.E(op, ptoy.Unauthenticated, "registration needs a member organisation's phone attestation", err)
+	}
+	if !MayAttest(org.Kind) {
+		return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("%s is %s: only a hospital or a clinic may attest a patient's registration", org.Name, kindPhrase(org.Kind)))
 	}
 	reg, err := b.account(regID)
 	if err != nil {
@@ -201,10 +207,44 @@ func (b *Block) registerPatient(op string, t *tx.Tx, id ptoy.ID, acct *pb.Accoun
 	if !t.Cosigned(reg.SigningKey) {
 		return ptoy.E(op, ptoy.Unauthenticated, "registration is not attested: the registering organisation did not co-sign it")
 	}
+	if used, err := b.get(phoneTagKey(m.PhoneTag)); err != nil {
+		return err
+	} else if used != nil {
+		return ptoy.E(op, ptoy.Exists, "this phone number is already registered")
+	}
 	a := b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_PATIENT, t.Signer(), m.Kem)
 	a.Registrar = regID.Bytes()
 	b.putMsg(accountKey(id), a)
+	b.set(phoneTagKey(m.PhoneTag), id.Bytes())
 	return nil
+}
+
+// phoneTagLen is the length of RegisterPatient.phone_tag, an HMAC-SHA256.
+const phoneTagLen = 32
+
+// MayAttest reports whether an organisation of kind k may attest a
+// patient's registration (co-sign it as registrar, vouching that it
+// verified the patient's phone): hospitals and clinics, which see
+// patients in person, may; labs, pharmacies and insurers may not.
+func MayAttest(k pb.OrgKind) bool {
+	return k == pb.OrgKind_ORG_KIND_HOSPITAL || k == pb.OrgKind_ORG_KIND_CLINIC
+}
+
+// kindPhrase names an organisation kind with its article, for messages.
+func kindPhrase(k pb.OrgKind) string {
+	switch k {
+	case pb.OrgKind_ORG_KIND_HOSPITAL:
+		return "a hospital"
+	case pb.OrgKind_ORG_KIND_CLINIC:
+		return "a clinic"
+	case pb.OrgKind_ORG_KIND_LAB:
+		return "a lab"
+	case pb.OrgKind_ORG_KIND_PHARMACY:
+		return "a pharmacy"
+	case pb.OrgKind_ORG_KIND_INSURER:
+		return "an insurer"
+	}
+	return "an organisation of no known kind"
 }
 
 // newAccount indexes signingKey and returns a new account for the caller

@@ -18,6 +18,7 @@ var (
 	prefixEmployee = []byte("emp/")
 	prefixEmployOf = []byte("empof/")
 	prefixProposal = []byte("prop/")
+	prefixPhoneTag = []byte("phone/")
 )
 
 func cat(parts ...[]byte) []byte {
@@ -39,6 +40,7 @@ func employeeKey(org, p ptoy.ID) []byte   { return cat(prefixEmployee, org[:], p
 func employmentKey(p, org ptoy.ID) []byte { return cat(prefixEmployOf, p[:], org[:]) }
 func employeesPrefix(org ptoy.ID) []byte  { return cat(prefixEmployee, org[:]) }
 func employmentsPrefix(p ptoy.ID) []byte  { return cat(prefixEmployOf, p[:]) }
+func phoneTagKey(tag []byte) []byte       { return cat(prefixPhoneTag, tag) }
 func proposalKey(id uint64) []byte        { return binary.BigEndian.AppendUint64(cat(prefixProposal), id) }
 func u64(v uint64) []byte                 { return binary.BigEndian.AppendUint64(nil, v) }
 func readU64(b []byte) uint64 {

@@ -38,6 +38,19 @@ func (l *Ledger) AccountByKey(pub []byte) (*pb.Account, error) {
 	return l.Account(id)
 }
 
+// PhoneTagUsed reports whether a patient registered with phone tag tag
+// (see RegisterPatient.phone_tag).
+func (l *Ledger) PhoneTagUsed(tag []byte) (bool, error) {
+	if len(tag) != phoneTagLen {
+		return false, ptoy.E("ledger.PhoneTagUsed", ptoy.Invalid, fmt.Sprintf("a phone tag is %d bytes", phoneTagLen))
+	}
+	v, err := l.kv.Get(phoneTagKey(tag))
+	if err != nil {
+		return false, err
+	}
+	return v != nil, nil
+}
+
 // Org returns the organisation with id.
 func (l *Ledger) Org(id ptoy.ID) (*pb.Org, error) {
 	o := new(pb.Org)

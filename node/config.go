@@ -55,7 +55,30 @@ type Config struct {
 	TLSNames []string `json:"tls_names,omitempty"`
 	// HTTP bounds what one client can hold of the HTTP server.
 	HTTP HTTPLimits `json:"http"`
+	// RegisterLimits bound the one-time codes the node sends.
+	RegisterLimits RegisterLimits `json:"register_limits"`
 }
+
+// RegisterLimits are token buckets on StartRegistration, which sends a
+// text message: per client address, and for the whole node. Each allows
+// Burst requests at once, then one more every Every (a Go duration).
+// Beyond them a request is refused with ptoy.Unavailable and the time to
+// wait. Besides these, a phone number gets at most 5 codes an hour.
+type RegisterLimits struct {
+	ClientBurst int    `json:"client_burst"`
+	ClientEvery string `json:"client_every"`
+	NodeBurst   int    `json:"node_burst"`
+	NodeEvery   string `json:"node_every"`
+}
+
+// DefaultRegisterLimits allow a client 5 codes at once and then one every
+// 10 minutes, and a node 100 at once and then one every 2 seconds (1,800
+// an hour).
+var DefaultRegisterLimits = RegisterLimits{ClientBurst: 5, ClientEvery: "10m", NodeBurst: 100, NodeEvery: "2s"}
+
+// DevRegisterLimits are generous limits for development networks, whose
+// tests register many patients from one address.
+var DevRegisterLimits = RegisterLimits{ClientBurst: 1000, ClientEvery: "10ms", NodeBurst: 1000, NodeEvery: "10ms"}
 
 // DefaultConfig returns the settings of a single node on this machine.
 func DefaultConfig() Config {
@@ -70,6 +93,7 @@ func DefaultConfig() Config {
 		AnchorInterval:     "5s",
 		MaxUpload:          64 << 20,
 		HTTP:               DefaultHTTPLimits(),
+		RegisterLimits:     DefaultRegisterLimits,
 	}
 }
 
@@ -125,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.OrgKey == "" {
 		return ptoy.E(op, ptoy.Invalid, "org_key is empty")
+	}
+	if _, err := newStartLimits(c.RegisterLimits, nil); err != nil {
+		return err
 	}
 	return nil
 }

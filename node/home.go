@@ -76,7 +76,8 @@ func (s NetworkSpec) Homes() []string {
 
 // CreateNetwork writes the homes of a new network: CometBFT keys and
 // genesis, the organisation keys sealed under a generated passphrase
-// (HOME/keys/passphrase, mode 0600), and ptoy.json. It returns the
+// (HOME/keys/passphrase, mode 0600) and beside each the node's directory
+// key and the network phone key, sealed likewise, and ptoy.json. It returns the
 // organisation key pairs in the order of spec.Orgs.
 func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	const op = "node.CreateNetwork"
@@ -104,6 +105,8 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		orgKeys[i] = k
 	}
 	homes := spec.Homes()
+	phoneKey := NewPhoneKey()
+	defer clear(phoneKey)
 	type nodeInfo struct {
 		cfg    Config
 		id     string
@@ -143,6 +146,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		if spec.TLS {
 			c.TLS = "on"
 		}
+		if spec.Dev {
+			c.RegisterLimits = DevRegisterLimits
+		}
 		c.P2PAddr = "tcp://" + net.JoinHostPort(host, "26656")
 		c.RPCAddr = "tcp://" + net.JoinHostPort(host, "26657")
 		c.HTTPAddr = net.JoinHostPort(host, "8080")
@@ -168,6 +174,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		}
 		kd := keys.Dir{Path: filepath.Join(home, "keys"), KDF: spec.KDF}
 		if _, err := kd.Save(c.OrgKey, orgKeys[i], pass, spec.Now); err != nil {
+			return nil, err
+		}
+		if err := saveHomeSecrets(kd, pass, phoneKey); err != nil {
 			return nil, err
 		}
 	}

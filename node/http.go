@@ -230,22 +230,8 @@ func (l *limitListener) Open() int {
 	return l.n
 }
 
-// clientKey is what the per-client cap counts by: the IP address, or an
-// IPv6 address's /64, which one client usually holds whole.
-func clientKey(a net.Addr) string {
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-	}
-	return ip.String()
-}
+// clientKey is what the per-client cap counts by (clientPrefix).
+func clientKey(a net.Addr) string { return clientPrefix(a.String()).String() }
 
 type limitedConn struct {
 	net.Conn

@@ -6,7 +6,6 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -80,6 +79,11 @@ type Node struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
+	// phoneKey is the network phone key (nil: the node registers no
+	// patients); limits bound the codes StartRegistration sends.
+	phoneKey []byte
+	limits   *startLimits
+
 	// orgMu serialises the transactions the node signs with its
 	// organisation key (submitAsOrg), so that two loops never take the
 	// same sequence number.
@@ -119,7 +123,19 @@ func Open(home string, opt Options) (*Node, error) {
 			return nil, ptoy.E(op, ptoy.Invalid, "no passphrase for the organisation key", err)
 		}
 	}
-	if n.orgKey, _, err = (keys.Dir{Path: n.path("keys")}).Load(cfg.OrgKey, pass); err != nil {
+	kd := keys.Dir{Path: n.path("keys")}
+	if n.orgKey, _, err = kd.Load(cfg.OrgKey, pass); err != nil {
+		return nil, err
+	}
+	dirKey, err := loadDirectoryKey(kd, cfg.OrgKey, pass, log)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dirKey)
+	if n.phoneKey, err = loadPhoneKey(kd, pass); err != nil {
+		return nil, err
+	}
+	if n.limits, err = newStartLimits(cfg.RegisterLimits, time.Now); err != nil {
 		return nil, err
 	}
 
@@ -131,10 +147,6 @@ func Open(home string, opt Options) (*Node, error) {
 	}
 	n.app = abciapp.New(n.ledger, log)
 
-	dirKey, err := loadOrMakeKey(n.path("keys", "directory.key"))
-	if err != nil {
-		return nil, err
-	}
 	sender := opt.Sender
 	if sender == nil {
 		sender = noSender{}
@@ -213,23 +225,6 @@ func (n *Node) path(parts ...string) string {
 		return parts[0]
 	}
 	return filepath.Join(append([]string{n.home}, parts...)...)
-}
-
-// loadOrMakeKey reads a 32-byte secret from path, making it on first use.
-func loadOrMakeKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != 32 {
-			return nil, ptoy.E("node.key", ptoy.Invalid, fmt.Sprintf("%s must hold 32 bytes", path))
-		}
-		return b, nil
-	}
-	if !os.IsNotExist(err) {
-		return nil, ptoy.E("node.key", ptoy.Other, err)
-	}
-	b = make([]byte, 32)
-	rand.Read(b)
-	return b, writeFile(path, b, 0o600)
 }
 
 // NewComet builds (without starting) the CometBFT node of a home for an

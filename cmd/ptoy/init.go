@@ -25,8 +25,10 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "init", "--home DIR --org NAME [--kind hospital]",
 		`Creates a node home for a new network with one validator, run by one
 founding organisation. The organisation key is sealed in DIR/keys/org.key
-under a generated passphrase in DIR/keys/passphrase (mode 0600); move it to
-a secret store and use PTOY_PASSPHRASE in production.`)
+under a generated passphrase in DIR/keys/passphrase (mode 0600), and beside
+it, under the same passphrase, the directory key and the network phone key
+(DIR/keys/*.secret); move the passphrase to a secret store and use
+PTOY_PASSPHRASE in production.`)
 	home := fs.String("home", "", "node home directory (required)")
 	org := fs.String("org", "", "founding organisation's name (required)")
 	kind := fs.String("kind", "hospital", "organisation kind: hospital, clinic, lab, pharmacy or insurer")

@@ -34,6 +34,7 @@ type pendingRegistration struct {
 	Node           string `json:"node"`
 	RegistrationID string `json:"registration_id"`
 	Registrar      string `json:"registrar"`
+	PhoneTag       string `json:"phone_tag"`
 	Expires        int64  `json:"expires_unix"`
 	To             string `json:"to"` // masked phone
 }
@@ -111,7 +112,7 @@ the ledger or to the output; the phone is shown masked.`)
 	masked := directory.Mask(norm)
 	p := pendingRegistration{
 		Node: c.node, RegistrationID: start.RegistrationId, Registrar: hex.EncodeToString(start.Registrar),
-		Expires: start.ExpiresUnix, To: masked,
+		PhoneTag: hex.EncodeToString(start.PhoneTag), Expires: start.ExpiresUnix, To: masked,
 	}
 	if err := savePending(d, *keyName, &p); err != nil {
 		return err
@@ -192,7 +193,8 @@ func completePending(ctx context.Context, e *env, c *common, d keys.Dir, name, c
 		return ptoy.E("", ptoy.Invalid, fmt.Sprintf("%s is damaged: start the registration again", pendingPath(d, name)))
 	}
 	registrar, err := hex.DecodeString(p.Registrar)
-	if err != nil || p.RegistrationID == "" || p.Node == "" {
+	tag, terr := hex.DecodeString(p.PhoneTag)
+	if err != nil || terr != nil || len(tag) == 0 || p.RegistrationID == "" || p.Node == "" {
 		return ptoy.E("", ptoy.Invalid, fmt.Sprintf("%s is damaged: start the registration again", pendingPath(d, name)))
 	}
 	if time.Now().Unix() > p.Expires {
@@ -209,7 +211,7 @@ func completePending(ctx context.Context, e *env, c *common, d keys.Dir, name, c
 	if err != nil {
 		return err
 	}
-	start := &pb.StartRegistrationResponse{RegistrationId: p.RegistrationID, ExpiresUnix: p.Expires, Registrar: registrar}
+	start := &pb.StartRegistrationResponse{RegistrationId: p.RegistrationID, ExpiresUnix: p.Expires, Registrar: registrar, PhoneTag: tag}
 	return complete(ctx, e, cl, d, name, start, code, k)
 }
 

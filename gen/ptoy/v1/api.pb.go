@@ -709,7 +709,10 @@ type StartRegistrationResponse struct {
 	RegistrationId string                 `protobuf:"bytes,1,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
 	ExpiresUnix    int64                  `protobuf:"varint,2,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
 	// Registrar organisation id to put in RegisterPatient.
-	Registrar     []byte `protobuf:"bytes,3,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	Registrar []byte `protobuf:"bytes,3,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	// Phone tag to put in RegisterPatient: the keyed hash of the phone
+	// number the code was sent to.
+	PhoneTag      []byte `protobuf:"bytes,4,opt,name=phone_tag,json=phoneTag,proto3" json:"phone_tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,6 +764,13 @@ func (x *StartRegistrationResponse) GetExpiresUnix() int64 {
 func (x *StartRegistrationResponse) GetRegistrar() []byte {
 	if x != nil {
 		return x.Registrar
+	}
+	return nil
+}
+
+func (x *StartRegistrationResponse) GetPhoneTag() []byte {
+	if x != nil {
+		return x.PhoneTag
 	}
 	return nil
 }
@@ -872,11 +882,12 @@ const file_ptoy_v1_api_proto_rawDesc = "" +
 	"\tproposals\x18\x01 \x03(\v2\x11.ptoy.v1.ProposalR\tproposals\"M\n" +
 	"\x18StartRegistrationRequest\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12\x14\n" +
-	"\x05phone\x18\x02 \x01(\tR\x05phone\"\x85\x01\n" +
+	"\x05phone\x18\x02 \x01(\tR\x05phone\"\xa2\x01\n" +
 	"\x19StartRegistrationResponse\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\tR\x0eregistrationId\x12!\n" +
 	"\fexpires_unix\x18\x02 \x01(\x03R\vexpiresUnix\x12\x1c\n" +
-	"\tregistrar\x18\x03 \x01(\fR\tregistrar\"j\n" +
+	"\tregistrar\x18\x03 \x01(\fR\tregistrar\x12\x1b\n" +
+	"\tphone_tag\x18\x04 \x01(\fR\bphoneTag\"j\n" +
 	"\x1bCompleteRegistrationRequest\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\tR\x0eregistrationId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x0e\n" +

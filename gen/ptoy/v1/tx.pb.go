@@ -766,8 +766,13 @@ func (*Body_ReleaseShare) isBody_Msg() {}
 type RegisterPatient struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kem   *KemKey                `protobuf:"bytes,1,opt,name=kem,proto3" json:"kem,omitempty"`
-	// Id of the registering organisation; its key must co-sign.
-	Registrar     []byte `protobuf:"bytes,2,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	// Id of the registering organisation; its key must co-sign. Only a
+	// hospital or a clinic may attest a registration.
+	Registrar []byte `protobuf:"bytes,2,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	// HMAC-SHA256 of the normalised phone number ("+<digits>") under the
+	// network phone key, a secret the member nodes share (never the number).
+	// The ledger refuses a second registration with the same tag.
+	PhoneTag      []byte `protobuf:"bytes,3,opt,name=phone_tag,json=phoneTag,proto3" json:"phone_tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -812,6 +817,13 @@ func (x *RegisterPatient) GetKem() *KemKey {
 func (x *RegisterPatient) GetRegistrar() []byte {
 	if x != nil {
 		return x.Registrar
+	}
+	return nil
+}
+
+func (x *RegisterPatient) GetPhoneTag() []byte {
+	if x != nil {
+		return x.PhoneTag
 	}
 	return nil
 }
@@ -1253,10 +1265,11 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"putRecords\x129\n" +
 	"\ferase_record\x18) \x01(\v2\x14.ptoy.v1.EraseRecordH\x00R\veraseRecord\x12<\n" +
 	"\rrelease_share\x18* \x01(\v2\x15.ptoy.v1.ReleaseShareH\x00R\freleaseShareB\x05\n" +
-	"\x03msg\"R\n" +
+	"\x03msg\"o\n" +
 	"\x0fRegisterPatient\x12!\n" +
 	"\x03kem\x18\x01 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12\x1c\n" +
-	"\tregistrar\x18\x02 \x01(\fR\tregistrar\"\xd1\x01\n" +
+	"\tregistrar\x18\x02 \x01(\fR\tregistrar\x12\x1b\n" +
+	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xd1\x01\n" +
 	"\n" +
 	"ProposeOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +

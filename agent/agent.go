@@ -87,7 +87,9 @@ func (a *Agent) Setup(ctx context.Context) error {
 
 // buildEscrow builds the emergency escrow of the emergency categories' keys
 // in all (every epoch) for the current validator organisations, uploads
-// it and returns its hash; nil if no organisation runs a validator.
+// it and returns its hash; nil if fewer than escrow.MinHolders
+// organisations run a validator (one could open it alone: no escrow then,
+// and break-glass opens nothing encrypted).
 func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte, error) {
 	orgs, err := a.c.Orgs(ctx)
 	if err != nil {
@@ -104,7 +106,7 @@ func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte,
 		}
 		hs = append(hs, escrow.Holder{Org: ptoy.ID(o.Id), Alg: uint16(acct.Account.Kem.Alg), KEMPublic: acct.Account.Kem.Key})
 	}
-	if len(hs) == 0 {
+	if len(hs) < escrow.MinHolders {
 		return nil, nil
 	}
 	b, err := escrow.Build(a.patient, all, hs)

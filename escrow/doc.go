@@ -12,7 +12,7 @@
 // private key (32 bytes) with Shamir's scheme (package shamir) into one
 // share per validator organisation, any k of which recover it, with
 //
-//	k = Threshold(n) = n*2/3 + 1   (more than two thirds; n = 1: k = 1, the share is the key)
+//	k = Threshold(n) = n*2/3 + 1   (more than two thirds; n >= 2, so that no one holder opens it)
 //
 // and seals each share to its validator organisation's identity KEM key.
 // All of it is one blob, the escrow (Build), published on the ledger with

@@ -65,6 +65,13 @@ type Escrow struct {
 	Shares  []SealedShare
 }
 
+// MinHolders is the fewest validator organisations an escrow is split
+// among: with one, that organisation's node alone would hold the
+// emergency key and could open every patient's emergency categories
+// without a break-glass. A network with one validator has no escrow, and
+// break-glass there opens nothing encrypted.
+const MinHolders = 2
+
 // Threshold is the number of shares of n that recover an emergency key:
 // more than two thirds, n*2/3+1 (1 for n = 1).
 func Threshold(n int) int { return n*2/3 + 1 }
@@ -132,8 +139,8 @@ func Build(patient ptoy.ID, emergencyKeys []seal.PrivateKey, validators []Holder
 		return nil, ptoy.E(op, ptoy.Invalid, "no key of an emergency category to escrow")
 	}
 	n := len(validators)
-	if n == 0 || n > maxHolders {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("an escrow has 1 to %d validators, not %d", maxHolders, n))
+	if n < MinHolders || n > maxHolders {
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("an escrow has %d to %d validators' organisations, not %d: with fewer, one of them alone could open it", MinHolders, maxHolders, n))
 	}
 	hs := slices.Clone(validators)
 	slices.SortFunc(hs, func(a, b Holder) int { return bytes.Compare(a.Org[:], b.Org[:]) })
@@ -262,7 +269,7 @@ func Parse(b []byte) (*Escrow, error) {
 	if _, err := kem.NewPublicKey(e.Public); err != nil {
 		return nil, bad("the emergency public key is not a valid key of its KEM")
 	}
-	if n == 0 || e.K != Threshold(n) {
+	if n < MinHolders || e.K != Threshold(n) {
 		return nil, bad(fmt.Sprintf("%d of %d shares is not the threshold", e.K, n))
 	}
 	for i := range n {

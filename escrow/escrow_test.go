@@ -99,11 +99,20 @@ func TestThreshold(t *testing.T) {
 	}
 }
 
-// TestRoundTrip builds escrows for 1 to 7 validators; any k of them
+// TestOneHolderRefused: an escrow that one organisation could open alone
+// is never made.
+func TestOneHolderRefused(t *testing.T) {
+	w := newWorld(t, 1, keys.KEMX25519)
+	if _, err := Build(w.patient, w.all, w.holders); ptoy.KindOf(err) != ptoy.Invalid {
+		t.Fatalf("an escrow for one validator: %v", err)
+	}
+}
+
+// TestRoundTrip builds escrows for 2 to 7 validators; any k of them
 // release their shares to the requesting organisation, which recovers
 // exactly the emergency categories' keys, every epoch; k-1 open nothing.
 func TestRoundTrip(t *testing.T) {
-	for n := 1; n <= 7; n++ {
+	for n := 2; n <= 7; n++ {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			alg := keys.KEMX25519
 			if n == 4 {

@@ -49,6 +49,7 @@ PTOY_PASSPHRASE in production.`)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created %s (run: ptoy node --home %s)\n", *home, *home)
+	fmt.Fprintln(e.stdout, oneValidatorEscrow)
 	return nil
 }
 
@@ -95,3 +96,9 @@ with: ptoy node --home DIR/nodeI`)
 	}
 	return nil
 }
+
+// oneValidatorEscrow is what a network of one validator organisation
+// means for break-glass, said at init and by ptoy status.
+const oneValidatorEscrow = `note: with one validator organisation there is no emergency escrow: one node alone
+would hold every patient's emergency key, so patients publish none, and a
+break-glass opens no encrypted record until a second organisation runs a validator.`

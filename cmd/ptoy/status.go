@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"ptoy/escrow"
 )
 
 func init() {
@@ -53,6 +55,21 @@ that runs the node and its CometBFT node id.`)
 		fmt.Fprintf(tw, "block time:\t%s\n", time.Unix(st.BlockTimeUnix, 0).UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "validators:\t%d\n", st.Validators)
+	orgs, err := cl.Orgs(ctx)
+	if err != nil {
+		return err
+	}
+	holders := 0
+	for _, o := range orgs {
+		if len(o.ValidatorKey) > 0 {
+			holders++
+		}
+	}
+	if holders < escrow.MinHolders {
+		fmt.Fprintf(tw, "emergency escrow:\toff: %d validator organisation; no one node may hold patients' emergency keys, so break-glass opens no encrypted record\n", holders)
+	} else {
+		fmt.Fprintf(tw, "emergency escrow:\t%d of %d validator organisations open it together\n", escrow.Threshold(holders), holders)
+	}
 	fmt.Fprintf(tw, "org:\t%s\n", orgLabel(names, st.Org))
 	fmt.Fprintf(tw, "node id:\t%s\n", st.NodeId)
 	return tw.Flush()

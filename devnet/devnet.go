@@ -378,6 +378,8 @@ func RoleName(r pb.Role) string {
 		return "lab-technician"
 	case pb.Role_ROLE_PHARMACIST:
 		return "pharmacist"
+	case pb.Role_ROLE_NODE:
+		return "node"
 	}
 	return "unknown"
 }

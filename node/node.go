@@ -67,17 +67,20 @@ type Node struct {
 	comet  *cmtnode.Node
 	rpc    *local.Local
 	orgKey *keys.KeyPair
-	dir    *directory.Directory
-	blobs  *blob.Disk
-	audit  *audit.Log
-	gw     *gateway.Gateway
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	// nodeKey is the key of the node's own account, which signs what the
+	// node commits for its organisation; the organisation key in homes
+	// made before node accounts.
+	nodeKey *keys.KeyPair
+	dir     *directory.Directory
+	blobs   *blob.Disk
+	audit   *audit.Log
+	gw      *gateway.Gateway
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 
-	// orgMu serialises the transactions the node signs with its
-	// organisation key (submitAsOrg), so that two loops never take the
-	// same sequence number.
-	orgMu sync.Mutex
+	// signMu serialises the transactions the node signs (submitAsNode),
+	// so that two loops never take the same sequence number.
+	signMu sync.Mutex
 
 	srv      *http.Server
 	httpAddr string
@@ -111,8 +114,15 @@ func Open(home string, opt Options) (*Node, error) {
 			return nil, ptoy.E(op, ptoy.Invalid, "no passphrase for the organisation key", err)
 		}
 	}
-	if n.orgKey, _, err = (keys.Dir{Path: n.path("keys")}).Load(cfg.OrgKey, pass); err != nil {
+	kd := keys.Dir{Path: n.path("keys")}
+	if n.orgKey, _, err = kd.Load(cfg.OrgKey, pass); err != nil {
 		return nil, err
+	}
+	n.nodeKey = n.orgKey
+	if cfg.NodeKey != "" {
+		if n.nodeKey, _, err = kd.Load(cfg.NodeKey, pass); err != nil {
+			return nil, err
+		}
 	}
 
 	if n.kv, err = store.Open(n.path("data", "ptoy-state")); err != nil {
@@ -357,21 +367,23 @@ func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitRes
 	}
 }
 
-// submitAsOrg signs body with the organisation key at the organisation
-// account's next sequence, submits it and waits (30 seconds at most)
-// until it is committed. Every transaction the node signs as its
-// organisation goes through here, one at a time: audit anchors and
-// escrow share releases come from different loops. A transaction the
-// ledger rejects is not an error: its code and log are in the response.
-func (n *Node) submitAsOrg(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
-	n.orgMu.Lock()
-	defer n.orgMu.Unlock()
-	acct, err := n.ledger.Account(n.Org())
+// submitAsNode signs body with the node's own key (its account acts for
+// the organisation in audit anchors and escrow share releases, and in
+// nothing else) at that account's next sequence, submits it and waits
+// (30 seconds at most) until it is committed. The node signs with no
+// other key, and people never hold the node key, so no one else takes
+// the account's sequence numbers; the loops that sign (anchors, escrow
+// releases) take turns here. A transaction the ledger rejects is not an
+// error: its code and log are in the response.
+func (n *Node) submitAsNode(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
+	n.signMu.Lock()
+	defer n.signMu.Unlock()
+	acct, err := n.ledger.Account(n.nodeKey.ID())
 	if err != nil {
 		return nil, err
 	}
 	body.Sequence = acct.Sequence + 1
-	raw, err := tx.Sign(n.ChainID(), body, n.orgKey)
+	raw, err := tx.Sign(n.ChainID(), body, n.nodeKey)
 	if err != nil {
 		return nil, err
 	}

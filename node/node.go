@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -60,6 +61,7 @@ type Node struct {
 	home string
 	cfg  Config
 	log  *slog.Logger
+	lock *Lock // one process runs a home at a time
 
 	kv     *store.Pebble
 	ledger *ledger.Ledger
@@ -107,6 +109,9 @@ func Open(home string, opt Options) (*Node, error) {
 			n.closeStores()
 		}
 	}()
+	if n.lock, err = LockHome(home); err != nil {
+		return nil, err
+	}
 
 	pass := opt.Passphrase
 	if pass == nil {
@@ -239,11 +244,15 @@ func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, q
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
-		return ptoy.E("node.Start", ptoy.Unavailable, fmt.Sprintf("cannot listen on %s", n.cfg.HTTPAddr), err)
+		why := err.Error()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			why = "the address is already in use (another program, or another node, listens there)"
+		}
+		return ptoy.E("node.Start", ptoy.Unavailable, fmt.Sprintf("cannot listen on %s: %s", n.cfg.HTTPAddr, why), err)
 	}
 	if err := n.comet.Start(); err != nil {
 		ln.Close()
-		return ptoy.E("node.Start", ptoy.Other, "starting consensus", err)
+		return ptoy.E("node.Start", ptoy.Other, fmt.Sprintf("starting consensus: %v", err), err)
 	}
 	n.httpAddr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -312,6 +321,7 @@ func (n *Node) closeStores() {
 	if n.kv != nil {
 		n.kv.Close()
 	}
+	n.lock.Release()
 }
 
 // URL is the base URL of the node's HTTP server.

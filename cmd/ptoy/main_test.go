@@ -67,6 +67,11 @@ func TestScripts(t *testing.T) {
 			"wait-audit":        cmdWaitAudit,
 			"tamper-audit-node": cmdTamperAuditNode,
 			"next-year":         cmdNextYear,
+			// dev.txtar
+			"free-port": cmdFreePort,
+			"hold-port": cmdHoldPort,
+			"wait-http": cmdWaitHTTP,
+			"wait-file": cmdWaitFile,
 		},
 	})
 }

@@ -10,7 +10,6 @@ import (
 
 	"ptoy"
 	"ptoy/devnet"
-	"ptoy/keys"
 )
 
 func init() {
@@ -48,12 +47,8 @@ nothing is left behind. Development only.`)
 	if !given && devnet.Exists(*home) {
 		addr = ""
 	}
-	kdf := keys.DefaultKDF
-	if v, _ := e.getenv(envFastKDF); v == "1" {
-		kdf = keys.TestKDF
-	}
 	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: addr, Logger: log, Console: e.stdout,
-		NoPatients: !*patients, KDF: kdf})
+		NoPatients: !*patients, KDF: homeKDF(e)})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return ptoy.E("dev", ptoy.Unavailable, ptoy.Message(err)+"; choose another address with --listen", err)
 	}

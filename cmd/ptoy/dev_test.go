@@ -18,6 +18,7 @@ import (
 //	hold-port VAR        listen on a free port until the script ends; set $VAR to it
 //	wait-http URL        poll URL until it answers 200 (two minutes at most)
 //	wait-file PATH       poll until PATH exists (two minutes at most)
+//	node-api HOME VAR    set $VAR to the API URL of the node whose home is HOME
 
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
@@ -73,4 +74,13 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func cmdNodeAPI(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: node-api HOME VAR")
+	}
+	c, err := node.LoadConfig(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Setenv(args[1], "http://"+c.HTTPAddr)
 }

@@ -42,7 +42,7 @@ a secret store and use PTOY_PASSPHRASE in production.`)
 		return usageErr(fmt.Sprintf("unknown organisation kind %q", *kind))
 	}
 	spec := node.NetworkSpec{ChainID: *chain, HomeDirs: []string{*home}, Validators: 1,
-		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: keys.DefaultKDF}
+		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: homeKDF(e)}
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ with: ptoy node --home DIR/nodeI`)
 	if *out == "" {
 		return usageErr("--out is required")
 	}
-	spec := node.NetworkSpec{ChainID: *chain, Out: *out, Validators: *n, FreePorts: *free, FastBlocks: *fast, Dev: *dev, KDF: keys.DefaultKDF}
+	spec := node.NetworkSpec{ChainID: *chain, Out: *out, Validators: *n, FreePorts: *free, FastBlocks: *fast, Dev: *dev, KDF: homeKDF(e)}
 	var given []string
 	if *names != "" {
 		given = strings.Split(*names, ",")
@@ -92,4 +92,12 @@ with: ptoy node --home DIR/nodeI`)
 		fmt.Fprintf(e.stdout, "%s\tapi http://%s\tp2p %s\n", h, c.HTTPAddr, c.P2PAddr)
 	}
 	return nil
+}
+
+// homeKDF is the KDF that seals the keys of new homes: cheap in tests.
+func homeKDF(e *env) keys.KDFParams {
+	if v, _ := e.getenv(envFastKDF); v == "1" {
+		return keys.TestKDF
+	}
+	return keys.DefaultKDF
 }

@@ -72,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"hold-port": cmdHoldPort,
 			"wait-http": cmdWaitHTTP,
 			"wait-file": cmdWaitFile,
+			"node-api":  cmdNodeAPI,
 		},
 	})
 }

@@ -125,7 +125,7 @@ func (s *server) GetAccount(ctx context.Context, req *connect.Request[pb.GetAcco
 	resp := &pb.GetAccountResponse{Account: acct}
 	id := ptoy.ID(acct.Id)
 	switch acct.Kind {
-	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
+	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER, pb.AccountKind_ACCOUNT_KIND_NODE:
 		resp.Employments, err = l.Employments(id)
 	case pb.AccountKind_ACCOUNT_KIND_ORG:
 		resp.Org, err = l.Org(id)

@@ -250,7 +250,8 @@ func RoleName(r pb.Role) string {
 	case pb.Role_ROLE_UNSPECIFIED:
 		return "no role"
 	case pb.Role_ROLE_PHYSICIAN, pb.Role_ROLE_NURSE, pb.Role_ROLE_EMERGENCY_PHYSICIAN, pb.Role_ROLE_BILLING,
-		pb.Role_ROLE_PRIVACY_OFFICER, pb.Role_ROLE_ADMIN, pb.Role_ROLE_LAB_TECHNICIAN, pb.Role_ROLE_PHARMACIST:
+		pb.Role_ROLE_PRIVACY_OFFICER, pb.Role_ROLE_ADMIN, pb.Role_ROLE_LAB_TECHNICIAN, pb.Role_ROLE_PHARMACIST,
+		pb.Role_ROLE_NODE:
 		return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")), "_", " ")
 	}
 	return "role " + strconv.Itoa(int(r))

@@ -118,6 +118,7 @@ func TestRoleCategories(t *testing.T) {
 		{pb.Role_ROLE_PHARMACIST, bits(demographics, medications, allergies)},
 		{pb.Role_ROLE_PRIVACY_OFFICER, 0},
 		{pb.Role_ROLE_ADMIN, 0},
+		{pb.Role_ROLE_NODE, 0},
 		{pb.Role_ROLE_UNSPECIFIED, 0},
 		{pb.Role(99), 0},
 	} {

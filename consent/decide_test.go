@@ -99,6 +99,17 @@ func world() *consent.Index {
 	return x
 }
 
+// hospitalNode is the account of General Hospital's node.
+var hospitalNode = id("hospital-node")
+
+// nodeOf puts hospitalNode on org's employee list with the node role.
+func nodeOf(org ptoy.ID) func(x *consent.Index) {
+	return func(x *consent.Index) {
+		x.SetAccount(&pb.Account{Id: hospitalNode.Bytes(), Kind: pb.AccountKind_ACCOUNT_KIND_NODE, Org: org.Bytes()})
+		employ(x, org, hospitalNode, pb.Role_ROLE_NODE)
+	}
+}
+
 func employ(x *consent.Index, org, p ptoy.ID, r pb.Role) {
 	x.SetEmployee(&pb.Employee{Org: org.Bytes(), Practitioner: p.Bytes(), Role: r})
 }
@@ -190,6 +201,14 @@ func TestDecide(t *testing.T) {
 			req: req(osei, hospital, bits(conditions)), code: consent.CodeRole, reason: "Dr Osei's role (billing) does not cover conditions"},
 		{name: "privacy officer reads no charts", req: req(ruiz, hospital, bits(encounters)),
 			code: consent.CodeRole, reason: "Ruiz's role (privacy officer) does not cover encounters"},
+		{name: "a node's account reads nothing under its organisation's grant", setup: nodeOf(hospital),
+			req: req(hospitalNode, hospital, bits(encounters)), code: consent.CodeRole,
+			reason: "node " + consent.ShortID(hospitalNode) + "'s role (node) does not cover encounters"},
+		{name: "a node's account writes nothing under its organisation's grant", setup: nodeOf(hospital),
+			req: req(hospitalNode, hospital, bits(encounters)), edit: func(r *consent.Request) { r.Action = consent.Write; r.Purpose = 0 },
+			code: consent.CodeRole},
+		{name: "a node's account has no grant of its own", setup: nodeOf(hospital),
+			req: req(hospitalNode, none, bits(encounters)), code: consent.CodeNoGrant},
 		{name: "employee removed", setup: func(x *consent.Index) { x.DeleteEmployee(hospital, osei) },
 			req: req(osei, hospital, clinical), code: consent.CodeNotEmployee, reason: "Dr Osei does not work for General Hospital"},
 		{name: "acting for an organisation one does not work for", req: req(novak, hospital, clinical),

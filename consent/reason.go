@@ -26,6 +26,8 @@ func DefaultName(id ptoy.ID, kind pb.AccountKind) string {
 		return "practitioner " + ShortID(id)
 	case pb.AccountKind_ACCOUNT_KIND_ORG:
 		return "organisation " + ShortID(id)
+	case pb.AccountKind_ACCOUNT_KIND_NODE:
+		return "node " + ShortID(id)
 	}
 	return ShortID(id)
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,7 +30,9 @@ import (
 type Options struct {
 	Home       string // everything lives here; a second start resumes it
 	Validators int    // 1 or 4
-	Listen     string // node 1's HTTP address; a free port if empty
+	// Listen is node 1's HTTP address: on creation, a free port if empty;
+	// on a later start, if set, it replaces the address the home has.
+	Listen     string
 	Logger     *slog.Logger
 	Console    io.Writer      // one-time codes are printed here
 	KDF        keys.KDFParams // for the demo keystores; keys.DefaultKDF if zero
@@ -80,6 +84,7 @@ type Net struct {
 	Nodes []*node.Node
 	Info  Info
 	opt   Options
+	lock  *node.Lock // the home's, held while the network runs
 
 	mu sync.Mutex
 	hc map[*node.Node]*http.Client // one connection pool per running node
@@ -87,7 +92,10 @@ type Net struct {
 
 // Start creates the network in opt.Home on first use, starts every node,
 // waits for the first block, adds the demo cast if new, and writes
-// dev.json.
+// dev.json. One process at a time runs a home: Start says so if another
+// holds it. Creating is all or nothing: if the first start fails (a port
+// is taken, say), what it made is removed and the next start begins
+// afresh.
 func Start(ctx context.Context, opt Options) (*Net, error) {
 	const op = "devnet.Start"
 	if opt.Validators == 0 {
@@ -110,34 +118,100 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 		return nil, ptoy.E(op, ptoy.Invalid, err)
 	}
 	opt.Home = home
+	if opt.Listen != "" {
+		if _, _, err := net.SplitHostPort(opt.Listen); err != nil {
+			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("listen address %q is not host:port", opt.Listen))
+		}
+	}
+	lock, err := node.LockHome(home)
+	if err != nil {
+		return nil, err
+	}
+	n, err := start(ctx, opt)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	n.lock = lock
+	return n, nil
+}
+
+// Exists reports whether home holds a development network made by Start.
+func Exists(home string) bool {
+	_, err := os.Stat(filepath.Join(home, "dev.json"))
+	return err == nil
+}
+
+// creatingFile marks a home whose creation has not finished: a start that
+// finds it (the creating process was killed) removes what was made.
+const creatingFile = "creating"
+
+// made are what a creation writes in the home, besides dev.json.
+var made = []string{"keys", "nodes", creatingFile}
+
+func start(ctx context.Context, opt Options) (n *Net, err error) {
+	const op = "devnet.Start"
+	home := opt.Home
 	infoPath := filepath.Join(home, "dev.json")
 	var info Info
 	fresh := false
-	if b, err := os.ReadFile(infoPath); err == nil {
+	b, rerr := os.ReadFile(infoPath)
+	switch {
+	case rerr == nil:
 		if err := json.Unmarshal(b, &info); err != nil {
 			return nil, ptoy.E(op, ptoy.Invalid, "dev.json is damaged", err)
 		}
 		if len(info.Nodes) != opt.Validators {
 			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s holds a network of %d validators, not %d", home, len(info.Nodes), opt.Validators))
 		}
-	} else {
+		if opt.Listen != "" && opt.Listen != info.Nodes[0].HTTPAddr {
+			undo, err := relisten(&info, opt.Listen)
+			if err != nil {
+				return nil, err
+			}
+			defer func() {
+				if err != nil {
+					undo() // the home keeps the address it had
+				}
+			}()
+		}
+	case os.IsNotExist(rerr):
 		fresh = true
+		if err := clearUnfinished(home); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(home, creatingFile), nil, 0o600); err != nil {
+			return nil, ptoy.E(op, ptoy.Other, err)
+		}
+		defer func() {
+			if err != nil {
+				for _, m := range made {
+					os.RemoveAll(filepath.Join(home, m))
+				}
+			}
+		}()
 		if info, err = create(opt); err != nil {
 			return nil, err
 		}
+	default:
+		return nil, ptoy.E(op, ptoy.Other, rerr)
 	}
-	n := &Net{Info: info, opt: opt}
+	n = &Net{Info: info, opt: opt}
+	started := n // a failing return sets n to nil
+	defer func() {
+		if err != nil {
+			started.Close()
+		}
+	}()
 	for _, ni := range info.Nodes {
 		nd, err := node.Open(ni.Home, node.Options{Logger: opt.Logger, Console: opt.Console})
 		if err != nil {
-			n.Close()
 			return nil, err
 		}
 		n.Nodes = append(n.Nodes, nd)
 	}
 	for _, nd := range n.Nodes {
 		if err := nd.Start(); err != nil {
-			n.Close()
 			return nil, err
 		}
 	}
@@ -145,31 +219,91 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 	defer cancel()
 	for _, nd := range n.Nodes {
 		if err := nd.WaitHeight(wctx, 1); err != nil {
-			n.Close()
 			return nil, err
 		}
 	}
 	if fresh && !opt.NoDemo {
 		if err := n.seed(ctx); err != nil {
-			n.Close()
-			return nil, ptoy.E(op, ptoy.Other, "adding the demo cast", err)
+			return nil, ptoy.E(op, ptoy.Other, "adding the demo cast: "+ptoy.Message(err), err)
+		}
+	}
+	if fresh || opt.Listen != "" {
+		b, _ := json.MarshalIndent(n.Info, "", "  ")
+		if err := os.WriteFile(infoPath, append(b, '\n'), 0o600); err != nil {
+			return nil, ptoy.E(op, ptoy.Other, err)
 		}
 	}
 	if fresh {
-		b, _ := json.MarshalIndent(n.Info, "", "  ")
-		if err := os.WriteFile(infoPath, append(b, '\n'), 0o600); err != nil {
-			n.Close()
-			return nil, ptoy.E(op, ptoy.Other, err)
-		}
+		os.Remove(filepath.Join(home, creatingFile))
 	}
 	return n, nil
 }
 
-// Close stops every node.
+// clearUnfinished removes what a creation that did not finish left in
+// home; it refuses a home that holds keys or nodes it did not make.
+func clearUnfinished(home string) error {
+	if _, err := os.Stat(filepath.Join(home, creatingFile)); err == nil {
+		for _, m := range made {
+			if err := os.RemoveAll(filepath.Join(home, m)); err != nil {
+				return ptoy.E("devnet.Start", ptoy.Other, err)
+			}
+		}
+		return nil
+	}
+	for _, m := range []string{"keys", "nodes"} {
+		if _, err := os.Stat(filepath.Join(home, m)); err == nil {
+			return ptoy.E("devnet.Start", ptoy.Exists, fmt.Sprintf("%s holds %s/ but no dev.json: it is not a development network this version made; remove %s or choose another home",
+				home, m, filepath.Join(home, m)))
+		}
+	}
+	return nil
+}
+
+// relisten moves node 1's HTTP server to addr: its config, the other
+// nodes' storage maps and info. undo puts the configs back.
+func relisten(info *Info, addr string) (undo func(), err error) {
+	old := info.Nodes[0].HTTPAddr
+	var saved []func()
+	undo = func() {
+		for _, f := range saved {
+			f()
+		}
+	}
+	for i, ni := range info.Nodes {
+		c, err := node.LoadConfig(ni.Home)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		prev := c
+		prev.Storage = maps.Clone(c.Storage)
+		if i == 0 {
+			c.HTTPAddr = addr
+		}
+		for id, u := range c.Storage {
+			if u == "http://"+old {
+				c.Storage[id] = "http://" + addr
+			}
+		}
+		if err := node.SaveConfig(ni.Home, c); err != nil {
+			undo()
+			return nil, err
+		}
+		home := ni.Home
+		saved = append(saved, func() { node.SaveConfig(home, prev) })
+	}
+	info.Nodes[0].HTTPAddr = addr
+	info.Nodes[0].API = "http://" + addr
+	info.API, info.Web = info.Nodes[0].API, info.Nodes[0].API
+	return undo, nil
+}
+
+// Close stops every node and gives the home up.
 func (n *Net) Close() {
 	for i := range n.Nodes {
 		n.StopNode(i)
 	}
+	n.lock.Release()
 }
 
 // StopNode stops node i (0-based), as a crash or an outage would.
@@ -379,6 +513,8 @@ func RoleName(r pb.Role) string {
 		return "lab-technician"
 	case pb.Role_ROLE_PHARMACIST:
 		return "pharmacist"
+	case pb.Role_ROLE_NODE:
+		return "node"
 	}
 	return "unknown"
 }

@@ -78,10 +78,15 @@ func (g *Gateway) owns(h blob.Hash, o owner) bool {
 	return false
 }
 
-// nodeOrg returns the organisation a node-to-node caller speaks for.
+// nodeOrg returns the organisation a node-to-node caller speaks for: an
+// organisation's own key, or its node's account.
 func (g *Gateway) nodeOrg(a *pb.Account) (ptoy.ID, bool) {
-	if a.Kind == pb.AccountKind_ACCOUNT_KIND_ORG {
+	switch a.Kind {
+	case pb.AccountKind_ACCOUNT_KIND_ORG:
 		return ptoy.ID(a.Id), true
+	case pb.AccountKind_ACCOUNT_KIND_NODE:
+		org, err := ptoy.IDFromBytes(a.Org)
+		return org, err == nil
 	}
 	return ptoy.ID{}, false
 }

@@ -777,3 +777,27 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestDirChainID(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	if _, err := d.ChainID(); ptoy.KindOf(err) != ptoy.NotFound {
+		t.Fatalf("a new directory's chain: %v", err)
+	}
+	for _, bad := range []string{"", "two words", strings.Repeat("x", 51), "tab\there"} {
+		if err := d.SetChainID(bad); ptoy.KindOf(err) != ptoy.Invalid {
+			t.Errorf("SetChainID(%q): %v", bad, err)
+		}
+	}
+	if err := d.SetChainID("ptoy-dev"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.ChainID(); err != nil || got != "ptoy-dev" {
+		t.Fatalf("ChainID: %q %v", got, err)
+	}
+	if infos, err := d.List(); err != nil || len(infos) != 0 {
+		t.Fatalf("the chain file is not a key: %v %v", infos, err)
+	}
+	if err := (Dir{Path: filepath.Join(d.Path, "missing")}).SetChainID("x"); err == nil {
+		t.Fatal("recorded a chain in a directory that does not exist")
+	}
+}

@@ -926,10 +926,7 @@ func describeBits(bits uint32) string {
 // ---- audit anchors ----
 
 func (b *Block) anchorAudit(op string, acct *pb.Account, m *pb.AnchorAudit) error {
-	if acct.Kind != pb.AccountKind_ACCOUNT_KIND_ORG {
-		return ptoy.E(op, ptoy.PermissionDenied, "only an organisation's own key (the key of its node) anchors audit batches")
-	}
-	orgID, _, err := b.org(op, acct.Id)
+	orgID, _, err := b.signsForOrg(op, acct, "anchors audit batches")
 	if err != nil {
 		return err
 	}

@@ -30,10 +30,7 @@ func glassShareKey(id uint64, org ptoy.ID) []byte {
 // open break-glass, sealed to the break-glass's organisation (a blob):
 // one share per organisation per break-glass.
 func (b *Block) releaseShare(op string, acct *pb.Account, m *pb.ReleaseShare) error {
-	if acct.Kind != pb.AccountKind_ACCOUNT_KIND_ORG {
-		return ptoy.E(op, ptoy.PermissionDenied, "only an organisation's own key (the key of its validator node) releases escrow shares")
-	}
-	orgID, org, err := b.org(op, acct.Id)
+	orgID, org, err := b.signsForOrg(op, acct, "releases escrow shares")
 	if err != nil {
 		return err
 	}

@@ -12,14 +12,14 @@ import (
 
 // escrowWorld is a ledger whose hospital and clinic run validators and
 // whose lab does not; Dr Novak of the clinic broke the glass for Alice
-// (break-glass 1).
+// (break-glass 1). The hospital and the lab have node accounts.
 func escrowWorld(t *testing.T) *harness {
 	t.Helper()
 	h := newHarness(t, newWorld())
 	if _, err := h.genesis([]genesisOrg{
-		{actor: "hospital", kind: "hospital", name: "General Hospital", validator: "hospital-val"},
+		{actor: "hospital", kind: "hospital", name: "General Hospital", validator: "hospital-val", node: "hospital-node"},
 		{actor: "clinic", kind: "clinic", name: "Riverside Clinic", validator: "clinic-val"},
-		{actor: "lab", kind: "lab", name: "City Lab"},
+		{actor: "lab", kind: "lab", name: "City Lab", node: "lab-node"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +140,39 @@ func TestReleaseShare(t *testing.T) {
 	out = h.releaseBlock(release{"clinic", 1, shareHash("late")})
 	if out[0].Code == 0 || ptoy.KindOf(out[0].Err) != ptoy.PermissionDenied {
 		t.Fatalf("a release after the window closed: %d %q", out[0].Code, out[0].Log)
+	}
+}
+
+// TestReleaseShareByNode: a validator organisation's node account
+// releases the organisation's share; it counts as the organisation's one
+// share. A node account of an organisation without a validator, or one
+// removed from the employee list, releases nothing.
+func TestReleaseShareByNode(t *testing.T) {
+	h := escrowWorld(t)
+	h1 := shareHash("hospital's share")
+	out := h.releaseBlock(
+		release{"hospital-node", 1, h1},
+		release{"hospital", 1, shareHash("again")},
+		release{"lab-node", 1, shareHash("lab")},
+	)
+	want := []ptoy.Kind{ptoy.Other, ptoy.Exists, ptoy.PermissionDenied}
+	for i, o := range out {
+		got := ptoy.Other
+		if o.Code != 0 {
+			got = ptoy.KindOf(o.Err)
+		}
+		if got != want[i] {
+			t.Errorf("release %d: code %d %q, want %v", i, o.Code, o.Log, want[i])
+		}
+	}
+	if got, err := h.l.ReleasedShare(1, h.w.id("hospital")); err != nil || !bytes.Equal(got, h1) {
+		t.Fatalf("the hospital's released share: %x %v", got, err)
+	}
+	h.mustBlock("novak break-glass patient=alice org=clinic")
+	h.mustBlock("hospital remove-employee who=hospital-node")
+	out = h.releaseBlock(release{"hospital-node", 2, shareHash("after removal")})
+	if out[0].Code == 0 || ptoy.KindOf(out[0].Err) != ptoy.PermissionDenied {
+		t.Fatalf("a release by a removed node account: %d %q", out[0].Code, out[0].Log)
 	}
 }
 

@@ -19,7 +19,9 @@ package ledger
 // Commands:
 //
 //	genesis [chain=ID]
-//	ACTOR KIND "DISPLAY NAME" [validator=NAME]   (one line per founding org)
+//	ACTOR KIND "DISPLAY NAME" [validator=NAME] [node=NAME]
+//	                                              (one line per founding org;
+//	                                              node= its node's account)
 //	----
 //	height 0 apphash …, then the members, the orgs and the state digest
 //
@@ -241,13 +243,14 @@ func (h *harness) exec(c *scriptCase) (string, error) {
 				return "", err
 			}
 			if len(oa.pos) != 3 {
-				return "", fmt.Errorf("want: ACTOR KIND \"NAME\" [validator=NAME], got %q", l)
+				return "", fmt.Errorf("want: ACTOR KIND \"NAME\" [validator=NAME] [node=NAME], got %q", l)
 			}
 			v, _ := oa.get("validator")
+			nd, _ := oa.get("node")
 			if err := oa.unused(); err != nil {
 				return "", err
 			}
-			orgs = append(orgs, genesisOrg{actor: oa.pos[0], kind: oa.pos[1], name: oa.pos[2], validator: v})
+			orgs = append(orgs, genesisOrg{actor: oa.pos[0], kind: oa.pos[1], name: oa.pos[2], validator: v, node: nd})
 		}
 		tokenOpt, err := h.tokenGenesis(a) // token arguments: see token_test.go
 		if err != nil {

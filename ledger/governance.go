@@ -41,6 +41,11 @@ func (l *Ledger) InitChain(chainID string, g *pb.Genesis, genesisTime time.Time)
 			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("founding organisation %d reuses a signing key", i))
 		}
 		b.admit(p)
+		if len(o.NodeSigningKey) > 0 {
+			if err := b.genesisNode(op, ptoy.IDFromKey(o.SigningKey), o); err != nil {
+				return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("founding organisation %d's node", i), err)
+			}
+		}
 	}
 	if err := b.genesisToken(op, g); err != nil {
 		return nil, err
@@ -85,6 +90,21 @@ func (b *Block) admit(p *pb.ProposeOrg) {
 	if len(p.ValidatorKey) > 0 && b.height > 0 {
 		b.updates = append(b.updates, ValidatorUpdate{PubKey: bytes.Clone(p.ValidatorKey), Power: ValidatorPower})
 	}
+}
+
+// genesisNode registers a founding organisation's node account.
+func (b *Block) genesisNode(op string, orgID ptoy.ID, o *pb.GenesisOrg) error {
+	if len(o.NodeSigningKey) != ed25519.PublicKeySize {
+		return ptoy.E(op, ptoy.Invalid, "node signing key must be 32 bytes")
+	}
+	if err := b.checkKEM(op, o.NodeKem); err != nil {
+		return err
+	}
+	if err := b.checkKeyUnused(op, o.NodeSigningKey, "node"); err != nil {
+		return err
+	}
+	b.addNode(orgID, o.NodeSigningKey, o.NodeKem)
+	return nil
 }
 
 // ValidatorPower is the voting power of each member's validator node.

@@ -213,23 +213,11 @@ func (h *harness) reopen() {
 // genesisOrg describes a founding organisation by actor name.
 type genesisOrg struct {
 	actor, name, kind, validator string
+	node                         string // the node account's actor, if any
 }
 
 func (h *harness) genesis(orgs []genesisOrg) ([]byte, error) {
-	g := new(pb.Genesis)
-	for _, o := range orgs {
-		k := h.w.key(o.actor)
-		kind, err := parseOrgKind(o.kind)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		gorg := &pb.GenesisOrg{Name: o.name, Kind: kind, SigningKey: k.SigningPublic(), Kem: &pb.KemKey{Alg: uint32(k.KEMAlg()), Key: k.KEMPublic()}}
-		if o.validator != "" {
-			gorg.ValidatorKey = h.w.key(o.validator).SigningPublic()
-		}
-		g.Orgs = append(g.Orgs, gorg)
-	}
-	return h.l.InitChain(h.chainID, g, genesisTime)
+	return h.genesisWith(orgs, nil)
 }
 
 // begin starts the next block.
@@ -767,6 +755,9 @@ func (h *harness) fmtAccount(a *pb.Account) string {
 		h.w.idName(a.Id), acctWord(a.Kind), h.w.pubName(a.SigningKey), h.w.kemString(a.Kem), a.Sequence, a.CreatedHeight)
 	if len(a.Registrar) > 0 {
 		s += " registrar=" + h.w.idName(a.Registrar)
+	}
+	if len(a.Org) > 0 {
+		s += " org=" + h.w.idName(a.Org)
 	}
 	return s
 }

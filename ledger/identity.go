@@ -23,6 +23,8 @@ func (b *Block) apply(t *tx.Tx) error {
 		err = b.registerPatient(op, t, signer, acct, reg.RegisterPatient)
 	} else if acct == nil {
 		err = ptoy.E(op, ptoy.Unauthenticated, "the signing key belongs to no account on this network")
+	} else if acct.Kind == pb.AccountKind_ACCOUNT_KIND_NODE && !nodeMessage(t.Body) {
+		err = ptoy.E(op, ptoy.PermissionDenied, "a node's account signs its organisation's audit anchors and escrow share releases, nothing else")
 	} else {
 		switch m := t.Body.Msg.(type) {
 		case *pb.Body_ProposeOrg:
@@ -288,6 +290,52 @@ func (b *Block) actFor(op string, acct *pb.Account, orgIDb []byte) (ptoy.ID, *pb
 	return orgID, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only %s or its admins may do this", org.Name))
 }
 
+// nodeMessage reports whether a node's account may sign body.
+func nodeMessage(body *pb.Body) bool {
+	switch body.Msg.(type) {
+	case *pb.Body_AnchorAudit, *pb.Body_ReleaseShare:
+		return true
+	}
+	return false
+}
+
+// addNode creates a node account for org and puts it on the employee
+// list with the node role.
+func (b *Block) addNode(orgID ptoy.ID, signingKey []byte, kem *pb.KemKey) {
+	id := ptoy.IDFromKey(signingKey)
+	a := b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_NODE, signingKey, kem)
+	a.Org = orgID.Bytes()
+	b.putMsg(accountKey(id), a)
+	b.putMsg(employeeKey(orgID, id), &pb.Employee{Org: orgID.Bytes(), Practitioner: id.Bytes(), Role: pb.Role_ROLE_NODE, SinceHeight: b.height})
+	b.set(employmentKey(id, orgID), []byte{1})
+}
+
+// signsForOrg resolves the organisation a node transaction (an audit
+// anchor, an escrow share release) is for: the signer itself if it is an
+// organisation, or the organisation of a node account still on its
+// employee list with the node role.
+func (b *Block) signsForOrg(op string, acct *pb.Account, what string) (ptoy.ID, *pb.Org, error) {
+	switch acct.Kind {
+	case pb.AccountKind_ACCOUNT_KIND_ORG:
+		return b.org(op, acct.Id)
+	case pb.AccountKind_ACCOUNT_KIND_NODE:
+		orgID, org, err := b.org(op, acct.Org)
+		if err != nil {
+			return orgID, nil, err
+		}
+		e := new(pb.Employee)
+		ok, err := getMsg(b.get, employeeKey(orgID, ptoy.ID(acct.Id)), e)
+		if err != nil {
+			return orgID, nil, err
+		}
+		if !ok || e.Role != pb.Role_ROLE_NODE {
+			return orgID, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("this node account was removed from %s's employee list: it no longer %s", org.Name, what))
+		}
+		return orgID, org, nil
+	}
+	return ptoy.ID{}, nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("only an organisation or its node's account %s", what))
+}
+
 func validRole(r pb.Role) bool {
 	_, ok := pb.Role_name[int32(r)]
 	return ok && r != pb.Role_ROLE_UNSPECIFIED
@@ -306,6 +354,18 @@ func (b *Block) addEmployee(op string, t *tx.Tx, acct *pb.Account, m *pb.AddEmpl
 	}
 	if !t.Cosigned(m.SigningKey) {
 		return ptoy.E(op, ptoy.Unauthenticated, "the employee must co-sign to show it holds its key")
+	}
+	if m.Role == pb.Role_ROLE_NODE {
+		// A node's account is new, serves one organisation and does
+		// nothing else: an existing account never becomes one.
+		if err := b.checkKEM(op, m.Kem); err != nil {
+			return err
+		}
+		if err := b.checkKeyUnused(op, m.SigningKey, "node"); err != nil {
+			return err
+		}
+		b.addNode(orgID, m.SigningKey, m.Kem)
+		return nil
 	}
 	var pid ptoy.ID
 	idb, err := b.get(signingKeyKey(m.SigningKey))
@@ -384,6 +444,9 @@ func (b *Block) setRole(op string, acct *pb.Account, m *pb.SetRole) error {
 	pid, e, err := b.employee(op, orgID, m.Employee)
 	if err != nil {
 		return err
+	}
+	if m.Role == pb.Role_ROLE_NODE || e.Role == pb.Role_ROLE_NODE {
+		return ptoy.E(op, ptoy.Invalid, "the node role is neither given nor taken by a role change: add a node with a new key, remove it from the employee list")
 	}
 	e.Role = m.Role
 	b.putMsg(employeeKey(orgID, pid), e)

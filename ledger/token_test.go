@@ -209,6 +209,10 @@ func (h *harness) genesisWith(orgs []genesisOrg, opt func(*pb.Genesis)) ([]byte,
 		if o.validator != "" {
 			gorg.ValidatorKey = h.w.key(o.validator).SigningPublic()
 		}
+		if o.node != "" {
+			nk := h.w.key(o.node)
+			gorg.NodeSigningKey, gorg.NodeKem = nk.SigningPublic(), &pb.KemKey{Alg: uint32(nk.KEMAlg()), Key: nk.KEMPublic()}
+		}
 		g.Orgs = append(g.Orgs, gorg)
 	}
 	if opt != nil {

@@ -12,8 +12,8 @@ import (
 
 // anchorLoop cuts the audit log into batches and commits each batch's
 // Merkle root and patients' root to the ledger, signed by the node's
-// organisation, so that the node cannot later drop or alter an event
-// unnoticed.
+// account for its organisation, so that the node cannot later drop or
+// alter an event unnoticed.
 func (n *Node) anchorLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -59,7 +59,7 @@ func (n *Node) anchorOnce(ctx context.Context) error {
 }
 
 func (n *Node) anchor(ctx context.Context, b audit.Batch) (int64, error) {
-	resp, err := n.submitAsOrg(ctx, &pb.Body{Msg: &pb.Body_AnchorAudit{AnchorAudit: &pb.AnchorAudit{
+	resp, err := n.submitAsNode(ctx, &pb.Body{Msg: &pb.Body_AnchorAudit{AnchorAudit: &pb.AnchorAudit{
 		Batch: b.ID, First: b.First, Last: b.Last, Root: b.Root[:], Patients: b.Patients[:],
 	}}})
 	if err != nil {

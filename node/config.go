@@ -32,6 +32,12 @@ type Config struct {
 	// to the home; the PTOY_PASSPHRASE variable is the alternative).
 	OrgKey         string `json:"org_key"`
 	PassphraseFile string `json:"passphrase_file,omitempty"`
+	// NodeKey is the name of the node's own key in HOME/keys, sealed under
+	// the same passphrase: the key of the node's account, which signs the
+	// organisation's audit anchors and escrow share releases. Homes made
+	// before node accounts have none and sign those with the organisation
+	// key.
+	NodeKey string `json:"node_key,omitempty"`
 	// Storage maps each storage node's organisation id (hex) to the base
 	// URL of its HTTP server: where ciphertext is placed and pulled from.
 	Storage map[string]string `json:"storage,omitempty"`

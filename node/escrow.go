@@ -27,7 +27,7 @@ const escrowRetry = 5 * time.Second
 // the organisation key, seals it to the organisation of the emergency
 // physician, keeps the sealed share in the node's blob store (gateways
 // replicate it as key material), writes the audit event, and commits a
-// ReleaseShare signed by the organisation. It runs after every commit
+// ReleaseShare signed by the node's account for the organisation. It runs after every commit
 // that touches a break-glass, and every escrowRetry.
 func (n *Node) escrowLoop(ctx context.Context) {
 	wake := make(chan struct{}, 1)
@@ -148,7 +148,7 @@ func (n *Node) releaseShare(ctx context.Context, ev *pb.BreakGlassEvent, audited
 		}
 		audited[ev.Id] = true
 	}
-	resp, err := n.submitAsOrg(ctx, &pb.Body{Msg: &pb.Body_ReleaseShare{ReleaseShare: &pb.ReleaseShare{BreakGlass: ev.Id, Share: h[:]}}})
+	resp, err := n.submitAsNode(ctx, &pb.Body{Msg: &pb.Body_ReleaseShare{ReleaseShare: &pb.ReleaseShare{BreakGlass: ev.Id, Share: h[:]}}})
 	if err != nil {
 		return err
 	}

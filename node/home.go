@@ -75,10 +75,12 @@ func (s NetworkSpec) Homes() []string {
 }
 
 // CreateNetwork writes the homes of a new network: CometBFT keys and
-// genesis, the organisation keys sealed under a generated passphrase
-// (HOME/keys/passphrase, mode 0600) and beside each the node's directory
-// key and the network phone key, sealed likewise, and ptoy.json. It returns the
-// organisation key pairs in the order of spec.Orgs.
+// genesis, the organisation keys and each node's own key (its account,
+// on its organisation's employee list with the node role) sealed under a
+// generated passphrase (HOME/keys/passphrase, mode 0600), beside them the
+// node's directory key and the network phone key, sealed likewise, and
+// ptoy.json. It returns the organisation key pairs in the order of
+// spec.Orgs.
 func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	const op = "node.CreateNetwork"
 	if spec.Validators < 1 || spec.Validators > 64 {
@@ -108,9 +110,10 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	phoneKey := NewPhoneKey()
 	defer clear(phoneKey)
 	type nodeInfo struct {
-		cfg    Config
-		id     string
-		valKey []byte
+		cfg     Config
+		id      string
+		valKey  []byte
+		nodeKey *keys.KeyPair
 	}
 	nodes := make([]nodeInfo, spec.Validators)
 	gen := &pb.Genesis{Params: spec.Params, Treasury: spec.Treasury, Allocations: spec.Allocations}
@@ -165,7 +168,12 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 			c.HTTPAddr = spec.HTTPAddr0
 		}
 		c.PassphraseFile = filepath.Join("keys", "passphrase")
-		nodes[i] = nodeInfo{cfg: c, id: string(nk.ID()), valKey: pub.Bytes()}
+		c.NodeKey = "node"
+		acct, err := keys.Generate(keys.KEMHybrid)
+		if err != nil {
+			return nil, err
+		}
+		nodes[i] = nodeInfo{cfg: c, id: string(nk.ID()), valKey: pub.Bytes(), nodeKey: acct}
 		vals = append(vals, cmttypes.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: c.Moniker})
 
 		pass := []byte(randHex(16))
@@ -176,6 +184,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		if _, err := kd.Save(c.OrgKey, orgKeys[i], pass, spec.Now); err != nil {
 			return nil, err
 		}
+		if _, err := kd.Save(c.NodeKey, acct, pass, spec.Now); err != nil {
+			return nil, err
+		}
 		if err := saveHomeSecrets(kd, pass, phoneKey); err != nil {
 			return nil, err
 		}
@@ -184,7 +195,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		g := &pb.GenesisOrg{Name: o.Name, Kind: o.Kind, SigningKey: orgKeys[i].SigningPublic(),
 			Kem: &pb.KemKey{Alg: uint32(orgKeys[i].KEMAlg()), Key: orgKeys[i].KEMPublic()}}
 		if i < len(nodes) {
+			nk := nodes[i].nodeKey
 			g.ValidatorKey = nodes[i].valKey
+			g.NodeSigningKey, g.NodeKem = nk.SigningPublic(), &pb.KemKey{Alg: uint32(nk.KEMAlg()), Key: nk.KEMPublic()}
 		}
 		gen.Orgs = append(gen.Orgs, g)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -63,6 +64,7 @@ type Node struct {
 	home string
 	cfg  Config
 	log  *slog.Logger
+	lock *Lock // one process runs a home at a time
 
 	kv     *store.Pebble
 	ledger *ledger.Ledger
@@ -70,24 +72,27 @@ type Node struct {
 	comet  *cmtnode.Node
 	rpc    *local.Local
 	orgKey *keys.KeyPair
-	dir    *directory.Directory
-	blobs  *blob.Disk
-	audit  *audit.Log
-	gw     *gateway.Gateway
-	auth   *auth.Authenticator
-	door   *door.Door
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	// nodeKey is the key of the node's own account, which signs what the
+	// node commits for its organisation; the organisation key in homes
+	// made before node accounts.
+	nodeKey *keys.KeyPair
+	dir     *directory.Directory
+	blobs   *blob.Disk
+	audit   *audit.Log
+	gw      *gateway.Gateway
+	auth    *auth.Authenticator
+	door    *door.Door
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 
 	// phoneKey is the network phone key (nil: the node registers no
 	// patients); limits bound the codes StartRegistration sends.
 	phoneKey []byte
 	limits   *startLimits
 
-	// orgMu serialises the transactions the node signs with its
-	// organisation key (submitAsOrg), so that two loops never take the
-	// same sequence number.
-	orgMu sync.Mutex
+	// signMu serialises the transactions the node signs (submitAsNode),
+	// so that two loops never take the same sequence number.
+	signMu sync.Mutex
 
 	srv      *http.Server
 	conns    *limitListener
@@ -116,6 +121,9 @@ func Open(home string, opt Options) (*Node, error) {
 			n.closeStores()
 		}
 	}()
+	if n.lock, err = LockHome(home); err != nil {
+		return nil, err
+	}
 
 	pass := opt.Passphrase
 	if pass == nil {
@@ -137,6 +145,12 @@ func Open(home string, opt Options) (*Node, error) {
 	}
 	if n.limits, err = newStartLimits(cfg.RegisterLimits, time.Now); err != nil {
 		return nil, err
+	}
+	n.nodeKey = n.orgKey
+	if cfg.NodeKey != "" {
+		if n.nodeKey, _, err = kd.Load(cfg.NodeKey, pass); err != nil {
+			return nil, err
+		}
 	}
 
 	if n.kv, err = store.Open(n.path("data", "ptoy-state")); err != nil {
@@ -250,11 +264,15 @@ func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, q
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
-		return ptoy.E("node.Start", ptoy.Unavailable, fmt.Sprintf("cannot listen on %s", n.cfg.HTTPAddr), err)
+		why := err.Error()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			why = "the address is already in use (another program, or another node, listens there)"
+		}
+		return ptoy.E("node.Start", ptoy.Unavailable, fmt.Sprintf("cannot listen on %s: %s", n.cfg.HTTPAddr, why), err)
 	}
 	if err := n.comet.Start(); err != nil {
 		ln.Close()
-		return ptoy.E("node.Start", ptoy.Other, "starting consensus", err)
+		return ptoy.E("node.Start", ptoy.Other, fmt.Sprintf("starting consensus: %v", err), err)
 	}
 	n.httpAddr = ln.Addr().String()
 	n.conns = newLimitListener(ln, n.cfg.HTTP.MaxConnsPerIP, n.cfg.HTTP.MaxConns, n.log)
@@ -328,6 +346,7 @@ func (n *Node) closeStores() {
 	if n.kv != nil {
 		n.kv.Close()
 	}
+	n.lock.Release()
 }
 
 // URL is the base URL of the node's HTTP server.
@@ -409,21 +428,23 @@ func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitRes
 	}
 }
 
-// submitAsOrg signs body with the organisation key at the organisation
-// account's next sequence, submits it and waits (30 seconds at most)
-// until it is committed. Every transaction the node signs as its
-// organisation goes through here, one at a time: audit anchors and
-// escrow share releases come from different loops. A transaction the
-// ledger rejects is not an error: its code and log are in the response.
-func (n *Node) submitAsOrg(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
-	n.orgMu.Lock()
-	defer n.orgMu.Unlock()
-	acct, err := n.ledger.Account(n.Org())
+// submitAsNode signs body with the node's own key (its account acts for
+// the organisation in audit anchors and escrow share releases, and in
+// nothing else) at that account's next sequence, submits it and waits
+// (30 seconds at most) until it is committed. The node signs with no
+// other key, and people never hold the node key, so no one else takes
+// the account's sequence numbers; the loops that sign (anchors, escrow
+// releases) take turns here. A transaction the ledger rejects is not an
+// error: its code and log are in the response.
+func (n *Node) submitAsNode(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
+	n.signMu.Lock()
+	defer n.signMu.Unlock()
+	acct, err := n.ledger.Account(n.nodeKey.ID())
 	if err != nil {
 		return nil, err
 	}
 	body.Sequence = acct.Sequence + 1
-	raw, err := tx.Sign(n.ChainID(), body, n.orgKey)
+	raw, err := tx.Sign(n.ChainID(), body, n.nodeKey)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,8 @@ func kindName(k pb.AccountKind) string {
 		return "organisation"
 	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
 		return "practitioner"
+	case pb.AccountKind_ACCOUNT_KIND_NODE:
+		return "node"
 	}
 	return "unknown"
 }
@@ -87,7 +89,7 @@ organisation or the employments of a practitioner.`)
 				fmt.Fprintf(tw, "validator key:\t%x\n", o.ValidatorKey)
 			}
 		}
-	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
+	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER, pb.AccountKind_ACCOUNT_KIND_NODE:
 		if len(r.Employments) == 0 {
 			fmt.Fprintf(tw, "employments:\tnone\n")
 		}

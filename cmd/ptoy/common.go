@@ -228,12 +228,16 @@ func (c *common) client(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	cl := client.New(strings.TrimSuffix(c.node, "/"), hc)
-	if _, err := cl.Status(ctx); err != nil {
+	st, err := cl.Status(ctx)
+	if err != nil {
 		hint := "is it running? see --node and " + envNode
 		if u.Scheme == "https" && strings.Contains(err.Error(), "certificate") {
 			hint = "to trust a node's own certificate, set " + envNodeCA + " to its HOME/tls/org-ca.crt"
 		}
 		return nil, ptoy.E("", ptoy.KindOf(err), fmt.Sprintf("cannot reach the node at %s (%s): %s", c.node, hint, ptoy.Message(err)))
+	}
+	if err := c.checkChain(st.ChainId); err != nil {
+		return nil, err
 	}
 	c.cl = cl
 	return cl, nil
@@ -261,6 +265,34 @@ func (c *common) httpClient() (*http.Client, error) {
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	hc.Transport = t
 	return hc, nil
+}
+
+// checkChain compares the node's chain with the one the keystore
+// directory knows, and records it there on first use: keys belong to the
+// accounts of one network, and a node of another would only answer "no
+// account".
+func (c *common) checkChain(chain string) error {
+	if c.keysDir == "" {
+		return nil
+	}
+	if fi, err := os.Stat(c.keysDir); err != nil || !fi.IsDir() {
+		return nil // no keys yet: nothing to tell apart
+	}
+	d := keys.Dir{Path: c.keysDir}
+	known, err := d.ChainID()
+	switch {
+	case ptoy.KindOf(err) == ptoy.NotFound:
+		if err := d.SetChainID(chain); err != nil {
+			return ptoy.E("", ptoy.KindOf(err), fmt.Sprintf("cannot record the network in %s: %s", c.keysDir, ptoy.Message(err)))
+		}
+		return nil
+	case err != nil:
+		return err
+	case known != chain:
+		return ptoy.E("", ptoy.Unauthenticated, fmt.Sprintf("the node at %s serves chain %q, but the keys in %s know chain %q: give --node a node of %q, or --keys a keystore for %q (if these keys are meant for %q, remove %s)",
+			c.node, chain, c.keysDir, known, known, chain, chain, filepath.Join(c.keysDir, "chain-id")))
+	}
+	return nil
 }
 
 // accountRef is an account argument: an id, or a key of the keystore.

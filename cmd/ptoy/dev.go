@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
+	"syscall"
 
+	"ptoy"
 	"ptoy/devnet"
 )
 
@@ -18,10 +22,13 @@ func runDev(ctx context.Context, e *env, args []string) error {
 block times and embedded storage. It prints one line starting with "ready"
 when it serves, and writes DIR/dev.json with every URL and the demo
 accounts (keystores in DIR/keys, passphrase "demo"). A second start of the
-same home resumes the same chain. Development only.`)
+same home resumes the same chain; --listen given then moves node 1 to the
+new address. One process at a time runs a home. If the first start fails,
+nothing is left behind. Development only.`)
 	home := fs.String("home", ".ptoy-dev", "directory of the development network")
 	vals := fs.Int("validators", 1, "number of validator nodes: 1 or 4")
-	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address of node 1 (API, later FHIR and web)")
+	const defaultListen = "127.0.0.1:8080"
+	listen := fs.String("listen", defaultListen, "HTTP address of node 1 (API, later FHIR and web)")
 	verbose := fs.Bool("v", false, "log node activity to stderr")
 	patients := fs.Bool("demo-patients", true, "register the demo patients (off: they register themselves)")
 	if err := fs.Parse(args); err != nil {
@@ -32,7 +39,19 @@ same home resumes the same chain. Development only.`)
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: *listen, Logger: log, Console: e.stdout, NoPatients: !*patients})
+	// The default address is for a new home; an existing one keeps its
+	// own unless --listen is given.
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "listen" })
+	addr := *listen
+	if !given && devnet.Exists(*home) {
+		addr = ""
+	}
+	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: addr, Logger: log, Console: e.stdout,
+		NoPatients: !*patients, KDF: homeKDF(e)})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return ptoy.E("dev", ptoy.Unavailable, ptoy.Message(err)+"; choose another address with --listen", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ PTOY_PASSPHRASE in production.`)
 		return usageErr(fmt.Sprintf("unknown organisation kind %q", *kind))
 	}
 	spec := node.NetworkSpec{ChainID: *chain, HomeDirs: []string{*home}, Validators: 1,
-		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: keys.DefaultKDF}
+		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: homeKDF(e)}
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ with: ptoy node --home DIR/nodeI`)
 	if *out == "" {
 		return usageErr("--out is required")
 	}
-	spec := node.NetworkSpec{ChainID: *chain, Out: *out, Validators: *n, FreePorts: *free, FastBlocks: *fast, Dev: *dev, KDF: keys.DefaultKDF}
+	spec := node.NetworkSpec{ChainID: *chain, Out: *out, Validators: *n, FreePorts: *free, FastBlocks: *fast, Dev: *dev, KDF: homeKDF(e)}
 	var given []string
 	if *names != "" {
 		given = strings.Split(*names, ",")
@@ -102,3 +102,11 @@ with: ptoy node --home DIR/nodeI`)
 const oneValidatorEscrow = `note: with one validator organisation there is no emergency escrow: one node alone
 would hold every patient's emergency key, so patients publish none, and a
 break-glass opens no encrypted record until a second organisation runs a validator.`
+
+// homeKDF is the KDF that seals the keys of new homes: cheap in tests.
+func homeKDF(e *env) keys.KDFParams {
+	if v, _ := e.getenv(envFastKDF); v == "1" {
+		return keys.TestKDF
+	}
+	return keys.DefaultKDF
+}

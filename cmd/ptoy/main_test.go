@@ -67,6 +67,12 @@ func TestScripts(t *testing.T) {
 			"wait-audit":        cmdWaitAudit,
 			"tamper-audit-node": cmdTamperAuditNode,
 			"next-year":         cmdNextYear,
+			// dev.txtar
+			"free-port": cmdFreePort,
+			"hold-port": cmdHoldPort,
+			"wait-http": cmdWaitHTTP,
+			"wait-file": cmdWaitFile,
+			"node-api":  cmdNodeAPI,
 		},
 	})
 }

@@ -30,6 +30,8 @@ const (
 	AccountKind_ACCOUNT_KIND_PATIENT      AccountKind = 1
 	AccountKind_ACCOUNT_KIND_ORG          AccountKind = 2
 	AccountKind_ACCOUNT_KIND_PRACTITIONER AccountKind = 3
+	// A node's account, on its organisation's employee list with ROLE_NODE.
+	AccountKind_ACCOUNT_KIND_NODE AccountKind = 4
 )
 
 // Enum value maps for AccountKind.
@@ -39,12 +41,14 @@ var (
 		1: "ACCOUNT_KIND_PATIENT",
 		2: "ACCOUNT_KIND_ORG",
 		3: "ACCOUNT_KIND_PRACTITIONER",
+		4: "ACCOUNT_KIND_NODE",
 	}
 	AccountKind_value = map[string]int32{
 		"ACCOUNT_KIND_UNSPECIFIED":  0,
 		"ACCOUNT_KIND_PATIENT":      1,
 		"ACCOUNT_KIND_ORG":          2,
 		"ACCOUNT_KIND_PRACTITIONER": 3,
+		"ACCOUNT_KIND_NODE":         4,
 	}
 )
 
@@ -138,7 +142,9 @@ type Account struct {
 	// Unix seconds of the block that created the account.
 	CreatedTime int64 `protobuf:"varint,7,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
 	// Patients: the organisation that attested the registration.
-	Registrar     []byte `protobuf:"bytes,8,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	Registrar []byte `protobuf:"bytes,8,opt,name=registrar,proto3" json:"registrar,omitempty"`
+	// Nodes: the organisation the node runs for.
+	Org           []byte `protobuf:"bytes,9,opt,name=org,proto3" json:"org,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -225,6 +231,13 @@ func (x *Account) GetCreatedTime() int64 {
 func (x *Account) GetRegistrar() []byte {
 	if x != nil {
 		return x.Registrar
+	}
+	return nil
+}
+
+func (x *Account) GetOrg() []byte {
+	if x != nil {
+		return x.Org
 	}
 	return nil
 }
@@ -484,14 +497,19 @@ func (x *Proposal) GetCreatedHeight() int64 {
 
 // Genesis app state (JSON in CometBFT's genesis app_state).
 type GenesisOrg struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          OrgKind                `protobuf:"varint,2,opt,name=kind,proto3,enum=ptoy.v1.OrgKind" json:"kind,omitempty"`
-	SigningKey    []byte                 `protobuf:"bytes,3,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
-	Kem           *KemKey                `protobuf:"bytes,4,opt,name=kem,proto3" json:"kem,omitempty"`
-	ValidatorKey  []byte                 `protobuf:"bytes,5,opt,name=validator_key,json=validatorKey,proto3" json:"validator_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind         OrgKind                `protobuf:"varint,2,opt,name=kind,proto3,enum=ptoy.v1.OrgKind" json:"kind,omitempty"`
+	SigningKey   []byte                 `protobuf:"bytes,3,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
+	Kem          *KemKey                `protobuf:"bytes,4,opt,name=kem,proto3" json:"kem,omitempty"`
+	ValidatorKey []byte                 `protobuf:"bytes,5,opt,name=validator_key,json=validatorKey,proto3" json:"validator_key,omitempty"`
+	// The founding organisation's node account (optional): its own keys,
+	// so that what the node signs never races what people sign with the
+	// organisation key. It joins the employee list with ROLE_NODE.
+	NodeSigningKey []byte  `protobuf:"bytes,6,opt,name=node_signing_key,json=nodeSigningKey,proto3" json:"node_signing_key,omitempty"`
+	NodeKem        *KemKey `protobuf:"bytes,7,opt,name=node_kem,json=nodeKem,proto3" json:"node_kem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GenesisOrg) Reset() {
@@ -555,6 +573,20 @@ func (x *GenesisOrg) GetKem() *KemKey {
 func (x *GenesisOrg) GetValidatorKey() []byte {
 	if x != nil {
 		return x.ValidatorKey
+	}
+	return nil
+}
+
+func (x *GenesisOrg) GetNodeSigningKey() []byte {
+	if x != nil {
+		return x.NodeSigningKey
+	}
+	return nil
+}
+
+func (x *GenesisOrg) GetNodeKem() *KemKey {
+	if x != nil {
+		return x.NodeKem
 	}
 	return nil
 }
@@ -632,7 +664,7 @@ var File_ptoy_v1_state_proto protoreflect.FileDescriptor
 
 const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x13ptoy/v1/state.proto\x12\aptoy.v1\x1a\x13ptoy/v1/token.proto\x1a\x10ptoy/v1/tx.proto\"\x8b\x02\n" +
+	"\x13ptoy/v1/state.proto\x12\aptoy.v1\x1a\x13ptoy/v1/token.proto\x1a\x10ptoy/v1/tx.proto\"\x9d\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.ptoy.v1.AccountKindR\x04kind\x12\x1f\n" +
@@ -642,7 +674,8 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12%\n" +
 	"\x0ecreated_height\x18\x06 \x01(\x03R\rcreatedHeight\x12!\n" +
 	"\fcreated_time\x18\a \x01(\x03R\vcreatedTime\x12\x1c\n" +
-	"\tregistrar\x18\b \x01(\fR\tregistrar\"\x9d\x01\n" +
+	"\tregistrar\x18\b \x01(\fR\tregistrar\x12\x10\n" +
+	"\x03org\x18\t \x01(\fR\x03org\"\x9d\x01\n" +
 	"\x03Org\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
@@ -663,7 +696,7 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x03yes\x18\x04 \x03(\fR\x03yes\x12\x0e\n" +
 	"\x02no\x18\x05 \x03(\fR\x02no\x12/\n" +
 	"\x06status\x18\x06 \x01(\x0e2\x17.ptoy.v1.ProposalStatusR\x06status\x12%\n" +
-	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\xaf\x01\n" +
+	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\x85\x02\n" +
 	"\n" +
 	"GenesisOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
@@ -671,17 +704,20 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\vsigning_key\x18\x03 \x01(\fR\n" +
 	"signingKey\x12!\n" +
 	"\x03kem\x18\x04 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12#\n" +
-	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\"\xae\x01\n" +
+	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\x12(\n" +
+	"\x10node_signing_key\x18\x06 \x01(\fR\x0enodeSigningKey\x12*\n" +
+	"\bnode_kem\x18\a \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\"\xae\x01\n" +
 	"\aGenesis\x12'\n" +
 	"\x04orgs\x18\x01 \x03(\v2\x13.ptoy.v1.GenesisOrgR\x04orgs\x12'\n" +
 	"\x06params\x18\x02 \x01(\v2\x0f.ptoy.v1.ParamsR\x06params\x12\x1a\n" +
 	"\btreasury\x18\x03 \x01(\x04R\btreasury\x125\n" +
-	"\vallocations\x18\x04 \x03(\v2\x13.ptoy.v1.AllocationR\vallocations*z\n" +
+	"\vallocations\x18\x04 \x03(\v2\x13.ptoy.v1.AllocationR\vallocations*\x91\x01\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_KIND_PATIENT\x10\x01\x12\x14\n" +
 	"\x10ACCOUNT_KIND_ORG\x10\x02\x12\x1d\n" +
-	"\x19ACCOUNT_KIND_PRACTITIONER\x10\x03*\x87\x01\n" +
+	"\x19ACCOUNT_KIND_PRACTITIONER\x10\x03\x12\x15\n" +
+	"\x11ACCOUNT_KIND_NODE\x10\x04*\x87\x01\n" +
 	"\x0eProposalStatus\x12\x1f\n" +
 	"\x1bPROPOSAL_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PROPOSAL_STATUS_OPEN\x10\x01\x12\x1c\n" +
@@ -731,14 +767,15 @@ var file_ptoy_v1_state_proto_depIdxs = []int32{
 	1,  // 7: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
 	9,  // 8: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
 	8,  // 9: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
-	6,  // 10: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
-	14, // 11: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
-	15, // 12: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 10: ptoy.v1.GenesisOrg.node_kem:type_name -> ptoy.v1.KemKey
+	6,  // 11: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
+	14, // 12: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
+	15, // 13: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_state_proto_init() }

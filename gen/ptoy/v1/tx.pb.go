@@ -97,6 +97,10 @@ const (
 	Role_ROLE_ADMIN               Role = 6
 	Role_ROLE_LAB_TECHNICIAN      Role = 7
 	Role_ROLE_PHARMACIST          Role = 8
+	// A node's own account: it signs its organisation's audit anchors and
+	// escrow share releases, and nothing else; it reads nothing. Given only
+	// to a new key (at genesis, or by AddEmployee), never by SetRole.
+	Role_ROLE_NODE Role = 9
 )
 
 // Enum value maps for Role.
@@ -111,6 +115,7 @@ var (
 		6: "ROLE_ADMIN",
 		7: "ROLE_LAB_TECHNICIAN",
 		8: "ROLE_PHARMACIST",
+		9: "ROLE_NODE",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED":         0,
@@ -122,6 +127,7 @@ var (
 		"ROLE_ADMIN":               6,
 		"ROLE_LAB_TECHNICIAN":      7,
 		"ROLE_PHARMACIST":          8,
+		"ROLE_NODE":                9,
 	}
 )
 
@@ -1309,7 +1315,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fORG_KIND_CLINIC\x10\x02\x12\x10\n" +
 	"\fORG_KIND_LAB\x10\x03\x12\x15\n" +
 	"\x11ORG_KIND_PHARMACY\x10\x04\x12\x14\n" +
-	"\x10ORG_KIND_INSURER\x10\x05*\xc8\x01\n" +
+	"\x10ORG_KIND_INSURER\x10\x05*\xd7\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROLE_PHYSICIAN\x10\x01\x12\x0e\n" +
@@ -1321,7 +1327,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x06\x12\x17\n" +
 	"\x13ROLE_LAB_TECHNICIAN\x10\a\x12\x13\n" +
-	"\x0fROLE_PHARMACIST\x10\bB\x19Z\x17ptoy/gen/ptoy/v1;ptoyv1b\x06proto3"
+	"\x0fROLE_PHARMACIST\x10\b\x12\r\n" +
+	"\tROLE_NODE\x10\tB\x19Z\x17ptoy/gen/ptoy/v1;ptoyv1b\x06proto3"
 
 var (
 	file_ptoy_v1_tx_proto_rawDescOnce sync.Once

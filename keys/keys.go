@@ -15,12 +15,13 @@ import (
 	"fmt"
 
 	"ptoy"
+	"ptoy/kem"
 )
 
 // KEM algorithm identifiers, as registered for HPKE.
 const (
-	KEMX25519 uint16 = 0x0020 // DHKEM(X25519, HKDF-SHA256)
-	KEMHybrid uint16 = 0x647a // ML-KEM-768 + X25519 (default)
+	KEMX25519 = kem.X25519 // DHKEM(X25519, HKDF-SHA256)
+	KEMHybrid = kem.Hybrid // ML-KEM-768 + X25519 (default)
 )
 
 // KeyPair is the private key material of one identity.
@@ -77,68 +78,15 @@ func (k KeyPair) String() string {
 // GoString is String, so that %#v does not print the private keys either.
 func (k KeyPair) GoString() string { return k.String() }
 
-// ValidKEMPublic checks that key is a serialized public key of the KEM alg,
-// which must be KEMHybrid or KEMX25519.
-func ValidKEMPublic(alg uint16, key []byte) error {
-	const op = "keys.ValidKEMPublic"
-	kem, err := newKEM(op, alg)
-	if err != nil {
-		return err
-	}
-	if alg == KEMHybrid {
-		// FIPS 203's input checks (length and modulus) without expanding
-		// the key's matrix, which is what makes parsing slow; the X25519
-		// half is any 32 bytes, as crypto/ecdh accepts.
-		if len(key) != mlkem768EKSize+32 || !mlkemModulusOK(key[:mlkem768EKSize-32]) {
-			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("not a valid %s public key", KEMName(alg)))
-		}
-		return nil
-	}
-	if _, err := kem.NewPublicKey(key); err != nil {
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("not a valid %s public key", KEMName(alg)))
-	}
-	return nil
-}
-
-// mlkem768EKSize is the size of an ML-KEM-768 encapsulation key: 3
-// polynomials of 256 12-bit coefficients, then the 32-byte matrix seed.
-const mlkem768EKSize = 1184
-
-// mlkemModulusOK is FIPS 203's modulus check (section 7.2): every 12-bit
-// coefficient of the encoded polynomials is less than q = 3329.
-func mlkemModulusOK(b []byte) bool {
-	for i := 0; i+3 <= len(b); i += 3 {
-		c0 := uint16(b[i]) | uint16(b[i+1]&0x0f)<<8
-		c1 := uint16(b[i+1])>>4 | uint16(b[i+2])<<4
-		if c0 >= 3329 || c1 >= 3329 {
-			return false
-		}
-	}
-	return true
-}
+// ValidKEMPublic checks that key is a serialized public key of the KEM
+// alg (kem.ValidPublic).
+func ValidKEMPublic(alg uint16, key []byte) error { return kem.ValidPublic(alg, key) }
 
 // KEMName returns the name of a KEM identifier for people to read.
-func KEMName(alg uint16) string {
-	switch alg {
-	case KEMHybrid:
-		return "ML-KEM-768+X25519"
-	case KEMX25519:
-		return "X25519"
-	}
-	return fmt.Sprintf("unknown(0x%04x)", alg)
-}
+func KEMName(alg uint16) string { return kem.Name(alg) }
 
 // newKEM returns the KEM of alg if it is one this package accepts.
-func newKEM(op string, alg uint16) (hpke.KEM, error) {
-	if alg != KEMHybrid && alg != KEMX25519 {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("unknown KEM algorithm 0x%04x", alg))
-	}
-	kem, err := hpke.NewKEM(alg)
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("KEM algorithm 0x%04x is not available", alg), err)
-	}
-	return kem, nil
-}
+func newKEM(op string, alg uint16) (hpke.KEM, error) { return kem.New(op, alg) }
 
 // checkKeyPair checks that k is complete and self-consistent before it is
 // sealed, so that a sealed file always opens to the same key pair.

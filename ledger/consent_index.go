@@ -9,7 +9,7 @@ import (
 	"ptoy"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 // ---- the gateways' in-memory index ----
@@ -19,7 +19,7 @@ import (
 // delegations, employees and the break-glass events.
 func (l *Ledger) LoadConsentIndex(x *consent.Index) error {
 	for _, pre := range [][]byte{prefixAccount, prefixOrg, prefixEmployee, prefixGrant, prefixDelegation, prefixGlass} {
-		if err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, v []byte) error {
+		if err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, v []byte) error {
 			return indexPair(x, k, v)
 		}); err != nil {
 			return err

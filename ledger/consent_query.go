@@ -7,7 +7,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 // ---- queries ----
@@ -41,7 +41,7 @@ func scanUnder[T any, P interface {
 }](l *Ledger, op string, prefix []byte, id ptoy.ID, fill func(P, ptoy.ID)) ([]P, error) {
 	var out []P
 	pre := underID(prefix, id)
-	err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, v []byte) error {
+	err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, v []byte) error {
 		m := P(new(T))
 		if err := proto.Unmarshal(v, m); err != nil {
 			return ptoy.E(op, ptoy.Other, "corrupt state value", err)
@@ -59,7 +59,7 @@ func (l *Ledger) idsInForce(prefix []byte, id ptoy.ID) ([]ptoy.ID, error) {
 	now := l.BlockTime().Unix()
 	var out []ptoy.ID
 	pre := underID(prefix, id)
-	err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, v []byte) error {
+	err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, v []byte) error {
 		if exp := int64(readU64(v)); exp == 0 || now < exp {
 			out = append(out, ptoy.ID(k[len(pre):]))
 		}
@@ -91,7 +91,7 @@ func (l *Ledger) PatientList(grantee ptoy.ID) ([]PatientEntry, error) {
 	now := l.BlockTime().Unix()
 	var ids []ptoy.ID
 	pre := underID(prefixGranted, grantee)
-	if err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, _ []byte) error {
+	if err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, _ []byte) error {
 		ids = append(ids, ptoy.ID(k[len(pre):]))
 		return nil
 	}); err != nil {
@@ -135,7 +135,7 @@ func (l *Ledger) ActingFor(delegate ptoy.ID) ([]ptoy.ID, error) {
 // glassList reads the events an index (bgorg/, bgpat/) lists under pre.
 func (l *Ledger) glassList(pre []byte) ([]*pb.BreakGlassEvent, error) {
 	var ids []uint64
-	if err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, _ []byte) error {
+	if err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, _ []byte) error {
 		ids = append(ids, readU64(k[len(pre):]))
 		return nil
 	}); err != nil {
@@ -188,7 +188,7 @@ func (l *Ledger) BreakGlassPolicy(patient ptoy.ID) (*pb.BreakGlassPolicy, error)
 func (l *Ledger) Notifications(patient ptoy.ID) ([]*pb.Notification, error) {
 	var out []*pb.Notification
 	pre := underID(prefixNotification, patient)
-	err := l.kv.Scan(pre, store.PrefixEnd(pre), func(_, v []byte) error {
+	err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(_, v []byte) error {
 		n := new(pb.Notification)
 		if err := proto.Unmarshal(v, n); err != nil {
 			return ptoy.E("ledger.Notifications", ptoy.Other, "corrupt state value", err)

@@ -17,7 +17,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 var prefixGlassShare = []byte("bgshare/")
@@ -80,7 +80,7 @@ func (l *Ledger) ReleasedShare(id uint64, org ptoy.ID) ([]byte, error) {
 func (l *Ledger) OpenBreakGlass() ([]*pb.BreakGlassEvent, error) {
 	now := l.BlockTime().Unix()
 	var ids []uint64
-	err := l.kv.Scan(prefixGlassOpen, store.PrefixEnd(prefixGlassOpen), func(_, v []byte) error {
+	err := l.kv.Scan(prefixGlassOpen, kv.PrefixEnd(prefixGlassOpen), func(_, v []byte) error {
 		all := unpackU64s(v)
 		for i := 0; i+1 < len(all); i += 2 {
 			if int64(all[i+1]) > now {

@@ -11,7 +11,7 @@ import (
 	"ptoy"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 // Event is a consent or record change seen in a committed block, in the
@@ -30,7 +30,7 @@ type Event struct {
 // break-glass is one event, when it opens: its record is written again
 // when shares are released or the patient's policy closes it, and those
 // writes are not new break-glass events.
-func Events(writes []store.Write) []Event {
+func Events(writes []kv.Write) []Event {
 	opened := map[uint64]bool{}
 	for _, w := range writes {
 		if bytes.HasPrefix(w.Key, prefixGlassPatient) && len(w.Key) == len(prefixGlassPatient)+ptoy.IDLen+8 && w.Value != nil {

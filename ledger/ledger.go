@@ -29,7 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"ptoy"
-	"ptoy/store"
+	"ptoy/kv"
 	"ptoy/tx"
 )
 
@@ -40,7 +40,7 @@ type KV interface {
 	// Scan calls fn for keys in [start, end) in order.
 	Scan(start, end []byte, fn func(k, v []byte) error) error
 	// Commit applies writes atomically, durably when sync is set.
-	Commit(writes []store.Write, sync bool) error
+	Commit(writes []kv.Write, sync bool) error
 }
 
 // Ledger is the committed state plus the means to apply blocks to it.
@@ -62,7 +62,7 @@ type Ledger struct {
 type Committed struct {
 	Height int64
 	Time   time.Time
-	Writes []store.Write // in key order; Value nil for a deletion
+	Writes []kv.Write // in key order; Value nil for a deletion
 }
 
 // Subscribe calls fn after each commit, in order, on the committing
@@ -261,15 +261,15 @@ func (l *Ledger) Commit(b *Block) error {
 	m.Height = b.height
 	m.AppHash = b.hash
 	m.BlockTime = b.time.UnixNano()
-	writes := make([]store.Write, 0, len(b.writes)+1)
+	writes := make([]kv.Write, 0, len(b.writes)+1)
 	for _, k := range b.sortedKeys() {
 		v := b.writes[k]
 		if isTomb(v) {
 			v = nil
 		}
-		writes = append(writes, store.Write{Key: []byte(k), Value: v})
+		writes = append(writes, kv.Write{Key: []byte(k), Value: v})
 	}
-	writes = append(writes, store.Write{Key: keyMeta, Value: encodeMeta(m)})
+	writes = append(writes, kv.Write{Key: keyMeta, Value: encodeMeta(m)})
 	if err := l.kv.Commit(writes, true); err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"sync"
 
-	"ptoy/keys"
+	"ptoy/kem"
 )
 
 // kemMemo remembers which KEM public keys were checked, and the outcome,
@@ -36,7 +36,7 @@ func (c *kemMemo) check(alg uint16, key []byte) error {
 	if ok {
 		return err
 	}
-	err = keys.ValidKEMPublic(alg, key)
+	err = kem.ValidPublic(alg, key)
 	c.mu.Lock()
 	if _, ok := c.m[k]; !ok {
 		delete(c.m, c.ring[c.next])

@@ -7,7 +7,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 // Queries read the committed state. Each returns ptoy.NotFound for an
@@ -83,7 +83,7 @@ func (l *Ledger) Employee(org, p ptoy.ID) (*pb.Employee, error) {
 func (l *Ledger) Employments(p ptoy.ID) ([]*pb.Employee, error) {
 	var out []*pb.Employee
 	pre := employmentsPrefix(p)
-	err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, _ []byte) error {
+	err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, _ []byte) error {
 		org, err := ptoy.IDFromBytes(k[len(pre):])
 		if err != nil {
 			return err
@@ -123,9 +123,9 @@ func (l *Ledger) must(key []byte, m proto.Message, notFound string) error {
 func scanAll[T any, P interface {
 	*T
 	proto.Message
-}](kv KV, prefix []byte) ([]*T, error) {
+}](st KV, prefix []byte) ([]*T, error) {
 	var out []*T
-	err := kv.Scan(prefix, store.PrefixEnd(prefix), func(_, v []byte) error {
+	err := st.Scan(prefix, kv.PrefixEnd(prefix), func(_, v []byte) error {
 		m := P(new(T))
 		if err := proto.Unmarshal(v, m); err != nil {
 			return ptoy.E("ledger.scan", ptoy.Other, "corrupt state value", err)

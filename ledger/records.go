@@ -7,7 +7,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 	"ptoy/tx"
 )
 
@@ -309,7 +309,7 @@ func (l *Ledger) RecordHistory(patient ptoy.ID, id []byte) ([]*pb.RecordState, e
 func (l *Ledger) Records(patient ptoy.ID) ([]*pb.RecordState, error) {
 	var out []*pb.RecordState
 	pre := cat(prefixRecordHead, patient[:])
-	err := l.kv.Scan(pre, store.PrefixEnd(pre), func(k, v []byte) error {
+	err := l.kv.Scan(pre, kv.PrefixEnd(pre), func(k, v []byte) error {
 		st, err := l.Record(patient, bytes.Clone(k[len(pre):]), binary.BigEndian.Uint32(v))
 		if err != nil {
 			return err
@@ -322,7 +322,7 @@ func (l *Ledger) Records(patient ptoy.ID) ([]*pb.RecordState, error) {
 
 // AllRecords calls fn for every record version on the ledger (repair).
 func (l *Ledger) AllRecords(fn func(patient ptoy.ID, st *pb.RecordState) error) error {
-	return l.kv.Scan(prefixRecord, store.PrefixEnd(prefixRecord), func(k, v []byte) error {
+	return l.kv.Scan(prefixRecord, kv.PrefixEnd(prefixRecord), func(k, v []byte) error {
 		patient, _, _, ok := ParseRecordKey(k)
 		if !ok {
 			return nil

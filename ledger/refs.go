@@ -7,7 +7,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 )
 
 // KeyKind says what a blob of key material is, and so what format it must
@@ -95,7 +95,7 @@ func KeyMaterial(k, v []byte) []KeyRef {
 // committed state.
 func (l *Ledger) AllKeyMaterial(fn func(KeyRef)) error {
 	for _, p := range [][]byte{prefixGrant, prefixDelegation, prefixKeySet, prefixGlass} {
-		err := l.kv.Scan(p, store.PrefixEnd(p), func(k, v []byte) error {
+		err := l.kv.Scan(p, kv.PrefixEnd(p), func(k, v []byte) error {
 			for _, r := range KeyMaterial(k, v) {
 				r.Hash = bytes.Clone(r.Hash)
 				fn(r)
@@ -111,7 +111,7 @@ func (l *Ledger) AllKeyMaterial(fn func(KeyRef)) error {
 
 func unmarshal(v []byte, m proto.Message) error {
 	if err := proto.Unmarshal(v, m); err != nil {
-		return store.ErrCorrupt(err)
+		return kv.ErrCorrupt(err)
 	}
 	return nil
 }

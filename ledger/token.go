@@ -38,7 +38,7 @@ import (
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/store"
+	"ptoy/kv"
 	"ptoy/tx"
 )
 
@@ -793,7 +793,7 @@ func (l *Ledger) History(id ptoy.ID, limit int) ([]*pb.HistoryEntry, error) {
 		start := binary.BigEndian.AppendUint64(bytes.Clone(pre), lo)
 		end := binary.BigEndian.AppendUint64(bytes.Clone(pre), hi)
 		if hi == uint64(height)+1 {
-			end = store.PrefixEnd(pre)
+			end = kv.PrefixEnd(pre)
 		}
 		window, err := scanRange[pb.HistoryEntry](l.kv, start, end)
 		if err != nil {

@@ -15,12 +15,11 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"ptoy"
+	"ptoy/kv"
 )
 
 // Write is one change: Value nil deletes Key.
-type Write struct {
-	Key, Value []byte
-}
+type Write = kv.Write
 
 // Pebble is a key-value store in a directory.
 type Pebble struct {
@@ -172,16 +171,7 @@ func (p *Pebble) Commit(writes []Write, sync bool) error {
 }
 
 // PrefixEnd returns the smallest key greater than every key with prefix.
-func PrefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
-}
+func PrefixEnd(prefix []byte) []byte { return kv.PrefixEnd(prefix) }
 
 type quietLogger struct{}
 
@@ -204,4 +194,4 @@ func (l *fatalLogger) Fatalf(format string, args ...any) {
 }
 
 // ErrCorrupt reports a stored value that does not decode.
-func ErrCorrupt(err error) error { return ptoy.E("store", ptoy.Other, "corrupt stored value", err) }
+func ErrCorrupt(err error) error { return kv.ErrCorrupt(err) }

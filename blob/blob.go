@@ -103,15 +103,15 @@ type Store interface {
 	Close() error
 }
 
-// scrubBuf is the size of the buffer Scrub reads blobs through.
-const scrubBuf = 256 << 10
+// ScrubBuf is the size of the buffer Scrub reads blobs through.
+const ScrubBuf = 256 << 10
 
 // now returns the current time without its monotonic reading, at the
 // nanosecond precision that Disk keeps.
-func now() time.Time { return time.Unix(0, time.Now().UnixNano()) }
+func Now() time.Time { return time.Unix(0, time.Now().UnixNano()) }
 
-// ctxErr returns ctx's error as ptoy.Unavailable, or nil.
-func ctxErr(op string, ctx context.Context) error {
+// CtxErr returns ctx's error as ptoy.Unavailable, or nil.
+func CtxErr(op string, ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return ptoy.E(op, ptoy.Unavailable, err)
 	}
@@ -119,12 +119,12 @@ func ctxErr(op string, ctx context.Context) error {
 }
 
 // errNotFound is the error for an absent blob.
-func errNotFound(op string, h Hash) error {
+func ErrNotFound(op string, h Hash) error {
 	return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no blob %s", h))
 }
 
-// errCorrupt is the error for content that does not match its hash.
-func errCorrupt(op string, h Hash, cause error) error {
+// ErrCorrupt is the error for content that does not match its hash.
+func ErrCorrupt(op string, h Hash, cause error) error {
 	if cause != nil {
 		return ptoy.E(op, ptoy.Other, fmt.Sprintf("blob %s is corrupt", h), cause)
 	}
@@ -132,17 +132,17 @@ func errCorrupt(op string, h Hash, cause error) error {
 }
 
 // errTooLarge is the error for content longer than max.
-func errTooLarge(op string, max int64) error {
+func ErrTooLarge(op string, max int64) error {
 	return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("blob is larger than the %d-byte limit", max))
 }
 
 // errClosed is the error for a call on a closed store.
-func errClosed(op string) error {
+func ErrClosed(op string) error {
 	return ptoy.E(op, ptoy.Unavailable, "blob store is closed")
 }
 
-// checkMax rejects a negative size limit.
-func checkMax(op string, max int64) error {
+// CheckMax rejects a negative size limit.
+func CheckMax(op string, max int64) error {
 	if max < 0 {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("negative size limit %d", max))
 	}
@@ -150,47 +150,50 @@ func checkMax(op string, max int64) error {
 }
 
 // checkWant compares the hash of the content with the wanted one.
-func checkWant(op string, got Hash, want *Hash) error {
+func CheckWant(op string, got Hash, want *Hash) error {
 	if want != nil && *want != got {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("content hash %s does not match the expected %s", got, *want))
 	}
 	return nil
 }
 
-// readErr wraps an error from the reader given to Put, keeping its kind
+// ReadErr wraps an error from the reader given to Put, keeping its kind
 // if it has one and treating a done context as ptoy.Unavailable.
-func readErr(op string, ctx context.Context, err error) error {
+func ReadErr(op string, ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return ptoy.E(op, ptoy.Unavailable, cerr)
 	}
 	return ptoy.E(op, ptoy.KindOf(err), "cannot read the blob", err)
 }
 
-// plusOne returns n+1 without overflowing.
-func plusOne(n int64) int64 {
+// PlusOne returns n+1 without overflowing.
+func PlusOne(n int64) int64 {
 	if n == math.MaxInt64 {
 		return n
 	}
 	return n + 1
 }
 
-// ctxReader is a reader that fails once its context is done, so that a
+// NewCtxReader returns a reader that fails once its context is done, so that a
 // long Put stops soon after cancellation.
-type ctxReader struct {
+func NewCtxReader(ctx context.Context, r io.Reader) io.Reader { return CtxReader{ctx: ctx, r: r} }
+
+// CtxReader is the reader NewCtxReader returns.
+type CtxReader struct {
 	ctx context.Context
 	r   io.Reader
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
+func (c CtxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
 	return c.r.Read(p)
 }
 
-// verifier hashes what passes through it and, at EOF, turns io.EOF into
+// Verifier hashes what passes through it and, at EOF, turns io.EOF into
 // a corruption error if the content does not match its hash and size.
-type verifier struct {
+type Verifier struct {
 	r    io.Reader
 	c    io.Closer // may be nil
 	op   string
@@ -201,13 +204,13 @@ type verifier struct {
 	err  error // sticky: the error once the end has been reached
 }
 
-// newVerifier returns a verifying reader over r; c, if not nil, is closed
+// NewVerifier returns a verifying reader over r; c, if not nil, is closed
 // by Close.
-func newVerifier(op string, r io.Reader, c io.Closer, want Hash, size int64) *verifier {
-	return &verifier{r: r, c: c, op: op, want: want, size: size, h: sha256.New()}
+func NewVerifier(op string, r io.Reader, c io.Closer, want Hash, size int64) *Verifier {
+	return &Verifier{r: r, c: c, op: op, want: want, size: size, h: sha256.New()}
 }
 
-func (v *verifier) Read(p []byte) (int, error) {
+func (v *Verifier) Read(p []byte) (int, error) {
 	if v.err != nil {
 		return 0, v.err
 	}
@@ -219,9 +222,9 @@ func (v *verifier) Read(p []byte) (int, error) {
 		v.h.Sum(got[:0])
 		switch {
 		case v.n != v.size:
-			err = errCorrupt(v.op, v.want, fmt.Errorf("read %d bytes, want %d", v.n, v.size))
+			err = ErrCorrupt(v.op, v.want, fmt.Errorf("read %d bytes, want %d", v.n, v.size))
 		case got != v.want:
-			err = errCorrupt(v.op, v.want, fmt.Errorf("content hash is %s", got))
+			err = ErrCorrupt(v.op, v.want, fmt.Errorf("content hash is %s", got))
 		}
 		v.err = err
 	} else if err != nil {
@@ -231,17 +234,17 @@ func (v *verifier) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (v *verifier) Close() error {
+func (v *Verifier) Close() error {
 	if v.c == nil {
 		return nil
 	}
 	return v.c.Close()
 }
 
-// verify reads r to the end and reports whether it is the content named
+// Verify reads r to the end and reports whether it is the content named
 // h of the given size; the error says why not.
-func verify(op string, r io.Reader, h Hash, size int64, buf []byte) error {
+func Verify(op string, r io.Reader, h Hash, size int64, buf []byte) error {
 	// Hide io.Discard's ReadFrom so that buf, not its small buffer, is used.
-	_, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, newVerifier(op, r, nil, h, size), buf)
+	_, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, NewVerifier(op, r, nil, h, size), buf)
 	return err
 }

@@ -130,7 +130,7 @@ func (f *Faulty) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, e
 	f.mu.Unlock()
 	for _, h := range marked {
 		if _, err := f.Store.Stat(ctx, h); err == nil {
-			bad(h, errCorrupt(op, h, nil))
+			bad(h, ErrCorrupt(op, h, nil))
 		}
 	}
 	return n, nil

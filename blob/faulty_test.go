@@ -3,6 +3,8 @@ package blob_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"math/rand/v2"
 	"testing"
 
 	"ptoy"
@@ -82,4 +84,31 @@ func TestFaultyDown(t *testing.T) {
 	if got, err := readBlob(f, h); err != nil || string(got) != "x" {
 		t.Fatalf("after revival: %q, %v", got, err)
 	}
+}
+
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func putBytes(t testing.TB, s blob.Store, data []byte) blob.Info {
+	t.Helper()
+	info, err := s.Put(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return info
+}
+
+func readBlob(s blob.Store, h blob.Hash) ([]byte, error) {
+	rc, _, err := s.Get(context.Background(), h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

@@ -31,32 +31,32 @@ func NewMemory() *Memory {
 // Put implements Store.Put.
 func (m *Memory) Put(ctx context.Context, r io.Reader, max int64, want *Hash) (Info, error) {
 	const op = "blob.Memory.Put"
-	if err := checkMax(op, max); err != nil {
+	if err := CheckMax(op, max); err != nil {
 		return Info{}, err
 	}
-	if err := ctxErr(op, ctx); err != nil {
+	if err := CtxErr(op, ctx); err != nil {
 		return Info{}, err
 	}
-	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, r}, plusOne(max)))
+	data, err := io.ReadAll(io.LimitReader(CtxReader{ctx, r}, PlusOne(max)))
 	if err != nil {
-		return Info{}, readErr(op, ctx, err)
+		return Info{}, ReadErr(op, ctx, err)
 	}
 	if int64(len(data)) > max {
-		return Info{}, errTooLarge(op, max)
+		return Info{}, ErrTooLarge(op, max)
 	}
 	h := Sum(data)
-	if err := checkWant(op, h, want); err != nil {
+	if err := CheckWant(op, h, want); err != nil {
 		return Info{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return Info{}, errClosed(op)
+		return Info{}, ErrClosed(op)
 	}
 	if b, ok := m.blobs[h]; ok {
 		return b.info, nil
 	}
-	info := Info{Hash: h, Size: int64(len(data)), Added: now()}
+	info := Info{Hash: h, Size: int64(len(data)), Added: Now()}
 	m.blobs[h] = memBlob{info: info, data: data}
 	return info, nil
 }
@@ -68,7 +68,7 @@ func (m *Memory) Get(ctx context.Context, h Hash) (io.ReadCloser, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
-	return newVerifier(op, bytes.NewReader(b.data), nil, h, b.info.Size), b.info, nil
+	return NewVerifier(op, bytes.NewReader(b.data), nil, h, b.info.Size), b.info, nil
 }
 
 // Stat implements Store.Stat.
@@ -78,17 +78,17 @@ func (m *Memory) Stat(ctx context.Context, h Hash) (Info, error) {
 }
 
 func (m *Memory) lookup(op string, ctx context.Context, h Hash) (memBlob, error) {
-	if err := ctxErr(op, ctx); err != nil {
+	if err := CtxErr(op, ctx); err != nil {
 		return memBlob{}, err
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return memBlob{}, errClosed(op)
+		return memBlob{}, ErrClosed(op)
 	}
 	b, ok := m.blobs[h]
 	if !ok {
-		return memBlob{}, errNotFound(op, h)
+		return memBlob{}, ErrNotFound(op, h)
 	}
 	return b, nil
 }
@@ -96,13 +96,13 @@ func (m *Memory) lookup(op string, ctx context.Context, h Hash) (memBlob, error)
 // Delete implements Store.Delete.
 func (m *Memory) Delete(ctx context.Context, h Hash) error {
 	const op = "blob.Memory.Delete"
-	if err := ctxErr(op, ctx); err != nil {
+	if err := CtxErr(op, ctx); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errClosed(op)
+		return ErrClosed(op)
 	}
 	delete(m.blobs, h)
 	return nil
@@ -113,7 +113,7 @@ func (m *Memory) snapshot(op string) ([]memBlob, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return nil, errClosed(op)
+		return nil, ErrClosed(op)
 	}
 	all := make([]memBlob, 0, len(m.blobs))
 	for _, b := range m.blobs {
@@ -126,7 +126,7 @@ func (m *Memory) snapshot(op string) ([]memBlob, error) {
 // List implements Store.List.
 func (m *Memory) List(ctx context.Context, fn func(Info) error) error {
 	const op = "blob.Memory.List"
-	if err := ctxErr(op, ctx); err != nil {
+	if err := CtxErr(op, ctx); err != nil {
 		return err
 	}
 	all, err := m.snapshot(op)
@@ -134,7 +134,7 @@ func (m *Memory) List(ctx context.Context, fn func(Info) error) error {
 		return err
 	}
 	for _, b := range all {
-		if err := ctxErr(op, ctx); err != nil {
+		if err := CtxErr(op, ctx); err != nil {
 			return err
 		}
 		if err := fn(b.info); err != nil {
@@ -147,21 +147,21 @@ func (m *Memory) List(ctx context.Context, fn func(Info) error) error {
 // Scrub implements Store.Scrub.
 func (m *Memory) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, error) {
 	const op = "blob.Memory.Scrub"
-	if err := ctxErr(op, ctx); err != nil {
+	if err := CtxErr(op, ctx); err != nil {
 		return 0, err
 	}
 	all, err := m.snapshot(op)
 	if err != nil {
 		return 0, err
 	}
-	buf := make([]byte, scrubBuf)
+	buf := make([]byte, ScrubBuf)
 	checked := 0
 	for _, b := range all {
-		if err := ctxErr(op, ctx); err != nil {
+		if err := CtxErr(op, ctx); err != nil {
 			return checked, err
 		}
 		checked++
-		if err := verify(op, bytes.NewReader(b.data), b.info.Hash, b.info.Size, buf); err != nil {
+		if err := Verify(op, bytes.NewReader(b.data), b.info.Hash, b.info.Size, buf); err != nil {
 			bad(b.info.Hash, err)
 		}
 	}

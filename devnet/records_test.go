@@ -13,6 +13,7 @@ import (
 	"ptoy"
 	"ptoy/agent"
 	"ptoy/blob"
+	"ptoy/blob/disk"
 	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
@@ -291,7 +292,7 @@ func (n *Net) placed(i int, h blob.Hash) bool {
 // corrupt flips a byte of blob h in a stopped node's blob store.
 func corrupt(t *testing.T, dir string, h blob.Hash) {
 	t.Helper()
-	s, err := blob.OpenDisk(dir, blob.DiskOptions{})
+	s, err := disk.Open(dir, disk.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

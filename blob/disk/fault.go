@@ -1,6 +1,8 @@
-package blob
+package disk
 
 import (
+	"ptoy/blob"
+
 	"bytes"
 	"os"
 
@@ -13,7 +15,7 @@ import (
 // database or in its file), as a fault below the store's checksums would.
 // It exists for fault-injection tests of scrub and repair; nothing else
 // calls it.
-func (d *Disk) CorruptForTest(h Hash) error {
+func (d *Store) CorruptForTest(h blob.Hash) error {
 	m, err := d.getMeta(h)
 	if err != nil {
 		return err

@@ -1,12 +1,14 @@
-package blob
+package disk
 
-import ()
+import (
+	"ptoy/blob"
+)
 
 // CorruptInline corrupts inline blob h (see CorruptForTest).
-func (d *Disk) CorruptInline(h Hash) error { return d.CorruptForTest(h) }
+func (d *Store) CorruptInline(h blob.Hash) error { return d.CorruptForTest(h) }
 
 // IsInline reports whether h is stored inside Pebble.
-func (d *Disk) IsInline(h Hash) bool {
+func (d *Store) IsInline(h blob.Hash) bool {
 	m, err := d.getMeta(h)
 	return err == nil && m.kind == kindInline
 }

@@ -1,4 +1,8 @@
-package blob
+// Package disk is the blob store of a node: small blobs inside a Pebble
+// database, large ones as files, everything synced. It is the only blob
+// store that links a storage engine; package blob holds the interface,
+// placement and the in-memory store.
+package disk
 
 import (
 	"bytes"
@@ -17,13 +21,14 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"ptoy"
+	"ptoy/blob"
 )
 
 const (
-	// DefaultInlineMax is the default DiskOptions.InlineMax: blobs up to
+	// DefaultInlineMax is the default Options.InlineMax: blobs up to
 	// 1 MiB are kept inside the Pebble database.
 	DefaultInlineMax = 1 << 20
-	// DefaultCacheBytes is the default DiskOptions.CacheBytes.
+	// DefaultCacheBytes is the default Options.CacheBytes.
 	DefaultCacheBytes = 64 << 20
 )
 
@@ -41,7 +46,7 @@ const (
 const (
 	prefixMeta = 'm'
 	prefixData = 'd'
-	keyLen     = 1 + HashLen
+	keyLen     = 1 + blob.HashLen
 	metaLen    = 1 + 8 + 8
 
 	kindInline = 'i' // content under the data key
@@ -58,8 +63,8 @@ const (
 	tempPattern = "put-*"
 )
 
-// DiskOptions configures OpenDisk. The zero value gives the defaults.
-type DiskOptions struct {
+// Options configures Open. The zero value gives the defaults.
+type Options struct {
 	// InlineMax is the size of the largest blob kept inside the Pebble
 	// database; larger blobs are kept as files. 0 means DefaultInlineMax.
 	// It may be changed between opens: each blob remembers where it is.
@@ -69,7 +74,7 @@ type DiskOptions struct {
 	CacheBytes int64
 }
 
-// Disk is a Store in a directory. Blobs up to InlineMax bytes are kept
+// Store is a blob.Store in a directory. Blobs up to InlineMax bytes are kept
 // inside a Pebble database (dir/db); larger ones are files
 // (dir/files/ab/abcdef…, named by the hex hash), written to a temporary
 // file in dir/tmp, fsynced, renamed into place, with the directory
@@ -77,10 +82,10 @@ type DiskOptions struct {
 // the kind of record and the size. Every write and delete of a record is
 // synced.
 //
-// Disk is crash-safe: a blob is visible only once it is complete.
+// Store is crash-safe: a blob is visible only once it is complete.
 // Temporary files left by a crash, and blob files that a crash left
-// without a record, are removed by OpenDisk.
-type Disk struct {
+// without a record, are removed by Open.
+type Store struct {
 	dir       string
 	inlineMax int64
 	db        *pebble.DB
@@ -91,13 +96,13 @@ type Disk struct {
 	active sync.WaitGroup
 }
 
-var _ Store = (*Disk)(nil)
+var _ blob.Store = (*Store)(nil)
 
-// OpenDisk opens the store in dir, creating it if needed. Bad options are
+// Open opens the store in dir, creating it if needed. Bad options are
 // ptoy.Invalid; a directory that cannot be opened (for instance because
 // another process has it open) is ptoy.Other.
-func OpenDisk(dir string, opt DiskOptions) (*Disk, error) {
-	const op = "blob.OpenDisk"
+func Open(dir string, opt Options) (*Store, error) {
+	const op = "blob.Open"
 	if opt.InlineMax < 0 || opt.CacheBytes < 0 {
 		return nil, ptoy.E(op, ptoy.Invalid, "InlineMax and CacheBytes must not be negative")
 	}
@@ -127,7 +132,7 @@ func OpenDisk(dir string, opt DiskOptions) (*Disk, error) {
 	if err != nil {
 		return nil, ptoy.E(op, ptoy.Other, err)
 	}
-	d := &Disk{dir: dir, inlineMax: opt.InlineMax, db: db}
+	d := &Store{dir: dir, inlineMax: opt.InlineMax, db: db}
 	if err := d.prepare(); err != nil {
 		db.Close()
 		return nil, ptoy.E(op, ptoy.Other, err)
@@ -137,7 +142,7 @@ func OpenDisk(dir string, opt DiskOptions) (*Disk, error) {
 
 // prepare empties tmp, creates the directories and removes blob files
 // that have no record.
-func (d *Disk) prepare() error {
+func (d *Store) prepare() error {
 	tmp := filepath.Join(d.dir, tmpDir)
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -165,7 +170,7 @@ func (d *Disk) prepare() error {
 			return err
 		}
 		for _, n := range names {
-			h, err := ParseHash(n.Name())
+			h, err := blob.ParseHash(n.Name())
 			if err != nil || h.String()[:2] != sub.Name() {
 				continue // not ours; leave it alone
 			}
@@ -187,7 +192,7 @@ func (d *Disk) prepare() error {
 
 // Close waits for the Pebble calls in progress, then closes the store.
 // Readers returned by Get stay usable. Calling Close again does nothing.
-func (d *Disk) Close() error {
+func (d *Store) Close() error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -205,21 +210,21 @@ func (d *Disk) Close() error {
 // enter registers a Pebble call, or fails if the store is closed; leave
 // ends it. Calls hold this only while they use Pebble, never while they
 // read a caller's reader or call a caller's function.
-func (d *Disk) enter(op string) error {
+func (d *Store) enter(op string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return errClosed(op)
+		return blob.ErrClosed(op)
 	}
 	d.active.Add(1)
 	return nil
 }
 
-func (d *Disk) leave() { d.active.Done() }
+func (d *Store) leave() { d.active.Done() }
 
 // lock locks the stripe of h: Put and Delete of one hash are serialized,
 // so that a blob's file and its record change together.
-func (d *Disk) lock(h Hash) func() {
+func (d *Store) lock(h blob.Hash) func() {
 	m := &d.locks[int(h[0])%lockStripes]
 	m.Lock()
 	return m.Unlock
@@ -228,13 +233,13 @@ func (d *Disk) lock(h Hash) func() {
 // meta is a decoded meta record.
 type meta struct {
 	kind byte
-	info Info
+	info blob.Info
 }
 
-func metaKey(h Hash) []byte { return append([]byte{prefixMeta}, h[:]...) }
-func dataKey(h Hash) []byte { return append([]byte{prefixData}, h[:]...) }
+func metaKey(h blob.Hash) []byte { return append([]byte{prefixMeta}, h[:]...) }
+func dataKey(h blob.Hash) []byte { return append([]byte{prefixData}, h[:]...) }
 
-func encodeMeta(kind byte, info Info) []byte {
+func encodeMeta(kind byte, info blob.Info) []byte {
 	b := make([]byte, metaLen)
 	b[0] = kind
 	binary.BigEndian.PutUint64(b[1:], uint64(info.Size))
@@ -242,11 +247,11 @@ func encodeMeta(kind byte, info Info) []byte {
 	return b
 }
 
-func decodeMeta(h Hash, b []byte) (meta, error) {
+func decodeMeta(h blob.Hash, b []byte) (meta, error) {
 	if len(b) != metaLen || (b[0] != kindInline && b[0] != kindFile) || int64(binary.BigEndian.Uint64(b[1:])) < 0 {
 		return meta{}, fmt.Errorf("bad index record %x", b)
 	}
-	return meta{kind: b[0], info: Info{
+	return meta{kind: b[0], info: blob.Info{
 		Hash:  h,
 		Size:  int64(binary.BigEndian.Uint64(b[1:])),
 		Added: time.Unix(0, int64(binary.BigEndian.Uint64(b[9:]))),
@@ -254,18 +259,18 @@ func decodeMeta(h Hash, b []byte) (meta, error) {
 }
 
 // filePath returns where blob h is kept if it is a file.
-func (d *Disk) filePath(h Hash) string {
+func (d *Store) filePath(h blob.Hash) string {
 	s := h.String()
 	return filepath.Join(d.dir, filesDir, s[:2], s)
 }
 
 // getMeta reads the meta record of h; the caller has entered. An absent
 // record is ptoy.NotFound, an unreadable one ptoy.Other.
-func (d *Disk) getMeta(h Hash) (meta, error) {
+func (d *Store) getMeta(h blob.Hash) (meta, error) {
 	const op = "blob.Disk"
 	v, closer, err := d.db.Get(metaKey(h))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return meta{}, errNotFound(op, h)
+		return meta{}, blob.ErrNotFound(op, h)
 	}
 	if err != nil {
 		return meta{}, ptoy.E(op, ptoy.Other, err)
@@ -273,13 +278,13 @@ func (d *Disk) getMeta(h Hash) (meta, error) {
 	defer closer.Close()
 	m, err := decodeMeta(h, v)
 	if err != nil {
-		return meta{}, errCorrupt(op, h, err)
+		return meta{}, blob.ErrCorrupt(op, h, err)
 	}
 	return m, nil
 }
 
 // stat is Stat without the context check.
-func (d *Disk) stat(op string, h Hash) (meta, error) {
+func (d *Store) stat(op string, h blob.Hash) (meta, error) {
 	if err := d.enter(op); err != nil {
 		return meta{}, err
 	}
@@ -306,30 +311,30 @@ func relabel(op string, err error) error {
 // Pebble, larger content in a file. When want names a blob that is
 // already stored, r is only hashed (to check it and the limit), not
 // written anywhere.
-func (d *Disk) Put(ctx context.Context, r io.Reader, max int64, want *Hash) (Info, error) {
+func (d *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash) (blob.Info, error) {
 	const op = "blob.Disk.Put"
-	if err := checkMax(op, max); err != nil {
-		return Info{}, err
+	if err := blob.CheckMax(op, max); err != nil {
+		return blob.Info{}, err
 	}
-	if err := ctxErr(op, ctx); err != nil {
-		return Info{}, err
+	if err := blob.CtxErr(op, ctx); err != nil {
+		return blob.Info{}, err
 	}
-	cr := ctxReader{ctx, r}
+	cr := blob.NewCtxReader(ctx, r)
 	if want != nil {
 		m, err := d.stat(op, *want)
 		if err == nil {
 			return d.drain(op, ctx, cr, max, want, m.info)
 		}
 		if ptoy.KindOf(err) != ptoy.NotFound {
-			return Info{}, err
+			return blob.Info{}, err
 		}
 	}
-	first, err := io.ReadAll(io.LimitReader(cr, plusOne(min(max, d.inlineMax))))
+	first, err := io.ReadAll(io.LimitReader(cr, blob.PlusOne(min(max, d.inlineMax))))
 	if err != nil {
-		return Info{}, readErr(op, ctx, err)
+		return blob.Info{}, blob.ReadErr(op, ctx, err)
 	}
 	if int64(len(first)) > max {
-		return Info{}, errTooLarge(op, max)
+		return blob.Info{}, blob.ErrTooLarge(op, max)
 	}
 	if int64(len(first)) <= d.inlineMax {
 		return d.putInline(op, first, want)
@@ -339,60 +344,60 @@ func (d *Disk) Put(ctx context.Context, r io.Reader, max int64, want *Hash) (Inf
 
 // drain hashes r to check it against want and max, for a blob that is
 // already stored.
-func (d *Disk) drain(op string, ctx context.Context, r io.Reader, max int64, want *Hash, info Info) (Info, error) {
+func (d *Store) drain(op string, ctx context.Context, r io.Reader, max int64, want *blob.Hash, info blob.Info) (blob.Info, error) {
 	hh := sha256.New()
-	n, err := io.CopyBuffer(hh, io.LimitReader(r, plusOne(max)), make([]byte, copyBuf))
+	n, err := io.CopyBuffer(hh, io.LimitReader(r, blob.PlusOne(max)), make([]byte, copyBuf))
 	if err != nil {
-		return Info{}, readErr(op, ctx, err)
+		return blob.Info{}, blob.ReadErr(op, ctx, err)
 	}
 	if n > max {
-		return Info{}, errTooLarge(op, max)
+		return blob.Info{}, blob.ErrTooLarge(op, max)
 	}
-	var got Hash
+	var got blob.Hash
 	hh.Sum(got[:0])
-	if err := checkWant(op, got, want); err != nil {
-		return Info{}, err
+	if err := blob.CheckWant(op, got, want); err != nil {
+		return blob.Info{}, err
 	}
 	return info, nil
 }
 
 // putInline stores data inside Pebble.
-func (d *Disk) putInline(op string, data []byte, want *Hash) (Info, error) {
-	h := Sum(data)
-	if err := checkWant(op, h, want); err != nil {
-		return Info{}, err
+func (d *Store) putInline(op string, data []byte, want *blob.Hash) (blob.Info, error) {
+	h := blob.Sum(data)
+	if err := blob.CheckWant(op, h, want); err != nil {
+		return blob.Info{}, err
 	}
 	defer d.lock(h)()
 	if err := d.enter(op); err != nil {
-		return Info{}, err
+		return blob.Info{}, err
 	}
 	defer d.leave()
 	if m, err := d.getMeta(h); err == nil {
 		return m.info, nil
 	} else if ptoy.KindOf(err) != ptoy.NotFound {
-		return Info{}, relabel(op, err)
+		return blob.Info{}, relabel(op, err)
 	}
-	info := Info{Hash: h, Size: int64(len(data)), Added: now()}
+	info := blob.Info{Hash: h, Size: int64(len(data)), Added: blob.Now()}
 	b := d.db.NewBatch()
 	defer b.Close()
 	if err := b.Set(dataKey(h), data, nil); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	if err := b.Set(metaKey(h), encodeMeta(kindInline, info), nil); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	return info, nil
 }
 
 // putFile writes first and the rest of r to a temporary file, then moves
 // it into place and records it.
-func (d *Disk) putFile(op string, ctx context.Context, r io.Reader, first []byte, max int64, want *Hash) (Info, error) {
+func (d *Store) putFile(op string, ctx context.Context, r io.Reader, first []byte, max int64, want *blob.Hash) (blob.Info, error) {
 	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), tempPattern)
 	if err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	tmp := f.Name()
 	moved := false
@@ -407,65 +412,65 @@ func (d *Disk) putFile(op string, ctx context.Context, r io.Reader, first []byte
 	hh := sha256.New()
 	hh.Write(first)
 	if _, err := f.Write(first); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
-	rest := plusOne(max) - int64(len(first))
+	rest := blob.PlusOne(max) - int64(len(first))
 	n, err := io.CopyBuffer(io.MultiWriter(f, hh), io.LimitReader(r, rest), make([]byte, copyBuf))
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
-			return Info{}, ptoy.E(op, ptoy.Other, err) // writing the file failed
+			return blob.Info{}, ptoy.E(op, ptoy.Other, err) // writing the file failed
 		}
-		return Info{}, readErr(op, ctx, err)
+		return blob.Info{}, blob.ReadErr(op, ctx, err)
 	}
 	size := int64(len(first)) + n
 	if size > max {
-		return Info{}, errTooLarge(op, max)
+		return blob.Info{}, blob.ErrTooLarge(op, max)
 	}
-	var h Hash
+	var h blob.Hash
 	hh.Sum(h[:0])
-	if err := checkWant(op, h, want); err != nil {
-		return Info{}, err
+	if err := blob.CheckWant(op, h, want); err != nil {
+		return blob.Info{}, err
 	}
 	defer d.lock(h)()
 	if err := d.enter(op); err != nil {
-		return Info{}, err
+		return blob.Info{}, err
 	}
 	defer d.leave()
 	if m, err := d.getMeta(h); err == nil {
 		return m.info, nil // already stored: the temporary file was never synced
 	} else if ptoy.KindOf(err) != ptoy.NotFound {
-		return Info{}, relabel(op, err)
+		return blob.Info{}, relabel(op, err)
 	}
 	if err := f.Sync(); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	err = f.Close()
 	f = nil
 	if err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	final := d.filePath(h)
 	sub := filepath.Dir(final)
 	if err := os.Mkdir(sub, dirPerm); err == nil {
 		if err := syncDir(filepath.Dir(sub)); err != nil {
-			return Info{}, ptoy.E(op, ptoy.Other, err)
+			return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 		}
 	} else if !errors.Is(err, os.ErrExist) {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	moved = true
 	if err := syncDir(sub); err != nil {
 		os.Remove(final)
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
-	info := Info{Hash: h, Size: size, Added: now()}
+	info := blob.Info{Hash: h, Size: size, Added: blob.Now()}
 	if err := d.db.Set(metaKey(h), encodeMeta(kindFile, info), pebble.Sync); err != nil {
 		os.Remove(final)
-		return Info{}, ptoy.E(op, ptoy.Other, err)
+		return blob.Info{}, ptoy.E(op, ptoy.Other, err)
 	}
 	return info, nil
 }
@@ -473,37 +478,37 @@ func (d *Disk) putFile(op string, ctx context.Context, r io.Reader, first []byte
 // Get implements Store.Get. An inline blob is copied out of Pebble; a
 // file blob is read from its open file, which stays readable even if the
 // blob is deleted meanwhile.
-func (d *Disk) Get(ctx context.Context, h Hash) (io.ReadCloser, Info, error) {
+func (d *Store) Get(ctx context.Context, h blob.Hash) (io.ReadCloser, blob.Info, error) {
 	const op = "blob.Disk.Get"
-	if err := ctxErr(op, ctx); err != nil {
-		return nil, Info{}, err
+	if err := blob.CtxErr(op, ctx); err != nil {
+		return nil, blob.Info{}, err
 	}
 	if err := d.enter(op); err != nil {
-		return nil, Info{}, err
+		return nil, blob.Info{}, err
 	}
 	defer d.leave()
 	m, err := d.getMeta(h)
 	if err != nil {
-		return nil, Info{}, relabel(op, err)
+		return nil, blob.Info{}, relabel(op, err)
 	}
 	if m.kind == kindInline {
 		data, err := d.getData(op, h)
 		if err != nil {
-			return nil, Info{}, err
+			return nil, blob.Info{}, err
 		}
-		return newVerifier(op, bytes.NewReader(data), nil, h, m.info.Size), m.info, nil
+		return blob.NewVerifier(op, bytes.NewReader(data), nil, h, m.info.Size), m.info, nil
 	}
 	f, err := d.openFile(op, h)
 	if err != nil {
-		return nil, Info{}, err
+		return nil, blob.Info{}, err
 	}
-	return newVerifier(op, f, f, h, m.info.Size), m.info, nil
+	return blob.NewVerifier(op, f, f, h, m.info.Size), m.info, nil
 }
 
 // getData returns a copy of an inline blob's content; the caller has
 // entered. If the content is missing because the blob was deleted
 // meanwhile, it is ptoy.NotFound; otherwise the blob is corrupt.
-func (d *Disk) getData(op string, h Hash) ([]byte, error) {
+func (d *Store) getData(op string, h blob.Hash) ([]byte, error) {
 	v, closer, err := d.db.Get(dataKey(h))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, d.missing(op, h, errors.New("content missing from the index"))
@@ -520,41 +525,41 @@ func (d *Disk) getData(op string, h Hash) ([]byte, error) {
 }
 
 // openFile opens a file blob; as getData.
-func (d *Disk) openFile(op string, h Hash) (*os.File, error) {
+func (d *Store) openFile(op string, h blob.Hash) (*os.File, error) {
 	f, err := os.Open(d.filePath(h))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, d.missing(op, h, errors.New("file missing"))
 	}
 	if err != nil {
-		return nil, errCorrupt(op, h, err)
+		return nil, blob.ErrCorrupt(op, h, err)
 	}
 	return f, nil
 }
 
 // missing decides whether a blob whose content is absent was deleted
 // meanwhile (ptoy.NotFound) or has lost its content (corrupt).
-func (d *Disk) missing(op string, h Hash, why error) error {
+func (d *Store) missing(op string, h blob.Hash, why error) error {
 	if _, err := d.getMeta(h); ptoy.KindOf(err) == ptoy.NotFound {
-		return errNotFound(op, h)
+		return blob.ErrNotFound(op, h)
 	}
-	return errCorrupt(op, h, why)
+	return blob.ErrCorrupt(op, h, why)
 }
 
 // Stat implements Store.Stat.
-func (d *Disk) Stat(ctx context.Context, h Hash) (Info, error) {
+func (d *Store) Stat(ctx context.Context, h blob.Hash) (blob.Info, error) {
 	const op = "blob.Disk.Stat"
-	if err := ctxErr(op, ctx); err != nil {
-		return Info{}, err
+	if err := blob.CtxErr(op, ctx); err != nil {
+		return blob.Info{}, err
 	}
 	m, err := d.stat(op, h)
 	return m.info, err
 }
 
 // Delete implements Store.Delete. The record goes first, durably; a file
-// whose removal a crash interrupts is removed by the next OpenDisk.
-func (d *Disk) Delete(ctx context.Context, h Hash) error {
+// whose removal a crash interrupts is removed by the next Open.
+func (d *Store) Delete(ctx context.Context, h blob.Hash) error {
 	const op = "blob.Disk.Delete"
-	if err := ctxErr(op, ctx); err != nil {
+	if err := blob.CtxErr(op, ctx); err != nil {
 		return err
 	}
 	defer d.lock(h)()
@@ -592,7 +597,7 @@ func (d *Disk) Delete(ctx context.Context, h Hash) error {
 
 // record is a meta record read by scan.
 type record struct {
-	h   Hash
+	h   blob.Hash
 	m   meta
 	err error // the record could not be decoded
 }
@@ -600,11 +605,11 @@ type record struct {
 // scan calls fn for every meta record in hash order. It reads the
 // records a page at a time and keeps no iterator open, and is not
 // entered, while fn runs, so fn may be slow and may use the store.
-func (d *Disk) scan(op string, ctx context.Context, fn func(record) error) error {
+func (d *Store) scan(op string, ctx context.Context, fn func(record) error) error {
 	lower := []byte{prefixMeta}
 	upper := []byte{prefixMeta + 1}
 	for {
-		if err := ctxErr(op, ctx); err != nil {
+		if err := blob.CtxErr(op, ctx); err != nil {
 			return err
 		}
 		page, err := d.page(op, lower, upper)
@@ -612,7 +617,7 @@ func (d *Disk) scan(op string, ctx context.Context, fn func(record) error) error
 			return err
 		}
 		for _, rec := range page {
-			if err := ctxErr(op, ctx); err != nil {
+			if err := blob.CtxErr(op, ctx); err != nil {
 				return err
 			}
 			if err := fn(rec); err != nil {
@@ -627,7 +632,7 @@ func (d *Disk) scan(op string, ctx context.Context, fn func(record) error) error
 }
 
 // page reads up to pageSize meta records from lower.
-func (d *Disk) page(op string, lower, upper []byte) ([]record, error) {
+func (d *Store) page(op string, lower, upper []byte) ([]record, error) {
 	if err := d.enter(op); err != nil {
 		return nil, err
 	}
@@ -660,11 +665,11 @@ func (d *Disk) page(op string, lower, upper []byte) ([]record, error) {
 
 // List implements Store.List. A record that cannot be decoded stops it
 // with ptoy.Other; Scrub reports such records.
-func (d *Disk) List(ctx context.Context, fn func(Info) error) error {
+func (d *Store) List(ctx context.Context, fn func(blob.Info) error) error {
 	const op = "blob.Disk.List"
 	return d.scan(op, ctx, func(rec record) error {
 		if rec.err != nil {
-			return errCorrupt(op, rec.h, rec.err)
+			return blob.ErrCorrupt(op, rec.h, rec.err)
 		}
 		return fn(rec.m.info)
 	})
@@ -672,14 +677,14 @@ func (d *Disk) List(ctx context.Context, fn func(Info) error) error {
 
 // Scrub implements Store.Scrub. It also reports records that cannot be
 // decoded and blobs whose content is missing.
-func (d *Disk) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, error) {
+func (d *Store) Scrub(ctx context.Context, bad func(h blob.Hash, err error)) (int, error) {
 	const op = "blob.Disk.Scrub"
 	checked := 0
-	buf := make([]byte, scrubBuf)
+	buf := make([]byte, blob.ScrubBuf)
 	err := d.scan(op, ctx, func(rec record) error {
 		if rec.err != nil {
 			checked++
-			bad(rec.h, errCorrupt(op, rec.h, rec.err))
+			bad(rec.h, blob.ErrCorrupt(op, rec.h, rec.err))
 			return nil
 		}
 		err := d.check(op, rec.h, rec.m, buf)
@@ -699,7 +704,7 @@ func (d *Disk) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, err
 }
 
 // check verifies one blob's content.
-func (d *Disk) check(op string, h Hash, m meta, buf []byte) error {
+func (d *Store) check(op string, h blob.Hash, m meta, buf []byte) error {
 	if m.kind == kindFile {
 		if err := d.enter(op); err != nil {
 			return err
@@ -710,7 +715,7 @@ func (d *Disk) check(op string, h Hash, m meta, buf []byte) error {
 			return err
 		}
 		defer f.Close()
-		return verify(op, f, h, m.info.Size, buf)
+		return blob.Verify(op, f, h, m.info.Size, buf)
 	}
 	if err := d.enter(op); err != nil {
 		return err
@@ -721,10 +726,10 @@ func (d *Disk) check(op string, h Hash, m meta, buf []byte) error {
 		return d.missing(op, h, errors.New("content missing from the index"))
 	}
 	if err != nil {
-		return errCorrupt(op, h, err)
+		return blob.ErrCorrupt(op, h, err)
 	}
 	defer closer.Close()
-	return verify(op, bytes.NewReader(v), h, m.info.Size, buf)
+	return blob.Verify(op, bytes.NewReader(v), h, m.info.Size, buf)
 }
 
 // syncDir fsyncs a directory, making the creation, renaming and removal

@@ -1,4 +1,4 @@
-package blob_test
+package disk_test
 
 import (
 	"bytes"
@@ -18,11 +18,12 @@ import (
 	"ptoy"
 	"ptoy/blob"
 	"ptoy/blob/blobtest"
+	"ptoy/blob/disk"
 )
 
-func openDisk(t testing.TB, dir string, opt blob.DiskOptions) *blob.Disk {
+func openDisk(t testing.TB, dir string, opt disk.Options) *disk.Store {
 	t.Helper()
-	d, err := blob.OpenDisk(dir, opt)
+	d, err := disk.Open(dir, opt)
 	if err != nil {
 		t.Fatalf("OpenDisk: %v", err)
 	}
@@ -31,7 +32,7 @@ func openDisk(t testing.TB, dir string, opt blob.DiskOptions) *blob.Disk {
 
 func TestDisk(t *testing.T) {
 	blobtest.Run(t, func(t *testing.T) blob.Store {
-		return openDisk(t, t.TempDir(), blob.DiskOptions{})
+		return openDisk(t, t.TempDir(), disk.Options{})
 	})
 }
 
@@ -40,7 +41,7 @@ func TestDisk(t *testing.T) {
 func TestDiskSmallInline(t *testing.T) {
 	const inline = 100
 	blobtest.RunWith(t, func(t *testing.T) blob.Store {
-		return openDisk(t, t.TempDir(), blob.DiskOptions{InlineMax: inline, CacheBytes: 1 << 20})
+		return openDisk(t, t.TempDir(), disk.Options{InlineMax: inline, CacheBytes: 1 << 20})
 	}, blobtest.Options{Sizes: []int{inline - 1, inline, inline + 1}})
 }
 
@@ -78,10 +79,10 @@ func filePath(dir string, h blob.Hash) string {
 
 func TestDiskLayout(t *testing.T) {
 	dir := t.TempDir()
-	d := openDisk(t, dir, blob.DiskOptions{})
+	d := openDisk(t, dir, disk.Options{})
 	defer d.Close()
-	small := putBytes(t, d, randBytes(1, blob.DefaultInlineMax))
-	large := putBytes(t, d, randBytes(2, blob.DefaultInlineMax+1))
+	small := putBytes(t, d, randBytes(1, disk.DefaultInlineMax))
+	large := putBytes(t, d, randBytes(2, disk.DefaultInlineMax+1))
 	if !d.IsInline(small.Hash) {
 		t.Error("a blob of InlineMax bytes is not inline")
 	}
@@ -102,10 +103,10 @@ func TestDiskLayout(t *testing.T) {
 
 func TestDiskReopen(t *testing.T) {
 	dir := t.TempDir()
-	d := openDisk(t, dir, blob.DiskOptions{})
+	d := openDisk(t, dir, disk.Options{})
 	blobs := map[blob.Hash][]byte{}
 	infos := map[blob.Hash]blob.Info{}
-	for i, size := range []int{0, 10, 4096, blob.DefaultInlineMax, blob.DefaultInlineMax + 1, 3 << 20} {
+	for i, size := range []int{0, 10, 4096, disk.DefaultInlineMax, disk.DefaultInlineMax + 1, 3 << 20} {
 		data := randBytes(uint64(i), size)
 		info := putBytes(t, d, data)
 		blobs[info.Hash], infos[info.Hash] = data, info
@@ -119,7 +120,7 @@ func TestDiskReopen(t *testing.T) {
 	}
 	// Reopen with another InlineMax: each blob remembers where it is.
 	for _, inline := range []int64{0, 100} {
-		d = openDisk(t, dir, blob.DiskOptions{InlineMax: inline})
+		d = openDisk(t, dir, disk.Options{InlineMax: inline})
 		for h, data := range blobs {
 			got, err := readBlob(d, h)
 			if err != nil || !bytes.Equal(got, data) {
@@ -148,7 +149,7 @@ func TestDiskReopen(t *testing.T) {
 
 // wantCorrupt checks that Get of h fails at the end with the corruption
 // error and Scrub reports h alone.
-func wantCorrupt(t *testing.T, d *blob.Disk, h blob.Hash, total int) {
+func wantCorrupt(t *testing.T, d *disk.Store, h blob.Hash, total int) {
 	t.Helper()
 	_, err := readBlob(d, h)
 	if err == nil || ptoy.KindOf(err) != ptoy.Other || !strings.Contains(err.Error(), fmt.Sprintf("blob %s is corrupt", h)) {
@@ -177,9 +178,9 @@ func TestDiskCorruptFile(t *testing.T) {
 	for _, fault := range []string{"flip", "truncate", "extend", "remove"} {
 		t.Run(fault, func(t *testing.T) {
 			dir := t.TempDir()
-			d := openDisk(t, dir, blob.DiskOptions{})
+			d := openDisk(t, dir, disk.Options{})
 			defer d.Close()
-			data := randBytes(3, blob.DefaultInlineMax+1)
+			data := randBytes(3, disk.DefaultInlineMax+1)
 			h := putBytes(t, d, data).Hash
 			putBytes(t, d, randBytes(4, 10))
 			putBytes(t, d, randBytes(5, 2<<20))
@@ -219,9 +220,9 @@ func TestDiskCorruptFile(t *testing.T) {
 }
 
 func TestDiskCorruptInline(t *testing.T) {
-	for _, size := range []int{0, 1, 5000, blob.DefaultInlineMax} {
+	for _, size := range []int{0, 1, 5000, disk.DefaultInlineMax} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			d := openDisk(t, t.TempDir(), blob.DiskOptions{})
+			d := openDisk(t, t.TempDir(), disk.Options{})
 			defer d.Close()
 			data := randBytes(6, size)
 			h := putBytes(t, d, data).Hash
@@ -244,7 +245,7 @@ func TestDiskCorruptInline(t *testing.T) {
 
 func TestDiskOpenCleans(t *testing.T) {
 	dir := t.TempDir()
-	d := openDisk(t, dir, blob.DiskOptions{})
+	d := openDisk(t, dir, disk.Options{})
 	kept := putBytes(t, d, randBytes(8, 2<<20))
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -267,7 +268,7 @@ func TestDiskOpenCleans(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d = openDisk(t, dir, blob.DiskOptions{})
+	d = openDisk(t, dir, disk.Options{})
 	defer d.Close()
 	for _, p := range []string{temp, orphan} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
@@ -287,7 +288,7 @@ func TestDiskOpenCleans(t *testing.T) {
 
 func TestDiskNoTempLeft(t *testing.T) {
 	dir := t.TempDir()
-	d := openDisk(t, dir, blob.DiskOptions{InlineMax: 10})
+	d := openDisk(t, dir, disk.Options{InlineMax: 10})
 	defer d.Close()
 	ctx := context.Background()
 	data := randBytes(11, 1000)
@@ -306,16 +307,16 @@ func TestDiskNoTempLeft(t *testing.T) {
 }
 
 func TestDiskOptions(t *testing.T) {
-	for _, opt := range []blob.DiskOptions{{InlineMax: -1}, {CacheBytes: -1}} {
-		if _, err := blob.OpenDisk(t.TempDir(), opt); ptoy.KindOf(err) != ptoy.Invalid {
+	for _, opt := range []disk.Options{{InlineMax: -1}, {CacheBytes: -1}} {
+		if _, err := disk.Open(t.TempDir(), opt); ptoy.KindOf(err) != ptoy.Invalid {
 			t.Errorf("OpenDisk(%+v): %v, want ptoy.Invalid", opt, err)
 		}
 	}
 	// A directory in use by another Disk cannot be opened.
 	dir := t.TempDir()
-	d := openDisk(t, dir, blob.DiskOptions{})
+	d := openDisk(t, dir, disk.Options{})
 	defer d.Close()
-	if d2, err := blob.OpenDisk(dir, blob.DiskOptions{}); err == nil {
+	if d2, err := disk.Open(dir, disk.Options{}); err == nil {
 		d2.Close()
 		t.Fatal("a second OpenDisk of one directory succeeded")
 	}
@@ -335,7 +336,7 @@ func benchSizes() []benchSize {
 func BenchmarkDiskPut(b *testing.B) {
 	for _, bs := range benchSizes() {
 		b.Run(bs.name, func(b *testing.B) {
-			d := openDisk(b, b.TempDir(), blob.DiskOptions{})
+			d := openDisk(b, b.TempDir(), disk.Options{})
 			defer d.Close()
 			data := randBytes(1, bs.size)
 			b.SetBytes(int64(bs.size))
@@ -352,7 +353,7 @@ func BenchmarkDiskPut(b *testing.B) {
 func BenchmarkDiskGet(b *testing.B) {
 	for _, bs := range benchSizes() {
 		b.Run(bs.name, func(b *testing.B) {
-			d := openDisk(b, b.TempDir(), blob.DiskOptions{})
+			d := openDisk(b, b.TempDir(), disk.Options{})
 			defer d.Close()
 			h := putBytes(b, d, randBytes(2, bs.size)).Hash
 			buf := make([]byte, 256<<10)
@@ -373,7 +374,7 @@ func BenchmarkDiskGet(b *testing.B) {
 
 // TestDiskManyBlobs lists and scrubs more blobs than one page of records.
 func TestDiskManyBlobs(t *testing.T) {
-	d := openDisk(t, t.TempDir(), blob.DiskOptions{InlineMax: 300})
+	d := openDisk(t, t.TempDir(), disk.Options{InlineMax: 300})
 	defer d.Close()
 	const n = 700
 	for i := range n {
@@ -402,7 +403,7 @@ func TestDiskManyBlobs(t *testing.T) {
 // TestDiskCloseDuringUse closes the store while others use it: calls in
 // progress finish, later ones fail with ptoy.Unavailable, nothing panics.
 func TestDiskCloseDuringUse(t *testing.T) {
-	d := openDisk(t, t.TempDir(), blob.DiskOptions{InlineMax: 1000})
+	d := openDisk(t, t.TempDir(), disk.Options{InlineMax: 1000})
 	ctx := context.Background()
 	for i := range 20 {
 		putBytes(t, d, randBytes(uint64(i), i*200))

@@ -193,6 +193,34 @@ func (a *Agent) Grant(ctx context.Context, grantee ptoy.ID, o GrantOptions) erro
 	return err
 }
 
+// DelegateOptions describe a delegation.
+type DelegateOptions struct {
+	Categories uint32
+	MayGrant   bool  // the delegate may also grant and revoke within Categories
+	Expires    int64 // unix seconds, 0: until ended
+}
+
+// Delegate lets delegate act for the patient within o.Categories: it
+// receives the in-scope category keys (every epoch) in a key bundle
+// sealed to it. A new delegation to the same person replaces the old one.
+func (a *Agent) Delegate(ctx context.Context, delegate ptoy.ID, o DelegateOptions) error {
+	if delegate == a.patient {
+		return ptoy.E("agent.Delegate", ptoy.Invalid, "a patient does not delegate to themselves")
+	}
+	all, err := a.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := a.bundleFor(ctx, all, delegate, o.Categories)
+	if err != nil {
+		return err
+	}
+	m := &pb.Delegate{Patient: a.patient.Bytes(), Delegate: delegate.Bytes(), Categories: o.Categories, MayGrant: o.MayGrant,
+		Expires: o.Expires, KeyBundle: h[:]}
+	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Delegate{Delegate: m}}, a.me)
+	return err
+}
+
 // Revoke ends grantee's access at once and starts a new key epoch for the
 // categories it could read; every other holder of those categories gets
 // the new keys in a new bundle, the revoked grantee never does. New

@@ -6,52 +6,21 @@ package main
 // revoke access in that scope), and ends it.
 //
 // A delegate reads with a key bundle like a grantee's: the patient's
-// category keys of the scope, every epoch, sealed to the delegate. The
-// agent package has no call for it (its bundle helper is unexported), so
-// the bundle is made here from the agent's Keys and package seal.
+// category keys of the scope, every epoch, sealed to the delegate by the
+// patient's agent (agent.Delegate).
 
 import (
 	"context"
 	"fmt"
 
-	"ptoy"
 	"ptoy/agent"
-	"ptoy/blob"
-	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
-	"ptoy/seal"
 )
 
 func init() {
 	commands["delegate"] = command{"let a caregiver or guardian act for you", runDelegate}
 	commands["undelegate"] = command{"end a delegation", runUndelegate}
-}
-
-// delegateBundle seals the patient's category keys in cats (every epoch)
-// to holder and uploads the bundle.
-func delegateBundle(ctx context.Context, cl *client.Client, me *keys.KeyPair, holder ptoy.ID, cats uint32) (blob.Hash, error) {
-	all, err := agent.New(cl, me).Keys(ctx)
-	if err != nil {
-		return blob.Hash{}, err
-	}
-	var in []seal.PrivateKey
-	for _, k := range all {
-		if cats&consent.Bit(pb.Category(k.Category)) != 0 {
-			in = append(in, k)
-		}
-	}
-	acct, err := cl.Account(ctx, holder)
-	if err != nil {
-		return blob.Hash{}, err
-	}
-	kem := acct.Account.GetKem()
-	b, err := seal.SealBundle(me.ID(), holder, uint16(kem.GetAlg()), kem.GetKey(), in)
-	if err != nil {
-		return blob.Hash{}, err
-	}
-	return cl.Upload(ctx, me, b)
 }
 
 func runDelegate(ctx context.Context, e *env, args []string) error {
@@ -107,13 +76,8 @@ the old one. LIST is as in ptoy grant. `+dateHelp)
 	if delegate == me.ID() {
 		return usageErr("a patient does not delegate to themselves")
 	}
-	h, err := delegateBundle(ctx, cl, me, delegate, cats)
+	err = agent.New(cl, me).Delegate(ctx, delegate, agent.DelegateOptions{Categories: cats, MayGrant: *mayGrant, Expires: unixOrZero(until)})
 	if err != nil {
-		return err
-	}
-	m := &pb.Delegate{Patient: me.ID().Bytes(), Delegate: delegate.Bytes(), Categories: cats, MayGrant: *mayGrant,
-		Expires: unixOrZero(until), KeyBundle: h[:]}
-	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_Delegate{Delegate: m}}, me); err != nil {
 		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)

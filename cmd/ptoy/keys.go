@@ -14,10 +14,8 @@ import (
 	"time"
 
 	"ptoy"
-	"ptoy/client"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
-	"ptoy/tx"
 )
 
 func init() {
@@ -336,24 +334,12 @@ current signing key.`)
 		return err
 	}
 
-	m := &pb.RotateKeys{Kem: client.KEM(next)}
-	var cosigners []tx.Signer
-	if *signing {
-		m.SigningKey = next.SigningPublic()
-		cosigners = append(cosigners, next)
-	}
-	_, sendErr := cl.Send(ctx, &pb.Body{Msg: &pb.Body_RotateKeys{RotateKeys: m}}, cur, cosigners...)
-	if sendErr != nil {
-		// The submission may have failed after the commit (a timeout):
-		// the ledger says which keys are current.
-		now, err := cl.Account(ctx, id)
-		if err != nil {
-			return ptoy.E("", ptoy.KindOf(sendErr), fmt.Sprintf("rotation of key %q may not have been committed (%s), and the node cannot tell (%s): %s is kept; run ptoy keys rotate %s again to finish or clean up", name, ptoy.Message(sendErr), ptoy.Message(err), newPath, name))
+	if err := cl.RotateKeys(ctx, cur, next); err != nil {
+		if ptoy.KindOf(err) == ptoy.Unavailable {
+			return ptoy.E("", ptoy.Unavailable, fmt.Sprintf("rotation of key %q: %s: %s is kept; run ptoy keys rotate %s again to finish or clean up", name, ptoy.Message(err), newPath, name))
 		}
-		if !holds(now.Account, next) {
-			os.Remove(newPath)
-			return sendErr
-		}
+		os.Remove(newPath)
+		return err
 	}
 	old, err := swapKeyFiles(path, newPath)
 	if err != nil {
@@ -365,12 +351,6 @@ current signing key.`)
 	}
 	fmt.Fprintf(e.stdout, "rotated the %s of %s (account %s, encryption %s)\nprevious key kept in %s\n", what, name, id, keys.KEMName(next.KEMAlg()), old)
 	return nil
-}
-
-// holds reports whether the ledger's account a has k's current keys.
-func holds(a *pb.Account, k *keys.KeyPair) bool {
-	return a.GetKem() != nil && string(a.Kem.Key) == string(k.KEMPublic()) && uint16(a.Kem.Alg) == k.KEMAlg() &&
-		string(a.SigningKey) == string(k.SigningPublic())
 }
 
 // finishRotation deals with NAME.key.new left by an interrupted rotation.

@@ -10,7 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"ptoy"
-	"ptoy/audit"
+	"ptoy/audit/auditlog"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
@@ -21,7 +21,7 @@ import (
 // Backend: its audit log and who runs it.
 type ConsentBackend interface {
 	Backend
-	Audit() *audit.Log
+	Audit() *auditlog.Log
 	Org() ptoy.ID
 	ChainID() string
 	Moniker() string

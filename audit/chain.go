@@ -1,16 +1,11 @@
 package audit
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"slices"
 
 	"ptoy"
-	"ptoy/store"
 )
 
 // A batch's inclusion proofs show that the events a node lists are
@@ -52,12 +47,12 @@ type ChainProof struct {
 // patient's events of one node in Seq order.
 func Chain(events []Event) (count uint64, head [32]byte) {
 	for _, e := range events {
-		head = chainStep(head, e.LeafHash())
+		head = ChainStep(head, e.LeafHash())
 	}
 	return uint64(len(events)), head
 }
 
-func chainStep(head, leaf [32]byte) [32]byte {
+func ChainStep(head, leaf [32]byte) [32]byte {
 	var buf [1 + 64]byte
 	buf[0] = 0x02
 	copy(buf[1:], head[:])
@@ -65,19 +60,19 @@ func chainStep(head, leaf [32]byte) [32]byte {
 	return sha256.Sum256(buf[:])
 }
 
-func (en ChainEntry) leaf() [32]byte {
+func (en ChainEntry) Leaf() [32]byte {
 	b := make([]byte, 0, ptoy.IDLen+8+32)
 	b = append(b, en.Patient[:]...)
 	b = binary.BigEndian.AppendUint64(b, en.Count)
-	return leafHash(append(b, en.Head[:]...))
+	return LeafHash(append(b, en.Head[:]...))
 }
 
 // state is the stored value of an entry: count(8) head(32).
-func (en ChainEntry) state() []byte {
-	return append(be64(en.Count), en.Head[:]...)
+func (en ChainEntry) State() []byte {
+	return append(binary.BigEndian.AppendUint64(nil, en.Count), en.Head[:]...)
 }
 
-func decodeState(op string, p ptoy.ID, v []byte) (ChainEntry, error) {
+func DecodeChainState(op string, p ptoy.ID, v []byte) (ChainEntry, error) {
 	if len(v) != 40 {
 		return ChainEntry{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad chain record")
 	}
@@ -86,123 +81,17 @@ func decodeState(op string, p ptoy.ID, v []byte) (ChainEntry, error) {
 	return en, nil
 }
 
-func chainKey(p ptoy.ID) []byte { return append([]byte{prefixChain}, p[:]...) }
-
-func entryKey(batch uint64, p ptoy.ID) []byte { return append(key8(prefixEntry, batch), p[:]...) }
-
-// entriesRoot is the patients' root of a batch's entries (sorted by
+// EntriesRoot is the patients' root of a batch's entries (sorted by
 // patient); zero for none.
-func entriesRoot(entries []ChainEntry) [32]byte {
+func EntriesRoot(entries []ChainEntry) [32]byte {
 	if len(entries) == 0 {
 		return [32]byte{}
 	}
 	leaves := make([][32]byte, len(entries))
 	for i, en := range entries {
-		leaves[i] = en.leaf()
+		leaves[i] = en.Leaf()
 	}
-	return merkleRoot(leaves)
-}
-
-// batchLeaves reads batch b's stored events in order and returns their
-// leaf hashes and patients; it stops at the first gap, and a stored event
-// that does not decode is an error.
-func (l *Log) batchLeaves(ctx context.Context, op string, b Batch) ([][32]byte, []ptoy.ID, error) {
-	leaves := make([][32]byte, 0, b.Count)
-	patients := make([]ptoy.ID, 0, b.Count)
-	next := b.First
-	err := l.db.Scan(eventKey(b.First), eventKey(b.Last+1), func(k, v []byte) error {
-		if len(leaves)%ctxCheckEvery == ctxCheckEvery-1 {
-			if err := ctx.Err(); err != nil {
-				return ptoy.E(op, ptoy.Unavailable, err)
-			}
-		}
-		seq := binary.BigEndian.Uint64(k[1:])
-		if seq != next {
-			return stopScan{}
-		}
-		next++
-		e, err := DecodeEvent(v)
-		if err != nil || e.Seq != seq {
-			return ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
-		}
-		leaves = append(leaves, leafHash(v))
-		patients = append(patients, e.Patient)
-		return nil
-	})
-	if err != nil && !errors.Is(err, stopScan{}) {
-		return nil, nil, wrap(op, err)
-	}
-	return leaves, patients, nil
-}
-
-// advanceChains extends the stored chains of the patients by the events
-// (leaves[i] is an event of patients[i], in Seq order) and returns the
-// new entries, sorted by patient.
-func (l *Log) advanceChains(op string, patients []ptoy.ID, leaves [][32]byte) ([]ChainEntry, error) {
-	cur := map[ptoy.ID]*ChainEntry{}
-	for i, p := range patients {
-		en := cur[p]
-		if en == nil {
-			v, err := l.db.Get(chainKey(p))
-			if err != nil {
-				return nil, wrap(op, err)
-			}
-			e := ChainEntry{Patient: p}
-			if v != nil {
-				if e, err = decodeState(op, p, v); err != nil {
-					return nil, err
-				}
-			}
-			en = &e
-			cur[p] = en
-		}
-		en.Count++
-		en.Head = chainStep(en.Head, leaves[i])
-	}
-	out := make([]ChainEntry, 0, len(cur))
-	for _, en := range cur {
-		out = append(out, *en)
-	}
-	slices.SortFunc(out, func(a, b ChainEntry) int { return bytes.Compare(a.Patient[:], b.Patient[:]) })
-	return out, nil
-}
-
-// ChainProof returns the proof of patient's entry in batch's patients
-// tree: ptoy.NotFound if the batch holds no event of the patient (or
-// there is no such batch).
-func (l *Log) ChainProof(ctx context.Context, patient ptoy.ID, batch uint64) (ChainProof, error) {
-	const op = "audit.ChainProof"
-	if err := l.enter(ctx, op); err != nil {
-		return ChainProof{}, err
-	}
-	defer l.mu.RUnlock()
-	prefix := key8(prefixEntry, batch)
-	var leaves [][32]byte
-	p := ChainProof{Batch: batch}
-	found := false
-	err := l.db.Scan(prefix, store.PrefixEnd(prefix), func(k, v []byte) error {
-		if len(k) != len(prefix)+ptoy.IDLen {
-			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad chain entry key")
-		}
-		en, err := decodeState(op, ptoy.ID(k[len(prefix):]), v)
-		if err != nil {
-			return err
-		}
-		if en.Patient == patient {
-			p.Entry, p.Index, found = en, uint64(len(leaves)), true
-		}
-		leaves = append(leaves, en.leaf())
-		return nil
-	})
-	if err != nil {
-		return ChainProof{}, wrap(op, err)
-	}
-	if !found {
-		return ChainProof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("audit batch %d holds no event of the patient", batch))
-	}
-	p.Size = uint64(len(leaves))
-	p.Path = auditPath(int(p.Index), leaves)
-	return p, nil
+	return MerkleRoot(leaves)
 }
 
 // VerifyChain checks that events are all of p.Entry.Patient's events up
@@ -218,7 +107,7 @@ func VerifyChain(events []Event, p ChainProof, patientsRoot [32]byte) error {
 			return ptoy.E(op, ptoy.Unauthenticated, "the audit events are not one patient's, in order")
 		}
 	}
-	root, ok := rootFromPath(p.Entry.leaf(), p.Index, p.Size, p.Path)
+	root, ok := rootFromPath(p.Entry.Leaf(), p.Index, p.Size, p.Path)
 	if !ok || root != patientsRoot {
 		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("the patient's event count for audit batch %d does not match the anchored batch", p.Batch))
 	}

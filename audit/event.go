@@ -37,23 +37,10 @@
 //
 // # Storage
 //
-// A Log keeps its own Pebble database in Options.Dir. Its keys are
-//
-//	'e' seq(8)               the event's canonical bytes
-//	'p' patient(20) seq(8)   the event's time (8 bytes, unix nanoseconds): the per-patient index
-//	'b' id(8)                a batch: version (2), id, first, last, root, count, anchored height, patients' root
-//	'c' patient(20)          the patient's chain: count(8), head(32), as of the latest batch
-//	'x' id(8) patient(20)    the patient's chain entry in batch id: count(8), head(32)
-//	'l' last(8)              id(8) of the batch ending at seq last: the seq-to-batch index
-//	'u' id(8)                empty: the batch is not yet marked anchored
-//	'm' "last"               the last seq committed
-//	'm' "cut"                id(8) and last seq(8) of the latest batch
-//	'm' "node"               the node moniker the log belongs to
-//
-// with all integers big-endian. The layout is documented so that a test,
-// or an auditor, can open the database (store.Open) of a closed log and
-// alter or delete an event's bytes; VerifyBatch and proofs checked with
-// VerifyProof against the anchored root then fail.
+// The log itself, its Pebble database and its layout, is package
+// audit/auditlog: this package holds what both a node and a client need
+// (events, batches, proofs, chains, their checks and renderings) and links
+// no storage engine.
 package audit
 
 import (
@@ -137,7 +124,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 // LeafHash is the event's Merkle leaf hash, SHA-256(0x00 || Encode()).
-func (e Event) LeafHash() [32]byte { return leafHash(e.Encode()) }
+func (e Event) LeafHash() [32]byte { return LeafHash(e.Encode()) }
 
 // DecodeEvent reads canonical bytes made by Encode. It checks structure
 // only (version, lengths, no trailing bytes), so that for every input it
@@ -207,10 +194,10 @@ func (d *decoder) id(id *ptoy.ID) {
 	}
 }
 
-// normalize checks an event given to Append and returns it with its Node
+// Normalize checks an event given to Append and returns it with its Node
 // filled in and its Time in UTC at nanosecond precision, without a
 // monotonic clock reading.
-func normalize(e Event, node string) (Event, error) {
+func Normalize(e Event, node string) (Event, error) {
 	const op = "audit.Append"
 	bad := func(msg string) (Event, error) { return Event{}, ptoy.E(op, ptoy.Invalid, msg) }
 	if e.Time.IsZero() {
@@ -260,7 +247,7 @@ func normalize(e Event, node string) (Event, error) {
 	return e, nil
 }
 
-func leafHash(enc []byte) [32]byte {
+func LeafHash(enc []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte{0x00})
 	h.Write(enc)

@@ -21,19 +21,19 @@ func split(n int) int {
 	return 1 << (bits.Len(uint(n-1)) - 1)
 }
 
-// merkleRoot is the RFC 6962 Merkle tree hash of leaves, which must not
+// MerkleRoot is the RFC 6962 Merkle tree hash of leaves, which must not
 // be empty.
-func merkleRoot(leaves [][32]byte) [32]byte {
+func MerkleRoot(leaves [][32]byte) [32]byte {
 	if len(leaves) == 1 {
 		return leaves[0]
 	}
 	k := split(len(leaves))
-	return nodeHash(merkleRoot(leaves[:k]), merkleRoot(leaves[k:]))
+	return nodeHash(MerkleRoot(leaves[:k]), MerkleRoot(leaves[k:]))
 }
 
-// auditPath is the RFC 6962 audit path PATH(m, D[n]) of leaf m: the
+// AuditPath is the RFC 6962 audit path PATH(m, D[n]) of leaf m: the
 // sibling hashes from the leaf up to the root.
-func auditPath(m int, leaves [][32]byte) [][32]byte {
+func AuditPath(m int, leaves [][32]byte) [][32]byte {
 	path := make([][32]byte, 0, bits.Len(uint(len(leaves))))
 	var walk func(m int, d [][32]byte)
 	walk = func(m int, d [][32]byte) {
@@ -43,10 +43,10 @@ func auditPath(m int, leaves [][32]byte) [][32]byte {
 		k := split(len(d))
 		if m < k {
 			walk(m, d[:k])
-			path = append(path, merkleRoot(d[k:]))
+			path = append(path, MerkleRoot(d[k:]))
 		} else {
 			walk(m-k, d[k:])
-			path = append(path, merkleRoot(d[:k]))
+			path = append(path, MerkleRoot(d[:k]))
 		}
 	}
 	walk(m, leaves)
@@ -124,4 +124,31 @@ func VerifyAnchored(p Proof, anchored Batch) error {
 
 func mismatch() error {
 	return ptoy.E("audit.VerifyProof", ptoy.Unauthenticated, "audit event does not match the anchored batch")
+}
+
+// Batch is a run of consecutive events closed by Cut, with the RFC 6962
+// Merkle root of their leaf hashes (in Seq order) and the root of the
+// patients' chains (see ChainProof). The node anchors ID, First, Last,
+// Root and Patients on the ledger.
+type Batch struct {
+	ID          uint64   // 1-based, per node
+	First, Last uint64   // the Seq of the first and last event
+	Root        [32]byte // the Merkle tree hash of the events' leaf hashes
+	Count       uint32   // Last - First + 1
+	Anchored    int64    // the ledger height recorded by MarkAnchored; 0 if not yet anchored
+	// Patients is the Merkle tree hash over one entry per patient with
+	// events in the batch, in patient order: the patient's event count and
+	// chain head at the end of the batch (ChainEntry). Zero in batches
+	// cut before chains were kept.
+	Patients [32]byte
+}
+
+// Proof shows that Event is in Batch: it is leaf Index (0-based; Seq is
+// Batch.First + Index) of the batch's tree, and Path is its RFC 6962 audit
+// path, the sibling hashes from the leaf up to the root.
+type Proof struct {
+	Event Event
+	Batch Batch
+	Index uint64
+	Path  [][32]byte
 }

@@ -35,7 +35,7 @@ func AccountingOfDisclosures(w io.Writer, patient ptoy.ID, events []Event, from,
 	}
 	var rows []Event
 	for _, e := range events {
-		if e.Patient == patient && inRange(e.Time, from, to) &&
+		if e.Patient == patient && InRange(e.Time, from, to) &&
 			(e.Action == ActionRead || e.Action == ActionBreakGlass) &&
 			!e.Actor.IsZero() && e.Actor != patient {
 			rows = append(rows, e)
@@ -137,4 +137,8 @@ func (ew *errWriter) result(op string) error {
 		return ptoy.E(op, ptoy.Other, "cannot write the report", ew.err)
 	}
 	return nil
+}
+
+func InRange(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }

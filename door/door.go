@@ -25,6 +25,7 @@ import (
 
 	"ptoy"
 	"ptoy/audit"
+	"ptoy/audit/auditlog"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 )
@@ -37,7 +38,7 @@ type Config struct {
 	// decisions are made.
 	Consent   consent.State
 	BlockTime func() time.Time
-	Audit     *audit.Log
+	Audit     *auditlog.Log
 	Now       func() time.Time
 }
 

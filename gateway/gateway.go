@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"ptoy"
-	"ptoy/audit"
+	"ptoy/audit/auditlog"
 	"ptoy/auth"
 	"ptoy/blob"
 	"ptoy/consent"
@@ -75,7 +75,7 @@ type Config struct {
 	// (ledger.NewConsentIndex); the committed state itself if nil.
 	Consent consent.State
 	Blobs   blob.Store
-	Audit   *audit.Log
+	Audit   *auditlog.Log
 	// Auth authenticates callers; Door decides, records and lets reads
 	// through. Both are the node's, shared with its other edges; New
 	// makes them when nil.

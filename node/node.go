@@ -32,7 +32,7 @@ import (
 	"ptoy"
 	"ptoy/abciapp"
 	"ptoy/api"
-	"ptoy/audit"
+	"ptoy/audit/auditlog"
 	"ptoy/auth"
 	"ptoy/blob/disk"
 	"ptoy/directory"
@@ -78,7 +78,7 @@ type Node struct {
 	nodeKey *keys.KeyPair
 	dir     *directory.Directory
 	blobs   *disk.Store
-	audit   *audit.Log
+	audit   *auditlog.Log
 	gw      *gateway.Gateway
 	auth    *auth.Authenticator
 	door    *door.Door
@@ -180,7 +180,7 @@ func Open(home string, opt Options) (*Node, error) {
 	if n.blobs, err = disk.Open(n.path("data", "blobs"), disk.Options{}); err != nil {
 		return nil, err
 	}
-	if n.audit, err = audit.Open(audit.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
+	if n.audit, err = auditlog.Open(auditlog.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
 		return nil, err
 	}
 	if u, ok := cfg.Storage[n.orgKey.ID().String()]; ok && !strings.HasPrefix(u, cfg.Scheme()+"://") {
@@ -473,7 +473,7 @@ func (n *Node) Status(ctx context.Context) (*pb.StatusResponse, error) {
 }
 
 // Audit is the node's audit log.
-func (n *Node) Audit() *audit.Log { return n.audit }
+func (n *Node) Audit() *auditlog.Log { return n.audit }
 
 // Moniker is the node's name.
 func (n *Node) Moniker() string { return n.cfg.Moniker }

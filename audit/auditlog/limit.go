@@ -1,10 +1,11 @@
-package audit
+package auditlog
 
 import (
 	"sync"
 	"time"
 
 	"ptoy"
+	"ptoy/audit"
 )
 
 // limiter holds a token bucket per actor for denied events and one for
@@ -30,9 +31,9 @@ const maxActors = 10000
 // over its limit; record, that this refusal is the first in its window
 // and is to be stored. Time is the events' own (the node's clock); a
 // clock that steps back refills nothing.
-func (lim *limiter) take(e Event) (over, record bool) {
+func (lim *limiter) take(e audit.Event) (over, record bool) {
 	l := lim.allow
-	if e.Decision != Allow {
+	if e.Decision != audit.Allow {
 		l = lim.deny
 	}
 	if e.Actor.IsZero() || l.Rate <= 0 {
@@ -54,7 +55,7 @@ func (lim *limiter) take(e Event) (over, record bool) {
 		b.at = e.Time
 	}
 	tokens := &b.allow
-	if e.Decision != Allow {
+	if e.Decision != audit.Allow {
 		tokens = &b.deny
 	}
 	if *tokens >= 1 {

@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"ptoy"
+	"ptoy/audit"
 )
 
 // fullDisk is the operating system's file system, whose writes fail
@@ -51,7 +52,7 @@ func TestDiskFull(t *testing.T) {
 
 	full.Store(true)
 	for i := range 3 {
-		_, err := l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(time.Hour+time.Duration(i))))
+		_, err := l.Append(ctx, event(id(1), id(2), audit.ActionRead, audit.Allow, t0.Add(time.Hour+time.Duration(i))))
 		wantKind(t, err, ptoy.Unavailable)
 		t.Logf("append on a full disk: %v", err)
 	}
@@ -60,14 +61,14 @@ func TestDiskFull(t *testing.T) {
 	_, err = l.Cut(ctx, 0)
 	wantKind(t, err, ptoy.Unavailable)
 	// Still full a while later: still refused, still alive.
-	_, err = l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(2*time.Hour)))
+	_, err = l.Append(ctx, event(id(1), id(2), audit.ActionRead, audit.Allow, t0.Add(2*time.Hour)))
 	wantKind(t, err, ptoy.Unavailable)
 
 	full.Store(false)
-	var after Event
+	var after audit.Event
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		after, err = l.Append(ctx, event(id(1), id(2), ActionRead, Allow, t0.Add(3*time.Hour)))
+		after, err = l.Append(ctx, event(id(1), id(2), audit.ActionRead, audit.Allow, t0.Add(3*time.Hour)))
 		if err == nil {
 			break
 		}

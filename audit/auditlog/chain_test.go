@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/audit"
 	"ptoy/store"
 )
 
@@ -24,7 +25,7 @@ func verifyTrail(ctx context.Context, t *testing.T, l *Log, patient ptoy.ID) (in
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyProof(p, p.Batch.Root); err != nil {
+		if err := audit.VerifyProof(p, p.Batch.Root); err != nil {
 			return 0, err
 		}
 		last = max(last, p.Batch.ID)
@@ -37,7 +38,7 @@ func verifyTrail(ctx context.Context, t *testing.T, l *Log, patient ptoy.ID) (in
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(evs), VerifyChain(evs, cp, b.Patients)
+	return len(evs), audit.VerifyChain(evs, cp, b.Patients)
 }
 
 // TestChainOmission: deleting a patient's index entries in the node's
@@ -53,7 +54,7 @@ func TestChainOmission(t *testing.T) {
 		if i%3 == 0 {
 			p = bob
 		}
-		if _, err := l.Append(ctx, event(p, id(2), ActionRead, Allow, t0.Add(time.Duration(i)*time.Second))); err != nil {
+		if _, err := l.Append(ctx, event(p, id(2), audit.ActionRead, audit.Allow, t0.Add(time.Duration(i)*time.Second))); err != nil {
 			t.Fatal(err)
 		}
 		if i == 12 || i == 31 {

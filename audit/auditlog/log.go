@@ -1,4 +1,28 @@
-package audit
+// Package auditlog is a node's durable audit log (see package audit for
+// the events, batches and proofs it keeps): Append returns only once an
+// event is synced, Cut closes batches for anchoring, Proof and ChainProof
+// give what a patient's client checks.
+//
+// # Storage
+//
+// A Log keeps its own Pebble database in Options.Dir. Its keys are
+//
+//	'e' seq(8)               the event's canonical bytes
+//	'p' patient(20) seq(8)   the event's time (8 bytes, unix nanoseconds): the per-patient index
+//	'b' id(8)                a batch: version (2), id, first, last, root, count, anchored height, patients' root
+//	'c' patient(20)          the patient's chain: count(8), head(32), as of the latest batch
+//	'x' id(8) patient(20)    the patient's chain entry in batch id: count(8), head(32)
+//	'l' last(8)              id(8) of the batch ending at seq last: the seq-to-batch index
+//	'u' id(8)                empty: the batch is not yet marked anchored
+//	'm' "last"               the last seq committed
+//	'm' "cut"                id(8) and last seq(8) of the latest batch
+//	'm' "node"               the node moniker the log belongs to
+//
+// with all integers big-endian. The layout is documented so that a test,
+// or an auditor, can open the database (store.Open) of a closed log and
+// alter or delete an event's bytes; VerifyBatch and proofs checked with
+// VerifyProof against the anchored root then fail.
+package auditlog
 
 import (
 	"context"
@@ -15,6 +39,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"ptoy"
+	"ptoy/audit"
 	"ptoy/store"
 )
 
@@ -58,33 +83,6 @@ var DefaultDenied = Limit{Rate: 10, Burst: 100}
 // refusals of the same actor go unrecorded.
 const limitWindow = time.Minute
 
-// Batch is a run of consecutive events closed by Cut, with the RFC 6962
-// Merkle root of their leaf hashes (in Seq order) and the root of the
-// patients' chains (see ChainProof). The node anchors ID, First, Last,
-// Root and Patients on the ledger.
-type Batch struct {
-	ID          uint64   // 1-based, per node
-	First, Last uint64   // the Seq of the first and last event
-	Root        [32]byte // the Merkle tree hash of the events' leaf hashes
-	Count       uint32   // Last - First + 1
-	Anchored    int64    // the ledger height recorded by MarkAnchored; 0 if not yet anchored
-	// Patients is the Merkle tree hash over one entry per patient with
-	// events in the batch, in patient order: the patient's event count and
-	// chain head at the end of the batch (ChainEntry). Zero in batches
-	// cut before chains were kept.
-	Patients [32]byte
-}
-
-// Proof shows that Event is in Batch: it is leaf Index (0-based; Seq is
-// Batch.First + Index) of the batch's tree, and Path is its RFC 6962 audit
-// path, the sibling hashes from the leaf up to the root.
-type Proof struct {
-	Event Event
-	Batch Batch
-	Index uint64
-	Path  [][32]byte
-}
-
 // Log is a node's audit log. Its methods are safe for concurrent use.
 type Log struct {
 	dir  string
@@ -114,12 +112,12 @@ type Log struct {
 }
 
 type appendReq struct {
-	ev   Event
+	ev   audit.Event
 	done chan appendResult // buffered: the committer never waits on it
 }
 
 type appendResult struct {
-	ev  Event
+	ev  audit.Event
 	err error
 }
 
@@ -158,8 +156,8 @@ func Open(opt Options) (*Log, error) {
 	if opt.Dir == "" {
 		return nil, ptoy.E(op, ptoy.Invalid, "audit log needs a directory")
 	}
-	if opt.Node == "" || len(opt.Node) > MaxFieldLen {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("audit log needs a node moniker of 1 to %d bytes", MaxFieldLen))
+	if opt.Node == "" || len(opt.Node) > audit.MaxFieldLen {
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("audit log needs a node moniker of 1 to %d bytes", audit.MaxFieldLen))
 	}
 	if !utf8.ValidString(opt.Node) || strings.ContainsFunc(opt.Node, unicode.IsControl) {
 		return nil, ptoy.E(op, ptoy.Invalid, "node moniker contains a control character or invalid UTF-8")
@@ -361,46 +359,46 @@ func (l *Log) Last() uint64 { return l.last.Load() }
 // it describes must fail. The first refusal in a minute is stored, its
 // reason saying that further refusals until a given time are not; the
 // others are not stored, so that nobody fills the disk with requests.
-func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
+func (l *Log) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 	const op = "audit.Append"
-	e, err := normalize(e, l.node)
+	e, err := audit.Normalize(e, l.node)
 	if err != nil {
-		return Event{}, err
+		return audit.Event{}, err
 	}
 	if err := l.enter(ctx, op); err != nil {
-		return Event{}, err
+		return audit.Event{}, err
 	}
 	defer l.mu.RUnlock()
 	over, record := l.limits.take(e)
 	if over {
 		refused := ptoy.E(op, ptoy.Unavailable, "too many requests from this account; try again in a minute")
 		if !record {
-			return Event{}, refused
+			return audit.Event{}, refused
 		}
-		e.Decision = Deny
+		e.Decision = audit.Deny
 		e.Reason = fmt.Sprintf("refused: too many requests from this account; further refusals until %s UTC are not recorded one by one",
 			e.Time.Add(limitWindow).Format("2006-01-02 15:04:05"))
 		if _, err := l.append(ctx, op, e); err != nil {
-			return Event{}, err
+			return audit.Event{}, err
 		}
-		return Event{}, refused
+		return audit.Event{}, refused
 	}
 	return l.append(ctx, op, e)
 }
 
 // append hands e to the committer and waits for it to be stored.
-func (l *Log) append(ctx context.Context, op string, e Event) (Event, error) {
+func (l *Log) append(ctx context.Context, op string, e audit.Event) (audit.Event, error) {
 	r := &appendReq{ev: e, done: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- r:
 	case <-ctx.Done():
-		return Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+		return audit.Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
 	}
 	select {
 	case res := <-r.done:
 		return res.ev, res.err
 	case <-ctx.Done():
-		return Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+		return audit.Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
 	}
 }
 
@@ -470,20 +468,20 @@ func (l *Log) commit(group []*appendReq, writes []store.Write) ([]store.Write, e
 // root is stored with it (synced). It returns ptoy.NotFound if there is
 // nothing new. A proof costs time linear in its batch's size, so a node
 // should cut batches of a few thousand events at most.
-func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
+func (l *Log) Cut(ctx context.Context, maxEvents int) (audit.Batch, error) {
 	const op = "audit.Cut"
 	if maxEvents < 0 {
-		return Batch{}, ptoy.E(op, ptoy.Invalid, "maxEvents must not be negative")
+		return audit.Batch{}, ptoy.E(op, ptoy.Invalid, "maxEvents must not be negative")
 	}
 	if err := l.enter(ctx, op); err != nil {
-		return Batch{}, err
+		return audit.Batch{}, err
 	}
 	defer l.mu.RUnlock()
 	l.cutMu.Lock()
 	defer l.cutMu.Unlock()
 	last, prev := l.last.Load(), l.cutLast.Load()
 	if last <= prev {
-		return Batch{}, ptoy.E(op, ptoy.NotFound, "no new audit events to cut")
+		return audit.Batch{}, ptoy.E(op, ptoy.NotFound, "no new audit events to cut")
 	}
 	first := prev + 1
 	n := last - prev
@@ -493,20 +491,20 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 	if n > 1<<32-1 {
 		n = 1<<32 - 1
 	}
-	b := Batch{ID: l.cutID.Load() + 1, First: first, Last: first + n - 1, Count: uint32(n)}
+	b := audit.Batch{ID: l.cutID.Load() + 1, First: first, Last: first + n - 1, Count: uint32(n)}
 	leaves, patients, err := l.batchLeaves(ctx, op, b)
 	if err != nil {
-		return Batch{}, err
+		return audit.Batch{}, err
 	}
 	if uint64(len(leaves)) != n {
-		return Batch{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: events %d to %d are incomplete", b.First, b.Last))
+		return audit.Batch{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: events %d to %d are incomplete", b.First, b.Last))
 	}
-	b.Root = merkleRoot(leaves)
+	b.Root = audit.MerkleRoot(leaves)
 	entries, err := l.advanceChains(op, patients, leaves)
 	if err != nil {
-		return Batch{}, err
+		return audit.Batch{}, err
 	}
-	b.Patients = entriesRoot(entries)
+	b.Patients = audit.EntriesRoot(entries)
 	cut := append(be64(b.ID), be64(b.Last)...)
 	writes := []store.Write{
 		{Key: batchKey(b.ID), Value: encodeBatch(b)},
@@ -516,13 +514,13 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 	}
 	for _, en := range entries {
 		writes = append(writes,
-			store.Write{Key: chainKey(en.Patient), Value: en.state()},
-			store.Write{Key: entryKey(b.ID, en.Patient), Value: en.state()})
+			store.Write{Key: chainKey(en.Patient), Value: en.State()},
+			store.Write{Key: entryKey(b.ID, en.Patient), Value: en.State()})
 	}
 	err = l.db.Commit(writes, true)
 	if err != nil {
 		l.fail(err)
-		return Batch{}, ptoy.E(op, ptoy.Unavailable, "audit log could not store the batch", err)
+		return audit.Batch{}, ptoy.E(op, ptoy.Unavailable, "audit log could not store the batch", err)
 	}
 	l.cutID.Store(b.ID)
 	l.cutLast.Store(b.Last)
@@ -535,9 +533,9 @@ func (l *Log) Cut(ctx context.Context, maxEvents int) (Batch, error) {
 // than b.Count leaves means events are missing. With check, every event
 // is decoded, and stored bytes that do not decode, or whose Seq is not
 // their key's, are an error; without, only want is.
-func (l *Log) leaves(ctx context.Context, op string, b Batch, want uint64, check bool) ([][32]byte, Event, error) {
+func (l *Log) leaves(ctx context.Context, op string, b audit.Batch, want uint64, check bool) ([][32]byte, audit.Event, error) {
 	leaves := make([][32]byte, 0, b.Count)
-	var found Event
+	var found audit.Event
 	next := b.First
 	i := 0
 	err := l.db.Scan(eventKey(b.First), eventKey(b.Last+1), func(k, v []byte) error {
@@ -552,7 +550,7 @@ func (l *Log) leaves(ctx context.Context, op string, b Batch, want uint64, check
 		}
 		next++
 		if check || seq == want {
-			e, err := DecodeEvent(v)
+			e, err := audit.DecodeEvent(v)
 			if err != nil || e.Seq != seq {
 				return ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
 			}
@@ -560,11 +558,11 @@ func (l *Log) leaves(ctx context.Context, op string, b Batch, want uint64, check
 				found = e
 			}
 		}
-		leaves = append(leaves, leafHash(v))
+		leaves = append(leaves, audit.LeafHash(v))
 		return nil
 	})
 	if err != nil && !errors.Is(err, stopScan{}) {
-		return nil, Event{}, wrap(op, err)
+		return nil, audit.Event{}, wrap(op, err)
 	}
 	return leaves, found, nil
 }
@@ -575,13 +573,13 @@ type stopScan struct{}
 func (stopScan) Error() string { return "scan stopped" }
 
 // Batches returns the batches with ID >= from, in order.
-func (l *Log) Batches(ctx context.Context, from uint64) ([]Batch, error) {
+func (l *Log) Batches(ctx context.Context, from uint64) ([]audit.Batch, error) {
 	const op = "audit.Batches"
 	if err := l.enter(ctx, op); err != nil {
 		return nil, err
 	}
 	defer l.mu.RUnlock()
-	var out []Batch
+	var out []audit.Batch
 	err := l.db.Scan(batchKey(from), []byte{prefixBatch + 1}, func(k, v []byte) error {
 		b, err := decodeBatch(op, v)
 		if err != nil {
@@ -598,7 +596,7 @@ func (l *Log) Batches(ctx context.Context, from uint64) ([]Batch, error) {
 
 // Unanchored returns the batches not yet marked anchored, in order: the
 // ones to submit (or submit again) to the ledger.
-func (l *Log) Unanchored(ctx context.Context) ([]Batch, error) {
+func (l *Log) Unanchored(ctx context.Context) ([]audit.Batch, error) {
 	const op = "audit.Unanchored"
 	if err := l.enter(ctx, op); err != nil {
 		return nil, err
@@ -612,7 +610,7 @@ func (l *Log) Unanchored(ctx context.Context) ([]Batch, error) {
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	out := make([]Batch, 0, len(ids))
+	out := make([]audit.Batch, 0, len(ids))
 	for _, id := range ids {
 		b, err := l.batch(op, id)
 		if err != nil {
@@ -654,17 +652,17 @@ func (l *Log) MarkAnchored(ctx context.Context, id uint64, height int64) error {
 }
 
 // batch reads batch id: ptoy.NotFound if there is none.
-func (l *Log) batch(op string, id uint64) (Batch, error) {
+func (l *Log) batch(op string, id uint64) (audit.Batch, error) {
 	v, err := l.db.Get(batchKey(id))
 	if err != nil {
-		return Batch{}, wrap(op, err)
+		return audit.Batch{}, wrap(op, err)
 	}
 	if v == nil {
-		return Batch{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit batch %d", id))
+		return audit.Batch{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit batch %d", id))
 	}
 	b, err := decodeBatch(op, v)
 	if err != nil {
-		return Batch{}, err
+		return audit.Batch{}, err
 	}
 	return b, nil
 }
@@ -674,18 +672,18 @@ func (l *Log) batch(op string, id uint64) (Batch, error) {
 // batch") if the event has not been cut yet, and ptoy.Other if the
 // batch's stored events are damaged (some missing or unreadable). Proof
 // does not compare the path with the stored root: checking is the
-// client's part (VerifyProof, against the anchored root), or VerifyBatch.
-func (l *Log) Proof(ctx context.Context, seq uint64) (Proof, error) {
+// client's part (audit.VerifyProof, against the anchored root), or VerifyBatch.
+func (l *Log) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
 	const op = "audit.Proof"
 	if err := l.enter(ctx, op); err != nil {
-		return Proof{}, err
+		return audit.Proof{}, err
 	}
 	defer l.mu.RUnlock()
 	if seq == 0 || seq > l.last.Load() {
-		return Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+		return audit.Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
 	}
 	if seq > l.cutLast.Load() {
-		return Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
+		return audit.Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
 	}
 	var id uint64
 	found := false
@@ -696,35 +694,35 @@ func (l *Log) Proof(ctx context.Context, seq uint64) (Proof, error) {
 		return stopScan{}
 	})
 	if err != nil && !errors.Is(err, stopScan{}) {
-		return Proof{}, wrap(op, err)
+		return audit.Proof{}, wrap(op, err)
 	}
 	if !found {
-		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
 	}
 	b, err := l.batch(op, id)
 	if err != nil {
 		if ptoy.KindOf(err) == ptoy.NotFound {
-			return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d is missing", id))
+			return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d is missing", id))
 		}
-		return Proof{}, err
+		return audit.Proof{}, err
 	}
 	if seq < b.First || seq > b.Last {
-		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d does not hold event %d", id, seq))
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d does not hold event %d", id, seq))
 	}
 	leaves, e, err := l.leaves(ctx, op, b, seq, false)
 	if err != nil {
-		return Proof{}, err
+		return audit.Proof{}, err
 	}
 	if e.Seq != seq {
 		if v, _ := l.db.Get(eventKey(seq)); v == nil {
-			return Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+			return audit.Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
 		}
 	}
 	if len(leaves) != int(b.Count) {
-		return Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d holds %d of its %d events", id, len(leaves), b.Count))
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d holds %d of its %d events", id, len(leaves), b.Count))
 	}
 	index := seq - b.First
-	return Proof{Event: e, Batch: b, Index: index, Path: auditPath(int(index), leaves)}, nil
+	return audit.Proof{Event: e, Batch: b, Index: index, Path: audit.AuditPath(int(index), leaves)}, nil
 }
 
 // VerifyBatch recomputes batch id's root from the stored events and
@@ -763,7 +761,7 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 			return stopScan{}
 		}
 		next++
-		e, err := DecodeEvent(v)
+		e, err := audit.DecodeEvent(v)
 		switch {
 		case err != nil:
 			bad = fail(fmt.Sprintf("event %d is unreadable", seq))
@@ -775,7 +773,7 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 		if bad != nil {
 			return stopScan{}
 		}
-		leaves = append(leaves, leafHash(v))
+		leaves = append(leaves, audit.LeafHash(v))
 		return nil
 	})
 	if err != nil && !errors.Is(err, stopScan{}) {
@@ -787,7 +785,7 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 	if len(leaves) != int(b.Count) {
 		return fail(fmt.Sprintf("event %d is missing", next))
 	}
-	if merkleRoot(leaves) != b.Root {
+	if audit.MerkleRoot(leaves) != b.Root {
 		return fail("an event has been altered")
 	}
 	return nil
@@ -796,7 +794,7 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 // ForPatient lists patient's events, oldest (lowest Seq) first, whose
 // Time is in [from, to); a zero from or to is unbounded. It reads the
 // per-patient index, so its cost is proportional to the patient's events.
-func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Time) ([]Event, error) {
+func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Time) ([]audit.Event, error) {
 	const op = "audit.ForPatient"
 	if err := l.enter(ctx, op); err != nil {
 		return nil, err
@@ -814,7 +812,7 @@ func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Tim
 		if len(k) != 1+ptoy.IDLen+8 || len(v) != 8 {
 			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad patient index entry")
 		}
-		if inRange(time.Unix(0, int64(binary.BigEndian.Uint64(v))), from, to) {
+		if audit.InRange(time.Unix(0, int64(binary.BigEndian.Uint64(v))), from, to) {
 			seqs = append(seqs, binary.BigEndian.Uint64(k[1+ptoy.IDLen:]))
 		}
 		return nil
@@ -822,7 +820,7 @@ func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Tim
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	out := make([]Event, 0, len(seqs))
+	out := make([]audit.Event, 0, len(seqs))
 	for _, seq := range seqs {
 		v, err := l.db.Get(eventKey(seq))
 		if err != nil {
@@ -831,18 +829,13 @@ func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Tim
 		if v == nil {
 			return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: event %d is missing", seq))
 		}
-		e, err := DecodeEvent(v)
+		e, err := audit.DecodeEvent(v)
 		if err != nil || e.Seq != seq || e.Patient != patient {
 			return nil, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
 		}
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// inRange reports whether t is in [from, to), zero bounds being open.
-func inRange(t, from, to time.Time) bool {
-	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
@@ -862,7 +855,7 @@ func patientKey(p ptoy.ID, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func encodeBatch(b Batch) []byte {
+func encodeBatch(b audit.Batch) []byte {
 	v := make([]byte, 0, batchEncLen)
 	v = append(v, 2)
 	v = binary.BigEndian.AppendUint64(v, b.ID)
@@ -874,11 +867,11 @@ func encodeBatch(b Batch) []byte {
 	return append(v, b.Patients[:]...)
 }
 
-func decodeBatch(op string, v []byte) (Batch, error) {
+func decodeBatch(op string, v []byte) (audit.Batch, error) {
 	if !(len(v) == batchEncLen && v[0] == 2 || len(v) == batchEncLenV1 && v[0] == 1) {
-		return Batch{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad batch record")
+		return audit.Batch{}, ptoy.E(op, ptoy.Other, "audit log is damaged: bad batch record")
 	}
-	var b Batch
+	var b audit.Batch
 	b.ID = binary.BigEndian.Uint64(v[1:])
 	b.First = binary.BigEndian.Uint64(v[9:])
 	b.Last = binary.BigEndian.Uint64(v[17:])

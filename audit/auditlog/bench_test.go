@@ -1,10 +1,11 @@
-package audit
+package auditlog
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"ptoy/audit"
 	"runtime"
 	"slices"
 	"sync"
@@ -21,7 +22,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 			l := openLog(b, b.TempDir())
 			defer l.Close()
-			e := event(id(1), id(2), ActionRead, Allow, t0)
+			e := event(id(1), id(2), audit.ActionRead, audit.Allow, t0)
 			var (
 				mu  sync.Mutex
 				lat []time.Duration
@@ -74,7 +75,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkProof measures Proof for batches of 256, 1024 and 4096 events;
+// BenchmarkProof measures audit.Proof for batches of 256, 1024 and 4096 events;
 // its cost is reading and hashing the whole batch.
 func BenchmarkProof(b *testing.B) {
 	for _, size := range []int{256, 1024, 4096} {
@@ -117,7 +118,7 @@ func BenchmarkVerifyProof(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := VerifyProof(p, batch.Root); err != nil {
+		if err := audit.VerifyProof(p, batch.Root); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -130,7 +131,7 @@ func fill(b *testing.B, l *Log, n int) {
 	for g := range 64 {
 		wg.Go(func() {
 			for i := g; i < n; i += 64 {
-				e := event(id(byte(i%7+1)), id(9), ActionRead, Allow, t0.Add(time.Duration(i)*time.Second))
+				e := event(id(byte(i%7+1)), id(9), audit.ActionRead, audit.Allow, t0.Add(time.Duration(i)*time.Second))
 				if _, err := l.Append(context.Background(), e); err != nil {
 					b.Error(err)
 					return

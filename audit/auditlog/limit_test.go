@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/audit"
 )
 
 // TestDeniedLimit: one account's denied requests cannot fill the disk.
@@ -23,7 +24,7 @@ func TestDeniedLimit(t *testing.T) {
 	prober, other := id(7), id(8)
 	at := t0
 	deny := func(actor ptoy.ID) error {
-		_, err := l.Append(ctx, event(id(1), actor, ActionRead, Deny, at))
+		_, err := l.Append(ctx, event(id(1), actor, audit.ActionRead, audit.Deny, at))
 		return err
 	}
 	for i := range 5 {
@@ -41,13 +42,13 @@ func TestDeniedLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := evs[5].Reason; evs[5].Decision != Deny || !strings.HasPrefix(r, "refused: too many requests from this account; further refusals until 2026-03-01 09:31:00 UTC") {
+	if r := evs[5].Reason; evs[5].Decision != audit.Deny || !strings.HasPrefix(r, "refused: too many requests from this account; further refusals until 2026-03-01 09:31:00 UTC") {
 		t.Fatalf("the refusal is stored as %q", r)
 	}
 	if err := deny(other); err != nil {
 		t.Fatalf("another account: %v", err)
 	}
-	if _, err := l.Append(ctx, event(id(1), prober, ActionRead, Allow, at)); err != nil {
+	if _, err := l.Append(ctx, event(id(1), prober, audit.ActionRead, audit.Allow, at)); err != nil {
 		t.Fatalf("an allowed read of the same account: %v", err)
 	}
 	// Two seconds on: two more denied reads are stored; a refusal within

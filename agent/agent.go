@@ -48,9 +48,10 @@ type Agent struct {
 	alg     uint16
 }
 
-// New returns the agent of the patient whose identity key pair is me.
+// New returns the agent of the patient whose identity key pair is me. It
+// asks the node about the patient as the patient (c.As(me)).
 func New(c *client.Client, me *keys.KeyPair) *Agent {
-	return &Agent{c: c, me: me, patient: me.ID(), alg: keys.KEMHybrid}
+	return &Agent{c: c.As(me), me: me, patient: me.ID(), alg: keys.KEMHybrid}
 }
 
 // Setup makes and publishes the patient's first category keys, with the

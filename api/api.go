@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"ptoy"
+	"ptoy/door"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/ledger"
@@ -27,6 +28,9 @@ type Backend interface {
 	// its rate limits.
 	StartRegistration(ctx context.Context, client, name, phone string) (*pb.StartRegistrationResponse, error)
 	CompleteRegistration(ctx context.Context, regID, code string, raw []byte) (*pb.SubmitResponse, error)
+	// Door is the node's one door for reads of patient data: queries
+	// about a patient answered to someone else are recorded through it.
+	Door() *door.Door
 }
 
 // SubmitTimeout bounds how long Submit waits for a commit.

@@ -11,6 +11,7 @@ import (
 
 	"ptoy"
 	"ptoy/audit/auditlog"
+	"ptoy/auth"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
@@ -29,10 +30,27 @@ type ConsentBackend interface {
 
 // NewConsent returns the path and handler of the consent service.
 func NewConsent(b ConsentBackend) (string, http.Handler) {
-	return ptoyv1connect.NewConsentServiceHandler(&consentSvc{b: b}, handlerOptions()...)
+	return ptoyv1connect.NewConsentServiceHandler(&consentSvc{b: b, g: guard{b}}, handlerOptions()...)
 }
 
-type consentSvc struct{ b ConsentBackend }
+type consentSvc struct {
+	b ConsentBackend
+	g guard
+}
+
+// admit applies consentAsk's rule to a query: signed, by someone who may
+// ask it, recorded when it is about another person.
+func (s *consentSvc) admit(ctx context.Context, msg any) error {
+	who, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	q, err := s.g.consentAsk(who, msg)
+	if err != nil {
+		return err
+	}
+	return s.g.admit(ctx, q)
+}
 
 func idArg(what string, b []byte) (ptoy.ID, error) {
 	id, err := ptoy.IDFromBytes(b)
@@ -43,6 +61,9 @@ func idArg(what string, b []byte) (ptoy.ID, error) {
 }
 
 func (s *consentSvc) Access(ctx context.Context, req *connect.Request[pb.AccessRequest]) (*connect.Response[pb.AccessResponse], error) {
+	if err := s.admit(ctx, req.Msg); err != nil {
+		return nil, toConnect(err)
+	}
 	p, err := idArg("patient", req.Msg.Patient)
 	if err != nil {
 		return nil, toConnect(err)
@@ -62,6 +83,9 @@ func (s *consentSvc) Access(ctx context.Context, req *connect.Request[pb.AccessR
 }
 
 func (s *consentSvc) Patients(ctx context.Context, req *connect.Request[pb.PatientsRequest]) (*connect.Response[pb.PatientsResponse], error) {
+	if err := s.admit(ctx, req.Msg); err != nil {
+		return nil, toConnect(err)
+	}
 	g, err := idArg("grantee", req.Msg.Grantee)
 	if err != nil {
 		return nil, toConnect(err)
@@ -82,6 +106,9 @@ func patientEntry(e ledger.PatientEntry) *pb.PatientEntry {
 }
 
 func (s *consentSvc) Explain(ctx context.Context, req *connect.Request[pb.ExplainRequest]) (*connect.Response[pb.ExplainResponse], error) {
+	if err := s.admit(ctx, req.Msg); err != nil {
+		return nil, toConnect(err)
+	}
 	m := req.Msg
 	r, err := idArg("reader", m.Reader)
 	if err != nil {
@@ -113,6 +140,9 @@ func (s *consentSvc) Explain(ctx context.Context, req *connect.Request[pb.Explai
 }
 
 func (s *consentSvc) BreakGlassQueue(ctx context.Context, req *connect.Request[pb.BreakGlassQueueRequest]) (*connect.Response[pb.BreakGlassQueueResponse], error) {
+	if err := s.admit(ctx, req.Msg); err != nil {
+		return nil, toConnect(err)
+	}
 	l := s.b.Ledger()
 	var evs []*pb.BreakGlassEvent
 	var err error
@@ -127,6 +157,17 @@ func (s *consentSvc) BreakGlassQueue(ctx context.Context, req *connect.Request[p
 		if p, err = idArg("patient", req.Msg.Patient); err == nil {
 			evs, err = l.BreakGlassOf(p)
 		}
+		// A practitioner who is not the patient's delegate sees the
+		// events it opened (guard.go).
+		if who := auth.CallerFrom(ctx); err == nil && ptoy.ID(who.Id) != p && !s.g.delegate(ptoy.ID(who.Id), p) {
+			mine := evs[:0:0]
+			for _, e := range evs {
+				if ptoy.ID(e.Practitioner) == ptoy.ID(who.Id) {
+					mine = append(mine, e)
+				}
+			}
+			evs = mine
+		}
 	}
 	if err != nil {
 		return nil, toConnect(err)
@@ -135,6 +176,9 @@ func (s *consentSvc) BreakGlassQueue(ctx context.Context, req *connect.Request[p
 }
 
 func (s *consentSvc) Notifications(ctx context.Context, req *connect.Request[pb.NotificationsRequest]) (*connect.Response[pb.NotificationsResponse], error) {
+	if err := s.admit(ctx, req.Msg); err != nil {
+		return nil, toConnect(err)
+	}
 	p, err := idArg("patient", req.Msg.Patient)
 	if err != nil {
 		return nil, toConnect(err)

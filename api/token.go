@@ -27,10 +27,30 @@ const (
 
 // NewToken returns the path and handler of the token service.
 func NewToken(b Backend) (string, http.Handler) {
-	return ptoyv1connect.NewTokenServiceHandler(&token{b: b}, handlerOptions()...)
+	return ptoyv1connect.NewTokenServiceHandler(&token{b: b, g: guard{b}}, handlerOptions()...)
 }
 
-type token struct{ b Backend }
+type token struct {
+	b Backend
+	g guard
+}
+
+// account reads the account of a Balance, History or Usage request and
+// applies tokenAsk's rule (guard.go) to the signed caller.
+func (s *token) account(ctx context.Context, b []byte, what string) (ptoy.ID, error) {
+	id, err := tokenAccount(b)
+	if err != nil {
+		return id, err
+	}
+	if id == ledger.Treasury && what == "balance" {
+		return id, nil // public: Supply and Params show it too
+	}
+	who, err := caller(ctx)
+	if err != nil {
+		return id, err
+	}
+	return id, s.g.admit(ctx, s.g.tokenAsk(who, id, what))
+}
 
 // tokenAccount reads the account field of a token request.
 func tokenAccount(b []byte) (ptoy.ID, error) {
@@ -56,7 +76,7 @@ func known(l *ledger.Ledger, id ptoy.ID, empty bool) error {
 }
 
 func (s *token) Balance(ctx context.Context, req *connect.Request[pb.BalanceRequest]) (*connect.Response[pb.BalanceResponse], error) {
-	id, err := tokenAccount(req.Msg.Account)
+	id, err := s.account(ctx, req.Msg.Account, "balance")
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -73,7 +93,7 @@ func (s *token) Balance(ctx context.Context, req *connect.Request[pb.BalanceRequ
 }
 
 func (s *token) History(ctx context.Context, req *connect.Request[pb.HistoryRequest]) (*connect.Response[pb.HistoryResponse], error) {
-	id, err := tokenAccount(req.Msg.Account)
+	id, err := s.account(ctx, req.Msg.Account, "payments")
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -126,7 +146,7 @@ func (s *token) Params(ctx context.Context, _ *connect.Request[pb.ParamsRequest]
 }
 
 func (s *token) Usage(ctx context.Context, req *connect.Request[pb.UsageRequest]) (*connect.Response[pb.UsageResponse], error) {
-	id, err := tokenAccount(req.Msg.Account)
+	id, err := s.account(ctx, req.Msg.Account, "storage use")
 	if err != nil {
 		return nil, toConnect(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/auth"
 	"ptoy/client"
 	"ptoy/devnet"
 	pb "ptoy/gen/ptoy/v1"
@@ -40,11 +41,17 @@ func TestTokenOverHTTP(t *testing.T) {
 	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 	url := n.Nodes[0].URL() + "/ptoy.v1.TokenService/"
 
-	// post sends a JSON body and returns the status and the decoded answer.
-	post := func(method, body string) (int, map[string]any, string) {
+	// postAs sends a JSON body signed by k (nil: unsigned) and returns the
+	// status and the decoded answer.
+	postAs := func(k *keys.KeyPair, method, body string) (int, map[string]any, string) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, "POST", url+method, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		if k != nil {
+			if err := auth.Sign(req, n.Nodes[0].Ledger().ChainID(), k, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -57,23 +64,24 @@ func TestTokenOverHTTP(t *testing.T) {
 		}
 		return resp.StatusCode, m, string(raw)
 	}
-	ok := func(method, body string) map[string]any {
+	okAs := func(k *keys.KeyPair, method, body string) map[string]any {
 		t.Helper()
-		st, m, raw := post(method, body)
+		st, m, raw := postAs(k, method, body)
 		if st != 200 {
 			t.Fatalf("%s %s: status %d: %s", method, body, st, raw)
 		}
 		return m
 	}
+	ok := func(method, body string) map[string]any { t.Helper(); return okAs(nil, method, body) }
 	acct := func(k *keys.KeyPair) string { return `{"account":"` + b64(k.ID().Bytes()) + `"}` }
 
 	// What the demo seeding left: each patient and organisation funded by
 	// the faucet, each organisation with storage plan 1 paid to the treasury.
-	m := ok("Balance", acct(alice))
+	m := okAs(alice, "Balance", acct(alice))
 	if m["balance"] != "100000000" || m["formatted"] != "100 PTOY" {
 		t.Errorf("alice's balance: %v", m)
 	}
-	m = ok("Balance", acct(gh))
+	m = okAs(gh, "Balance", acct(gh))
 	if m["formatted"] != "990 PTOY" {
 		t.Errorf("General Hospital's balance: %v", m)
 	}
@@ -91,15 +99,15 @@ func TestTokenOverHTTP(t *testing.T) {
 	if m["formatted"] != ledger.FormatPTOY(wantSupply) {
 		t.Errorf("supply: %v, want %s", m, ledger.FormatPTOY(wantSupply))
 	}
-	m = ok("Usage", acct(gh))
+	m = okAs(gh, "Usage", acct(gh))
 	if m["quota"] != "100000000" || m["formatted"] != "0 bytes of 100 MB used" || len(m["plans"].([]any)) != 1 || m["freeBytes"] != nil {
 		t.Errorf("General Hospital's usage: %v", m)
 	}
-	m = ok("Usage", acct(alice))
+	m = okAs(alice, "Usage", acct(alice))
 	if m["quota"] != "10000000" || m["freeBytes"] != "10000000" || m["formatted"] != "0 bytes of 10 MB used" || m["plans"] != nil {
 		t.Errorf("alice's usage: %v", m)
 	}
-	m = ok("History", `{"account":"`+b64(gh.ID().Bytes())+`","limit":5}`)
+	m = okAs(gh, "History", `{"account":"`+b64(gh.ID().Bytes())+`","limit":5}`)
 	es, _ := m["entries"].([]any)
 	if len(es) != 2 || es[0].(map[string]any)["kind"] != "HISTORY_KIND_PLAN" || es[1].(map[string]any)["kind"] != "HISTORY_KIND_FAUCET" {
 		t.Errorf("General Hospital's history: %v", m)
@@ -128,7 +136,7 @@ func TestTokenOverHTTP(t *testing.T) {
 		{"unknown field", "Supply", `{"nonsense":1}`, 400, ""},
 		{"not json", "Params", `{`, 400, ""},
 	} {
-		st, m, raw := post(c.method, c.body)
+		st, m, raw := postAs(gh, c.method, c.body)
 		if st != c.status {
 			t.Errorf("%s: status %d, want %d: %s", c.name, st, c.status, raw)
 			continue
@@ -147,7 +155,7 @@ func TestTokenOverHTTP(t *testing.T) {
 	}
 	balance := func(k *keys.KeyPair) uint64 {
 		t.Helper()
-		b, err := cl.Balance(ctx, k.ID())
+		b, err := cl.As(k).Balance(ctx, k.ID())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,11 +167,17 @@ func TestTokenOverHTTP(t *testing.T) {
 	if a, b := balance(alice), balance(bob); a != 95*ledger.MicroPTOY || b != 105*ledger.MicroPTOY {
 		t.Errorf("after the transfer alice has %d, bob %d", a, b)
 	}
-	hist, err := cl.History(ctx, bob.ID(), 1)
+	hist, err := cl.As(bob).History(ctx, bob.ID(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 1 || hist[0].Kind != pb.HistoryKind_HISTORY_KIND_TRANSFER_IN || hist[0].Memo != "lunch" ||
+	if len(hist) != 1 {
+		t.Fatalf("bob's history: %v", hist)
+	}
+	if memo, err := client.OpenMemo(bob, bob.ID(), hist[0]); err != nil || memo != "lunch" {
+		t.Errorf("bob's memo: %q, %v", memo, err)
+	}
+	if hist[0].Kind != pb.HistoryKind_HISTORY_KIND_TRANSFER_IN ||
 		ptoy.ID(hist[0].Counterparty) != alice.ID() || hist[0].Balance != 105*ledger.MicroPTOY || hist[0].Height != r.Height {
 		t.Errorf("bob's newest entry: %v", hist)
 	}
@@ -178,7 +192,7 @@ func TestTokenOverHTTP(t *testing.T) {
 	if _, err := cl.BuyPlan(ctx, bob, 1, alice.ID()); err != nil {
 		t.Fatal(err)
 	}
-	u, err := cl.Usage(ctx, alice.ID())
+	u, err := cl.As(alice).Usage(ctx, alice.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,10 +219,10 @@ func TestTokenOverHTTP(t *testing.T) {
 	if !p.Params.DevFaucet || p.TreasuryBalance != s.Treasury {
 		t.Errorf("params %v", p)
 	}
-	if _, err := cl.Balance(ctx, ptoy.ID{1}); ptoy.KindOf(err) != ptoy.NotFound {
+	if _, err := cl.As(alice).Balance(ctx, ptoy.ID{1}); ptoy.KindOf(err) != ptoy.NotFound {
 		t.Errorf("balance of an unknown id: %v", err)
 	}
-	if _, err := cl.History(ctx, alice.ID(), 2000); ptoy.KindOf(err) != ptoy.Invalid {
+	if _, err := cl.As(alice).History(ctx, alice.ID(), 2000); ptoy.KindOf(err) != ptoy.Invalid {
 		t.Errorf("history with limit 2000: %v", err)
 	}
 }

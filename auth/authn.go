@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -115,13 +116,18 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		}
 		acct, err := a.Caller(r)
 		if err != nil {
-			code := http.StatusUnauthorized
+			// The body is a Connect error, which Connect clients and
+			// people with curl read alike.
+			code, name := http.StatusUnauthorized, "unauthenticated"
 			if ptoy.KindOf(err) == ptoy.Unavailable {
-				code = http.StatusServiceUnavailable
+				code, name = http.StatusServiceUnavailable, "unavailable"
 			} else if ptoy.KindOf(err) != ptoy.Unauthenticated {
-				code = http.StatusInternalServerError
+				code, name = http.StatusInternalServerError, "internal"
 			}
-			http.Error(w, ptoy.Message(err), code)
+			b, _ := json.Marshal(map[string]string{"code": name, "message": ptoy.Message(err)})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			w.Write(b)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), acct)))

@@ -1,47 +1,166 @@
 // Package client is the Go client of a ptoy node's API, used by the CLI
 // and by anything else (a web handler, a test) that talks to a node.
 // It signs transactions with the caller's keys; keys never leave it.
+//
+// Queries about a person (consent, records, payments) are answered only
+// to that person, their delegates or the organisation concerned, so they
+// are signed: c.As(key) is a client that signs every query as key
+// (package auth's request signature, made once in a RoundTripper). The
+// network's public queries (status, accounts' public keys, organisations,
+// parameters) and transactions, which carry their own signatures, go
+// unsigned.
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 
 	"ptoy"
 	"ptoy/api"
+	"ptoy/auth"
+	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/keys"
 	"ptoy/tx"
 )
 
-// Client talks to one node.
+// Client talks to one node, as one signer (As) or as no one.
 type Client struct {
-	rpc  ptoyv1connect.NodeServiceClient
-	recs ptoyv1connect.RecordServiceClient
+	rpc  ptoyv1connect.NodeServiceClient // public queries and transactions: unsigned
 	base string
-	hc   *http.Client
+	hc   *http.Client // the caller's HTTP client; gateway requests sign themselves
 
-	mu      sync.Mutex
-	chainID string
+	// qc sends the personal queries: hc, or hc signing as signer.
+	qc      *http.Client
+	signer  auth.Signer
+	org     ptoy.ID
+	purpose pb.Purpose
+	recs    ptoyv1connect.RecordServiceClient
+	cons    ptoyv1connect.ConsentServiceClient
+	tok     ptoyv1connect.TokenServiceClient
+
+	chain *chainID // shared by a client and its copies
+}
+
+type chainID struct {
+	mu sync.Mutex
+	id string
 }
 
 // New returns a client of the node at baseURL (http://host:port). hc may
-// be nil for http.DefaultClient.
+// be nil for http.DefaultClient. Its queries are unsigned: use As for
+// those about a person.
 func New(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{
-		rpc:  ptoyv1connect.NewNodeServiceClient(hc, baseURL),
-		recs: ptoyv1connect.NewRecordServiceClient(hc, baseURL),
-		base: baseURL,
-		hc:   hc,
+	c := &Client{
+		rpc:   ptoyv1connect.NewNodeServiceClient(hc, baseURL),
+		base:  baseURL,
+		hc:    hc,
+		chain: &chainID{},
 	}
+	c.setQueries(hc)
+	return c
+}
+
+func (c *Client) setQueries(qc *http.Client) {
+	c.qc = qc
+	c.recs = ptoyv1connect.NewRecordServiceClient(qc, c.base)
+	c.cons = ptoyv1connect.NewConsentServiceClient(qc, c.base)
+	c.tok = ptoyv1connect.NewTokenServiceClient(qc, c.base)
+}
+
+// As returns a copy of c that signs every query as s (nil: unsigned).
+// The node answers a query about a person only to that person, their
+// delegates or the organisation concerned.
+func (c *Client) As(s auth.Signer) *Client {
+	d := *c
+	d.signer = s
+	d.sign()
+	return &d
+}
+
+// For returns a copy of c whose signed queries say that the signer acts
+// for org (zero: for itself) with purpose of use purpose (unspecified:
+// treatment), as a read through the gateway does. The node judges
+// record metadata by them.
+func (c *Client) For(org ptoy.ID, purpose pb.Purpose) *Client {
+	d := *c
+	d.org, d.purpose = org, purpose
+	d.sign()
+	return &d
+}
+
+// Signer returns the signer of c's queries, or nil.
+func (c *Client) Signer() auth.Signer { return c.signer }
+
+// sign sets c's query client to sign as c.signer.
+func (c *Client) sign() {
+	if c.signer == nil {
+		c.setQueries(c.hc)
+		return
+	}
+	hc := *c.hc
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc.Transport = &signing{base: base, c: c}
+	c.setQueries(&hc)
+}
+
+// signing is an http.RoundTripper that signs each request as its client's
+// signer: it reads the body, signs method, host, path, time, a nonce,
+// the organisation and purpose headers and the body's hash (auth.Sign),
+// and sends the request with its body restored.
+type signing struct {
+	base http.RoundTripper
+	c    *Client
+}
+
+func (t *signing) RoundTrip(r *http.Request) (*http.Response, error) {
+	chainID, err := t.c.ChainID(r.Context())
+	if err != nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, err
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err = io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	// A RoundTripper must not change the request it is given.
+	s := r.Clone(r.Context())
+	s.Body, s.GetBody = http.NoBody, nil
+	if body != nil {
+		s.Body = io.NopCloser(bytes.NewReader(body))
+		s.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		s.ContentLength = int64(len(body))
+	}
+	if !t.c.org.IsZero() {
+		s.Header.Set(auth.HeaderOrg, t.c.org.String())
+	}
+	if t.c.purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		s.Header.Set(auth.HeaderPurpose, consent.PurposeName(t.c.purpose))
+	}
+	if err := auth.Sign(s, chainID, t.c.signer, time.Now()); err != nil {
+		return nil, err
+	}
+	return t.base.RoundTrip(s)
 }
 
 // fromConnect turns a Connect error into a ptoy error with the same kind.
@@ -65,17 +184,17 @@ func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {
 	if err != nil {
 		return nil, fromConnect("client.Status", err)
 	}
-	c.mu.Lock()
-	c.chainID = r.Msg.ChainId
-	c.mu.Unlock()
+	c.chain.mu.Lock()
+	c.chain.id = r.Msg.ChainId
+	c.chain.mu.Unlock()
 	return r.Msg, nil
 }
 
 // ChainID returns the network's chain id (asked once, then remembered).
 func (c *Client) ChainID(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	id := c.chainID
-	c.mu.Unlock()
+	c.chain.mu.Lock()
+	id := c.chain.id
+	c.chain.mu.Unlock()
 	if id != "" {
 		return id, nil
 	}

@@ -13,18 +13,13 @@ import (
 	"ptoy/api"
 	"ptoy/audit"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/tx"
 )
-
-func (c *Client) consent() ptoyv1connect.ConsentServiceClient {
-	return ptoyv1connect.NewConsentServiceClient(c.hc, c.base)
-}
 
 // Access lists the patient's grants and delegations, and the patient's
 // break-glass policy.
 func (c *Client) Access(ctx context.Context, patient ptoy.ID) (*pb.AccessResponse, error) {
-	r, err := c.consent().Access(ctx, connect.NewRequest(&pb.AccessRequest{Patient: patient.Bytes()}))
+	r, err := c.cons.Access(ctx, connect.NewRequest(&pb.AccessRequest{Patient: patient.Bytes()}))
 	if err != nil {
 		return nil, fromConnect("client.Access", err)
 	}
@@ -42,7 +37,7 @@ func (c *Client) Grants(ctx context.Context, patient ptoy.ID) ([]*pb.GrantState,
 
 // Patients is a provider's (read-only) patient list.
 func (c *Client) Patients(ctx context.Context, grantee ptoy.ID) ([]*pb.PatientEntry, error) {
-	r, err := c.consent().Patients(ctx, connect.NewRequest(&pb.PatientsRequest{Grantee: grantee.Bytes()}))
+	r, err := c.cons.Patients(ctx, connect.NewRequest(&pb.PatientsRequest{Grantee: grantee.Bytes()}))
 	if err != nil {
 		return nil, fromConnect("client.Patients", err)
 	}
@@ -52,7 +47,7 @@ func (c *Client) Patients(ctx context.Context, grantee ptoy.ID) ([]*pb.PatientEn
 // Explain asks why reader can or cannot read (or write) the categories
 // of the patient's records, reading for org (zero: as itself).
 func (c *Client) Explain(ctx context.Context, req *pb.ExplainRequest) (*pb.ExplainResponse, error) {
-	r, err := c.consent().Explain(ctx, connect.NewRequest(req))
+	r, err := c.cons.Explain(ctx, connect.NewRequest(req))
 	if err != nil {
 		return nil, fromConnect("client.Explain", err)
 	}
@@ -61,7 +56,7 @@ func (c *Client) Explain(ctx context.Context, req *pb.ExplainRequest) (*pb.Expla
 
 // BreakGlassQueue lists an organisation's break-glass review queue.
 func (c *Client) BreakGlassQueue(ctx context.Context, org ptoy.ID) ([]*pb.BreakGlassEvent, error) {
-	r, err := c.consent().BreakGlassQueue(ctx, connect.NewRequest(&pb.BreakGlassQueueRequest{Org: org.Bytes()}))
+	r, err := c.cons.BreakGlassQueue(ctx, connect.NewRequest(&pb.BreakGlassQueueRequest{Org: org.Bytes()}))
 	if err != nil {
 		return nil, fromConnect("client.BreakGlassQueue", err)
 	}
@@ -70,7 +65,7 @@ func (c *Client) BreakGlassQueue(ctx context.Context, org ptoy.ID) ([]*pb.BreakG
 
 // BreakGlassOf lists the break-glass events on a patient's records.
 func (c *Client) BreakGlassOf(ctx context.Context, patient ptoy.ID) ([]*pb.BreakGlassEvent, error) {
-	r, err := c.consent().BreakGlassQueue(ctx, connect.NewRequest(&pb.BreakGlassQueueRequest{Patient: patient.Bytes()}))
+	r, err := c.cons.BreakGlassQueue(ctx, connect.NewRequest(&pb.BreakGlassQueueRequest{Patient: patient.Bytes()}))
 	if err != nil {
 		return nil, fromConnect("client.BreakGlassOf", err)
 	}
@@ -79,7 +74,7 @@ func (c *Client) BreakGlassOf(ctx context.Context, patient ptoy.ID) ([]*pb.Break
 
 // Notifications lists what the network told the patient.
 func (c *Client) Notifications(ctx context.Context, patient ptoy.ID) ([]*pb.Notification, error) {
-	r, err := c.consent().Notifications(ctx, connect.NewRequest(&pb.NotificationsRequest{Patient: patient.Bytes()}))
+	r, err := c.cons.Notifications(ctx, connect.NewRequest(&pb.NotificationsRequest{Patient: patient.Bytes()}))
 	if err != nil {
 		return nil, fromConnect("client.Notifications", err)
 	}
@@ -130,7 +125,7 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 	now := time.Now().Unix()
 	req := &pb.AuditEventsRequest{Patient: id.Bytes(), Signer: patient.SigningPublic(), Time: now,
 		Signature: patient.Sign(api.AuditSigningBytes(chainID, id, now))}
-	r, err := c.consent().AuditEvents(ctx, connect.NewRequest(req))
+	r, err := c.cons.AuditEvents(ctx, connect.NewRequest(req))
 	if err != nil {
 		return nil, fromConnect(op, err)
 	}
@@ -241,7 +236,7 @@ func (c *Client) anchor(ctx context.Context, org ptoy.ID, batch uint64) (*pb.Aud
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for {
-		an, err := c.consent().Anchor(ctx, connect.NewRequest(&pb.AnchorRequest{Org: org.Bytes(), Batch: batch}))
+		an, err := c.cons.Anchor(ctx, connect.NewRequest(&pb.AnchorRequest{Org: org.Bytes(), Batch: batch}))
 		if err == nil {
 			return an.Msg.Anchor, nil
 		}

@@ -207,9 +207,10 @@ func (c *Client) KeySet(ctx context.Context, patient, holder ptoy.ID) (*pb.KeySe
 	return r.Msg.KeySet, r.Msg.HolderBundle, nil
 }
 
-// PublicKeys returns the patient's published category public keys.
+// PublicKeys returns the patient's published category public keys, asked
+// as signer (who must be able to read or write for the patient).
 func (c *Client) PublicKeys(ctx context.Context, signer auth.Signer, patient ptoy.ID) ([]seal.PublicKey, error) {
-	ks, _, err := c.KeySet(ctx, patient, ptoy.ID{})
+	ks, _, err := c.As(signer).KeySet(ctx, patient, ptoy.ID{})
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +258,10 @@ func (c *Client) PutRecords(ctx context.Context, writer *keys.KeyPair, patient, 
 	sealers := map[seal.Category]*seal.Sealer{}
 	for i := range recs {
 		r := &recs[i]
+		version := uint32(1)
 		if r.ID == ([16]byte{}) {
 			rand.Read(r.ID[:])
-		}
-		version := uint32(1)
-		if st, err := c.Record(ctx, patient, r.ID[:], 0); err == nil {
+		} else if st, err := c.As(writer).Record(ctx, patient, r.ID[:], 0); err == nil {
 			version = st.Entry.Version + 1
 		} else if ptoy.KindOf(err) != ptoy.NotFound {
 			return nil, err
@@ -324,7 +324,7 @@ func (c *Client) Ciphertext(ctx context.Context, reader auth.Signer, patient pto
 		return nil, nil, err
 	}
 	v, _ := strconv.ParseUint(resp.Header.Get("X-Ptoy-Version"), 10, 32)
-	st, err := c.Record(ctx, patient, id, uint32(v))
+	st, err := c.As(reader).For(o.Org, o.Purpose).Record(ctx, patient, id, uint32(v))
 	if err != nil {
 		resp.Body.Close()
 		return nil, nil, err
@@ -361,7 +361,7 @@ func (c *Client) keyFinder(ctx context.Context, reader *keys.KeyPair, patient pt
 	return func(cat seal.Category, epoch uint32) (seal.PrivateKey, error) {
 		if !loaded {
 			loaded = true
-			ks, holder, err := c.KeySet(ctx, patient, reader.ID())
+			ks, holder, err := c.As(reader).KeySet(ctx, patient, reader.ID())
 			if err == nil {
 				b := holder
 				if reader.ID() == patient {

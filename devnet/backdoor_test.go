@@ -63,7 +63,7 @@ func TestBackDoors(t *testing.T) {
 		}
 	}
 	// Real key material still reaches its holder, and not others.
-	ks, _, err := c.KeySet(ctx, alice.ID(), ptoy.ID{})
+	ks, _, err := c.As(alice).KeySet(ctx, alice.ID(), ptoy.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestEmergencyEscrow(t *testing.T) {
 	}
 
 	// Registration published Alice's escrow: four shares, three needed.
-	ks, _, err := n.Client(0).KeySet(ctx, alice.ID(), ptoy.ID{})
+	ks, _, err := n.Client(0).As(alice).KeySet(ctx, alice.ID(), ptoy.ID{})
 	if err != nil || len(ks.Escrow) != 32 {
 		t.Fatalf("Alice's key set has no escrow: %v %v", ks, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
 	"ptoy/ledger"
 	"ptoy/seal"
 )
@@ -60,7 +61,7 @@ func (s *story) step3(t *testing.T) {
 		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_WRITE}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.client(1).Patients(s.ctx, gh)
+	list, err := s.client(1).As(s.key("nurse-lee")).Patients(s.ctx, gh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func (s *story) catchUp(from int, nodes ...int) {
 func (s *story) waitRecord(i int, patient ptoy.ID, id []byte) {
 	s.t.Helper()
 	eventually(s.t, s.ctx, fmt.Sprintf("record %x on node %d", id, i), func() bool {
-		_, err := s.client(i).Record(s.ctx, patient, id, 0)
+		_, err := s.client(i).As(s.key("alice")).Record(s.ctx, patient, id, 0)
 		return err == nil
 	})
 }
@@ -161,7 +162,7 @@ func (s *story) waitRecord(i int, patient ptoy.ID, id []byte) {
 // answer in plain words.
 func (s *story) step6(t *testing.T) {
 	s.t = t
-	r, err := s.client(1).Explain(s.ctx, &pb.ExplainRequest{Reader: s.key("park").ID().Bytes(), Patient: s.key("alice").ID().Bytes(),
+	r, err := s.client(1).As(s.key("alice")).Explain(s.ctx, &pb.ExplainRequest{Reader: s.key("park").ID().Bytes(), Patient: s.key("alice").ID().Bytes(),
 		Categories: cats(pb.Category_CATEGORY_NOTES), Org: s.key("general-hospital").ID().Bytes()})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func (s *story) step7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs, err := s.client(1).Grants(s.ctx, alice.ID())
+	gs, err := s.client(1).As(alice).Grants(s.ctx, alice.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +262,11 @@ func (s *story) step8(t *testing.T) {
 		t.Fatalf("break-glass reached a clinical note: %v", err)
 	}
 	s.catchUp(2, 1, 3)
-	ns, err := s.client(1).Notifications(s.ctx, alice.ID())
+	ns, err := s.client(1).As(alice).Notifications(s.ctx, alice.ID())
 	if err != nil || len(ns) == 0 {
 		t.Fatalf("Alice was not notified: %v %v", ns, err)
 	}
-	q, err := s.client(3).BreakGlassQueue(s.ctx, riverside.ID())
+	q, err := s.client(3).As(s.key("riverside-admin")).BreakGlassQueue(s.ctx, riverside.ID())
 	if err != nil || len(q) != 1 || ptoy.ID(q[0].Practitioner) != s.key("dr-novak").ID() {
 		t.Fatalf("review queue: %v %v", q, err)
 	}
@@ -339,14 +340,14 @@ func (s *story) step10(t *testing.T) {
 	if _, err := c.PutRecords(s.ctx, alice, alice.ID(), ptoy.ID{}, []client.NewRecord{{Category: pb.Category_CATEGORY_IMAGING, Data: big}}); err != nil {
 		t.Fatalf("after buying a plan: %v", err)
 	}
-	before, err := s.nodeBalance(bob.ID())
+	before, err := s.nodeBalance(bob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Send(s.ctx, &pb.Body{Msg: &pb.Body_Transfer{Transfer: &pb.Transfer{To: bob.ID().Bytes(), Amount: 5 * ledger.MicroPTOY, Memo: "thanks"}}}, alice); err != nil {
+	if _, err := c.Transfer(s.ctx, alice, bob.ID(), 5*ledger.MicroPTOY, "thanks"); err != nil {
 		t.Fatal(err)
 	}
-	after, err := s.nodeBalance(bob.ID())
+	after, err := s.nodeBalance(bob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,9 +356,9 @@ func (s *story) step10(t *testing.T) {
 	}
 }
 
-// nodeBalance reads an account's balance from node 1.
-func (s *story) nodeBalance(id ptoy.ID) (uint64, error) {
-	b, err := s.client(1).Balance(s.ctx, id)
+// nodeBalance reads an account's balance from node 1, as the account.
+func (s *story) nodeBalance(k *keys.KeyPair) (uint64, error) {
+	b, err := s.client(1).As(k).Balance(s.ctx, k.ID())
 	if err != nil {
 		return 0, err
 	}

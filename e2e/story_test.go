@@ -140,7 +140,7 @@ func (s *story) step1(t *testing.T) {
 	}
 	alice := s.key("alice")
 	// Registration published her category keys.
-	if _, _, err := s.client(1).KeySet(s.ctx, alice.ID(), ptoy.ID{}); err != nil {
+	if _, _, err := s.client(1).As(alice).KeySet(s.ctx, alice.ID(), ptoy.ID{}); err != nil {
 		t.Fatalf("Alice's key set: %v", err)
 	}
 	if _, _, err := (keys.Dir{Path: s.info.KeysDir}).Load("alice", []byte("wrong")); ptoy.KindOf(err) != ptoy.Unauthenticated {

@@ -196,6 +196,28 @@ func checkMemo(op, memo string) error {
 	return nil
 }
 
+// Sealed memos of transfers (package seal's format, which the ledger
+// does not open): at most MaxSealedMemo bytes, beginning with its magic.
+// A memo in clear has no field in a transfer.
+const (
+	MaxSealedMemo   = 4096
+	sealedMemoMagic = "PTOYMEM1"
+)
+
+// checkSealedMemo checks the shape of a transfer's sealed memo.
+func checkSealedMemo(op string, m []byte) error {
+	if len(m) == 0 {
+		return nil
+	}
+	if len(m) > MaxSealedMemo {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("a sealed memo is at most %d bytes", MaxSealedMemo))
+	}
+	if len(m) < len(sealedMemoMagic)+1 || string(m[:len(sealedMemoMagic)]) != sealedMemoMagic {
+		return ptoy.E(op, ptoy.Invalid, "a memo goes on the ledger only sealed to the sender and the recipient")
+	}
+	return nil
+}
+
 // ---- balances and history in a block ----
 
 func (b *Block) balance(id ptoy.ID) (uint64, error) {
@@ -214,7 +236,7 @@ func (b *Block) setBalance(id ptoy.ID, v uint64) {
 // record appends an entry to id's history. Entries of one account in one
 // block are numbered from 0 without gaps, so the next index is found by
 // doubling and bisection over the indexes present.
-func (b *Block) record(id ptoy.ID, kind pb.HistoryKind, counterparty []byte, amount uint64, memo string, balance uint64) error {
+func (b *Block) record(id ptoy.ID, kind pb.HistoryKind, counterparty []byte, amount uint64, memo string, sealed []byte, balance uint64) error {
 	has := func(i uint32) (bool, error) {
 		v, err := b.get(historyKey(id, b.height, i))
 		return v != nil, err
@@ -259,6 +281,7 @@ func (b *Block) record(id ptoy.ID, kind pb.HistoryKind, counterparty []byte, amo
 		Amount:       amount,
 		Memo:         memo,
 		Balance:      balance,
+		SealedMemo:   bytes.Clone(sealed),
 	})
 	return nil
 }
@@ -267,7 +290,7 @@ func (b *Block) record(id ptoy.ID, kind pb.HistoryKind, counterparty []byte, amo
 // history entry on each side. what names the payment in the messages
 // ("transfer" gives "insufficient funds: balance 3.5 PTOY, transfer 5
 // PTOY"). It writes nothing when it fails.
-func (b *Block) move(op string, from, to ptoy.ID, amount uint64, memo string, out, in pb.HistoryKind, what string) error {
+func (b *Block) move(op string, from, to ptoy.ID, amount uint64, memo string, sealed []byte, out, in pb.HistoryKind, what string) error {
 	if from == to {
 		return ptoy.E(op, ptoy.Invalid, "a payment to oneself changes nothing")
 	}
@@ -288,10 +311,10 @@ func (b *Block) move(op string, from, to ptoy.ID, amount uint64, memo string, ou
 	}
 	b.setBalance(from, fb-amount)
 	b.setBalance(to, nt)
-	if err := b.record(from, out, to[:], amount, memo, fb-amount); err != nil {
+	if err := b.record(from, out, to[:], amount, memo, sealed, fb-amount); err != nil {
 		return err
 	}
-	return b.record(to, in, from[:], amount, memo, nt)
+	return b.record(to, in, from[:], amount, memo, sealed, nt)
 }
 
 func (b *Block) supply() (uint64, error) {
@@ -305,7 +328,7 @@ func (b *Block) genesisToken(op string, g *pb.Genesis) error {
 	supply := g.GetTreasury()
 	if supply > 0 {
 		b.setBalance(Treasury, supply)
-		if err := b.record(Treasury, pb.HistoryKind_HISTORY_KIND_GENESIS, nil, supply, "", supply); err != nil {
+		if err := b.record(Treasury, pb.HistoryKind_HISTORY_KIND_GENESIS, nil, supply, "", nil, supply); err != nil {
 			return err
 		}
 	}
@@ -329,7 +352,7 @@ func (b *Block) genesisToken(op string, g *pb.Genesis) error {
 			return ptoy.E(op, ptoy.Invalid, "the genesis supply (treasury plus allocations) overflows")
 		}
 		b.setBalance(id, a.Amount)
-		if err := b.record(id, pb.HistoryKind_HISTORY_KIND_GENESIS, nil, a.Amount, "", a.Amount); err != nil {
+		if err := b.record(id, pb.HistoryKind_HISTORY_KIND_GENESIS, nil, a.Amount, "", nil, a.Amount); err != nil {
 			return err
 		}
 	}
@@ -382,7 +405,7 @@ func (b *Block) recipient(op string, to []byte, treasury bool) (ptoy.ID, error) 
 }
 
 func (b *Block) transfer(op string, acct *pb.Account, m *pb.Transfer) error {
-	if err := checkMemo(op, m.GetMemo()); err != nil {
+	if err := checkSealedMemo(op, m.GetSealedMemo()); err != nil {
 		return err
 	}
 	if m.GetAmount() == 0 {
@@ -400,7 +423,7 @@ func (b *Block) transfer(op string, acct *pb.Account, m *pb.Transfer) error {
 	if to == Treasury {
 		out = pb.HistoryKind_HISTORY_KIND_TREASURY
 	}
-	return b.move(op, from, to, m.Amount, m.Memo, out, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, "transfer")
+	return b.move(op, from, to, m.Amount, "", m.SealedMemo, out, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, "transfer")
 }
 
 func (b *Block) faucet(op string, acct *pb.Account, m *pb.Faucet) error {
@@ -434,7 +457,7 @@ func (b *Block) faucet(op string, acct *pb.Account, m *pb.Faucet) error {
 	}
 	b.set(keySupply, u64(ns))
 	b.setBalance(id, nb)
-	return b.record(id, pb.HistoryKind_HISTORY_KIND_FAUCET, nil, amount, "", nb)
+	return b.record(id, pb.HistoryKind_HISTORY_KIND_FAUCET, nil, amount, "", nil, nb)
 }
 
 // ---- storage ----
@@ -647,7 +670,7 @@ func (b *Block) buyPlan(op string, acct *pb.Account, m *pb.BuyPlan) error {
 	if ben != payer {
 		memo += " for " + ben.String()
 	}
-	if err := b.move(op, payer, Treasury, plan.Price, memo, pb.HistoryKind_HISTORY_KIND_PLAN, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, fmt.Sprintf("plan %d costs", plan.Id)); err != nil {
+	if err := b.move(op, payer, Treasury, plan.Price, memo, nil, pb.HistoryKind_HISTORY_KIND_PLAN, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, fmt.Sprintf("plan %d costs", plan.Id)); err != nil {
 		return err
 	}
 	if len(plans) == 0 {
@@ -728,7 +751,7 @@ func (b *Block) spend(s *pb.ProposeSpend) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	err = b.move("ledger.spend", Treasury, to, s.Amount, s.Memo, pb.HistoryKind_HISTORY_KIND_TRANSFER_OUT, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, "spend")
+	err = b.move("ledger.spend", Treasury, to, s.Amount, s.Memo, nil, pb.HistoryKind_HISTORY_KIND_TRANSFER_OUT, pb.HistoryKind_HISTORY_KIND_TRANSFER_IN, "spend")
 	if ptoy.KindOf(err) == ptoy.Invalid {
 		return false, nil
 	}

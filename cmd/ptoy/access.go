@@ -303,10 +303,11 @@ func runAccess(ctx context.Context, e *env, args []string) error {
 		`Lists everyone who holds, or held, access to the records of PATIENT (an
 account id or a key name; by default the account of the --as key): each
 grantee's name and id, permission, purpose of use, end date, status and
-categories; then the patient's delegates and break-glass policy. It only
-reads the ledger: anyone may ask.`)
-	c := addCommon(fs, e, useKeys|useNode)
-	as := fs.String("as", "", "key `NAME` of the patient, when no PATIENT is given")
+categories; then the patient's delegates and break-glass policy. The
+node answers only the patient and their delegates: the request is signed
+with the --as key (by default PATIENT's, when it is a key name).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks: the patient's or a delegate's")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -327,7 +328,11 @@ reads the ledger: anyone may ask.`)
 	if err != nil {
 		return err
 	}
-	r, err := cl.Access(ctx, patient)
+	sc, err := c.signed(cl, "access", *as, arg)
+	if err != nil {
+		return err
+	}
+	r, err := sc.Access(ctx, patient)
 	if err != nil {
 		return err
 	}
@@ -394,12 +399,15 @@ func policyWords(p *pb.BreakGlassPolicy) string {
 // ---- ptoy patients ----
 
 func runPatients(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "patients", "ORG_OR_ID [--json]",
+	fs := flags(e, "patients", "ORG_OR_ID [--as KEYNAME] [--json]",
 		`Lists the patients who granted ORG_OR_ID (an organisation, or any grantee:
 an account id or key name) access, with each grant: permission, purpose,
 end date, status and categories. Revoked grants are not listed. The list is
-the patients' own grants on the ledger: no one but each patient changes it.`)
-	c := addCommon(fs, e, useKeys|useNode)
+the patients' own grants on the ledger: no one but each patient changes it.
+The node answers only the grantee (an organisation: it and its employees):
+the request is signed with the --as key (by default ORG_OR_ID's).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks: the grantee's or an employee's")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -409,7 +417,11 @@ the patients' own grants on the ledger: no one but each patient changes it.`)
 	if err != nil {
 		return err
 	}
-	list, err := cl.Patients(ctx, grantee)
+	sc, err := c.signed(cl, "patients", *as, pos[0])
+	if err != nil {
+		return err
+	}
+	list, err := sc.Patients(ctx, grantee)
 	if err != nil {
 		return err
 	}
@@ -437,7 +449,7 @@ the patients' own grants on the ledger: no one but each patient changes it.`)
 // ---- ptoy explain ----
 
 func runExplain(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "explain", "--reader KEY_OR_ID --patient PATIENT --categories LIST [--org ORG] [--purpose PURPOSE] [--write] [--json]",
+	fs := flags(e, "explain", "--reader KEY_OR_ID --patient PATIENT --categories LIST [--org ORG] [--purpose PURPOSE] [--write] [--as KEYNAME] [--json]",
 		`Says in plain words whether READER can read (or, with --write, write) the
 categories LIST of PATIENT's records now, and why: which grant, role or
 break-glass allows it, or what stands in the way. It asks the ledger only;
@@ -446,8 +458,13 @@ READER, PATIENT and ORG are account ids or key names. A practitioner is
 judged acting for the organisation it works for (--org, by default the one
 it works for if only one). LIST is categories such as notes or
 conditions,medications; PURPOSE is treatment (the default), payment,
-operations, research or emergency.`)
-	c := addCommon(fs, e, useKeys|useNode)
+operations, research or emergency.
+The node answers the patient and their delegates, the reader itself, and
+the admins and privacy officers of the organisation it reads for: the
+request is signed with the --as key (by default READER's, else PATIENT's,
+when they are key names).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks")
 	readerArg := fs.String("reader", "", "`KEY_OR_ID` of who would read")
 	patientArg := fs.String("patient", "", "the `PATIENT` whose records (id or key name)")
 	catsArg := fs.String("categories", "", "the categories, a `LIST` such as notes or conditions,medications")
@@ -496,7 +513,15 @@ operations, research or emergency.`)
 	if !org.IsZero() {
 		req.Org = org.Bytes()
 	}
-	r, err := cl.Explain(ctx, req)
+	fallback := *readerArg
+	if _, err := c.keyInfo(fallback); err != nil {
+		fallback = *patientArg
+	}
+	sc, err := c.signed(cl, "explain", *as, fallback)
+	if err != nil {
+		return err
+	}
+	r, err := sc.Explain(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ break-glass help).`)
 	}
 	// The event just opened: the newest of this practitioner for the patient.
 	var ev *pb.BreakGlassEvent
-	if evs, err := cl.BreakGlassOf(ctx, patient); err == nil {
+	if evs, err := cl.As(me).BreakGlassOf(ctx, patient); err == nil {
 		for _, x := range evs {
 			if string(x.ReasonHash) == string(h[:]) && (ev == nil || x.Id > ev.Id) {
 				ev = x
@@ -177,11 +177,11 @@ immunizations, directives; open windows narrow at once).`)
 	if err != nil {
 		return err
 	}
+	me, err := c.loadKey(*as)
+	if err != nil {
+		return err
+	}
 	if set {
-		me, err := c.loadKey(*as)
-		if err != nil {
-			return err
-		}
 		if err := mustBePatient(ctx, cl, me, *as); err != nil {
 			return err
 		}
@@ -194,7 +194,7 @@ immunizations, directives; open windows narrow at once).`)
 	if err != nil {
 		return err
 	}
-	r, err := cl.Access(ctx, patient)
+	r, err := cl.As(me).Access(ctx, patient)
 	if err != nil {
 		return err
 	}
@@ -206,13 +206,16 @@ immunizations, directives; open windows narrow at once).`)
 }
 
 func runBreakGlassQueue(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "break-glass queue", "ORG [--json]",
+	fs := flags(e, "break-glass queue", "ORG [--as KEYNAME] [--json]",
 		`Lists the break-glass review queue of ORG (an organisation id or key name):
 every emergency access its practitioners opened, oldest first, with the
 practitioner, the patient, when it opened and closes, what it opened,
 whether it is flagged (a practitioner who broke the glass often), and the
-reason's SHA-256 to check against the text the practitioner kept.`)
-	c := addCommon(fs, e, useKeys|useNode)
+reason's SHA-256 to check against the text the practitioner kept. The node
+answers only the organisation, its privacy officers and its admins: the
+request is signed with the --as key (by default ORG's).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks: the organisation's, a privacy officer's or an admin's")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -222,7 +225,11 @@ reason's SHA-256 to check against the text the practitioner kept.`)
 	if err != nil {
 		return err
 	}
-	evs, err := cl.BreakGlassQueue(ctx, org)
+	sc, err := c.signed(cl, "break-glass queue", *as, pos[0])
+	if err != nil {
+		return err
+	}
+	evs, err := sc.BreakGlassQueue(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -259,9 +266,11 @@ func runNotifications(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "notifications", "[PATIENT] [--as KEYNAME] [--json]",
 		`Lists what the network told PATIENT (an account id or key name; by default
 the account of the --as key), oldest first: emergency access to their
-records, and more. Notifications hold no health information.`)
-	c := addCommon(fs, e, useKeys|useNode)
-	as := fs.String("as", "", "key `NAME` of the patient, when no PATIENT is given")
+records, and more. Notifications hold no health information. The node
+answers only the patient and their delegates: the request is signed with
+the --as key (by default PATIENT's, when it is a key name).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks: the patient's or a delegate's")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -282,7 +291,11 @@ records, and more. Notifications hold no health information.`)
 	if err != nil {
 		return err
 	}
-	ns, err := cl.Notifications(ctx, patient)
+	sc, err := c.signed(cl, "notifications", *as, arg)
+	if err != nil {
+		return err
+	}
+	ns, err := sc.Notifications(ctx, patient)
 	if err != nil {
 		return err
 	}

@@ -295,6 +295,32 @@ func (c *common) checkChain(chain string) error {
 	return nil
 }
 
+// asKey loads the key that signs command name's queries about a person:
+// the --as key if given, else fallback if it names a key of the keystore.
+// The node answers such a query only to that person, their delegates or
+// the organisation concerned.
+func (c *common) asKey(name, as, fallback string) (*keys.KeyPair, error) {
+	k := as
+	if k == "" && fallback != "" && len(fallback) != 2*ptoy.IDLen {
+		if _, err := c.keyInfo(fallback); err == nil {
+			k = fallback
+		}
+	}
+	if k == "" {
+		return nil, usageErr(fmt.Sprintf("ptoy %s asks the node about a person, which it answers only to them, their delegates or the organisation concerned: sign with --as KEYNAME (run ptoy %s -h)", name, name))
+	}
+	return c.loadKey(k)
+}
+
+// signed returns cl signing its queries as the key asKey loads.
+func (c *common) signed(cl *client.Client, name, as, fallback string) (*client.Client, error) {
+	k, err := c.asKey(name, as, fallback)
+	if err != nil {
+		return nil, err
+	}
+	return cl.As(k), nil
+}
+
 // accountRef is an account argument: an id, or a key of the keystore.
 type accountRef struct {
 	arg string

@@ -187,7 +187,7 @@ downloaded and decrypted cannot be taken back.`)
 	// Whether the grantee could read decides what the revocation does
 	// to the keys.
 	reads := false
-	if grants, err := cl.Grants(ctx, me.ID()); err == nil {
+	if grants, err := cl.As(me).Grants(ctx, me.ID()); err == nil {
 		for _, gs := range grants {
 			if idOf(gs.Grant.Grantee) == grantee && gs.Status == pb.GrantStatus_GRANT_STATUS_ACTIVE {
 				reads = gs.Grant.Permission&pb.Permission_PERMISSION_READ != 0

@@ -268,7 +268,7 @@ emergency (after break-glass).`)
 	o := client.ReadOptions{Version: uint32(*version), Org: org, Purpose: purpose}
 	plain, st, err := cl.GetRecord(ctx, reader, patient, id, o)
 	if err != nil {
-		return whyRefused(ctx, c, cl, err, reader.ID(), patient, id, o)
+		return whyRefused(ctx, c, cl.As(reader).For(o.Org, o.Purpose), err, reader.ID(), patient, id, o)
 	}
 	if *out == "" {
 		_, err := e.stdout.Write(plain)
@@ -282,19 +282,27 @@ emergency (after break-glass).`)
 }
 
 // whyRefused turns a gateway's refusal, which says nothing on purpose ("no
-// such record, or you may not read it"), into the reason: the record's
-// metadata is public on the ledger, and the ledger explains its decision.
+// such record, or you may not read it"), into the reason when the reader
+// may see the record's metadata (it wrote the record, or may read some of
+// its versions): the ledger explains its decision. cl signs as the reader.
 func whyRefused(ctx context.Context, c *common, cl *client.Client, err error, reader, patient ptoy.ID, id []byte, o client.ReadOptions) error {
 	if ptoy.KindOf(err) != ptoy.NotFound {
 		return err
 	}
 	st, lerr := cl.Record(ctx, patient, id, o.Version)
 	switch {
-	case ptoy.KindOf(lerr) == ptoy.NotFound:
+	case ptoy.KindOf(lerr) == ptoy.NotFound && reader == patient:
 		if o.Version > 0 {
 			return ptoy.E("", ptoy.NotFound, fmt.Sprintf("no version %d of record %x of %s (see ptoy record history)", o.Version, id, patient))
 		}
 		return ptoy.E("", ptoy.NotFound, fmt.Sprintf("no record %x of %s (see ptoy record list)", id, patient))
+	case ptoy.KindOf(lerr) == ptoy.NotFound || ptoy.KindOf(lerr) == ptoy.PermissionDenied:
+		what := fmt.Sprintf("record %x", id)
+		if o.Version > 0 {
+			what = fmt.Sprintf("version %d of record %x", o.Version, id)
+		}
+		return ptoy.E("", ptoy.NotFound, fmt.Sprintf("no %s of %s that you may read (ptoy record list --patient %s lists those you may; ptoy explain --reader %s --patient %s --categories LIST says why for a category)",
+			what, patient, patient, reader, patient))
 	case lerr != nil:
 		return err
 	case st.Erased:
@@ -317,13 +325,19 @@ func whyRefused(ctx context.Context, c *common, cl *client.Client, err error, re
 }
 
 func runRecordList(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "record list", "--patient PATIENT [--json]",
+	fs := flags(e, "record list", "--patient PATIENT [--as KEYNAME] [--org ORG] [--purpose PURPOSE] [--json]",
 		`Lists the records of PATIENT (an account id or key name) as the ledger
 holds them, latest version of each: id, version, categories, writer, the
 organisation it wrote for, when, ciphertext size, and whether it was
-erased. The ledger holds no content: reading needs ptoy record get.`)
-	c := addCommon(fs, e, useKeys|useNode)
+erased. The ledger holds no content: reading needs ptoy record get.
+The node lists every record to the patient; to anyone else (the --as key,
+by default PATIENT's) only the records consent lets them read, for ORG and
+PURPOSE, and those they wrote.`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
 	patientArg := fs.String("patient", "", "the `PATIENT` whose records")
+	as := fs.String("as", "", "key `NAME` that asks")
+	orgArg := fs.String("org", "", orgHelp)
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -343,7 +357,11 @@ erased. The ledger holds no content: reading needs ptoy record get.`)
 	if err != nil {
 		return err
 	}
-	recs, err := cl.Records(ctx, patient)
+	sc, err := c.recordQueries(ctx, cl, "record list", *as, *patientArg, *orgArg, *purposeArg)
+	if err != nil {
+		return err
+	}
+	recs, err := sc.Records(ctx, patient)
 	if err != nil {
 		return err
 	}
@@ -378,12 +396,17 @@ func recordTable(e *env, n *namer, recs []*pb.RecordState) error {
 }
 
 func runRecordHistory(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "record history", "--patient PATIENT ID [--json]",
+	fs := flags(e, "record history", "--patient PATIENT [--as KEYNAME] [--org ORG] [--purpose PURPOSE] ID [--json]",
 		`Lists every version of record ID of PATIENT, oldest first, as the ledger
 holds them: version, categories, writer, organisation, time, ciphertext
-hash and size, and whether it was erased.`)
-	c := addCommon(fs, e, useKeys|useNode)
+hash and size, and whether it was erased. Like ptoy record list, it is
+answered to the patient, and to others (the --as key, by default
+PATIENT's) for the versions they may read or wrote.`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
 	patientArg := fs.String("patient", "", "the `PATIENT` whose record")
+	as := fs.String("as", "", "key `NAME` that asks")
+	orgArg := fs.String("org", "", orgHelp)
+	purposeArg := fs.String("purpose", "treatment", "`PURPOSE` of use")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -407,7 +430,11 @@ hash and size, and whether it was erased.`)
 	if err != nil {
 		return err
 	}
-	recs, err := cl.RecordHistory(ctx, patient, id)
+	sc, err := c.recordQueries(ctx, cl, "record history", *as, *patientArg, *orgArg, *purposeArg)
+	if err != nil {
+		return err
+	}
+	recs, err := sc.RecordHistory(ctx, patient, id)
 	if err != nil {
 		return err
 	}
@@ -471,7 +498,7 @@ someone who may read the record may ask; the request is signed with KEY.`)
 	}
 	body, err := cl.RecordStatus(ctx, k, patient, id, uint32(*version), org, purpose)
 	if err != nil {
-		return whyRefused(ctx, c, cl, err, k.ID(), patient, id, client.ReadOptions{Version: uint32(*version), Org: org, Purpose: purpose})
+		return whyRefused(ctx, c, cl.As(k).For(org, purpose), err, k.ID(), patient, id, client.ReadOptions{Version: uint32(*version), Org: org, Purpose: purpose})
 	}
 	// The body: "record ID version N hash H size S", then "ORG STATE" per
 	// placement node.
@@ -561,4 +588,22 @@ rule.`)
 	}
 	fmt.Fprintf(e.stdout, "erased record %x: its ciphertext is deleted from every node; the ledger keeps a tombstone with the hashes\n", id)
 	return nil
+}
+
+// recordQueries returns cl signing record queries as the --as key (by
+// default the patient's), for the organisation and purpose given.
+func (c *common) recordQueries(ctx context.Context, cl *client.Client, name, as, patientArg, orgArg, purposeArg string) (*client.Client, error) {
+	k, err := c.asKey(name, as, patientArg)
+	if err != nil {
+		return nil, err
+	}
+	purpose, err := parsePurposeFlag(purposeArg)
+	if err != nil {
+		return nil, err
+	}
+	org, err := actingOrg(ctx, c, cl, orgArg, k.ID())
+	if err != nil {
+		return nil, err
+	}
+	return cl.As(k).For(org, purpose), nil
 }

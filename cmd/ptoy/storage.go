@@ -64,9 +64,12 @@ func runStorageUsage(ctx context.Context, e *env, args []string) error {
 		`Shows how much storage ACCOUNT (an account id or a key name in the keystore
 directory, by default the account of the --as key) is charged for, its quota
 and the storage plans it holds. A patient's quota is the network's free
-storage plus their plans; an organisation's is its plans alone.`)
-	c := addCommon(fs, e, useKeys|useNode)
-	as := fs.String("as", "", "key `NAME` whose account to show when no ACCOUNT is given")
+storage plus their plans; an organisation's is its plans alone. The node
+answers only the account itself, a patient's delegates, and an
+organisation's admins and billing staff: the request is signed with the
+--as key (by default ACCOUNT's).`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks (and whose account to show when no ACCOUNT is given)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -225,10 +228,11 @@ and organisations.`)
 		}
 	}
 	fmt.Fprintf(e.stdout, "bought plan #%d (%s) for %s%s at height %d\n", plan, planName(p.Params, uint32(plan)), benLabel, price, r.Height)
-	u, err := cl.Usage(ctx, ben)
-	if err != nil {
+	// The beneficiary's use is shown when the payer may see it.
+	if u, err := cl.As(signer).Usage(ctx, ben); err == nil {
+		fmt.Fprintf(e.stdout, "storage: %s\n", u.Formatted)
+	} else if k := ptoy.KindOf(err); k != ptoy.PermissionDenied {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "storage: %s\n", u.Formatted)
-	return printOwnBalance(ctx, e, cl, signer.SigningPublic())
+	return printOwnBalance(ctx, e, cl.As(signer), signer.SigningPublic())
 }

@@ -16,6 +16,7 @@ import (
 	"ptoy"
 	"ptoy/client"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
 	"ptoy/ledger"
 )
 
@@ -52,7 +53,10 @@ func tokenAccount(ctx context.Context, c *common, name string, pos []string, as 
 		return nil, id, "", usageErr(fmt.Sprintf("ptoy %s needs an ACCOUNT or --as KEYNAME (run ptoy %s -h)", name, name))
 	}
 	if arg == "treasury" {
-		cl, err = c.client(ctx)
+		if cl, err = c.client(ctx); err != nil || as == "" {
+			return cl, ledger.Treasury, "the treasury", err
+		}
+		cl, err = c.signed(cl, name, as, "")
 		return cl, ledger.Treasury, "the treasury", err
 	}
 	ref, err := c.ref("account", arg)
@@ -63,6 +67,14 @@ func tokenAccount(ctx context.Context, c *common, name string, pos []string, as 
 		return nil, id, "", err
 	}
 	if id, err = ref.resolve(ctx, cl); err != nil {
+		return nil, id, "", err
+	}
+	if _, err := cl.Account(ctx, id); ptoy.KindOf(err) == ptoy.NotFound {
+		return nil, id, "", ptoy.E("", ptoy.NotFound, fmt.Sprintf("no account %s on this network", id))
+	}
+	// The node answers about an account only to it, a patient's
+	// delegates, an organisation's admins and billing staff.
+	if cl, err = c.signed(cl, name, as, arg); err != nil {
 		return nil, id, "", err
 	}
 	return cl, id, refLabel(ref, id), nil
@@ -144,9 +156,12 @@ func splitAmount(pos []string) (before, amount []string) {
 func runWalletBalance(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "wallet balance", "[ACCOUNT] [--as KEYNAME] [--json]",
 		`Shows the PTOY balance of ACCOUNT (an account id, a key name in the keystore
-directory, or "treasury"), by default the account of the --as key.`)
-	c := addCommon(fs, e, useKeys|useNode)
-	as := fs.String("as", "", "key `NAME` whose account to show when no ACCOUNT is given")
+directory, or "treasury"), by default the account of the --as key. The
+node answers only the account itself, a patient's delegates, and an
+organisation's admins and billing staff: the request is signed with the
+--as key (by default ACCOUNT's). The treasury's balance is public.`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks (and whose account to show when no ACCOUNT is given)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -175,11 +190,12 @@ func runWalletSend(ctx context.Context, e *env, args []string) error {
 key name in the keystore directory, or "treasury" for a donation to the
 consortium) and waits until the transfer is committed.
 `+amountHelp+`
-A memo is at most 140 characters and is public on the ledger: put no health
-information in it.`)
+A memo is at most 140 characters. It is sealed to the recipient's and your
+encryption keys: the ledger holds it encrypted, and only the two of you
+read it (ptoy wallet history).`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` that signs and pays")
-	memo := fs.String("memo", "", "public note of at most 140 characters (`TEXT`)")
+	memo := fs.String("memo", "", "note of at most 140 characters (`TEXT`), sealed to the recipient and you")
 	pos, err := parseArgsAmounts(fs, args, memo)
 	if err != nil {
 		return err
@@ -227,7 +243,7 @@ information in it.`)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "sent %s to %s at height %d\n", ledger.FormatPTOY(amount), toLabel, r.Height)
-	return printOwnBalance(ctx, e, cl, signer.SigningPublic())
+	return printOwnBalance(ctx, e, cl.As(signer), signer.SigningPublic())
 }
 
 // printOwnBalance prints the balance of the account whose signing key is
@@ -282,7 +298,7 @@ func runWalletFaucet(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "minted %s to %s at height %d\n", ledger.FormatPTOY(amount), *as, r.Height)
-	return printOwnBalance(ctx, e, cl, signer.SigningPublic())
+	return printOwnBalance(ctx, e, cl.As(signer), signer.SigningPublic())
 }
 
 // historyWord says what a history entry was, from its account's side.
@@ -326,9 +342,12 @@ func runWalletHistory(ctx context.Context, e *env, args []string) error {
 directory, or "treasury"), by default of the account of the --as key, newest
 first: the height and time, what it was (received, sent, storage plan,
 faucet, donation, genesis), the amount (+ in, - out), the balance after it,
-the other side and the memo.`)
-	c := addCommon(fs, e, useKeys|useNode)
-	as := fs.String("as", "", "key `NAME` whose account to show when no ACCOUNT is given")
+the other side and the memo, opened with the --as key (by default
+ACCOUNT's) when it is sealed to it ("(sealed)" otherwise). The node answers
+only the account itself, a patient's delegates, and an organisation's admins
+and billing staff; the treasury's history, the member organisations.`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks (and whose account to show when no ACCOUNT is given)")
 	limit := fs.Int("limit", 20, "show at most `N` entries (at most 1000)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args)
@@ -346,8 +365,26 @@ the other side and the memo.`)
 	if err != nil {
 		return err
 	}
+	memos := make([]string, len(es))
+	me, _ := cl.Signer().(*keys.KeyPair)
+	for i, h := range es {
+		memos[i] = h.Memo
+		if len(h.SealedMemo) == 0 {
+			continue
+		}
+		memos[i] = "(sealed)"
+		if me != nil {
+			if m, err := client.OpenMemo(me, id, h); err == nil {
+				memos[i] = m
+			}
+		}
+	}
 	if *asJSON {
-		return writeJSON(e.stdout, pbJSONList(es))
+		out := pbJSONList(es)
+		for i := range out {
+			out[i].(map[string]any)["memo"] = memos[i]
+		}
+		return writeJSON(e.stdout, out)
 	}
 	if len(es) == 0 {
 		fmt.Fprintf(e.stdout, "no payments of %s yet\n", label)
@@ -359,13 +396,13 @@ the other side and the memo.`)
 	}
 	tw := table(e.stdout)
 	fmt.Fprintln(tw, "HEIGHT\tTIME\tWHAT\tAMOUNT\tBALANCE\tOTHER SIDE\tMEMO")
-	for _, h := range es {
+	for i, h := range es {
 		sign := "-"
 		if ledger.Credit(h.Kind) {
 			sign = "+"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s%s\t%s\t%s\t%s\n", h.Height, time.Unix(h.Time, 0).UTC().Format(time.RFC3339),
-			historyWord(h.Kind), sign, ledger.FormatPTOY(h.Amount), ledger.FormatPTOY(h.Balance), counterpartyName(names, h.Counterparty), h.Memo)
+			historyWord(h.Kind), sign, ledger.FormatPTOY(h.Amount), ledger.FormatPTOY(h.Balance), counterpartyName(names, h.Counterparty), memos[i])
 	}
 	return tw.Flush()
 }

@@ -86,10 +86,13 @@ func (HistoryKind) EnumDescriptor() ([]byte, []int) {
 }
 
 type Transfer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	To            []byte                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
-	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
-	Memo          string                 `protobuf:"bytes,3,opt,name=memo,proto3" json:"memo,omitempty"` // at most 140 characters; no PHI
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	To     []byte                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	Amount uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The memo, sealed by the sender to the recipient's and its own
+	// encryption keys (seal.SealMemo); at most 4 KiB. The ledger never
+	// holds a memo in clear.
+	SealedMemo    []byte `protobuf:"bytes,4,opt,name=sealed_memo,json=sealedMemo,proto3" json:"sealed_memo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,11 +141,11 @@ func (x *Transfer) GetAmount() uint64 {
 	return 0
 }
 
-func (x *Transfer) GetMemo() string {
+func (x *Transfer) GetSealedMemo() []byte {
 	if x != nil {
-		return x.Memo
+		return x.SealedMemo
 	}
-	return ""
+	return nil
 }
 
 // BuyPlan buys a storage plan for the beneficiary (default: the signer),
@@ -543,14 +546,18 @@ func (x *Params) GetBreakGlassFlagWindow() int64 {
 }
 
 type HistoryEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Height        int64                  `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
-	Time          int64                  `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
-	Kind          HistoryKind            `protobuf:"varint,3,opt,name=kind,proto3,enum=ptoy.v1.HistoryKind" json:"kind,omitempty"`
-	Counterparty  []byte                 `protobuf:"bytes,4,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
-	Amount        uint64                 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
-	Memo          string                 `protobuf:"bytes,6,opt,name=memo,proto3" json:"memo,omitempty"`
-	Balance       uint64                 `protobuf:"varint,7,opt,name=balance,proto3" json:"balance,omitempty"` // after the entry
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Height       int64                  `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
+	Time         int64                  `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind         HistoryKind            `protobuf:"varint,3,opt,name=kind,proto3,enum=ptoy.v1.HistoryKind" json:"kind,omitempty"`
+	Counterparty []byte                 `protobuf:"bytes,4,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
+	Amount       uint64                 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The ledger's own note: a storage plan's name, a treasury spend's
+	// purpose as the members voted it. Never a person's words.
+	Memo    string `protobuf:"bytes,6,opt,name=memo,proto3" json:"memo,omitempty"`
+	Balance uint64 `protobuf:"varint,7,opt,name=balance,proto3" json:"balance,omitempty"` // after the entry
+	// A transfer's memo, sealed to its sender and recipient.
+	SealedMemo    []byte `protobuf:"bytes,8,opt,name=sealed_memo,json=sealedMemo,proto3" json:"sealed_memo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -632,6 +639,13 @@ func (x *HistoryEntry) GetBalance() uint64 {
 		return x.Balance
 	}
 	return 0
+}
+
+func (x *HistoryEntry) GetSealedMemo() []byte {
+	if x != nil {
+		return x.SealedMemo
+	}
+	return nil
 }
 
 type PlanState struct {
@@ -758,11 +772,12 @@ var File_ptoy_v1_token_proto protoreflect.FileDescriptor
 
 const file_ptoy_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x13ptoy/v1/token.proto\x12\aptoy.v1\"F\n" +
+	"\x13ptoy/v1/token.proto\x12\aptoy.v1\"_\n" +
 	"\bTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x04R\x06amount\x12\x12\n" +
-	"\x04memo\x18\x03 \x01(\tR\x04memo\"?\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\x12\x1f\n" +
+	"\vsealed_memo\x18\x04 \x01(\fR\n" +
+	"sealedMemoJ\x04\b\x03\x10\x04R\x04memo\"?\n" +
 	"\aBuyPlan\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\rR\x04plan\x12 \n" +
 	"\vbeneficiary\x18\x02 \x01(\fR\vbeneficiary\" \n" +
@@ -795,7 +810,7 @@ const file_ptoy_v1_token_proto_rawDesc = "" +
 	"\n" +
 	"faucet_max\x18\x06 \x01(\x04R\tfaucetMax\x123\n" +
 	"\x16break_glass_flag_count\x18\a \x01(\rR\x13breakGlassFlagCount\x125\n" +
-	"\x17break_glass_flag_window\x18\b \x01(\x03R\x14breakGlassFlagWindow\"\xce\x01\n" +
+	"\x17break_glass_flag_window\x18\b \x01(\x03R\x14breakGlassFlagWindow\"\xef\x01\n" +
 	"\fHistoryEntry\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x03R\x06height\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x03R\x04time\x12(\n" +
@@ -803,7 +818,9 @@ const file_ptoy_v1_token_proto_rawDesc = "" +
 	"\fcounterparty\x18\x04 \x01(\fR\fcounterparty\x12\x16\n" +
 	"\x06amount\x18\x05 \x01(\x04R\x06amount\x12\x12\n" +
 	"\x04memo\x18\x06 \x01(\tR\x04memo\x12\x18\n" +
-	"\abalance\x18\a \x01(\x04R\abalance\"h\n" +
+	"\abalance\x18\a \x01(\x04R\abalance\x12\x1f\n" +
+	"\vsealed_memo\x18\b \x01(\fR\n" +
+	"sealedMemo\"h\n" +
 	"\tPlanState\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\rR\x04plan\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x12\x18\n" +

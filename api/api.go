@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/ledger"
+	"ptoy/wire"
 )
 
 // Backend is what the API needs of a node. Errors carry ptoy kinds.
@@ -49,46 +49,11 @@ func handlerOptions() []connect.HandlerOption {
 
 type server struct{ b Backend }
 
-// codes maps each error kind to its Connect (and so HTTP) status: the one
-// place where this edge translates errors.
-var codes = map[ptoy.Kind]connect.Code{
-	ptoy.Other:            connect.CodeInternal,
-	ptoy.Invalid:          connect.CodeInvalidArgument,
-	ptoy.Unauthenticated:  connect.CodeUnauthenticated,
-	ptoy.PermissionDenied: connect.CodePermissionDenied,
-	ptoy.NotFound:         connect.CodeNotFound,
-	ptoy.Exists:           connect.CodeAlreadyExists,
-	ptoy.BadSequence:      connect.CodeFailedPrecondition,
-	ptoy.Unavailable:      connect.CodeUnavailable,
-	ptoy.Expired:          connect.CodeDeadlineExceeded,
-}
+func toConnect(err error) error { return wire.ToConnect(err) }
 
-func toConnect(err error) error {
-	if err == nil {
-		return nil
-	}
-	k := ptoy.KindOf(err)
-	c, ok := codes[k]
-	if !ok {
-		c = connect.CodeInternal
-	}
-	msg := ptoy.Message(err)
-	if k == ptoy.Other {
-		msg = "internal error"
-	}
-	return connect.NewError(c, errors.New(msg))
-}
-
-// KindOf maps a Connect error from a node back to a ptoy kind.
-func KindOf(err error) ptoy.Kind {
-	c := connect.CodeOf(err)
-	for k, v := range codes {
-		if v == c && k != ptoy.Other {
-			return k
-		}
-	}
-	return ptoy.Other
-}
+// KindOf maps a Connect error from a node back to a ptoy kind
+// (wire.KindOf).
+func KindOf(err error) ptoy.Kind { return wire.KindOf(err) }
 
 func (s *server) Submit(ctx context.Context, req *connect.Request[pb.SubmitRequest]) (*connect.Response[pb.SubmitResponse], error) {
 	ctx, cancel := context.WithTimeout(ctx, SubmitTimeout)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/ledger"
+	"ptoy/wire"
 )
 
 // ConsentBackend is what the consent service needs of a node besides
@@ -190,16 +190,10 @@ func (s *consentSvc) Notifications(ctx context.Context, req *connect.Request[pb.
 	return connect.NewResponse(&pb.NotificationsResponse{Notifications: ns}), nil
 }
 
-// AuditSigningBytes is what a patient signs to list their audit events.
+// AuditSigningBytes is what a patient signs to list their audit events
+// (wire.AuditSigningBytes).
 func AuditSigningBytes(chainID string, patient ptoy.ID, t int64) []byte {
-	var b bytes.Buffer
-	b.WriteString("ptoy-audit-v1\x00")
-	b.WriteString(chainID)
-	b.WriteByte(0)
-	b.WriteString(patient.String())
-	b.WriteByte(0)
-	b.WriteString(time.Unix(t, 0).UTC().Format(time.RFC3339))
-	return b.Bytes()
+	return wire.AuditSigningBytes(chainID, patient, t)
 }
 
 func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.AuditEventsRequest]) (*connect.Response[pb.AuditEventsResponse], error) {

@@ -23,13 +23,13 @@ import (
 	"connectrpc.com/connect"
 
 	"ptoy"
-	"ptoy/api"
 	"ptoy/auth"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
 	"ptoy/keys"
 	"ptoy/tx"
+	"ptoy/wire"
 )
 
 // Client talks to one node, as one signer (As) or as no one.
@@ -173,7 +173,7 @@ func fromConnect(op string, err error) error {
 	if ok := asConnect(err, &ce); ok {
 		msg = ce.Message()
 	}
-	return ptoy.E(op, api.KindOf(err), msg)
+	return ptoy.E(op, wire.KindOf(err), msg)
 }
 
 func asConnect(err error, target **connect.Error) bool { return errors.As(err, target) }

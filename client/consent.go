@@ -10,10 +10,10 @@ import (
 	"connectrpc.com/connect"
 
 	"ptoy"
-	"ptoy/api"
 	"ptoy/audit"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/tx"
+	"ptoy/wire"
 )
 
 // Access lists the patient's grants and delegations, and the patient's
@@ -124,7 +124,7 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 	}
 	now := time.Now().Unix()
 	req := &pb.AuditEventsRequest{Patient: id.Bytes(), Signer: patient.SigningPublic(), Time: now,
-		Signature: patient.Sign(api.AuditSigningBytes(chainID, id, now))}
+		Signature: patient.Sign(wire.AuditSigningBytes(chainID, id, now))}
 	r, err := c.cons.AuditEvents(ctx, connect.NewRequest(req))
 	if err != nil {
 		return nil, fromConnect(op, err)

@@ -154,9 +154,9 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 		if len(head) == 4 {
 			latest = binary.BigEndian.Uint32(head)
 		}
-		if e.Version != latest+1 {
-			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: version %d does not follow version %d", i+1, e.Version, latest))
-		}
+		// Whose the record is comes before its numbering: a writer that
+		// cannot see a record learns that it may not add to it, not which
+		// version it is at.
 		if latest > 0 {
 			prev := new(pb.RecordState)
 			if _, err := getMsg(b.get, recordKey(patient, e.Id, latest), prev); err != nil {
@@ -168,6 +168,9 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 			if err := b.mayAddVersion(op, i+1, signer, patient, org, e); err != nil {
 				return err
 			}
+		}
+		if e.Version != latest+1 {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: version %d does not follow version %d", i+1, e.Version, latest))
 		}
 		st := &pb.RecordState{Entry: e, Writer: signer.Bytes(), Height: b.height, Time: b.time.Unix(), Payer: payer.Bytes()}
 		if !org.IsZero() {

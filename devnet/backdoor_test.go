@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,14 +50,30 @@ func TestBackDoors(t *testing.T) {
 	}
 
 	// 1. Bob names the hash of Alice's note as the key bundle of a grant to
-	// General Hospital: the gateway still serves it as nothing but key
-	// material, which it is not.
-	if _, err := c.Send(ctx, &pb.Body{Msg: &pb.Body_Grant{Grant: &pb.Grant{
+	// General Hospital. The node he submits through refuses it: that blob
+	// is not key material.
+	grant := &pb.Body{Msg: &pb.Body_Grant{Grant: &pb.Grant{
 		Patient: bob.ID().Bytes(), Grantee: gh.ID().Bytes(), Categories: notes, Purpose: pb.Purpose_PURPOSE_TREATMENT,
 		Permission: pb.Permission_PERMISSION_READ, KeyBundle: noteHash[:],
-	}}}, bob); err != nil {
+	}}}
+	if _, err := c.Send(ctx, grant, bob); ptoy.KindOf(err) != ptoy.Invalid || !strings.Contains(ptoy.Message(err), "not key material") {
+		t.Fatalf("a grant naming a record as its key bundle: %v", err)
+	}
+	// A member that bypasses its own API (straight to CometBFT) gets it
+	// committed; the gateways still serve the blob as nothing but key
+	// material, which it is not.
+	raw, err := c.Sign(ctx, grant, bob)
+	if err != nil {
 		t.Fatal(err)
 	}
+	resp := send(t, mustRequest(t, ctx, n.Info.Nodes[0].CometRPC+"/broadcast_tx_commit?tx=0x"+hexs(raw)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("broadcast through CometBFT: %s", resp.Status)
+	}
+	waitFor(t, ctx, "Bob's grant to commit", func() bool {
+		gs, err := n.Nodes[0].Ledger().Grant(bob.ID(), gh.ID())
+		return err == nil && gs != nil
+	})
 	for _, who := range []*keys.KeyPair{gh, osei, bob} {
 		if b, err := c.Blob(ctx, who, noteHash); err == nil || len(b) > 0 {
 			t.Fatalf("the key-material path served a record's ciphertext (%d bytes): %v", len(b), err)
@@ -154,3 +171,12 @@ func send(t *testing.T, req *http.Request) *http.Response {
 }
 
 func hexs(b []byte) string { return hex.EncodeToString(b) }
+
+func mustRequest(t *testing.T, ctx context.Context, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}

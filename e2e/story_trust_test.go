@@ -21,13 +21,28 @@ func (s *story) step16(t *testing.T) {
 	c := s.client(3)
 
 	// A colluding patient names Alice's note as the key bundle of a grant
-	// to the hospital: the note's ciphertext is still not key material.
-	if _, err := c.Send(s.ctx, &pb.Body{Msg: &pb.Body_Grant{Grant: &pb.Grant{
+	// to the hospital. The node refuses it (not key material); sent
+	// straight to CometBFT, past the node's API, it commits, and the
+	// note's ciphertext is still not served as key material.
+	grant := &pb.Body{Msg: &pb.Body_Grant{Grant: &pb.Grant{
 		Patient: bob.ID().Bytes(), Grantee: gh.ID().Bytes(), Categories: cats(pb.Category_CATEGORY_NOTES),
 		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ, KeyBundle: storyRecords.noteBlob[:],
-	}}}, bob); err != nil {
+	}}}
+	if _, err := c.Send(s.ctx, grant, bob); err == nil {
+		t.Fatal("the node took a grant naming a record as its key bundle")
+	}
+	raw, err := c.Sign(s.ctx, grant, bob)
+	if err != nil {
 		t.Fatal(err)
 	}
+	req, _ := http.NewRequestWithContext(s.ctx, http.MethodGet, s.info.Nodes[2].CometRPC+"/broadcast_tx_commit?tx=0x"+hex.EncodeToString(raw), nil)
+	if code := s.do(t, 3, req); code != http.StatusOK {
+		t.Fatalf("broadcast through CometBFT: %d", code)
+	}
+	eventually(t, s.ctx, "Bob's grant on node 3", func() bool {
+		gs, err := c.As(bob).Grants(s.ctx, bob.ID())
+		return err == nil && len(gs) > 0
+	})
 	s.catchUp(3, 1, 2, 4)
 	for i := 1; i <= 4; i++ {
 		if b, err := s.client(i).Blob(s.ctx, gh, storyRecords.noteBlob); err == nil || len(b) > 0 {
@@ -46,7 +61,7 @@ func (s *story) step16(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(s.ctx, http.MethodGet, s.nodes[0].url+"/v1/records/"+alice.ID().String()+"/"+hexID(storyRecords.note), nil)
+	req, _ = http.NewRequestWithContext(s.ctx, http.MethodGet, s.nodes[0].url+"/v1/records/"+alice.ID().String()+"/"+hexID(storyRecords.note), nil)
 	req.Header.Set(auth.HeaderOrg, gh.ID().String())
 	if err := auth.Sign(req, chainID, osei, time.Now()); err != nil {
 		t.Fatal(err)

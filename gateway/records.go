@@ -240,7 +240,7 @@ func (g *Gateway) getBlob(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, err)
 		return
 	}
-	if !isKind(b, ref) {
+	if !IsKeyMaterial(b, ref) {
 		g.cfg.Log.Warn("gateway: a ledger reference names a blob that is not key material", "blob", h.String()[:12])
 		g.fail(w, ptoy.E("gateway", ptoy.NotFound, "no such key material"))
 		return
@@ -251,9 +251,10 @@ func (g *Gateway) getBlob(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// isKind reports whether b has the format of key material of ref's kind,
-// and a key set names its patient.
-func isKind(b []byte, ref ledger.KeyRef) bool {
+// IsKeyMaterial reports whether b has the format of key material of
+// ref's kind (seal's and escrow's magic bytes), and a key set names ref's
+// patient. A record's ciphertext never is key material.
+func IsKeyMaterial(b []byte, ref ledger.KeyRef) bool {
 	m := keyMagic[ref.Kind]
 	if m == "" || !bytes.HasPrefix(b, []byte(m)) {
 		return false

@@ -3,11 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 
 	"ptoy"
 	"ptoy/blob"
+	"ptoy/gateway"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/ledger"
 	"ptoy/tx"
 )
 
@@ -19,6 +22,9 @@ import (
 // it is.
 func (n *Node) checkBlobs(ctx context.Context, t *tx.Tx) error {
 	const op = "node.Submit"
+	if refs := keyRefs(t.Body); refs != nil {
+		return n.checkKeyMaterial(ctx, refs)
+	}
 	m, ok := t.Body.GetMsg().(*pb.Body_PutRecords)
 	if !ok {
 		return nil
@@ -36,6 +42,66 @@ func (n *Node) checkBlobs(ctx context.Context, t *tx.Tx) error {
 			return err
 		case uint64(info.Size) != e.Size:
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d declares %s but its blob has %s", i+1, byteCount(e.Size), byteCount(uint64(info.Size))))
+		}
+	}
+	return nil
+}
+
+// keyRefs returns the key material a consent transaction commits to, as
+// the ledger will reference it; nil for other transactions.
+func keyRefs(b *pb.Body) []ledger.KeyRef {
+	var refs []ledger.KeyRef
+	add := func(h []byte, kind ledger.KeyKind, patient []byte) {
+		if len(h) == blob.HashLen {
+			r := ledger.KeyRef{Hash: h, Kind: kind}
+			copy(r.Patient[:], patient)
+			refs = append(refs, r)
+		}
+	}
+	switch m := b.GetMsg().(type) {
+	case *pb.Body_Grant:
+		add(m.Grant.KeyBundle, ledger.KeyBundle, m.Grant.Patient)
+	case *pb.Body_Delegate:
+		add(m.Delegate.KeyBundle, ledger.KeyBundle, m.Delegate.Patient)
+	case *pb.Body_PublishKeys:
+		add(m.PublishKeys.KeySet, ledger.KeySet, m.PublishKeys.Patient)
+		add(m.PublishKeys.Escrow, ledger.Escrow, m.PublishKeys.Patient)
+		add(m.PublishKeys.OwnBundle, ledger.KeyBundle, m.PublishKeys.Patient)
+	case *pb.Body_Revoke:
+		add(m.Revoke.KeySet, ledger.KeySet, m.Revoke.Patient)
+		add(m.Revoke.OwnBundle, ledger.KeyBundle, m.Revoke.Patient)
+		for _, r := range m.Revoke.Rebundles {
+			add(r.KeyBundle, ledger.KeyBundle, m.Revoke.Patient)
+		}
+	default:
+		return nil
+	}
+	return refs
+}
+
+// checkKeyMaterial checks, before a consent transaction is broadcast,
+// that each blob it names as key material was uploaded to this node and
+// has the format of its kind: a grant cannot name a record's ciphertext
+// (or anything else) as a key bundle. Gateways check the same again
+// before they serve key material.
+func (n *Node) checkKeyMaterial(ctx context.Context, refs []ledger.KeyRef) error {
+	const op = "node.Submit"
+	for _, r := range refs {
+		h := blob.Hash(r.Hash)
+		rc, _, err := n.blobs.Get(ctx, h)
+		if ptoy.KindOf(err) == ptoy.NotFound {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the key material %s… was not uploaded to this node; upload it to the node you submit through", h.String()[:12]))
+		}
+		if err != nil {
+			return err
+		}
+		head, err := io.ReadAll(io.LimitReader(rc, 8+ptoy.IDLen))
+		rc.Close()
+		if err != nil {
+			return ptoy.E(op, ptoy.Unavailable, err)
+		}
+		if !gateway.IsKeyMaterial(head, r) {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the blob %s… is not key material of the kind the transaction names it as", h.String()[:12]))
 		}
 	}
 	return nil

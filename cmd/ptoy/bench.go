@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,20 @@ signed PTOY transfers, each from its own funded account.`)
 	ledgerTx := fs.Bool("ledger", true, "measure signed ledger transactions beside kvstore")
 	readers := fs.String("readers", "16,24,32,64", "with --records: comma-separated concurrent readers")
 	readTime := fs.Duration("read-time", 5*time.Second, "with --records: how long each read measurement lasts")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var sizes []int
 	for _, s := range strings.Split(*vals, ",") {

@@ -3,8 +3,6 @@ package blob_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"math/rand/v2"
 	"testing"
 
 	"ptoy"
@@ -22,14 +20,14 @@ func TestFaultyCorrupt(t *testing.T) {
 	ctx := context.Background()
 	f := &blob.Faulty{Store: blob.NewMemory()}
 	defer f.Close()
-	data := randBytes(1, 5000)
-	h := putBytes(t, f, data).Hash
-	empty := putBytes(t, f, nil).Hash
-	good := putBytes(t, f, randBytes(2, 10)).Hash
+	data := blobtest.Content(1, 5000)
+	h := blobtest.Put(t, f, data).Hash
+	empty := blobtest.Put(t, f, nil).Hash
+	good := blobtest.Put(t, f, blobtest.Content(2, 10)).Hash
 	f.Corrupt(h, true)
 	f.Corrupt(empty, true)
 	for _, c := range []blob.Hash{h, empty} {
-		got, err := readBlob(f, c)
+		got, err := blobtest.Read(f, c)
 		if err != nil {
 			t.Fatalf("Get of a corrupted blob fails (%v); it should serve bad bytes silently", err)
 		}
@@ -37,7 +35,7 @@ func TestFaultyCorrupt(t *testing.T) {
 			t.Fatal("Get of a corrupted blob served the right content")
 		}
 	}
-	if _, err := readBlob(f, good); err != nil {
+	if _, err := blobtest.Read(f, good); err != nil {
 		t.Fatal(err)
 	}
 	bad := map[blob.Hash]bool{}
@@ -46,15 +44,15 @@ func TestFaultyCorrupt(t *testing.T) {
 		t.Fatalf("Scrub = %d, %v, bad %v; want 3 checked, %s and %s bad", n, err, bad, h, empty)
 	}
 	f.Corrupt(empty, false)
-	if got, err := readBlob(f, empty); err != nil || len(got) != 0 {
+	if got, err := blobtest.Read(f, empty); err != nil || len(got) != 0 {
 		t.Fatalf("after Corrupt(false): %q, %v", got, err)
 	}
 	// Repair: Delete clears the fault, Put stores good content.
 	if err := f.Delete(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	putBytes(t, f, data)
-	if got, err := readBlob(f, h); err != nil || !bytes.Equal(got, data) {
+	blobtest.Put(t, f, data)
+	if got, err := blobtest.Read(f, h); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after repair: %v", err)
 	}
 }
@@ -63,7 +61,7 @@ func TestFaultyDown(t *testing.T) {
 	ctx := context.Background()
 	f := &blob.Faulty{Store: blob.NewMemory()}
 	defer f.Close()
-	h := putBytes(t, f, []byte("x")).Hash
+	h := blobtest.Put(t, f, []byte("x")).Hash
 	f.SetDown(true)
 	_, err := f.Put(ctx, bytes.NewReader([]byte("y")), 10, nil)
 	errs := []error{err}
@@ -81,34 +79,7 @@ func TestFaultyDown(t *testing.T) {
 		}
 	}
 	f.SetDown(false)
-	if got, err := readBlob(f, h); err != nil || string(got) != "x" {
+	if got, err := blobtest.Read(f, h); err != nil || string(got) != "x" {
 		t.Fatalf("after revival: %q, %v", got, err)
 	}
-}
-
-func randBytes(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-func putBytes(t testing.TB, s blob.Store, data []byte) blob.Info {
-	t.Helper()
-	info, err := s.Put(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	return info
-}
-
-func readBlob(s blob.Store, h blob.Hash) ([]byte, error) {
-	rc, _, err := s.Get(context.Background(), h)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
 }

@@ -268,35 +268,11 @@ func parse(op string, data []byte) (*fileJSON, Info, error) {
 		return bad("bad created time")
 	}
 
-	s := &f.Sealed
-	if s.KDF != kdfArgon2id {
-		return bad(fmt.Sprintf("unknown KDF %q", s.KDF))
+	if msg := f.Sealed.check(op, 4, maxPrivate); msg != "" {
+		return bad(msg)
 	}
-	if s.Cipher != cipherXChaC {
-		return bad(fmt.Sprintf("unknown cipher %q", s.Cipher))
-	}
-	if err := (KDFParams{Time: s.Time, MemoryKiB: s.MemoryKiB, Threads: s.Threads}).check(op); err != nil {
-		return bad(ptoy.Message(err))
-	}
-	if len(s.Salt) != saltLen {
-		return bad(fmt.Sprintf("salt is not %d bytes", saltLen))
-	}
-	if len(s.Nonce) != chacha20poly1305.NonceSizeX {
-		return bad(fmt.Sprintf("nonce is not %d bytes", chacha20poly1305.NonceSizeX))
-	}
-	if n := len(s.Ciphertext) - chacha20poly1305.Overhead; n < 4 || n > maxPrivate {
-		return bad("ciphertext has the wrong length")
-	}
-
-	// Only the exact encoding Seal writes is accepted: another spelling of
-	// the same values (case of keys, spaces, hex case, base64 variants)
-	// is as much an alteration as another value.
-	canon, err := json.Marshal(&f)
-	if err != nil {
-		return bad("cannot re-encode")
-	}
-	if rest, ok := bytes.CutPrefix(data, canon); !ok || (len(rest) != 0 && string(rest) != "\n") {
-		return bad("not in canonical form (was it edited?)")
+	if msg := canonical(data, &f); msg != "" {
+		return bad(msg)
 	}
 
 	info := Info{
@@ -390,4 +366,43 @@ func decodePrivate(b []byte) (seed, kemPriv []byte, ok bool) {
 		return nil, nil, false
 	}
 	return seed, kemPriv, true
+}
+
+// check validates the sealed part of a keystore or secret file, all but
+// the ciphertext's authenticity: what is wrong, or "".
+func (s *sealedJSON) check(op string, minPlain, maxPlain int) string {
+	if s.KDF != kdfArgon2id {
+		return fmt.Sprintf("unknown KDF %q", s.KDF)
+	}
+	if s.Cipher != cipherXChaC {
+		return fmt.Sprintf("unknown cipher %q", s.Cipher)
+	}
+	if err := (KDFParams{Time: s.Time, MemoryKiB: s.MemoryKiB, Threads: s.Threads}).check(op); err != nil {
+		return ptoy.Message(err)
+	}
+	if len(s.Salt) != saltLen {
+		return fmt.Sprintf("salt is not %d bytes", saltLen)
+	}
+	if len(s.Nonce) != chacha20poly1305.NonceSizeX {
+		return fmt.Sprintf("nonce is not %d bytes", chacha20poly1305.NonceSizeX)
+	}
+	if n := len(s.Ciphertext) - chacha20poly1305.Overhead; n < minPlain || n > maxPlain {
+		return "ciphertext has the wrong length"
+	}
+	return ""
+}
+
+// canonical checks that data is exactly the encoding of f that Seal
+// writes: another spelling of the same values (case of keys, spaces, hex
+// case, base64 variants) is as much an alteration as another value. It
+// returns what is wrong, or "".
+func canonical(data []byte, f any) string {
+	canon, err := json.Marshal(f)
+	if err != nil {
+		return "cannot re-encode"
+	}
+	if rest, ok := bytes.CutPrefix(data, canon); !ok || (len(rest) != 0 && string(rest) != "\n") {
+		return "not in canonical form (was it edited?)"
+	}
+	return ""
 }

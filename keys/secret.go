@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -137,31 +136,11 @@ func parseSecret(op string, data []byte) (*secretFileJSON, error) {
 	if !validName(f.Name) {
 		return bad("bad name")
 	}
-	s := &f.Sealed
-	if s.KDF != kdfArgon2id {
-		return bad(fmt.Sprintf("unknown KDF %q", s.KDF))
+	if msg := f.Sealed.check(op, 1, maxSecret); msg != "" {
+		return bad(msg)
 	}
-	if s.Cipher != cipherXChaC {
-		return bad(fmt.Sprintf("unknown cipher %q", s.Cipher))
-	}
-	if err := (KDFParams{Time: s.Time, MemoryKiB: s.MemoryKiB, Threads: s.Threads}).check(op); err != nil {
-		return bad(ptoy.Message(err))
-	}
-	if len(s.Salt) != saltLen {
-		return bad(fmt.Sprintf("salt is not %d bytes", saltLen))
-	}
-	if len(s.Nonce) != chacha20poly1305.NonceSizeX {
-		return bad(fmt.Sprintf("nonce is not %d bytes", chacha20poly1305.NonceSizeX))
-	}
-	if n := len(s.Ciphertext) - chacha20poly1305.Overhead; n < 1 || n > maxSecret {
-		return bad("ciphertext has the wrong length")
-	}
-	canon, err := json.Marshal(&f)
-	if err != nil {
-		return bad("cannot re-encode")
-	}
-	if rest, ok := bytes.CutPrefix(data, canon); !ok || (len(rest) != 0 && string(rest) != "\n") {
-		return bad("not in canonical form (was it edited?)")
+	if msg := canonical(data, &f); msg != "" {
+		return bad(msg)
 	}
 	return &f, nil
 }

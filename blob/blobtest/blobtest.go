@@ -85,8 +85,8 @@ func (s suite) store(t *testing.T) blob.Store {
 	return st
 }
 
-// content returns size pseudo-random bytes determined by seed.
-func content(seed uint64, size int) []byte {
+// Content returns size pseudo-random bytes determined by seed.
+func Content(seed uint64, size int) []byte {
 	var key [32]byte
 	copy(key[:], fmt.Sprintf("blobtest %d %d", seed, size))
 	b := make([]byte, size)
@@ -94,7 +94,8 @@ func content(seed uint64, size int) []byte {
 	return b
 }
 
-func put(t *testing.T, st blob.Store, data []byte) blob.Info {
+// Put stores data in st, failing t if it cannot.
+func Put(t testing.TB, st blob.Store, data []byte) blob.Info {
 	t.Helper()
 	info, err := st.Put(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil {
@@ -103,7 +104,19 @@ func put(t *testing.T, st blob.Store, data []byte) blob.Info {
 	return info
 }
 
-func get(t *testing.T, st blob.Store, h blob.Hash) ([]byte, blob.Info) {
+// Read reads blob h from st, returning the error a Get or its reading
+// gives.
+func Read(st blob.Store, h blob.Hash) ([]byte, error) {
+	rc, _, err := st.Get(context.Background(), h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// Get reads blob h from st, failing t if it cannot.
+func Get(t testing.TB, st blob.Store, h blob.Hash) ([]byte, blob.Info) {
 	t.Helper()
 	rc, info, err := st.Get(context.Background(), h)
 	if err != nil {
@@ -155,7 +168,7 @@ func (s suite) roundTrip(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
 			ctx := context.Background()
-			data := content(1, size)
+			data := Content(1, size)
 			h := blob.Sum(data)
 			info, err := st.Put(ctx, iotest.HalfReader(bytes.NewReader(data)), int64(size), nil)
 			if err != nil {
@@ -164,7 +177,7 @@ func (s suite) roundTrip(t *testing.T) {
 			if info.Hash != h || info.Size != int64(size) || info.Added.IsZero() {
 				t.Fatalf("Put returned %+v, want hash %s, size %d and a time", info, h, size)
 			}
-			got, ginfo := get(t, st, h)
+			got, ginfo := Get(t, st, h)
 			if !bytes.Equal(got, data) {
 				t.Fatalf("Get returned %d bytes that differ from the %d put", len(got), size)
 			}
@@ -202,7 +215,7 @@ func (s suite) absent(t *testing.T) {
 	wantKind(t, "Get of an absent blob", err, ptoy.NotFound)
 	_, err = st.Stat(ctx, h)
 	wantKind(t, "Stat of an absent blob", err, ptoy.NotFound)
-	put(t, st, []byte("present"))
+	Put(t, st, []byte("present"))
 	_, _, err = st.Get(ctx, h)
 	wantKind(t, "Get of an absent blob", err, ptoy.NotFound)
 }
@@ -212,7 +225,7 @@ func (s suite) wantMismatch(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
 			ctx := context.Background()
-			data := content(2, size)
+			data := Content(2, size)
 			wrong := blob.Sum([]byte("something else"))
 			_, err := st.Put(ctx, bytes.NewReader(data), int64(size), &wrong)
 			wantKind(t, "Put with a wrong want", err, ptoy.Invalid)
@@ -223,11 +236,11 @@ func (s suite) wantMismatch(t *testing.T) {
 			wantEmpty(t, st)
 
 			// want names a stored blob, but the content is another.
-			other := content(3, size+1)
-			oh := put(t, st, other).Hash
+			other := Content(3, size+1)
+			oh := Put(t, st, other).Hash
 			_, err = st.Put(ctx, bytes.NewReader(data), int64(size), &oh)
 			wantKind(t, "Put of other content with the want of a stored blob", err, ptoy.Invalid)
-			if got, _ := get(t, st, oh); !bytes.Equal(got, other) {
+			if got, _ := Get(t, st, oh); !bytes.Equal(got, other) {
 				t.Fatal("the stored blob changed")
 			}
 			_, err = st.Stat(ctx, blob.Sum(data))
@@ -244,7 +257,7 @@ func (s suite) maxSize(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
 			ctx := context.Background()
-			data := content(4, size)
+			data := Content(4, size)
 			h := blob.Sum(data)
 			max := int64(size - 1)
 			_, err := st.Put(ctx, bytes.NewReader(data), max, nil)
@@ -256,7 +269,7 @@ func (s suite) maxSize(t *testing.T) {
 			wantKind(t, "Put over the limit with want", err, ptoy.Invalid)
 			wantEmpty(t, st)
 			// An existing blob does not exempt content from the limit.
-			put(t, st, data)
+			Put(t, st, data)
 			_, err = st.Put(ctx, bytes.NewReader(data), max, &h)
 			wantKind(t, "Put of a stored blob over the limit", err, ptoy.Invalid)
 			_, err = st.Put(ctx, bytes.NewReader(data), max, nil)
@@ -275,16 +288,16 @@ func (s suite) idempotent(t *testing.T) {
 	for _, size := range []int{0, 4 * kib, s.largest} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
-			data := content(5, size)
-			first := put(t, st, data)
-			second := put(t, st, data)
+			data := Content(5, size)
+			first := Put(t, st, data)
+			second := Put(t, st, data)
 			if !sameInfo(first, second) {
 				t.Fatalf("second Put returned %+v, first %+v", second, first)
 			}
 			if infos := all(t, st); len(infos) != 1 {
 				t.Fatalf("List has %d blobs, want 1", len(infos))
 			}
-			if got, _ := get(t, st, first.Hash); !bytes.Equal(got, data) {
+			if got, _ := Get(t, st, first.Hash); !bytes.Equal(got, data) {
 				t.Fatal("content changed")
 			}
 		})
@@ -296,9 +309,9 @@ func (s suite) delete(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
 			ctx := context.Background()
-			data, keep := content(6, size), content(7, size+1)
-			h := put(t, st, data).Hash
-			kh := put(t, st, keep).Hash
+			data, keep := Content(6, size), Content(7, size+1)
+			h := Put(t, st, data).Hash
+			kh := Put(t, st, keep).Hash
 			if err := st.Delete(ctx, h); err != nil {
 				t.Fatalf("Delete: %v", err)
 			}
@@ -309,7 +322,7 @@ func (s suite) delete(t *testing.T) {
 			if infos := all(t, st); len(infos) != 1 || infos[0].Hash != kh {
 				t.Fatalf("List after Delete = %+v, want only %s", infos, kh)
 			}
-			if got, _ := get(t, st, kh); !bytes.Equal(got, keep) {
+			if got, _ := Get(t, st, kh); !bytes.Equal(got, keep) {
 				t.Fatal("Delete changed another blob")
 			}
 			if err := st.Delete(ctx, h); err != nil {
@@ -318,8 +331,8 @@ func (s suite) delete(t *testing.T) {
 			if err := st.Delete(ctx, blob.Sum([]byte("never stored"))); err != nil {
 				t.Fatalf("Delete of an absent blob: %v", err)
 			}
-			put(t, st, data)
-			if got, _ := get(t, st, h); !bytes.Equal(got, data) {
+			Put(t, st, data)
+			if got, _ := Get(t, st, h); !bytes.Equal(got, data) {
 				t.Fatal("Put after Delete: content differs")
 			}
 		})
@@ -335,7 +348,7 @@ func (s suite) putMany(t *testing.T, st blob.Store, n int) map[blob.Hash]blob.In
 		if i == 0 {
 			size = s.largest
 		}
-		info := put(t, st, content(uint64(100+i), size))
+		info := Put(t, st, Content(uint64(100+i), size))
 		infos[info.Hash] = info
 	}
 	return infos
@@ -405,7 +418,7 @@ func (s suite) concurrentSame(t *testing.T) {
 	for _, size := range []int{1, s.largest} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
-			data := content(8, size)
+			data := Content(8, size)
 			const n = 8
 			infos := make([]blob.Info, n)
 			errs := make([]error, n)
@@ -432,7 +445,7 @@ func (s suite) concurrentSame(t *testing.T) {
 			if got := all(t, st); len(got) != 1 {
 				t.Fatalf("List has %d blobs, want 1", len(got))
 			}
-			if got, _ := get(t, st, infos[0].Hash); !bytes.Equal(got, data) {
+			if got, _ := Get(t, st, infos[0].Hash); !bytes.Equal(got, data) {
 				t.Fatal("content differs")
 			}
 		})
@@ -454,7 +467,7 @@ func (s suite) concurrentDifferent(t *testing.T) {
 				if i == 0 && w < 2 {
 					size = s.largest
 				}
-				data := content(uint64(1000+w*each+i), size)
+				data := Content(uint64(1000+w*each+i), size)
 				info, err := st.Put(ctx, bytes.NewReader(data), int64(size), nil)
 				if err != nil {
 					errs <- err
@@ -491,7 +504,7 @@ func (s suite) concurrentDifferent(t *testing.T) {
 		t.Fatalf("List has %d blobs, want %d", len(got), len(stored))
 	}
 	for h, data := range stored {
-		if got, _ := get(t, st, h); !bytes.Equal(got, data) {
+		if got, _ := Get(t, st, h); !bytes.Equal(got, data) {
 			t.Fatalf("blob %s differs", h)
 		}
 	}
@@ -507,7 +520,7 @@ func (s suite) scrubHealthy(t *testing.T) {
 	}
 	want := s.putMany(t, st, 12)
 	for _, size := range s.sizes {
-		info := put(t, st, content(9, size))
+		info := Put(t, st, Content(9, size))
 		want[info.Hash] = info
 	}
 	n, err = st.Scrub(ctx, bad)
@@ -528,11 +541,11 @@ func wantCanceled(t *testing.T, what string, err error) {
 
 func (s suite) canceled(t *testing.T) {
 	st := s.store(t)
-	data := content(10, 100)
-	h := put(t, st, data).Hash
+	data := Content(10, 100)
+	h := Put(t, st, data).Hash
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	other := content(11, 100)
+	other := Content(11, 100)
 	_, err := st.Put(ctx, bytes.NewReader(other), 1000, nil)
 	wantCanceled(t, "Put", err)
 	_, _, err = st.Get(ctx, h)
@@ -585,7 +598,7 @@ func (s suite) canceledDuringPut(t *testing.T) {
 	for _, size := range []int{4 * kib, s.largest} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
-			data := content(12, size)
+			data := Content(12, size)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := &cancelReader{r: bytes.NewReader(data), n: size / 2, cancel: cancel}
@@ -601,7 +614,7 @@ func (s suite) readerError(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			st := s.store(t)
 			boom := errors.New("connection reset")
-			data := content(13, size/2)
+			data := Content(13, size/2)
 			r := io.MultiReader(bytes.NewReader(data), iotest.ErrReader(boom))
 			_, err := st.Put(context.Background(), r, int64(size), nil)
 			if !errors.Is(err, boom) {
@@ -620,7 +633,7 @@ func (s suite) readerError(t *testing.T) {
 func (s suite) closed(t *testing.T) {
 	st := s.store(t)
 	ctx := context.Background()
-	h := put(t, st, []byte("before close")).Hash
+	h := Put(t, st, []byte("before close")).Hash
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

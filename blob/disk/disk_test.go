@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,33 +44,6 @@ func TestDiskSmallInline(t *testing.T) {
 	}, blobtest.Options{Sizes: []int{inline - 1, inline, inline + 1}})
 }
 
-func randBytes(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-func putBytes(t testing.TB, s blob.Store, data []byte) blob.Info {
-	t.Helper()
-	info, err := s.Put(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	return info
-}
-
-func readBlob(s blob.Store, h blob.Hash) ([]byte, error) {
-	rc, _, err := s.Get(context.Background(), h)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
 func filePath(dir string, h blob.Hash) string {
 	s := h.String()
 	return filepath.Join(dir, "files", s[:2], s)
@@ -81,8 +53,8 @@ func TestDiskLayout(t *testing.T) {
 	dir := t.TempDir()
 	d := openDisk(t, dir, disk.Options{})
 	defer d.Close()
-	small := putBytes(t, d, randBytes(1, disk.DefaultInlineMax))
-	large := putBytes(t, d, randBytes(2, disk.DefaultInlineMax+1))
+	small := blobtest.Put(t, d, blobtest.Content(1, disk.DefaultInlineMax))
+	large := blobtest.Put(t, d, blobtest.Content(2, disk.DefaultInlineMax+1))
 	if !d.IsInline(small.Hash) {
 		t.Error("a blob of InlineMax bytes is not inline")
 	}
@@ -107,11 +79,11 @@ func TestDiskReopen(t *testing.T) {
 	blobs := map[blob.Hash][]byte{}
 	infos := map[blob.Hash]blob.Info{}
 	for i, size := range []int{0, 10, 4096, disk.DefaultInlineMax, disk.DefaultInlineMax + 1, 3 << 20} {
-		data := randBytes(uint64(i), size)
-		info := putBytes(t, d, data)
+		data := blobtest.Content(uint64(i), size)
+		info := blobtest.Put(t, d, data)
 		blobs[info.Hash], infos[info.Hash] = data, info
 	}
-	gone := putBytes(t, d, randBytes(99, 2<<20)).Hash
+	gone := blobtest.Put(t, d, blobtest.Content(99, 2<<20)).Hash
 	if err := d.Delete(context.Background(), gone); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +94,7 @@ func TestDiskReopen(t *testing.T) {
 	for _, inline := range []int64{0, 100} {
 		d = openDisk(t, dir, disk.Options{InlineMax: inline})
 		for h, data := range blobs {
-			got, err := readBlob(d, h)
+			got, err := blobtest.Read(d, h)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after reopen, blob of %d bytes: %v", len(data), err)
 			}
@@ -138,8 +110,8 @@ func TestDiskReopen(t *testing.T) {
 		if err != nil || n != len(blobs) {
 			t.Fatalf("Scrub = %d, %v; want %d", n, err, len(blobs))
 		}
-		data := randBytes(uint64(inline)+7, 1000)
-		info := putBytes(t, d, data)
+		data := blobtest.Content(uint64(inline)+7, 1000)
+		info := blobtest.Put(t, d, data)
 		blobs[info.Hash], infos[info.Hash] = data, info
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
@@ -151,7 +123,7 @@ func TestDiskReopen(t *testing.T) {
 // error and Scrub reports h alone.
 func wantCorrupt(t *testing.T, d *disk.Store, h blob.Hash, total int) {
 	t.Helper()
-	_, err := readBlob(d, h)
+	_, err := blobtest.Read(d, h)
 	if err == nil || ptoy.KindOf(err) != ptoy.Other || !strings.Contains(err.Error(), fmt.Sprintf("blob %s is corrupt", h)) {
 		t.Fatalf("reading a corrupted blob: error %v, want ptoy.Other \"blob %s is corrupt\"", err, h)
 	}
@@ -180,10 +152,10 @@ func TestDiskCorruptFile(t *testing.T) {
 			dir := t.TempDir()
 			d := openDisk(t, dir, disk.Options{})
 			defer d.Close()
-			data := randBytes(3, disk.DefaultInlineMax+1)
-			h := putBytes(t, d, data).Hash
-			putBytes(t, d, randBytes(4, 10))
-			putBytes(t, d, randBytes(5, 2<<20))
+			data := blobtest.Content(3, disk.DefaultInlineMax+1)
+			h := blobtest.Put(t, d, data).Hash
+			blobtest.Put(t, d, blobtest.Content(4, 10))
+			blobtest.Put(t, d, blobtest.Content(5, 2<<20))
 			path := filePath(dir, h)
 			var err error
 			switch fault {
@@ -211,8 +183,8 @@ func TestDiskCorruptFile(t *testing.T) {
 			if err := d.Delete(context.Background(), h); err != nil {
 				t.Fatal(err)
 			}
-			putBytes(t, d, data)
-			if got, err := readBlob(d, h); err != nil || !bytes.Equal(got, data) {
+			blobtest.Put(t, d, data)
+			if got, err := blobtest.Read(d, h); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after repair: %v", err)
 			}
 		})
@@ -224,9 +196,9 @@ func TestDiskCorruptInline(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			d := openDisk(t, t.TempDir(), disk.Options{})
 			defer d.Close()
-			data := randBytes(6, size)
-			h := putBytes(t, d, data).Hash
-			putBytes(t, d, randBytes(7, 10))
+			data := blobtest.Content(6, size)
+			h := blobtest.Put(t, d, data).Hash
+			blobtest.Put(t, d, blobtest.Content(7, 10))
 			if err := d.CorruptInline(h); err != nil {
 				t.Fatal(err)
 			}
@@ -235,8 +207,8 @@ func TestDiskCorruptInline(t *testing.T) {
 			if err := d.Delete(context.Background(), h); err != nil {
 				t.Fatal(err)
 			}
-			putBytes(t, d, data)
-			if got, err := readBlob(d, h); err != nil || !bytes.Equal(got, data) {
+			blobtest.Put(t, d, data)
+			if got, err := blobtest.Read(d, h); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after repair: %v", err)
 			}
 		})
@@ -246,17 +218,17 @@ func TestDiskCorruptInline(t *testing.T) {
 func TestDiskOpenCleans(t *testing.T) {
 	dir := t.TempDir()
 	d := openDisk(t, dir, disk.Options{})
-	kept := putBytes(t, d, randBytes(8, 2<<20))
+	kept := blobtest.Put(t, d, blobtest.Content(8, 2<<20))
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// A temporary file of a Put cut short by a crash.
 	temp := filepath.Join(dir, "tmp", "put-123456")
-	if err := os.WriteFile(temp, randBytes(9, 5000), 0o600); err != nil {
+	if err := os.WriteFile(temp, blobtest.Content(9, 5000), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A file renamed into place by a Put that crashed before recording it.
-	orphanData := randBytes(10, 2<<20)
+	orphanData := blobtest.Content(10, 2<<20)
 	orphan := filePath(dir, blob.Sum(orphanData))
 	os.MkdirAll(filepath.Dir(orphan), 0o700)
 	if err := os.WriteFile(orphan, orphanData, 0o600); err != nil {
@@ -281,7 +253,7 @@ func TestDiskOpenCleans(t *testing.T) {
 	if _, err := d.Stat(context.Background(), blob.Sum(orphanData)); ptoy.KindOf(err) != ptoy.NotFound {
 		t.Errorf("orphan file is visible: %v", err)
 	}
-	if _, err := readBlob(d, kept.Hash); err != nil {
+	if _, err := blobtest.Read(d, kept.Hash); err != nil {
 		t.Errorf("stored blob after OpenDisk: %v", err)
 	}
 }
@@ -291,7 +263,7 @@ func TestDiskNoTempLeft(t *testing.T) {
 	d := openDisk(t, dir, disk.Options{InlineMax: 10})
 	defer d.Close()
 	ctx := context.Background()
-	data := randBytes(11, 1000)
+	data := blobtest.Content(11, 1000)
 	wrong := blob.Sum(nil)
 	if _, err := d.Put(ctx, bytes.NewReader(data), 1000, &wrong); err == nil {
 		t.Fatal("want mismatch accepted")
@@ -299,8 +271,8 @@ func TestDiskNoTempLeft(t *testing.T) {
 	if _, err := d.Put(ctx, bytes.NewReader(data), 999, nil); err == nil {
 		t.Fatal("limit not enforced")
 	}
-	putBytes(t, d, data)
-	putBytes(t, d, data)
+	blobtest.Put(t, d, data)
+	blobtest.Put(t, d, data)
 	if names, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(names) != 0 {
 		t.Errorf("tmp holds %d files", len(names))
 	}
@@ -338,7 +310,7 @@ func BenchmarkDiskPut(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			d := openDisk(b, b.TempDir(), disk.Options{})
 			defer d.Close()
-			data := randBytes(1, bs.size)
+			data := blobtest.Content(1, bs.size)
 			b.SetBytes(int64(bs.size))
 			for i := uint64(0); b.Loop(); i++ {
 				data[0], data[1], data[2], data[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
@@ -355,7 +327,7 @@ func BenchmarkDiskGet(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			d := openDisk(b, b.TempDir(), disk.Options{})
 			defer d.Close()
-			h := putBytes(b, d, randBytes(2, bs.size)).Hash
+			h := blobtest.Put(b, d, blobtest.Content(2, bs.size)).Hash
 			buf := make([]byte, 256<<10)
 			b.SetBytes(int64(bs.size))
 			for b.Loop() {
@@ -378,7 +350,7 @@ func TestDiskManyBlobs(t *testing.T) {
 	defer d.Close()
 	const n = 700
 	for i := range n {
-		putBytes(t, d, randBytes(uint64(i), i))
+		blobtest.Put(t, d, blobtest.Content(uint64(i), i))
 	}
 	var prev *blob.Hash
 	count := 0
@@ -406,7 +378,7 @@ func TestDiskCloseDuringUse(t *testing.T) {
 	d := openDisk(t, t.TempDir(), disk.Options{InlineMax: 1000})
 	ctx := context.Background()
 	for i := range 20 {
-		putBytes(t, d, randBytes(uint64(i), i*200))
+		blobtest.Put(t, d, blobtest.Content(uint64(i), i*200))
 	}
 	errs := make(chan error, 100)
 	done := make(chan struct{})
@@ -424,13 +396,13 @@ func TestDiskCloseDuringUse(t *testing.T) {
 				var err error
 				switch i % 4 {
 				case 0:
-					_, err = d.Put(ctx, bytes.NewReader(randBytes(uint64(w*1000+i), 1500)), 2000, nil)
+					_, err = d.Put(ctx, bytes.NewReader(blobtest.Content(uint64(w*1000+i), 1500)), 2000, nil)
 				case 1:
 					_, err = d.Scrub(ctx, func(blob.Hash, error) {})
 				case 2:
 					err = d.List(ctx, func(blob.Info) error { return nil })
 				case 3:
-					_, err = readBlob(d, blob.Sum(randBytes(uint64(w), 200)))
+					_, err = blobtest.Read(d, blob.Sum(blobtest.Content(uint64(w), 200)))
 					if ptoy.KindOf(err) == ptoy.NotFound {
 						err = nil
 					}

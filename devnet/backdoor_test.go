@@ -24,13 +24,7 @@ import (
 // replicas without a node, replayed and altered signed requests, and a
 // flood of sessions. Each is refused and serves no ciphertext.
 func TestBackDoors(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 3*time.Minute, Options{Validators: 1})
 	c := n.Client(0)
 	alice, bob := mustKey(t, n, "alice"), mustKey(t, n, "bob")
 	gh, acme := mustKey(t, n, "general-hospital"), mustKey(t, n, "acme-insurance")

@@ -2,7 +2,6 @@ package devnet
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"ptoy/client"
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
 	"ptoy/store"
 )
 
@@ -23,13 +21,7 @@ import (
 // and so does an event left out of the listing (its index entry deleted
 // from node 4's store). The anchors are read through node 1.
 func TestGrantEnforcedEverywhere(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 4, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 3*time.Minute, Options{Validators: 4})
 	alice, gh, osei := mustKey(t, n, "alice"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
 	es, err := n.Client(0).PutRecords(ctx, alice, alice.ID(), ptoy.ID{}, []client.NewRecord{{Category: pb.Category_CATEGORY_CONDITIONS, Data: []byte(`{"resourceType":"Condition"}`)}})
 	if err != nil {

@@ -2,7 +2,6 @@ package devnet
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"ptoy/client"
 	"ptoy/escrow"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
 )
 
 // TestEmergencyEscrow runs the emergency escrow on four validators:
@@ -22,13 +20,7 @@ import (
 // node recovers the emergency keys and Dr Novak decrypts Alice's allergy
 // record, not her clinical note. Two shares open nothing.
 func TestEmergencyEscrow(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 4, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 4*time.Minute, Options{Validators: 4})
 	alice, novak := mustKey(t, n, "alice"), mustKey(t, n, "dr-novak")
 	riverside, gh := mustKey(t, n, "riverside-clinic"), mustKey(t, n, "general-hospital")
 	if n.Nodes[1].Org() != riverside.ID() {

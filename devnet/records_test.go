@@ -49,13 +49,7 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 // write-only deposits, a placement node down, and repair of a wiped data
 // directory and of a corrupted blob.
 func TestRecords(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 4, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 4*time.Minute, Options{Validators: 4})
 	alice := mustKey(t, n, "alice")
 	gh := mustKey(t, n, "general-hospital")
 	lab := mustKey(t, n, "city-lab")
@@ -305,13 +299,7 @@ func corrupt(t *testing.T, dir string, h blob.Hash) {
 // TestSessionReads reads through a gateway session: one signed sign-in,
 // then bearer requests; an unknown token is refused.
 func TestSessionReads(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 2*time.Minute, Options{Validators: 1})
 	alice := mustKey(t, n, "alice")
 	es, err := n.Client(0).PutRecords(ctx, alice, alice.ID(), ptoy.ID{}, []client.NewRecord{{Category: pb.Category_CATEGORY_ALLERGIES, Data: []byte("{}")}})
 	if err != nil {
@@ -343,13 +331,7 @@ func TestSessionReads(t *testing.T) {
 // references is deleted once older than the time-to-live; a record's
 // ciphertext and key material stay.
 func TestUnreferencedUploadsCollected(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 2*time.Minute, Options{Validators: 1})
 	alice := mustKey(t, n, "alice")
 	stray, err := n.Client(0).Upload(ctx, alice, []byte("an upload nobody commits"))
 	if err != nil {

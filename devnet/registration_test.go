@@ -52,13 +52,7 @@ func registered(ctx context.Context, c *client.Client, k *keys.KeyPair) bool {
 // only a hospital or a clinic attests; StartRegistration is rate limited
 // per client.
 func TestRegistration(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 4, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 4*time.Minute, Options{Validators: 4})
 	c0, c1 := n.Client(0), n.Client(1)
 
 	t.Run("one code, one patient", func(t *testing.T) {

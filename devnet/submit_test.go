@@ -2,7 +2,6 @@ package devnet
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"ptoy"
 	"ptoy/blob"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
 )
 
 // TestSubmitChecksBlobs: over real HTTP, a node refuses a PutRecords
@@ -19,13 +17,7 @@ import (
 // before it reaches the ledger; the same records with their blobs and
 // true sizes commit.
 func TestSubmitChecksBlobs(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 1, KDF: keys.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 2*time.Minute, Options{Validators: 1})
 	alice := mustKey(t, n, "alice")
 	c := n.Client(0)
 	big := bytes.Repeat([]byte{0x5a}, 8<<20)

@@ -1,7 +1,6 @@
 package devnet
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"ptoy/blob"
 	"ptoy/client"
 	pb "ptoy/gen/ptoy/v1"
-	"ptoy/keys"
 	"ptoy/node"
 )
 
@@ -23,13 +21,7 @@ import (
 // node whose certificate another member's key issued is refused by its
 // peers.
 func TestTLSReplication(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	n, err := Start(ctx, Options{Home: t.TempDir(), Validators: 4, KDF: keys.TestKDF, TLS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	ctx, n := startNet(t, 4*time.Minute, Options{Validators: 4, TLS: true})
 	for i, nd := range n.Nodes {
 		if !strings.HasPrefix(nd.URL(), "https://") {
 			t.Fatalf("node %d at %s", i+1, nd.URL())

@@ -21,22 +21,26 @@ import (
 )
 
 // startNode creates a one-validator network in a temporary directory,
-// lets edit change its config, and starts its node.
-func startNode(t *testing.T, edit func(*Config), opt Options) *Node {
+// lets edit (if not nil) change its config, and starts its node; it
+// returns the node and its organisation's key.
+func startNode(t *testing.T, edit func(*Config), opt Options) (*Node, *keys.KeyPair) {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "node1")
 	spec := NetworkSpec{HomeDirs: []string{home}, Validators: 1, FreePorts: true, FastBlocks: true, KDF: keys.TestKDF,
 		Orgs: []OrgSpec{{Name: "General Hospital", Kind: pb.OrgKind_ORG_KIND_HOSPITAL}}}
-	if _, err := CreateNetwork(spec); err != nil {
-		t.Fatal(err)
-	}
-	c, err := LoadConfig(home)
+	orgs, err := CreateNetwork(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit(&c)
-	if err := SaveConfig(home, c); err != nil {
-		t.Fatal(err)
+	if edit != nil {
+		c, err := LoadConfig(home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(&c)
+		if err := SaveConfig(home, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n, err := Open(home, opt)
 	if err != nil {
@@ -51,7 +55,7 @@ func startNode(t *testing.T, edit func(*Config), opt Options) *Node {
 	if err := n.WaitHeight(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return n, orgs[0]
 }
 
 // waitUntil polls cond until it holds or a generous deadline passes.
@@ -100,7 +104,7 @@ func tightLimits(c *Config) {
 // connection freed; a slow client that keeps sending above the minimum
 // rate is served although it takes longer than the allowance.
 func TestSlowBodyIsCut(t *testing.T) {
-	n := startNode(t, tightLimits, Options{Handlers: echo})
+	n, _ := startNode(t, tightLimits, Options{Handlers: echo})
 	var stalled []net.Conn
 	for range 5 {
 		c, err := net.Dial("tcp", n.httpAddr)
@@ -145,7 +149,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 // TestIdleConnectionClosed: a keep-alive connection with no request is
 // closed after the idle timeout.
 func TestIdleConnectionClosed(t *testing.T) {
-	n := startNode(t, tightLimits, Options{})
+	n, _ := startNode(t, tightLimits, Options{})
 	c, err := net.Dial("tcp", n.httpAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +173,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 // address, a fourth from 127.0.0.1 is refused, and accepted again once one
 // of the three closes.
 func TestConnectionsPerClientCapped(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.HTTP.MaxConnsPerIP = 3 }, Options{})
+	n, _ := startNode(t, func(c *Config) { c.HTTP.MaxConnsPerIP = 3 }, Options{})
 	get := func(c net.Conn) error {
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -217,7 +221,7 @@ func TestConnectionsPerClientCapped(t *testing.T) {
 // that checks the key on the ledger, both accept it), and refuses plain
 // HTTP.
 func TestTLSServedAndPlainRefused(t *testing.T) {
-	n := startNode(t, func(c *Config) {
+	n, _ := startNode(t, func(c *Config) {
 		c.TLS = "on"
 		for id, u := range c.Storage {
 			c.Storage[id] = strings.Replace(u, "http://", "https://", 1)
@@ -302,7 +306,7 @@ func TestPeerCertificateNotIssuedByOrgKeyRefused(t *testing.T) {
 	if err := MakeCert(dir, "node1", other, []string{"127.0.0.1"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, func(c *Config) {
+	n, _ := startNode(t, func(c *Config) {
 		c.TLS = "on"
 		c.TLSCert, c.TLSKey = filepath.Join(dir, nodeCrtFile), filepath.Join(dir, nodeKeyFile)
 		for id, u := range c.Storage {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,52 +12,13 @@ import (
 	"ptoy/tx"
 )
 
-// startOneNode creates a one-validator network in a temporary directory and
-// starts its node.
-func startOneNode(t *testing.T) (*Node, *keys.KeyPair) {
-	t.Helper()
-	home := filepath.Join(t.TempDir(), "node1")
-	orgs, err := CreateNetwork(NetworkSpec{HomeDirs: []string{home}, Validators: 1, Hosts: []string{"127.0.0.1"},
-		FreePorts: true, FastBlocks: true, KDF: keys.TestKDF,
-		Orgs: []OrgSpec{{Name: "General Hospital", Kind: pb.OrgKind_ORG_KIND_HOSPITAL}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(home, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := n.WaitHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	return n, orgs[0]
-}
-
-// poll waits until cond holds, failing the test after a generous deadline.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestNodeSignsWithItsOwnAccount: the node's account is on its
 // organisation's employee list with the node role from genesis, and the
 // node anchors its audit log with it, so that a person signing with the
 // organisation key at the same time, counting sequence numbers on their
 // own, never finds a number taken.
 func TestNodeSignsWithItsOwnAccount(t *testing.T) {
-	n, org := startOneNode(t)
+	n, org := startNode(t, nil, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -82,7 +42,7 @@ func TestNodeSignsWithItsOwnAccount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		poll(t, "the audit event to be anchored", func() bool {
+		waitUntil(t, "the audit event to be anchored", func() bool {
 			as, _ := n.ledger.AuditAnchors(org.ID())
 			return len(as) > 0 && as[len(as)-1].Last >= e.Seq
 		})

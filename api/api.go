@@ -15,7 +15,6 @@ import (
 	"ptoy/door"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/gen/ptoy/v1/ptoyv1connect"
-	"ptoy/ledger"
 	"ptoy/wire"
 )
 
@@ -23,7 +22,8 @@ import (
 type Backend interface {
 	Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error)
 	Status(ctx context.Context) (*pb.StatusResponse, error)
-	Ledger() *ledger.Ledger
+	// State is the committed state the API reads.
+	State() Ledger
 	// StartRegistration is told the caller's address (host:port), for
 	// its rate limits.
 	StartRegistration(ctx context.Context, client, name, phone string) (*pb.StartRegistrationResponse, error)
@@ -74,7 +74,7 @@ func (s *server) Status(ctx context.Context, _ *connect.Request[pb.StatusRequest
 }
 
 func (s *server) GetAccount(ctx context.Context, req *connect.Request[pb.GetAccountRequest]) (*connect.Response[pb.GetAccountResponse], error) {
-	l := s.b.Ledger()
+	l := s.b.State()
 	var (
 		acct *pb.Account
 		err  error
@@ -106,7 +106,7 @@ func (s *server) GetAccount(ctx context.Context, req *connect.Request[pb.GetAcco
 }
 
 func (s *server) ListOrgs(ctx context.Context, _ *connect.Request[pb.ListOrgsRequest]) (*connect.Response[pb.ListOrgsResponse], error) {
-	orgs, err := s.b.Ledger().Orgs()
+	orgs, err := s.b.State().Orgs()
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -118,10 +118,10 @@ func (s *server) ListEmployees(ctx context.Context, req *connect.Request[pb.List
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	if _, err := s.b.Ledger().Org(id); err != nil {
+	if _, err := s.b.State().Org(id); err != nil {
 		return nil, toConnect(err)
 	}
-	es, err := s.b.Ledger().Employees(id)
+	es, err := s.b.State().Employees(id)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -129,7 +129,7 @@ func (s *server) ListEmployees(ctx context.Context, req *connect.Request[pb.List
 }
 
 func (s *server) ListProposals(ctx context.Context, _ *connect.Request[pb.ListProposalsRequest]) (*connect.Response[pb.ListProposalsResponse], error) {
-	ps, err := s.b.Ledger().Proposals()
+	ps, err := s.b.State().Proposals()
 	if err != nil {
 		return nil, toConnect(err)
 	}

@@ -68,7 +68,7 @@ func (s *consentSvc) Access(ctx context.Context, req *connect.Request[pb.AccessR
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	resp := &pb.AccessResponse{}
 	if resp.Grants, err = l.GrantsOf(p); err != nil {
 		return nil, toConnect(err)
@@ -90,7 +90,7 @@ func (s *consentSvc) Patients(ctx context.Context, req *connect.Request[pb.Patie
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	list, err := s.b.Ledger().PatientList(g)
+	list, err := s.b.State().PatientList(g)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -131,7 +131,7 @@ func (s *consentSvc) Explain(ctx context.Context, req *connect.Request[pb.Explai
 	if cr.Action == consent.Read && cr.Purpose == pb.Purpose_PURPOSE_UNSPECIFIED {
 		cr.Purpose = pb.Purpose_PURPOSE_TREATMENT
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	cr.Time = l.BlockTime()
 	d := l.Decide(cr)
 	return connect.NewResponse(&pb.ExplainResponse{
@@ -143,7 +143,7 @@ func (s *consentSvc) BreakGlassQueue(ctx context.Context, req *connect.Request[p
 	if err := s.admit(ctx, req.Msg); err != nil {
 		return nil, toConnect(err)
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	var evs []*pb.BreakGlassEvent
 	var err error
 	switch {
@@ -183,7 +183,7 @@ func (s *consentSvc) Notifications(ctx context.Context, req *connect.Request[pb.
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	ns, err := s.b.Ledger().Notifications(p)
+	ns, err := s.b.State().Notifications(p)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -222,7 +222,7 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 	for _, e := range evs {
 		pr, err := log.Proof(ctx, e.Seq)
 		if err == nil {
-			if _, aerr := s.b.Ledger().AuditAnchor(s.b.Org(), pr.Batch.ID); aerr != nil {
+			if _, aerr := s.b.State().AuditAnchor(s.b.Org(), pr.Batch.ID); aerr != nil {
 				err = aerr // cut but not anchored yet
 			}
 		}
@@ -265,7 +265,7 @@ func (s *consentSvc) checkAuditCaller(p ptoy.ID, m *pb.AuditEventsRequest) error
 	if len(m.Signer) != ed25519.PublicKeySize || !ed25519.Verify(m.Signer, AuditSigningBytes(s.b.ChainID(), p, m.Time), m.Signature) {
 		return ptoy.E(op, ptoy.Unauthenticated, "sign the request with the patient's key")
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	a, err := l.AccountByKey(m.Signer)
 	if err != nil {
 		return ptoy.E(op, ptoy.Unauthenticated, "the signing key belongs to no account")
@@ -286,7 +286,7 @@ func (s *consentSvc) Anchor(ctx context.Context, req *connect.Request[pb.AnchorR
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	a, err := s.b.Ledger().AuditAnchor(org, req.Msg.Batch)
+	a, err := s.b.State().AuditAnchor(org, req.Msg.Batch)
 	if err != nil {
 		return nil, toConnect(err)
 	}

@@ -98,14 +98,14 @@ func (g guard) admit(ctx context.Context, q ask) error {
 }
 
 func (g guard) isPatient(id ptoy.ID) bool {
-	a, err := g.b.Ledger().Account(id)
+	a, err := g.b.State().Account(id)
 	return err == nil && a.Kind == pb.AccountKind_ACCOUNT_KIND_PATIENT
 }
 
 // delegate reports whether who acts for patient under a delegation in
 // force.
 func (g guard) delegate(who, patient ptoy.ID) bool {
-	l := g.b.Ledger()
+	l := g.b.State()
 	d, err := l.ConsentState().Delegation(patient, who)
 	if err != nil || d == nil || d.Delegation == nil {
 		return false
@@ -123,7 +123,7 @@ func (g guard) staff(org, who ptoy.ID, roles ...pb.Role) bool {
 	if org == who {
 		return true
 	}
-	e, err := g.b.Ledger().Employee(org, who)
+	e, err := g.b.State().Employee(org, who)
 	if err != nil {
 		return false
 	}
@@ -218,7 +218,7 @@ func (g guard) consentAsk(who *pb.Account, msg any) (ask, error) {
 // openedBreakGlass reports whether practitioner ever broke the glass for
 // patient.
 func (g guard) openedBreakGlass(practitioner, patient ptoy.ID) bool {
-	ev, err := g.b.Ledger().ConsentState().BreakGlass(patient, practitioner)
+	ev, err := g.b.State().ConsentState().BreakGlass(patient, practitioner)
 	return err == nil && ev != nil
 }
 
@@ -254,7 +254,7 @@ func (g guard) reader(who *pb.Account, patient ptoy.ID, what string, h http.Head
 	}
 	v.orgs = []ptoy.ID{{}}
 	if who.Kind == pb.AccountKind_ACCOUNT_KIND_PRACTITIONER {
-		es, err := g.b.Ledger().Employments(ptoy.ID(who.Id))
+		es, err := g.b.State().Employments(ptoy.ID(who.Id))
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +271,7 @@ func (v *readerView) decide(action consent.Action, cats uint32) (bool, string) {
 	if v.q.self() {
 		return true, "the patient's own"
 	}
-	l := v.g.b.Ledger()
+	l := v.g.b.State()
 	reason := ""
 	for _, org := range v.orgs {
 		r := consent.Request{Reader: v.q.whoID(), Patient: v.q.patient, Categories: cats, Action: action, Org: org}
@@ -370,7 +370,7 @@ func (g guard) tokenAsk(who *pb.Account, id ptoy.ID, what string) ask {
 	if q.self() {
 		return q.ok("the account's own")
 	}
-	l := g.b.Ledger()
+	l := g.b.State()
 	if id == ledger.Treasury {
 		if what == "balance" {
 			return q.ok("the treasury's balance is public")

@@ -64,7 +64,7 @@ func (s *records) Record(ctx context.Context, req *connect.Request[pb.RecordRequ
 		return nil, toConnect(err)
 	}
 	var sts []*pb.RecordState
-	st, err := s.b.Ledger().Record(v.q.patient, req.Msg.Id, req.Msg.Version)
+	st, err := s.b.State().Record(v.q.patient, req.Msg.Id, req.Msg.Version)
 	switch {
 	case err == nil:
 		sts = append(sts, st)
@@ -82,7 +82,7 @@ func (s *records) RecordHistory(ctx context.Context, req *connect.Request[pb.Rec
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	h, err := s.b.Ledger().RecordHistory(v.q.patient, req.Msg.Id)
+	h, err := s.b.State().RecordHistory(v.q.patient, req.Msg.Id)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -97,7 +97,7 @@ func (s *records) Records(ctx context.Context, req *connect.Request[pb.RecordsRe
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	rs, err := s.b.Ledger().Records(v.q.patient)
+	rs, err := s.b.State().Records(v.q.patient)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -123,7 +123,7 @@ func (s *records) KeySet(ctx context.Context, req *connect.Request[pb.KeySetRequ
 		return nil, toConnect(err)
 	}
 	p := v.q.patient
-	l := s.b.Ledger()
+	l := s.b.State()
 	ks, err := l.KeySet(p)
 	if err != nil {
 		return nil, toConnect(err)

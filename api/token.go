@@ -64,7 +64,7 @@ func tokenAccount(b []byte) (ptoy.ID, error) {
 // known returns ptoy.NotFound when id has no account, nothing to show
 // (zero balance, or no history) and is not the treasury, so that a
 // mistyped id is told as such rather than shown as an empty wallet.
-func known(l *ledger.Ledger, id ptoy.ID, empty bool) error {
+func known(l Identities, id ptoy.ID, empty bool) error {
 	if !empty || id == ledger.Treasury {
 		return nil
 	}
@@ -80,7 +80,7 @@ func (s *token) Balance(ctx context.Context, req *connect.Request[pb.BalanceRequ
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	h, _ := l.Height()
 	bal, err := l.Balance(id)
 	if err == nil {
@@ -104,7 +104,7 @@ func (s *token) History(ctx context.Context, req *connect.Request[pb.HistoryRequ
 	case limit > MaxHistoryLimit:
 		return nil, toConnect(ptoy.E("api.token", ptoy.Invalid, fmt.Sprintf("limit: at most %d entries at a time", MaxHistoryLimit)))
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	h, _ := l.Height()
 	es, err := l.History(id, limit)
 	if err == nil {
@@ -117,7 +117,7 @@ func (s *token) History(ctx context.Context, req *connect.Request[pb.HistoryRequ
 }
 
 func (s *token) Supply(ctx context.Context, _ *connect.Request[pb.SupplyRequest]) (*connect.Response[pb.SupplyResponse], error) {
-	l := s.b.Ledger()
+	l := s.b.State()
 	h, _ := l.Height()
 	sup, err := l.Supply()
 	if err != nil {
@@ -131,7 +131,7 @@ func (s *token) Supply(ctx context.Context, _ *connect.Request[pb.SupplyRequest]
 }
 
 func (s *token) Params(ctx context.Context, _ *connect.Request[pb.ParamsRequest]) (*connect.Response[pb.ParamsResponse], error) {
-	l := s.b.Ledger()
+	l := s.b.State()
 	h, _ := l.Height()
 	p, err := l.Params()
 	if err != nil {
@@ -150,7 +150,7 @@ func (s *token) Usage(ctx context.Context, req *connect.Request[pb.UsageRequest]
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	l := s.b.Ledger()
+	l := s.b.State()
 	h, _ := l.Height()
 	used, quota, plans, err := l.Usage(id)
 	if err != nil {

@@ -378,6 +378,9 @@ func (n *Node) Config() Config { return n.cfg }
 // Ledger is the node's committed ledger state.
 func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
 
+// State is the committed state as the API reads it.
+func (n *Node) State() api.Ledger { return n.ledger }
+
 // Org is the organisation that runs the node.
 func (n *Node) Org() ptoy.ID { return n.orgKey.ID() }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -76,6 +77,33 @@ func (s *story) step16(t *testing.T) {
 	altered.Header.Set(auth.HeaderPurpose, "emergency")
 	if code := s.do(t, 1, altered); code != http.StatusUnauthorized {
 		t.Fatalf("the request with another purpose: %d", code)
+	}
+
+	// A node does not pass a caller's credentials to another organisation's
+	// node: a key request for General Hospital at node 3 is answered 421,
+	// naming the hospital's node, where the caller asks again.
+	var ghNode string
+	for _, nd := range s.info.Nodes {
+		if nd.Org == "General Hospital" {
+			ghNode = nd.API
+		}
+	}
+	if ghNode == "" || ghNode == s.nodes[2].url {
+		t.Fatalf("General Hospital's node: %q", ghNode)
+	}
+	keyPath := fmt.Sprintf("/v1/keys/%s/%d/1", alice.ID(), pb.Category_CATEGORY_NOTES)
+	req, _ = http.NewRequestWithContext(s.ctx, http.MethodGet, s.nodes[2].url+keyPath, nil)
+	req.Header.Set(auth.HeaderOrg, gh.ID().String())
+	if err := auth.Sign(req, chainID, osei, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.nodes[2].hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest || resp.Header.Get("X-Ptoy-Node") != ghNode {
+		t.Fatalf("a key request for another organisation's node: %s, %q", resp.Status, resp.Header.Get("X-Ptoy-Node"))
 	}
 
 	// A flood of sessions by one signer does not lock out another.

@@ -127,6 +127,7 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
+	os.Remove(ReadyFile(home)) // left by a run that was killed
 	n, err := start(ctx, opt)
 	if err != nil {
 		lock.Release()
@@ -135,6 +136,10 @@ func Start(ctx context.Context, opt Options) (*Net, error) {
 	n.lock = lock
 	return n, nil
 }
+
+// ReadyFile is the file `ptoy dev` writes in home, with its "ready" line,
+// once it serves, and removes when it stops: what scripts wait for.
+func ReadyFile(home string) string { return filepath.Join(home, "ready") }
 
 // Exists reports whether home holds a development network made by Start.
 func Exists(home string) bool {

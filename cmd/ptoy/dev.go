@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 
 	"ptoy"
@@ -60,7 +61,12 @@ nothing is left behind. Development only.`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
+	ready := fmt.Sprintf("ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
+	fmt.Fprint(e.stdout, ready)
+	if err := os.WriteFile(devnet.ReadyFile(n.Opts().Home), []byte(ready), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(devnet.ReadyFile(n.Opts().Home))
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping")
 	return nil

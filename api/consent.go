@@ -218,7 +218,8 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 		return nil, toConnect(err)
 	}
 	resp := &pb.AuditEventsResponse{Node: s.b.Moniker(), Org: s.b.Org().Bytes()}
-	var lastBatch uint64
+	var lastBatch, lastAnchored uint64 // the latest batch listed, and the last event it holds
+	var pendingSeqs []uint64
 	for _, e := range evs {
 		pr, err := log.Proof(ctx, e.Seq)
 		if err == nil {
@@ -229,10 +230,12 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 		if err != nil {
 			if k := ptoy.KindOf(err); k == ptoy.Unavailable || k == ptoy.NotFound {
 				resp.Pending = append(resp.Pending, e.Encode())
+				pendingSeqs = append(pendingSeqs, e.Seq)
 				continue
 			}
 			return nil, toConnect(err)
 		}
+		lastAnchored = max(lastAnchored, pr.Batch.Last)
 		ap := &pb.AuditProof{Event: e.Encode(), Batch: pr.Batch.ID, First: pr.Batch.First, Last: pr.Batch.Last,
 			Root: pr.Batch.Root[:], Index: pr.Index}
 		for _, h := range pr.Path {
@@ -240,6 +243,15 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 		}
 		resp.Events = append(resp.Events, ap)
 		lastBatch = max(lastBatch, pr.Batch.ID)
+	}
+	// An answer is one state of the log: an event listed as pending that
+	// an anchored batch holds means the log was busy (a batch cut or the
+	// log reopening while the list was read). Say so rather than give a
+	// list its own proof would call incomplete.
+	for _, seq := range pendingSeqs {
+		if seq <= lastAnchored {
+			return nil, toConnect(ptoy.E("api.AuditEvents", ptoy.Unavailable, "the audit log changed while the list was read; ask again"))
+		}
 	}
 	// The chain proves the whole list only; a listing bounded in time
 	// comes without it.

@@ -125,7 +125,22 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 	now := time.Now().Unix()
 	req := &pb.AuditEventsRequest{Patient: id.Bytes(), Signer: patient.SigningPublic(), Time: now,
 		Signature: patient.Sign(wire.AuditSigningBytes(chainID, id, now))}
-	r, err := c.cons.AuditEvents(ctx, connect.NewRequest(req))
+	// A node busy cutting a batch answers Unavailable; ask again a few
+	// times, each a fresh signed request.
+	var r *connect.Response[pb.AuditEventsResponse]
+	for try := 0; ; try++ {
+		r, err = c.cons.AuditEvents(ctx, connect.NewRequest(req))
+		if err == nil || wire.KindOf(err) != ptoy.Unavailable || try == 4 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fromConnect(op, err)
+		case <-time.After(time.Duration(100*(try+1)) * time.Millisecond):
+		}
+		now = time.Now().Unix()
+		req.Time, req.Signature = now, patient.Sign(wire.AuditSigningBytes(chainID, id, now))
+	}
 	if err != nil {
 		return nil, fromConnect(op, err)
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	AnchorInterval string `json:"anchor_interval"`
 	// MaxUpload bounds one uploaded blob, in bytes.
 	MaxUpload int64 `json:"max_upload"`
+	// Blobs is where the node keeps ciphertext (blobs.go); its own disk
+	// by default.
+	Blobs BlobConfig `json:"blobs,omitzero"`
 	// TLS is "auto" (or empty): TLS on every address but loopback, plain
 	// HTTP on loopback; or "on": TLS on loopback too. Plain HTTP is never
 	// served off loopback. TLSCert and TLSKey name an operator's PEM
@@ -148,6 +151,9 @@ func (c Config) Validate() error {
 		return ptoy.E(op, ptoy.Invalid, "tls_cert and tls_key go together: name both or neither")
 	}
 	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if err := c.Blobs.validate(); err != nil {
 		return err
 	}
 	if c.MaxUpload <= 0 {

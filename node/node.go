@@ -34,7 +34,7 @@ import (
 	"ptoy/api"
 	"ptoy/audit/auditlog"
 	"ptoy/auth"
-	"ptoy/blob/disk"
+	"ptoy/blob"
 	"ptoy/directory"
 	"ptoy/door"
 	"ptoy/gateway"
@@ -77,7 +77,7 @@ type Node struct {
 	// made before node accounts.
 	nodeKey *keys.KeyPair
 	dir     *directory.Directory
-	blobs   *disk.Store
+	blobs   blob.Store
 	audit   *auditlog.Log
 	gw      *gateway.Gateway
 	auth    *auth.Authenticator
@@ -177,7 +177,7 @@ func Open(home string, opt Options) (*Node, error) {
 	}
 	n.rpc = local.New(n.comet)
 
-	if n.blobs, err = disk.Open(n.path("data", "blobs"), disk.Options{}); err != nil {
+	if n.blobs, err = openBlobs(cfg.Blobs, n.path("data", "blobs"), os.LookupEnv); err != nil {
 		return nil, err
 	}
 	if n.audit, err = auditlog.Open(auditlog.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
@@ -505,7 +505,7 @@ func (noSender) SendCode(context.Context, string, string) error {
 }
 
 // Blobs is the node's ciphertext store.
-func (n *Node) Blobs() *disk.Store { return n.blobs }
+func (n *Node) Blobs() blob.Store { return n.blobs }
 
 // Door is the node's one door for reads of patient data; Auth its
 // authenticator. Every edge mounted on the node uses both.

@@ -21,9 +21,9 @@ import (
 	"ptoy/keys"
 )
 
-// Scrape reads the node's /metrics over HTTP: each series, as the text
+// scrape reads the node's /metrics over HTTP: each series, as the text
 // format writes it (`name{label="value",…}`), with its value.
-func Scrape(t *testing.T, client *http.Client, base string) map[string]float64 {
+func scrape(t *testing.T, client *http.Client, base string) map[string]float64 {
 	t.Helper()
 	resp, err := client.Get(base + "/metrics")
 	if err != nil {
@@ -58,7 +58,7 @@ func Scrape(t *testing.T, client *http.Client, base string) map[string]float64 {
 func TestMetrics(t *testing.T) {
 	n, org := startNode(t, nil, Options{})
 	c := http.DefaultClient
-	m := Scrape(t, c, n.URL())
+	m := scrape(t, c, n.URL())
 	h1 := m["ptoy_ledger_height"]
 	if h1 < 1 {
 		t.Fatalf("ptoy_ledger_height %v, want at least 1", h1)
@@ -71,10 +71,10 @@ func TestMetrics(t *testing.T) {
 	if m[`ptoy_storage_bytes{store="ledger"}`] <= 0 {
 		t.Errorf("ptoy_storage_bytes{store=\"ledger\"} = %v", m[`ptoy_storage_bytes{store="ledger"}`])
 	}
-	waitUntil(t, "the height gauge to advance", func() bool { return Scrape(t, c, n.URL())["ptoy_ledger_height"] > h1 })
+	waitUntil(t, "the height gauge to advance", func() bool { return scrape(t, c, n.URL())["ptoy_ledger_height"] > h1 })
 	chain := n.ChainID()
 	waitUntil(t, "CometBFT's consensus height", func() bool {
-		return Scrape(t, c, n.URL())[`cometbft_consensus_height{chain_id="`+chain+`"}`] > 1
+		return scrape(t, c, n.URL())[`cometbft_consensus_height{chain_id="`+chain+`"}`] > 1
 	})
 
 	// A gateway read without credentials: refused, and counted by its
@@ -94,7 +94,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	m = Scrape(t, c, n.URL())
+	m = scrape(t, c, n.URL())
 	route := `route="GET /v1/records/{patient}/{id}"`
 	if v := m[`ptoy_http_requests_total{outcome="deny",`+route+`}`]; v != 1 {
 		t.Errorf("denied reads counted %v, want 1", v)
@@ -118,12 +118,12 @@ func TestMetrics(t *testing.T) {
 		Patient: org.ID(), Action: "read", Record: "test", Decision: audit.Allow, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	m = Scrape(t, c, n.URL())
+	m = scrape(t, c, n.URL())
 	if m[`ptoy_audit_append_seconds_count{result="ok"}`] < 1 || m[`ptoy_audit_append_seconds_sum{result="ok"}`] <= 0 {
 		t.Errorf("audit appends: count %v, sum %v", m[`ptoy_audit_append_seconds_count{result="ok"}`], m[`ptoy_audit_append_seconds_sum{result="ok"}`])
 	}
 	waitUntil(t, "the anchor transaction to be counted", func() bool {
-		return Scrape(t, c, n.URL())[`ptoy_ledger_transactions_total{code="0"}`] >= 1
+		return scrape(t, c, n.URL())[`ptoy_ledger_transactions_total{code="0"}`] >= 1
 	})
 }
 
@@ -200,7 +200,7 @@ func TestReadyz(t *testing.T) {
 	}
 	chain := n1.ChainID()
 	for _, n := range []*Node{n1, n2} {
-		if v := Scrape(t, http.DefaultClient, n.URL())[`cometbft_consensus_height{chain_id="`+chain+`"}`]; v < 1 {
+		if v := scrape(t, http.DefaultClient, n.URL())[`cometbft_consensus_height{chain_id="`+chain+`"}`]; v < 1 {
 			t.Errorf("%s: cometbft_consensus_height %v", n.Moniker(), v)
 		}
 	}
@@ -218,7 +218,7 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("readyz with the audit log broken: %d %q", code, body)
 	}
 	t.Logf("audit log broken: %d %s", code, body)
-	if v := Scrape(t, http.DefaultClient, n1.URL())[`ptoy_audit_append_seconds_count{result="error"}`]; v < 1 {
+	if v := scrape(t, http.DefaultClient, n1.URL())[`ptoy_audit_append_seconds_count{result="error"}`]; v < 1 {
 		t.Errorf("failed audit writes observed: %v", v)
 	}
 	full.Store(false)

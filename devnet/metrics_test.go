@@ -2,12 +2,16 @@ package devnet
 
 import (
 	"bufio"
+	"bytes"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"ptoy/keys"
 	"ptoy/node"
 )
 
@@ -70,5 +74,49 @@ func TestMetricsFourNodes(t *testing.T) {
 	}
 	for i := range n.Nodes {
 		check(i)
+	}
+}
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogsHoldNoPHI: a patient registers (name and phone go to the
+// node) and the node logs, at every level CometBFT's included, neither.
+func TestLogsHoldNoPHI(t *testing.T) {
+	var logs lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
+	ctx, n := startNet(t, 2*time.Minute, Options{Validators: 1, Logger: log, NoPatients: true})
+	k, err := keys.Generate(keys.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := n.Register(ctx, 0, k, "Zelda Quixote-Testpatient", "+1 555 010 9876")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, id.String()) {
+		t.Fatalf("the registration is not in the node's log (%d bytes) by the patient's id", len(out))
+	}
+	for _, phi := range []string{"Zelda", "Quixote", "Testpatient", "5550109876", "555 010 9876", "010 9876"} {
+		if strings.Contains(out, phi) {
+			i := strings.Index(out, phi)
+			t.Errorf("the log holds %q: …%s…", phi, out[max(0, i-200):min(len(out), i+100)])
+		}
 	}
 }

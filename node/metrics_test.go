@@ -102,6 +102,9 @@ func TestMetrics(t *testing.T) {
 	if v := m[`ptoy_http_request_seconds_count{`+route+`}`]; v != 1 {
 		t.Errorf("timed reads %v, want 1", v)
 	}
+	if v := m[`ptoy_http_requests_total{outcome="allow",route="GET /metrics"}`]; v < 3 {
+		t.Errorf("answered scrapes counted %v, want at least 3", v)
+	}
 	if v := m[`ptoy_http_requests_total{outcome="deny",route="unmatched"}`]; v != 1 {
 		t.Errorf("unmatched requests counted %v, want 1", v)
 	}

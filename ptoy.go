@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 )
 
 // IDLen is the length in bytes of an account identifier.
@@ -50,6 +51,10 @@ func IDFromBytes(b []byte) (ID, error) {
 }
 
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// LogValue logs an id in hex, as String writes it, in every slog
+// handler (JSON's would write an array of numbers).
+func (id ID) LogValue() slog.Value { return slog.StringValue(id.String()) }
 
 // Bytes returns a copy of the id as a slice.
 func (id ID) Bytes() []byte { return append([]byte(nil), id[:]...) }

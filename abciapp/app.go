@@ -43,7 +43,9 @@ type App struct {
 	check    *ledger.Block // CheckTx's scratch state on top of the committed one
 	block    *ledger.Block // the block between FinalizeBlock and Commit
 	results  map[[32]byte]Result
+	codes    []uint32 // the block's result codes, in order
 	verified *verifiedSet
+	onResult func(code uint32)
 
 	mu      sync.Mutex
 	waiters map[[32]byte][]chan Result
@@ -55,6 +57,11 @@ func New(l *ledger.Ledger, log *slog.Logger) *App {
 	a.resetCheck()
 	return a
 }
+
+// OnResult sets fn to be called with the result code of each
+// transaction once its block is committed (metrics); call it before
+// CometBFT starts. fn must be quick.
+func (a *App) OnResult(fn func(code uint32)) { a.onResult = fn }
 
 // Ledger returns the ledger the app runs.
 func (a *App) Ledger() *ledger.Ledger { return a.l }
@@ -164,6 +171,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}
 	a.results = make(map[[32]byte]Result, len(req.Txs))
 	out := make([]*abci.ExecTxResult, len(req.Txs))
+	a.codes = a.codes[:0]
 	for i := range req.Txs {
 		var r ledger.Result
 		if errs[i] != nil {
@@ -172,6 +180,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			r = b.Apply(txs[i])
 		}
 		out[i] = &abci.ExecTxResult{Code: r.Code, Log: r.Log, Codespace: Codespace}
+		a.codes = append(a.codes, r.Code)
 		if txs[i] != nil {
 			out[i].Events = []abci.Event{{Type: "ptoy", Attributes: []abci.EventAttribute{{Key: "type", Value: tx.Name(txs[i].Body), Index: false}}}}
 			a.results[txs[i].Hash] = Result{Height: req.Height, Code: r.Code, Log: r.Log}
@@ -197,6 +206,11 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.block = nil
 	a.resetCheck()
+	if a.onResult != nil {
+		for _, c := range a.codes {
+			a.onResult(c)
+		}
+	}
 	a.mu.Lock()
 	for h, r := range a.results {
 		for _, ch := range a.waiters[h] {

@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -106,6 +107,8 @@ type Gateway struct {
 	keys   map[blob.Hash][]ledger.KeyRef // key material referenced on the ledger
 	erased []blob.Hash                   // ciphertext to delete
 
+	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
+
 	pending   pendingUploads
 	recovered recoveredCache // emergency keys recovered for open break-glass windows
 }
@@ -141,6 +144,7 @@ func New(cfg Config) *Gateway {
 		cfg.Door = door.New(door.Config{Node: cfg.Node, Consent: st, BlockTime: cfg.Ledger.BlockTime, Audit: cfg.Audit, Now: cfg.Now})
 	}
 	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
+	g.stored.Store(-1)
 	cfg.Ledger.Subscribe(g.committed)
 	return g
 }

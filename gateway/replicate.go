@@ -111,6 +111,18 @@ func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	}
 }
 
+// Backlog is the number of blobs this node should hold and is still
+// pulling from its peers (the replication backlog).
+func (g *Gateway) Backlog() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.want)
+}
+
+// StoredBytes is the size of the ciphertext this node held at its last
+// repair pass (-1 before the first).
+func (g *Gateway) StoredBytes() int64 { return g.stored.Load() }
+
 func (g *Gateway) loadKeyMaterial() error {
 	return g.cfg.Ledger.AllKeyMaterial(func(r ledger.KeyRef) {
 		g.mu.Lock()
@@ -271,12 +283,17 @@ func (g *Gateway) Repair(ctx context.Context) {
 // ledger references, and says how many it deleted.
 func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]owner) int {
 	var stale []blob.Hash
-	g.cfg.Blobs.List(ctx, func(i blob.Info) error {
+	var bytes int64
+	err := g.cfg.Blobs.List(ctx, func(i blob.Info) error {
+		bytes += i.Size
 		if _, ok := referenced[i.Hash]; !ok && i.Added.Before(cutoff) {
 			stale = append(stale, i.Hash)
 		}
 		return nil
 	})
+	if err == nil {
+		g.stored.Store(bytes)
+	}
 	n := 0
 	for _, h := range stale {
 		if g.cfg.Blobs.Delete(ctx, h) == nil {

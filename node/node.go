@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -28,6 +29,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"ptoy"
 	"ptoy/abciapp"
@@ -57,6 +59,9 @@ type Options struct {
 	Sender directory.Sender
 	// Handlers are mounted on the node's HTTP server besides the API.
 	Handlers map[string]http.Handler
+	// AuditFS is the file system of the audit log; nil is the operating
+	// system's. Tests make its disk fill up.
+	AuditFS vfs.FS
 }
 
 // Node is one running ptoy node.
@@ -82,6 +87,7 @@ type Node struct {
 	gw      *gateway.Gateway
 	auth    *auth.Authenticator
 	door    *door.Door
+	metrics *metrics
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 
@@ -114,7 +120,7 @@ func Open(home string, opt Options) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.Moniker)
-	n := &Node{home: home, cfg: cfg, log: log}
+	n := &Node{home: home, cfg: cfg, log: log, metrics: newMetrics()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -160,6 +166,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 	n.app = abciapp.New(n.ledger, log)
+	n.app.OnResult(n.metrics.observeTx)
 
 	sender := opt.Sender
 	if sender == nil {
@@ -172,7 +179,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 
-	if n.comet, err = NewComet(home, cfg, n.app, log, &n.stopping); err != nil {
+	if n.comet, err = newComet(home, cfg, n.app, log, &n.stopping, n.metrics.reg); err != nil {
 		return nil, err
 	}
 	n.rpc = local.New(n.comet)
@@ -180,7 +187,7 @@ func Open(home string, opt Options) (*Node, error) {
 	if n.blobs, err = openBlobs(cfg.Blobs, n.path("data", "blobs"), os.LookupEnv); err != nil {
 		return nil, err
 	}
-	if n.audit, err = auditlog.Open(auditlog.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker}); err != nil {
+	if n.audit, err = auditlog.Open(auditlog.Options{Dir: n.path("data", "audit"), Node: cfg.Moniker, FS: opt.AuditFS, Observe: n.metrics.observeAudit}); err != nil {
 		return nil, err
 	}
 	if u, ok := cfg.Storage[n.orgKey.ID().String()]; ok && !strings.HasPrefix(u, cfg.Scheme()+"://") {
@@ -218,11 +225,11 @@ func Open(home string, opt Options) (*Node, error) {
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		h, _ := n.ledger.Height()
-		fmt.Fprintf(w, "ok %d\n", h)
-	})
-	n.srv = newHTTPServer(mux, cfg.HTTP, log)
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.readyz)
+	n.metrics.gauges(n)
+	mux.Handle("GET /metrics", n.metrics.handler())
+	n.srv = newHTTPServer(n.metrics.instrument(mux), cfg.HTTP, log)
 	if cfg.ServesTLS() {
 		cert, err := serverCert(home, cfg, n.orgKey, time.Now())
 		if err != nil {
@@ -245,6 +252,12 @@ func (n *Node) path(parts ...string) string {
 // ABCI application; Open uses it with the ledger's app, benchmarks with
 // others. The app is called through one mutex.
 func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool) (*cmtnode.Node, error) {
+	return newComet(home, cfg, app, log, quiet, nil)
+}
+
+// newComet is NewComet with CometBFT's metrics registered in reg (none if
+// nil); see cometMetrics.
+func newComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool, reg prometheus.Registerer) (*cmtnode.Node, error) {
 	cc := cometConfig(home, cfg)
 	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
 	if err != nil {
@@ -253,7 +266,7 @@ func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, q
 	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
 	cn, err := cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(app),
 		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(cc.Instrumentation), cometLogger{log.With("module", "cometbft"), quiet})
+		cometMetrics(reg), cometLogger{log.With("module", "cometbft"), quiet})
 	if err != nil {
 		return nil, ptoy.E("node.NewComet", ptoy.Other, "starting consensus", err)
 	}

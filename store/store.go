@@ -170,6 +170,10 @@ func (p *Pebble) Commit(writes []Write, sync bool) error {
 	return p.Err()
 }
 
+// DiskBytes is the space the database takes on disk (Pebble's own
+// account of its files), for metrics.
+func (p *Pebble) DiskBytes() uint64 { return p.db.Metrics().DiskSpaceUsage() }
+
 // PrefixEnd returns the smallest key greater than every key with prefix.
 func PrefixEnd(prefix []byte) []byte { return kv.PrefixEnd(prefix) }
 

@@ -40,12 +40,22 @@ func TestDiskFull(t *testing.T) {
 	ctx := context.Background()
 	var full atomic.Bool
 	dir := t.TempDir()
-	l, err := Open(Options{Dir: dir, Node: testNode, FS: fullDisk(&full), RetryEvery: 5 * time.Millisecond})
+	var appends, failed atomic.Int64
+	observe := func(_ time.Duration, err error) {
+		appends.Add(1)
+		if err != nil {
+			failed.Add(1)
+		}
+	}
+	l, err := Open(Options{Dir: dir, Node: testNode, FS: fullDisk(&full), RetryEvery: 5 * time.Millisecond, Observe: observe})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	before := appendN(t, l, 5)
+	if l.Err() != nil || appends.Load() != 5 || failed.Load() != 0 {
+		t.Fatalf("before the disk fills: Err %v, %d appends observed (%d failed), want nil, 5, 0", l.Err(), appends.Load(), failed.Load())
+	}
 	if _, err := l.Cut(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +70,10 @@ func TestDiskFull(t *testing.T) {
 	wantKind(t, err, ptoy.Unavailable)
 	_, err = l.Cut(ctx, 0)
 	wantKind(t, err, ptoy.Unavailable)
+	wantKind(t, l.Err(), ptoy.Unavailable) // the node is not ready
+	if failed.Load() != 3 {
+		t.Fatalf("%d failed appends observed, want 3", failed.Load())
+	}
 	// Still full a while later: still refused, still alive.
 	_, err = l.Append(ctx, event(id(1), id(2), audit.ActionRead, audit.Allow, t0.Add(2*time.Hour)))
 	wantKind(t, err, ptoy.Unavailable)
@@ -77,6 +91,9 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("the log did not recover once the disk had room: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if l.Err() != nil {
+		t.Fatalf("the log works again, but Err says %v", l.Err())
 	}
 	if after.Seq != before[len(before)-1].Seq+1 {
 		t.Fatalf("after recovery the next event is %d, want %d: a refused event was stored or a number skipped", after.Seq, before[len(before)-1].Seq+1)

@@ -59,6 +59,9 @@ type Options struct {
 	// RetryEvery is how often a log that could not write (a full disk)
 	// tries to reopen its database; 0 means one second.
 	RetryEvery time.Duration
+	// Observe, if set, is told how long each Append took and whether it
+	// failed (metrics); it must be quick.
+	Observe func(took time.Duration, err error)
 	// Denied bounds the denied events one actor may add; the zero Limit
 	// means DefaultDenied. Allowed bounds allowed events; the zero Limit
 	// means no bound (an allowed read is one the patient consented to,
@@ -98,7 +101,8 @@ type Log struct {
 	stop   chan struct{} // closed by Close: ends the repair loop
 	fixing atomic.Bool   // a repair loop is running
 
-	limits limiter
+	limits  limiter
+	observe func(time.Duration, error)
 
 	reqs chan *appendReq // to the committer
 	done chan struct{}   // closed when the committer has exited
@@ -173,7 +177,7 @@ func Open(opt Options) (*Log, error) {
 	if opt.RetryEvery <= 0 {
 		opt.RetryEvery = time.Second
 	}
-	l := &Log{dir: opt.Dir, fs: opt.FS, node: opt.Node, retry: opt.RetryEvery, stop: make(chan struct{}),
+	l := &Log{dir: opt.Dir, fs: opt.FS, node: opt.Node, retry: opt.RetryEvery, stop: make(chan struct{}), observe: opt.Observe,
 		limits: limiter{deny: opt.Denied, allow: opt.Allowed, actors: map[ptoy.ID]*bucket{}}}
 	if err := l.openDB(); err != nil {
 		return nil, err
@@ -334,6 +338,16 @@ func (l *Log) enter(ctx context.Context, op string) error {
 	return nil
 }
 
+// Err says why the log cannot write now (a write failed, say on a full
+// disk, and it has not yet reopened), ptoy.Unavailable; nil when it
+// works. A node is not ready while it is set.
+func (l *Log) Err() error {
+	if err := l.broken.Load(); err != nil {
+		return ptoy.E("audit.Err", ptoy.Unavailable, "the audit log cannot be written (is its disk full?); it is retried", *err)
+	}
+	return nil
+}
+
 // Last returns the Seq of the last event committed, 0 if none.
 func (l *Log) Last() uint64 { return l.last.Load() }
 
@@ -360,6 +374,16 @@ func (l *Log) Last() uint64 { return l.last.Load() }
 // reason saying that further refusals until a given time are not; the
 // others are not stored, so that nobody fills the disk with requests.
 func (l *Log) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
+	if l.observe == nil {
+		return l.append1(ctx, e)
+	}
+	start := time.Now()
+	e, err := l.append1(ctx, e)
+	l.observe(time.Since(start), err)
+	return e, err
+}
+
+func (l *Log) append1(ctx context.Context, e audit.Event) (audit.Event, error) {
 	const op = "audit.Append"
 	e, err := audit.Normalize(e, l.node)
 	if err != nil {

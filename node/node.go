@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	dbm "github.com/cometbft/cometbft-db"
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -99,6 +100,12 @@ type Node struct {
 	// signMu serialises the transactions the node signs (submitAsNode),
 	// so that two loops never take the same sequence number.
 	signMu sync.Mutex
+
+	// pause holds block execution while a backup copies the stores;
+	// cometDBs are CometBFT's databases; backupMu lets one backup run.
+	pause    *pausable
+	cometDBs *cometDBs
+	backupMu sync.Mutex
 
 	srv      *http.Server
 	conns    *limitListener
@@ -179,7 +186,9 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 
-	if n.comet, err = newComet(home, cfg, n.app, log, &n.stopping, n.metrics.reg); err != nil {
+	n.pause = &pausable{Application: n.app}
+	n.cometDBs = &cometDBs{dbs: map[string]dbm.DB{}}
+	if n.comet, err = newComet(home, cfg, n.pause, log, &n.stopping, n.metrics.reg, n.cometDBs.provider); err != nil {
 		return nil, err
 	}
 	n.rpc = local.New(n.comet)
@@ -222,6 +231,7 @@ func Open(home string, opt Options) (*Node, error) {
 	authenticated(api.NewRecords(n))
 	authenticated(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
+	mux.HandleFunc("POST /v1/admin/backup", n.serveBackup)
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
 	}
@@ -252,12 +262,12 @@ func (n *Node) path(parts ...string) string {
 // ABCI application; Open uses it with the ledger's app, benchmarks with
 // others. The app is called through one mutex.
 func NewComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool) (*cmtnode.Node, error) {
-	return newComet(home, cfg, app, log, quiet, nil)
+	return newComet(home, cfg, app, log, quiet, nil, cmtcfg.DefaultDBProvider)
 }
 
 // newComet is NewComet with CometBFT's metrics registered in reg (none if
-// nil); see cometMetrics.
-func newComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool, reg prometheus.Registerer) (*cmtnode.Node, error) {
+// nil; see cometMetrics) and its databases opened by dbs.
+func newComet(home string, cfg Config, app abci.Application, log *slog.Logger, quiet *atomic.Bool, reg prometheus.Registerer, dbs cmtcfg.DBProvider) (*cmtnode.Node, error) {
 	cc := cometConfig(home, cfg)
 	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
 	if err != nil {
@@ -265,7 +275,7 @@ func newComet(home string, cfg Config, app abci.Application, log *slog.Logger, q
 	}
 	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
 	cn, err := cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(app),
-		cmtnode.DefaultGenesisDocProviderFunc(cc), cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultGenesisDocProviderFunc(cc), dbs,
 		cometMetrics(reg), cometLogger{log.With("module", "cometbft"), quiet})
 	if err != nil {
 		return nil, ptoy.E("node.NewComet", ptoy.Other, "starting consensus", err)

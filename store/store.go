@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -173,6 +174,25 @@ func (p *Pebble) Commit(writes []Write, sync bool) error {
 // DiskBytes is the space the database takes on disk (Pebble's own
 // account of its files), for metrics.
 func (p *Pebble) DiskBytes() uint64 { return p.db.Metrics().DiskSpaceUsage() }
+
+// Checkpoint writes a consistent copy of the store, as of one moment,
+// into dir, which must not exist; it can be opened with Open. Pebble
+// hard-links its immutable table files where it can, so a checkpoint
+// costs little space while the store lives. Errors are ptoy.Other, or
+// ptoy.Exists when dir exists.
+func (p *Pebble) Checkpoint(dir string) error {
+	const op = "store.Checkpoint"
+	if _, err := os.Stat(dir); err == nil {
+		return ptoy.E(op, ptoy.Exists, dir+" already exists")
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if err := p.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return ptoy.E(op, ptoy.Other, err)
+	}
+	return nil
+}
 
 // PrefixEnd returns the smallest key greater than every key with prefix.
 func PrefixEnd(prefix []byte) []byte { return kv.PrefixEnd(prefix) }

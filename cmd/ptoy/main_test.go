@@ -73,6 +73,8 @@ func TestScripts(t *testing.T) {
 			"wait-http": cmdWaitHTTP,
 			"wait-file": cmdWaitFile,
 			"node-api":  cmdNodeAPI,
+			// backup.txtar
+			"backup-dir": cmdBackupDir,
 		},
 	})
 }
@@ -276,4 +278,17 @@ func cmdNextYear(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: next-year VAR")
 	}
 	ts.Setenv(args[0], strconv.Itoa(time.Now().Year()+1))
+}
+
+// cmdBackupDir sets $VAR to the newest backup of the dev network's node 1.
+func cmdBackupDir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: backup-dir VAR")
+	}
+	dirs, err := filepath.Glob(ts.MkAbs("dev/nodes/node1/backups/2*"))
+	ts.Check(err)
+	if len(dirs) == 0 {
+		ts.Fatalf("node 1 has no backup")
+	}
+	ts.Setenv(args[0], dirs[len(dirs)-1])
 }

@@ -256,7 +256,10 @@ func hostPort(tcpAddr string) string {
 // FreePorts returns n ports that are free on host now. They are drawn at
 // random below the kernel's ephemeral range (32768 and up on Linux), so
 // that a node stopped and started again does not find its port taken by
-// an outgoing connection or by another program's bind to port 0.
+// an outgoing connection or by another program's bind to port 0; the
+// range is as wide as that allows (10000–32767), since processes that pick
+// at the same time (test packages run in parallel) cannot see each
+// other's choice until they bind.
 func FreePorts(host string, n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -269,7 +272,7 @@ func FreePorts(host string, n int) ([]int, error) {
 		if tries > 1000 {
 			return nil, ptoy.E("node.FreePorts", ptoy.Unavailable, "no free ports on "+host)
 		}
-		p := 20000 + mrand.IntN(12000)
+		p := 10000 + mrand.IntN(22768)
 		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
 			continue

@@ -248,3 +248,23 @@ func Verify(op string, r io.Reader, h Hash, size int64, buf []byte) error {
 	_, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, NewVerifier(op, r, nil, h, size), buf)
 	return err
 }
+
+// Drain reads r to its end, for a store that already holds the blob a
+// Put gives again: it checks the content against want and max as Put
+// would, and returns in, the stored blob's info.
+func Drain(op string, ctx context.Context, r io.Reader, max int64, want *Hash, in Info) (Info, error) {
+	hh := sha256.New()
+	n, err := io.CopyBuffer(hh, io.LimitReader(r, PlusOne(max)), make([]byte, 256<<10))
+	if err != nil {
+		return Info{}, ReadErr(op, ctx, err)
+	}
+	if n > max {
+		return Info{}, ErrTooLarge(op, max)
+	}
+	var got Hash
+	hh.Sum(got[:0])
+	if err := CheckWant(op, got, want); err != nil {
+		return Info{}, err
+	}
+	return in, nil
+}

@@ -323,7 +323,7 @@ func (d *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 	if want != nil {
 		m, err := d.stat(op, *want)
 		if err == nil {
-			return d.drain(op, ctx, cr, max, want, m.info)
+			return blob.Drain(op, ctx, cr, max, want, m.info)
 		}
 		if ptoy.KindOf(err) != ptoy.NotFound {
 			return blob.Info{}, err
@@ -340,25 +340,6 @@ func (d *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 		return d.putInline(op, first, want)
 	}
 	return d.putFile(op, ctx, cr, first, max, want)
-}
-
-// drain hashes r to check it against want and max, for a blob that is
-// already stored.
-func (d *Store) drain(op string, ctx context.Context, r io.Reader, max int64, want *blob.Hash, info blob.Info) (blob.Info, error) {
-	hh := sha256.New()
-	n, err := io.CopyBuffer(hh, io.LimitReader(r, blob.PlusOne(max)), make([]byte, copyBuf))
-	if err != nil {
-		return blob.Info{}, blob.ReadErr(op, ctx, err)
-	}
-	if n > max {
-		return blob.Info{}, blob.ErrTooLarge(op, max)
-	}
-	var got blob.Hash
-	hh.Sum(got[:0])
-	if err := blob.CheckWant(op, got, want); err != nil {
-		return blob.Info{}, err
-	}
-	return info, nil
 }
 
 // putInline stores data inside Pebble.

@@ -289,7 +289,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 	if want != nil {
 		in, err := s.stat(op, ctx, *want)
 		if err == nil {
-			return drain(op, ctx, cr, max, want, in)
+			return blob.Drain(op, ctx, cr, max, want, in)
 		}
 		if ptoy.KindOf(err) != ptoy.NotFound {
 			return blob.Info{}, err
@@ -329,25 +329,6 @@ func (s *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 		return blob.Info{}, s.fail(op, ctx, err)
 	}
 	return s.stat(op, ctx, c.hash)
-}
-
-// drain hashes r to check it against want and max, for a blob that is
-// already stored.
-func drain(op string, ctx context.Context, r io.Reader, max int64, want *blob.Hash, in blob.Info) (blob.Info, error) {
-	hh := sha256.New()
-	n, err := io.CopyBuffer(hh, io.LimitReader(r, blob.PlusOne(max)), make([]byte, copyBuf))
-	if err != nil {
-		return blob.Info{}, blob.ReadErr(op, ctx, err)
-	}
-	if n > max {
-		return blob.Info{}, blob.ErrTooLarge(op, max)
-	}
-	var got blob.Hash
-	hh.Sum(got[:0])
-	if err := blob.CheckWant(op, got, want); err != nil {
-		return blob.Info{}, err
-	}
-	return in, nil
 }
 
 // content is what Put read: in memory, or in a temporary file.

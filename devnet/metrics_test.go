@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"ptoy/internal/wait"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,20 +57,17 @@ func TestMetricsFourNodes(t *testing.T) {
 	check := func(i int) {
 		t.Helper()
 		nd := n.Nodes[i]
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			m := scrape(t, nd)
-			h, ok := m["cometbft_consensus_height"+chain]
-			peers := m["cometbft_p2p_peers"+chain]
+		var m map[string]float64
+		if !wait.For(30*time.Second, func() bool {
+			m = scrape(t, nd)
+			_, ok := m["cometbft_consensus_height"+chain]
 			_, mempool := m["cometbft_mempool_size"+chain]
-			if ok && h > 1 && peers == 3 && mempool && m["ptoy_ledger_height"] >= 1 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d: cometbft_consensus_height %v (present %v), cometbft_p2p_peers %v, mempool size present %v, ptoy_ledger_height %v",
-					i+1, h, ok, peers, mempool, m["ptoy_ledger_height"])
-			}
-			time.Sleep(50 * time.Millisecond)
+			return ok && m["cometbft_consensus_height"+chain] > 1 && m["cometbft_p2p_peers"+chain] == 3 && mempool && m["ptoy_ledger_height"] >= 1
+		}) {
+			_, ok := m["cometbft_consensus_height"+chain]
+			_, mempool := m["cometbft_mempool_size"+chain]
+			t.Fatalf("node %d: cometbft_consensus_height %v (present %v), cometbft_p2p_peers %v, mempool size present %v, ptoy_ledger_height %v",
+				i+1, m["cometbft_consensus_height"+chain], ok, m["cometbft_p2p_peers"+chain], mempool, m["ptoy_ledger_height"])
 		}
 	}
 	for i := range n.Nodes {

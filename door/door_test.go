@@ -2,13 +2,12 @@ package door_test
 
 import (
 	"context"
+	"ptoy/internal/faultfs"
+	"ptoy/internal/wait"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"ptoy"
 	"ptoy/audit"
@@ -42,20 +41,10 @@ func world() (x *consent.Index, patient, reader, stranger ptoy.ID) {
 	return x, patient, reader, stranger
 }
 
-// fullDisk fails every write while full is set.
-func fullDisk(full *atomic.Bool) vfs.FS {
-	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
-			return syscall.ENOSPC
-		}
-		return nil
-	}))
-}
-
 func open(t *testing.T, full *atomic.Bool) (*door.Door, *auditlog.Log, ptoy.ID, ptoy.ID, ptoy.ID) {
 	t.Helper()
 	x, patient, reader, stranger := world()
-	l, err := auditlog.Open(auditlog.Options{Dir: t.TempDir(), Node: "node1", FS: fullDisk(full), RetryEvery: 5 * time.Millisecond})
+	l, err := auditlog.Open(auditlog.Options{Dir: t.TempDir(), Node: "node1", FS: faultfs.FullDisk(full), RetryEvery: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +118,12 @@ func TestNothingPassesUnrecorded(t *testing.T) {
 		}
 	}
 	full.Store(false)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := d.Enter(ctx, read)
-		if err == nil {
-			break
-		}
-		if ptoy.KindOf(err) != ptoy.Unavailable || time.Now().After(deadline) {
-			t.Fatalf("after space returned: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var err error
+	if !wait.For(30*time.Second, func() bool {
+		_, err = d.Enter(ctx, read)
+		return err == nil || ptoy.KindOf(err) != ptoy.Unavailable
+	}) || err != nil {
+		t.Fatalf("after space returned: %v", err)
 	}
 	evs, err := l.ForPatient(ctx, patient, time.Time{}, time.Time{})
 	if err != nil || len(evs) != 1 || evs[0].Decision != audit.Allow {

@@ -82,15 +82,21 @@ type Manifest struct {
 const BackupWait = 20 * time.Second
 
 // pausable lets a backup hold block execution: FinalizeBlock and Commit
-// wait while it holds mu; waiting counts the calls that wait.
+// wait while it holds mu; waiting counts the calls that wait, and arrived
+// wakes a backup waiting for one.
 type pausable struct {
 	abci.Application
 	mu      sync.Mutex
 	waiting atomic.Int32
+	arrived chan struct{} // buffered, 1
 }
 
 func (p *pausable) hold() {
 	p.waiting.Add(1)
+	select {
+	case p.arrived <- struct{}{}:
+	default:
+	}
 	p.mu.Lock()
 	p.waiting.Add(-1)
 }
@@ -111,12 +117,16 @@ func (p *pausable) Commit(ctx context.Context, req *abci.RequestCommit) (*abci.R
 // with a block; it reports whether it did.
 func (p *pausable) pause(ctx context.Context, wait time.Duration) bool {
 	p.mu.Lock()
-	deadline := time.Now().Add(wait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
 	for p.waiting.Load() == 0 {
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		select {
+		case <-p.arrived:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
 			return false
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 	return true
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"ptoy/internal/wait"
 	"strings"
 	"testing"
 	"time"
@@ -61,12 +62,8 @@ func startNode(t *testing.T, edit func(*Config), opt Options) (*Node, *keys.KeyP
 // waitUntil polls cond until it holds or a generous deadline passes.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.For(20*time.Second, cond) {
+		t.Fatalf("timed out waiting until %s", what)
 	}
 }
 

@@ -6,15 +6,12 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"ptoy/internal/faultfs"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"ptoy/audit"
 	pb "ptoy/gen/ptoy/v1"
@@ -130,23 +127,6 @@ func TestMetrics(t *testing.T) {
 	})
 }
 
-// fullDisk is the operating system's file system, whose writes fail
-// with ENOSPC while full is set.
-func fullDisk(full *atomic.Bool) vfs.FS {
-	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !full.Load() {
-			return nil
-		}
-		switch op.Kind {
-		case errorfs.OpCreate, errorfs.OpLink, errorfs.OpRename, errorfs.OpReuseForWrite, errorfs.OpMkdirAll,
-			errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData,
-			errorfs.OpFileSyncTo, errorfs.OpFileFlush, errorfs.OpFilePreallocate:
-			return syscall.ENOSPC
-		}
-		return nil
-	}))
-}
-
 // readyz returns the status and body of GET /readyz.
 func readyz(t *testing.T, n *Node) (int, string) {
 	t.Helper()
@@ -173,7 +153,7 @@ func TestReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	var full atomic.Bool
-	n1, err := Open(homes[0], Options{AuditFS: fullDisk(&full)})
+	n1, err := Open(homes[0], Options{AuditFS: faultfs.FullDisk(&full)})
 	if err != nil {
 		t.Fatal(err)
 	}

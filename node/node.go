@@ -186,7 +186,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 
-	n.pause = &pausable{Application: n.app}
+	n.pause = &pausable{Application: n.app, arrived: make(chan struct{}, 1)}
 	n.cometDBs = &cometDBs{dbs: map[string]dbm.DB{}}
 	if n.comet, err = newComet(home, cfg, n.pause, log, &n.stopping, n.metrics.reg, n.cometDBs.provider); err != nil {
 		return nil, err

@@ -2,35 +2,16 @@ package auditlog
 
 import (
 	"context"
+	"ptoy/internal/faultfs"
+	"ptoy/internal/wait"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"ptoy"
 	"ptoy/audit"
 )
-
-// fullDisk is the operating system's file system, whose writes fail
-// with ENOSPC while full is set (removing files still works, as on a
-// real full disk).
-func fullDisk(full *atomic.Bool) vfs.FS {
-	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !full.Load() {
-			return nil
-		}
-		switch op.Kind {
-		case errorfs.OpCreate, errorfs.OpLink, errorfs.OpRename, errorfs.OpReuseForWrite, errorfs.OpMkdirAll,
-			errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData,
-			errorfs.OpFileSyncTo, errorfs.OpFileFlush, errorfs.OpFilePreallocate:
-			return syscall.ENOSPC
-		}
-		return nil
-	}))
-}
 
 // TestDiskFull: with the log's disk full, appends (the gateway's reads)
 // fail with Unavailable and the process lives on (Pebble's fatal commit
@@ -47,7 +28,7 @@ func TestDiskFull(t *testing.T) {
 			failed.Add(1)
 		}
 	}
-	l, err := Open(Options{Dir: dir, Node: testNode, FS: fullDisk(&full), RetryEvery: 5 * time.Millisecond, Observe: observe})
+	l, err := Open(Options{Dir: dir, Node: testNode, FS: faultfs.FullDisk(&full), RetryEvery: 5 * time.Millisecond, Observe: observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,17 +61,11 @@ func TestDiskFull(t *testing.T) {
 
 	full.Store(false)
 	var after audit.Event
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !wait.For(30*time.Second, func() bool {
 		after, err = l.Append(ctx, event(id(1), id(2), audit.ActionRead, audit.Allow, t0.Add(3*time.Hour)))
-		if err == nil {
-			break
-		}
-		wantKind(t, err, ptoy.Unavailable)
-		if time.Now().After(deadline) {
-			t.Fatalf("the log did not recover once the disk had room: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return err == nil || ptoy.KindOf(err) != ptoy.Unavailable
+	}) || err != nil {
+		t.Fatalf("the log did not recover once the disk had room: %v", err)
 	}
 	if l.Err() != nil {
 		t.Fatalf("the log works again, but Err says %v", l.Err())

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"ptoy/internal/wait"
 	"strconv"
 	"time"
 
@@ -44,19 +45,16 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: wait-http URL")
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := hc.Get(args[0])
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+	var err error
+	if !wait.For(2*time.Minute, func() bool {
+		var resp *http.Response
+		if resp, err = hc.Get(args[0]); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s did not answer in time (last: %v)", args[0], err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		ts.Fatalf("%s did not answer in time (last: %v)", args[0], err)
 	}
 }
 
@@ -64,15 +62,8 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: wait-file PATH")
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s did not appear in time", args[0])
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !wait.For(2*time.Minute, func() bool { _, err := os.Stat(ts.MkAbs(args[0])); return err == nil }) {
+		ts.Fatalf("%s did not appear in time", args[0])
 	}
 }
 

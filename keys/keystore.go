@@ -134,27 +134,13 @@ func Seal(name string, k *KeyPair, passphrase []byte, p KDFParams, created time.
 			KEMPublic:     k.KEMPublic(),
 			Created:       createdText,
 		},
-		Sealed: sealedJSON{
-			KDF:       kdfArgon2id,
-			Salt:      make([]byte, saltLen),
-			Time:      p.Time,
-			MemoryKiB: p.MemoryKiB,
-			Threads:   p.Threads,
-			Cipher:    cipherXChaC,
-			Nonce:     make([]byte, chacha20poly1305.NonceSizeX),
-		},
 	}
-	if _, err := rand.Read(f.Sealed.Salt); err != nil {
-		return nil, ptoy.E(op, ptoy.Other, "cannot read random salt", err)
+	if f.Sealed, err = newSealed(op, p); err != nil {
+		return nil, err
 	}
-	if _, err := rand.Read(f.Sealed.Nonce); err != nil {
-		return nil, ptoy.E(op, ptoy.Other, "cannot read random nonce", err)
+	if err := f.Sealed.encrypt(op, passphrase, plain, associatedData(&f)); err != nil {
+		return nil, err
 	}
-	aead, err := newAEAD(passphrase, &f.Sealed)
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, err)
-	}
-	f.Sealed.Ciphertext = aead.Seal(nil, f.Sealed.Nonce, plain, associatedData(&f))
 	out, err := json.Marshal(&f)
 	if err != nil {
 		return nil, ptoy.E(op, ptoy.Other, "cannot encode keystore file", err)
@@ -405,4 +391,31 @@ func canonical(data []byte, f any) string {
 		return "not in canonical form (was it edited?)"
 	}
 	return ""
+}
+
+// newSealed returns the sealed part of a new keystore or secret file:
+// the KDF's parameters p, a fresh salt and a fresh nonce.
+func newSealed(op string, p KDFParams) (sealedJSON, error) {
+	s := sealedJSON{
+		KDF: kdfArgon2id, Salt: make([]byte, saltLen), Time: p.Time, MemoryKiB: p.MemoryKiB, Threads: p.Threads,
+		Cipher: cipherXChaC, Nonce: make([]byte, chacha20poly1305.NonceSizeX),
+	}
+	if _, err := rand.Read(s.Salt); err != nil {
+		return s, ptoy.E(op, ptoy.Other, "cannot read random salt", err)
+	}
+	if _, err := rand.Read(s.Nonce); err != nil {
+		return s, ptoy.E(op, ptoy.Other, "cannot read random nonce", err)
+	}
+	return s, nil
+}
+
+// encrypt seals plain under passphrase with associated data ad into
+// s.Ciphertext.
+func (s *sealedJSON) encrypt(op string, passphrase, plain, ad []byte) error {
+	aead, err := newAEAD(passphrase, s)
+	if err != nil {
+		return ptoy.E(op, ptoy.Other, err)
+	}
+	s.Ciphertext = aead.Seal(nil, s.Nonce, plain, ad)
+	return nil
 }

@@ -1,12 +1,9 @@
 package keys
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-
-	"golang.org/x/crypto/chacha20poly1305"
 
 	"ptoy"
 )
@@ -49,27 +46,14 @@ func SealSecret(name string, secret, passphrase []byte, p KDFParams) ([]byte, er
 	f := secretFileJSON{
 		Version: secretVersion,
 		Name:    name,
-		Sealed: sealedJSON{
-			KDF:       kdfArgon2id,
-			Salt:      make([]byte, saltLen),
-			Time:      p.Time,
-			MemoryKiB: p.MemoryKiB,
-			Threads:   p.Threads,
-			Cipher:    cipherXChaC,
-			Nonce:     make([]byte, chacha20poly1305.NonceSizeX),
-		},
 	}
-	if _, err := rand.Read(f.Sealed.Salt); err != nil {
-		return nil, ptoy.E(op, ptoy.Other, "cannot read random salt", err)
+	var err error
+	if f.Sealed, err = newSealed(op, p); err != nil {
+		return nil, err
 	}
-	if _, err := rand.Read(f.Sealed.Nonce); err != nil {
-		return nil, ptoy.E(op, ptoy.Other, "cannot read random nonce", err)
+	if err := f.Sealed.encrypt(op, passphrase, secret, secretAD(&f)); err != nil {
+		return nil, err
 	}
-	aead, err := newAEAD(passphrase, &f.Sealed)
-	if err != nil {
-		return nil, ptoy.E(op, ptoy.Other, err)
-	}
-	f.Sealed.Ciphertext = aead.Seal(nil, f.Sealed.Nonce, secret, secretAD(&f))
 	out, err := json.Marshal(&f)
 	if err != nil {
 		return nil, ptoy.E(op, ptoy.Other, "cannot encode secret file", err)

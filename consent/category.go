@@ -345,3 +345,14 @@ func canRead(p pb.Permission) bool { return ValidPermission(p) && p&pb.Permissio
 func canWrite(p pb.Permission) bool {
 	return ValidPermission(p) && p&pb.Permission_PERMISSION_WRITE != 0
 }
+
+// SealCategory is the category whose key seals a record: its most
+// sensitive label if it has one, else its category.
+func SealCategory(cat pb.Category, labels uint32) pb.Category {
+	for c := 31; c >= 16; c-- {
+		if labels&(1<<uint(c)) != 0 {
+			return pb.Category(c)
+		}
+	}
+	return cat
+}

@@ -127,3 +127,57 @@ func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
 	}
 	return p, nil
 }
+
+// Decide answers a's consent question on the latest committed state
+// without recording it. It is for an edge that answers about many
+// records at once (a FHIR search): it decides each candidate with
+// Decide, keeps what is allowed, and calls Record for what it will
+// answer before it answers. a.Consent must be set.
+func (d *Door) Decide(a Access) consent.Decision {
+	if a.Consent == nil {
+		return consent.Decision{}
+	}
+	r := *a.Consent
+	r.Reader, r.Patient, r.Purpose, r.Org = a.Reader, a.Patient, a.Purpose, a.Org
+	if r.Action == 0 {
+		r.Action = consent.Read
+	}
+	if d.cfg.BlockTime != nil {
+		r.Time = d.cfg.BlockTime()
+	}
+	return consent.Decide(d.cfg.Consent, r)
+}
+
+// Record writes one audit event per access, with the decision Decide
+// gave it (ds[i] for as[i]), durably, and returns once all are on disk:
+// ptoy.Unavailable if any could not be written, and then nothing may be
+// served.
+func (d *Door) Record(ctx context.Context, as []Access, ds []consent.Decision) error {
+	if len(as) != len(ds) {
+		return ptoy.E("door.Record", ptoy.Invalid, "one decision per access")
+	}
+	errs := make(chan error, len(as))
+	for i, a := range as {
+		go func() {
+			dec, reason := audit.Deny, ds[i].Reason()
+			if ds[i].Allow {
+				dec = audit.Allow
+			}
+			_, err := d.cfg.Audit.Append(ctx, audit.Event{
+				Time: d.cfg.Now(), Node: d.cfg.Node, Actor: a.Reader, Patient: a.Patient, Action: a.Action,
+				Record: a.Object, Purpose: consent.PurposeName(a.Purpose), Decision: dec, Reason: reason,
+			})
+			errs <- err
+		}()
+	}
+	var first error
+	for range as {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return ptoy.E("door.Record", ptoy.Unavailable, "the access could not be recorded; nothing was served", first)
+	}
+	return nil
+}

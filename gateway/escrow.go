@@ -163,3 +163,41 @@ func copyKeys(ks []seal.PrivateKey) []seal.PrivateKey {
 	}
 	return out
 }
+
+// maxRecord bounds a record's ciphertext read into memory by this node's
+// own edges (the FHIR API): a record larger than this is served only as
+// ciphertext, through the gateway.
+const maxRecord = 64 << 20
+
+// Ciphertext reads a record version's ciphertext from this node's store,
+// or else from a placement peer, and checks it against the ledger's
+// hash. It is for this node's own edges, after they passed the door.
+func (g *Gateway) Ciphertext(ctx context.Context, patient ptoy.ID, st *pb.RecordState) ([]byte, error) {
+	h := blob.Hash(st.Entry.Hash)
+	rc, _, err := g.cfg.Blobs.Get(ctx, h)
+	if ptoy.KindOf(err) == ptoy.NotFound {
+		rc, _, err = g.fetch(ctx, h, recordOwner(patient, st))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return readAll(rc, h, maxRecord)
+}
+
+// OrgKeys opens the key bundle the patient's grant gave this node's
+// organisation: the category keys the organisation may decrypt with. It
+// is ptoy.NotFound when the organisation holds no bundle from the
+// patient (no grant, or one without read).
+func (g *Gateway) OrgKeys(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, blob.Hash, error) {
+	gs, err := g.cfg.Ledger.Grant(patient, g.cfg.Org)
+	if err != nil || gs == nil || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE || len(gs.Grant.KeyBundle) != blob.HashLen {
+		return nil, blob.Hash{}, ptoy.E("gateway.OrgKeys", ptoy.NotFound, "the organisation holds no key bundle from this patient")
+	}
+	h := blob.Hash(gs.Grant.KeyBundle)
+	raw, err := g.KeyMaterial(ctx, patient, h)
+	if err != nil {
+		return nil, h, err
+	}
+	ks, err := seal.OpenBundle(patient, g.cfg.Org, g.cfg.OrgKEM, raw)
+	return ks, h, err
+}

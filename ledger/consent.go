@@ -1004,3 +1004,16 @@ func (b *Block) updateKeySet(patient ptoy.ID, keySet, escrow, ownBundle []byte) 
 	b.putMsg(keySetKey(patient), ks)
 	return nil
 }
+
+// ParseGrantKey splits a committed grant key into patient and grantee; ok
+// is false for other keys. Subscribers use it on commit write sets (a
+// node's FHIR index follows the grants to its organisation).
+func ParseGrantKey(k []byte) (patient, grantee ptoy.ID, ok bool) {
+	rest, found := bytes.CutPrefix(k, prefixGrant)
+	if !found || len(rest) != 2*ptoy.IDLen {
+		return patient, grantee, false
+	}
+	copy(patient[:], rest)
+	copy(grantee[:], rest[ptoy.IDLen:])
+	return patient, grantee, true
+}

@@ -40,6 +40,8 @@ import (
 	"ptoy/blob"
 	"ptoy/directory"
 	"ptoy/door"
+	"ptoy/fhir"
+	"ptoy/fhir/smart"
 	"ptoy/gateway"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
@@ -100,6 +102,12 @@ type Node struct {
 	// signMu serialises the transactions the node signs (submitAsNode),
 	// so that two loops never take the same sequence number.
 	signMu sync.Mutex
+	// orgSignMu serialises the transactions the node signs as its
+	// organisation (the FHIR API's writes, submitAsOrg).
+	orgSignMu sync.Mutex
+	fhirDB    *store.Pebble
+	fhir      *fhir.Server
+	smart     *smart.Server
 
 	// pause holds block execution while a backup copies the stores;
 	// cometDBs are CometBFT's databases; backupMu lets one backup run.
@@ -224,7 +232,12 @@ func Open(home string, opt Options) (*Node, error) {
 		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 
+	if err := n.openFHIR(dirKey, peers); err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
+	mux.Handle(fhir.Mount+"/", n.fhir.Handler())
 	authenticated := func(path string, h http.Handler) { mux.Handle(path, n.auth.Middleware(h)) }
 	authenticated(api.New(n))
 	authenticated(api.NewToken(n))
@@ -308,8 +321,9 @@ func (n *Node) Start() error {
 	go func() { defer n.done.Done(); n.auditLedger(ctx, events) }()
 	go func() { defer n.done.Done(); n.gw.Run(ctx, repair) }()
 	go func() { defer n.done.Done(); n.anchorLoop(ctx, anchor) }()
-	n.done.Add(1)
+	n.done.Add(2)
 	go func() { defer n.done.Done(); n.escrowLoop(ctx) }()
+	go func() { defer n.done.Done(); n.fhir.Run(ctx) }()
 	go func() {
 		serve := func() error { return n.srv.Serve(n.conns) }
 		if n.srv.TLSConfig != nil {
@@ -368,6 +382,9 @@ func (n *Node) closeStores() {
 	}
 	if n.kv != nil {
 		n.kv.Close()
+	}
+	if n.fhirDB != nil {
+		n.fhirDB.Close()
 	}
 	n.lock.Release()
 }

@@ -219,3 +219,7 @@ func (l *fatalLogger) Fatalf(format string, args ...any) {
 
 // ErrCorrupt reports a stored value that does not decode.
 func ErrCorrupt(err error) error { return kv.ErrCorrupt(err) }
+
+// DB is the Pebble database itself, for a node's own stores that keep
+// more than ordered writes (the FHIR index).
+func (p *Pebble) DB() *pebble.DB { return p.db }

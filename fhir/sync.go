@@ -1,0 +1,203 @@
+package fhir
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"ptoy"
+	"ptoy/blob"
+	"ptoy/consent"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/ledger"
+	"ptoy/seal"
+)
+
+// sweepEvery is how often the index checks that its organisation may
+// still read each patient it holds (grants expire with block time, not
+// with a transaction).
+const sweepEvery = 30 * time.Second
+
+// queue is the set of patients whose records the index must bring up to
+// date, filled from commits.
+type queue struct {
+	mu   sync.Mutex
+	set  map[ptoy.ID]bool
+	wake chan struct{}
+}
+
+func (q *queue) add(p ptoy.ID) {
+	q.mu.Lock()
+	q.set[p] = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) take() []ptoy.ID {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]ptoy.ID, 0, len(q.set))
+	for p := range q.set {
+		out = append(out, p)
+	}
+	clear(q.set)
+	return out
+}
+
+// Run keeps the index current until ctx ends: it follows commits (new
+// record versions of patients the organisation may read, grants to the
+// organisation given or ended), brings every such patient up to date,
+// and purges a patient as soon as the organisation may no longer read
+// them.
+func (s *Server) Run(ctx context.Context) {
+	q := &queue{set: map[ptoy.ID]bool{}, wake: make(chan struct{}, 1)}
+	s.cfg.Ledger.Subscribe(func(c ledger.Committed) {
+		for _, w := range c.Writes {
+			if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
+				q.add(p)
+			} else if p, g, ok := ledger.ParseGrantKey(w.Key); ok && g == s.cfg.Org {
+				q.add(p)
+			}
+		}
+	})
+	s.resync(q)
+	close(s.started)
+	tick := time.NewTicker(sweepEvery)
+	defer tick.Stop()
+	for {
+		for _, p := range q.take() {
+			if err := s.syncPatient(ctx, p); err != nil && ctx.Err() == nil {
+				s.cfg.Log.Warn("fhir: indexing a patient's records failed; retried at the next sweep", "patient", p, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-tick.C:
+			s.resync(q)
+		}
+	}
+}
+
+// resync queues every patient who granted the organisation access and
+// every patient the index holds (to purge those it no longer may read).
+func (s *Server) resync(q *queue) {
+	ps, err := s.cfg.Ledger.PatientsOf(s.cfg.Org)
+	if err != nil {
+		s.cfg.Log.Warn("fhir: listing the organisation's patients failed", "err", err)
+	}
+	for _, p := range ps {
+		q.add(p)
+	}
+	for _, p := range s.idx.patients() {
+		q.add(p)
+	}
+}
+
+// orgMayRead reports whether the organisation itself may read any of
+// the patient's records now (its grant is in force).
+func (s *Server) orgMayRead(patient ptoy.ID) bool {
+	gs, err := s.cfg.Ledger.Grant(patient, s.cfg.Org)
+	if err != nil || gs == nil || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE {
+		return false
+	}
+	now := s.cfg.Ledger.BlockTime().Unix()
+	return gs.Grant.Expires == 0 || now < gs.Grant.Expires
+}
+
+// syncPatient brings the index up to date with the patient's records:
+// each latest version the organisation's keys open is indexed, anything
+// else of the patient's leaves the index.
+func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
+	if !s.orgMayRead(patient) {
+		return s.idx.purge(patient)
+	}
+	keys, _, err := s.cfg.Vault.OrgKeys(ctx, patient)
+	if ptoy.KindOf(err) == ptoy.NotFound {
+		return s.idx.purge(patient)
+	}
+	if err != nil {
+		return err
+	}
+	recs, err := s.cfg.Ledger.Records(patient)
+	if err != nil {
+		return err
+	}
+	seen := map[[16]byte]bool{}
+	var firstErr error
+	for _, st := range recs {
+		var k recKey
+		k.patient = patient
+		copy(k.rec[:], st.Entry.Id)
+		seen[k.rec] = true
+		if st.Erased {
+			s.idx.remove(k)
+			continue
+		}
+		if e := s.idx.get(k); e != nil && e.version == st.Entry.Version && e.hash == blob.Hash(st.Entry.Hash) {
+			continue
+		}
+		if err := s.indexRecord(ctx, k, st, keys); err != nil {
+			s.idx.remove(k)
+			if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	for _, p := range s.idx.patients() {
+		if p != patient {
+			continue
+		}
+		s.idx.mu.RLock()
+		var gone []recKey
+		for rec := range s.idx.byPatient[patient] {
+			if !seen[rec] {
+				gone = append(gone, recKey{patient, rec})
+			}
+		}
+		s.idx.mu.RUnlock()
+		for _, k := range gone {
+			s.idx.remove(k)
+		}
+	}
+	return firstErr
+}
+
+// indexRecord decrypts one record version with the organisation's keys
+// and indexes it. A record that is not a FHIR resource of a stored type
+// (a document, a note in another format) is not indexed.
+func (s *Server) indexRecord(ctx context.Context, k recKey, st *pb.RecordState, keys []seal.PrivateKey) error {
+	ct, err := s.cfg.Vault.Ciphertext(ctx, k.patient, st)
+	if err != nil {
+		return err
+	}
+	ref := seal.Ref{ID: k.rec, Version: st.Entry.Version}
+	plain, err := seal.OpenBytes(ct, ref, func(c seal.Category, epoch uint32) (seal.PrivateKey, error) {
+		for _, key := range keys {
+			if key.Category == c && key.Epoch == epoch {
+				return key, nil
+			}
+		}
+		return seal.PrivateKey{}, ptoy.E("fhir", ptoy.PermissionDenied, "the organisation holds no key for this record")
+	})
+	if err != nil {
+		return err
+	}
+	res, err := decodeMap(plain)
+	if err != nil {
+		return err
+	}
+	typ, _ := res["resourceType"].(string)
+	id, _ := res["id"].(string)
+	if _, ok := categoryOf[typ]; !ok || id == "" {
+		return ptoy.E("fhir", ptoy.Invalid, fmt.Sprintf("record %x is not a stored FHIR resource", k.rec[:4]))
+	}
+	_, err = s.idx.put(k, &stored{Version: st.Entry.Version, Hash: blob.Hash(st.Entry.Hash), Type: typ, ID: id,
+		Cat: st.Entry.Category, Labels: st.Entry.Labels | consent.Bit(st.Entry.Category), Updated: st.Time * int64(time.Second), Raw: plain})
+	return err
+}

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"net/http"
+	"strings"
+	"time"
+
+	"ptoy"
+	"ptoy/fhir"
+	"ptoy/fhir/smart"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/store"
+	"ptoy/tx"
+)
+
+// FHIRBase is the base URL of the node's FHIR API.
+func (c Config) FHIRBase() string { return c.Scheme() + "://" + c.HTTPAddr + "/fhir" }
+
+// openFHIR opens the node's FHIR API: its sealed index in
+// HOME/data/fhir under a key derived from the directory key (sealed
+// under the node's passphrase), and the SMART authorization server.
+func (n *Node) openFHIR(dirKey []byte, peers map[ptoy.ID]string) error {
+	var err error
+	if n.fhirDB, err = store.Open(n.path("data", "fhir")); err != nil {
+		return err
+	}
+	key, err := hkdf.Key(sha256.New, dirKey, nil, "ptoy fhir index v1", 32)
+	if err != nil {
+		return ptoy.E("node.openFHIR", ptoy.Other, err)
+	}
+	base := n.cfg.FHIRBase()
+	n.smart, err = smart.New(smart.Config{
+		Issuer: base, DB: n.fhirDB.DB(), Prefix: []byte("smart/"),
+		Authenticate: func(r *http.Request) (ptoy.ID, error) {
+			a, err := n.auth.Caller(unstripped(r))
+			if err != nil {
+				return ptoy.ID{}, err
+			}
+			return ptoy.ID(a.Id), nil
+		},
+		Principal: n.fhirPrincipal,
+		Admin:     n.fhirAdmin,
+	})
+	if err != nil {
+		return err
+	}
+	n.fhir, err = fhir.New(fhir.Config{
+		Base: base, Node: n.cfg.Moniker, Org: n.orgKey.ID(), Ledger: n.ledger, Vault: n.gw, Door: n.door, Auth: n.auth,
+		SMART: n.smart, Blobs: n.blobs, SubmitAsOrg: n.submitAsOrg, DB: n.fhirDB.DB(), Prefix: []byte("index/"), Key: key,
+		Peers: peers, Log: n.log,
+	})
+	return err
+}
+
+// fhirPrincipal says who an account is to the SMART server: a patient,
+// or an employee of this node's organisation.
+func (n *Node) fhirPrincipal(id ptoy.ID) (smart.Principal, error) {
+	a, err := n.ledger.Account(id)
+	if err != nil {
+		return smart.Principal{}, err
+	}
+	switch a.Kind {
+	case pb.AccountKind_ACCOUNT_KIND_PATIENT:
+		return smart.Principal{Account: id, Patient: true, FHIRUser: "Patient/" + id.String()}, nil
+	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
+		if e, err := n.ledger.Employee(n.Org(), id); err == nil && e != nil {
+			return smart.Principal{Account: id, Org: n.Org(), FHIRUser: "Practitioner/" + id.String()}, nil
+		}
+	}
+	return smart.Principal{}, ptoy.E("node.fhir", ptoy.PermissionDenied, "this node answers FHIR for its organisation's staff")
+}
+
+// fhirAdmin says which organisation a signed request to register SMART
+// clients administers: this node's, if the signer is its admin.
+func (n *Node) fhirAdmin(r *http.Request) (ptoy.ID, error) {
+	a, err := n.auth.Caller(unstripped(r))
+	if err != nil {
+		return ptoy.ID{}, err
+	}
+	id := ptoy.ID(a.Id)
+	if id == n.Org() {
+		return id, nil
+	}
+	if e, err := n.ledger.Employee(n.Org(), id); err == nil && e != nil && e.Role == pb.Role_ROLE_ADMIN {
+		return n.Org(), nil
+	}
+	return ptoy.ID{}, ptoy.E("node.fhir", ptoy.PermissionDenied, "only the organisation or its admins register FHIR clients")
+}
+
+// submitAsOrg signs body with the organisation's key at its next
+// sequence, submits it and waits until it is committed (the FHIR API's
+// writes are the organisation's). Someone else signing as the
+// organisation at the same moment may take the sequence: the node then
+// signs again, a few times.
+func (n *Node) submitAsOrg(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
+	n.orgSignMu.Lock()
+	defer n.orgSignMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for try := 0; ; try++ {
+		acct, err := n.ledger.Account(n.Org())
+		if err != nil {
+			return nil, err
+		}
+		body.Sequence = acct.Sequence + 1
+		raw, err := tx.Sign(n.ChainID(), body, n.orgKey)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := n.Submit(ctx, raw, true)
+		if err != nil || resp.Code != tx.Code(ptoy.E("", ptoy.BadSequence)) || try == 3 {
+			return resp, err
+		}
+	}
+}
+
+// unstripped is r as it was signed: the SMART server sees its routes
+// relative to the FHIR base, a signature covers the whole path.
+func unstripped(r *http.Request) *http.Request {
+	if strings.HasPrefix(r.URL.Path, fhir.Mount+"/") {
+		return r
+	}
+	c := r.Clone(r.Context())
+	c.URL.Path = fhir.Mount + r.URL.Path
+	if r.URL.RawPath != "" {
+		c.URL.RawPath = fhir.Mount + r.URL.RawPath
+	}
+	return c
+}

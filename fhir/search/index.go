@@ -2,6 +2,7 @@ package search
 
 import (
 	"math"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -10,11 +11,14 @@ import (
 
 // Index is what a server keeps of one resource version for search: the
 // values of every search parameter of its type, in one slice of fixed-size
-// entries and one string that holds all their text. The zero Index matches
-// nothing but :missing=true.
+// entries and one string that holds all their text. No query matches the
+// zero Index.
 type Index struct {
-	tp   *typeParams
-	strs string  // the text of all entries
+	tp *typeParams
+	// strs starts with the parameter of each entry, one byte each, so
+	// that finding a parameter's entries reads one cache line; the text
+	// of all entries follows.
+	strs string
 	ents []entry // sorted by param
 }
 
@@ -32,7 +36,7 @@ type span struct{ off, n uint32 }
 //	number     lo, hi: float64 bits
 //	quantity   lo, hi: float64 bits; a system, b code, c unit
 type entry struct {
-	p       uint16 // the parameter: its place in typeParams.params
+	p       uint8 // the parameter: its place in typeParams.params
 	flag    uint8
 	a, b, c span
 	lo, hi  int64
@@ -45,29 +49,26 @@ const flagTextOnly uint8 = 1
 func (ix *Index) str(s span) string { return ix.strs[s.off : s.off+s.n] }
 
 // find returns the entries of parameter p.
-func (ix *Index) find(p uint16) []entry {
-	lo, hi := 0, len(ix.ents)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if ix.ents[m].p < p {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+func (ix *Index) find(p uint8) []entry {
+	n := len(ix.ents)
+	ids := ix.strs[:n]
+	i := strings.IndexByte(ids, p)
+	if i < 0 {
+		return nil
 	}
-	end := lo
-	for end < len(ix.ents) && ix.ents[end].p == p {
-		end++
+	j := i + 1
+	for j < n && ids[j] == p {
+		j++
 	}
-	return ix.ents[lo:end]
+	return ix.ents[i:j]
 }
 
-func (ix *Index) param(name string) (uint16, bool) {
+func (ix *Index) param(name string) (uint8, bool) {
 	if ix.tp == nil {
 		return 0, false
 	}
 	i, ok := ix.tp.byName[name]
-	return uint16(i), ok
+	return uint8(i), ok
 }
 
 // Type returns the resource type of the indexed resource.
@@ -128,7 +129,7 @@ func (ix Index) Dates(param string) (low, high time.Time, ok bool) {
 	return low, high, true
 }
 
-func (ix *Index) dates(p uint16) (lo, hi int64, ok bool) {
+func (ix *Index) dates(p uint8) (lo, hi int64, ok bool) {
 	ents := ix.find(p)
 	if len(ents) == 0 {
 		return 0, 0, false
@@ -157,20 +158,30 @@ func (r *Registry) Extract(resourceType string, res map[string]any) (Index, erro
 	b := builder{tp: tp, seen: map[string]span{}}
 	var items []item
 	for i, e := range tp.exprs {
-		b.p, b.first = uint16(i), len(b.ents)
+		b.p, b.first = uint8(i), len(b.ents)
 		items = e.eval(tp, res, items[:0])
 		for _, it := range items {
 			b.add(tp.kinds[i], it)
 		}
 	}
-	ents := make([]entry, len(b.ents))
-	copy(ents, b.ents)
-	return Index{tp: tp, strs: string(b.buf), ents: ents}, nil
+	n := len(b.ents)
+	ents := make([]entry, n)
+	strs := make([]byte, n, n+len(b.buf))
+	for i, e := range b.ents {
+		strs[i] = e.p
+		for _, s := range []*span{&e.a, &e.b, &e.c} {
+			if s.n > 0 {
+				s.off += uint32(n)
+			}
+		}
+		ents[i] = e
+	}
+	return Index{tp: tp, strs: string(append(strs, b.buf...)), ents: ents}, nil
 }
 
 type builder struct {
 	tp    *typeParams
-	p     uint16
+	p     uint8
 	first int // the first entry of parameter p
 	buf   []byte
 	seen  map[string]span
@@ -385,4 +396,3 @@ func (b *builder) addDate(v any) {
 
 func fbits(f float64) int64 { return int64(math.Float64bits(f)) }
 func fval(i int64) float64  { return math.Float64frombits(uint64(i)) }
-

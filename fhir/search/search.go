@@ -142,6 +142,9 @@ func load(data []byte) (*Registry, error) {
 			if p.Resource == "Resource" || p.Resource == "DomainResource" {
 				expression = strings.ReplaceAll(expression, p.Resource+".", tp.name+".")
 			}
+			if len(tp.params) == 256 {
+				break // an Index keeps a parameter in a byte
+			}
 			e, err := compile(expression)
 			if err != nil {
 				continue // not in the FHIRPath subset: the parameter is not offered

@@ -96,9 +96,7 @@ func main() {
 			if sp.Expression != "" {
 				p.Expression = restrict(sp.Expression, base)
 			}
-			if len(sp.Base) == 1 || p.Expression != "" {
-				p.Targets = sortedCopy(sp.Target)
-			}
+			p.Targets = targets(p.Expression, sp.Target)
 			key := base + "\x00" + sp.Code
 			if old, dup := seen[key]; dup {
 				log.Fatalf("%s: two definitions of %s on %s (%s)", f, sp.Code, base, old.URL)
@@ -240,6 +238,29 @@ func readJSON(file string, v any) error {
 		return fmt.Errorf("%s: %v", file, err)
 	}
 	return nil
+}
+
+// targets narrows the targets of a reference parameter to the types its
+// expression keeps: the patient parameter of Observation targets Patient
+// and Group, but Observation.subject.where(resolve() is Patient) keeps
+// only Patient.
+func targets(expr string, all []string) []string {
+	kept := map[string]bool{}
+	for _, part := range splitUnion(expr) {
+		_, t, ok := strings.Cut(part, "resolve() is ")
+		if !ok {
+			return sortedCopy(all)
+		}
+		t = strings.TrimRight(t, ") ")
+		kept[t] = true
+	}
+	var out []string
+	for _, t := range all {
+		if kept[t] {
+			out = append(out, t)
+		}
+	}
+	return sortedCopy(out)
 }
 
 func sortedCopy(s []string) []string {

@@ -2,8 +2,13 @@ package search
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"ptoy/internal/npmdeps"
 )
 
 // TestRegistryKeepsTheCommonParams checks that every parameter clients rely
@@ -132,5 +137,23 @@ func TestCompile(t *testing.T) {
 		if _, err := compile(s); err == nil {
 			t.Errorf("%q compiled", s)
 		}
+	}
+}
+
+// TestParamsJSONIsCurrent checks that the committed params.json is what
+// the generator writes from the official definitions.
+func TestParamsJSONIsCurrent(t *testing.T) {
+	npmdeps.Dir(t)
+	out := filepath.Join(t.TempDir(), "params.json")
+	cmd := exec.Command("go", "run", "./gen", "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run ./gen: %v\n%s", err, b)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(paramsJSON) {
+		t.Error("params.json is not what gen writes: run go generate ./fhir/search")
 	}
 }

@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log"
 	"os"
@@ -62,6 +63,8 @@ type searchParameter struct {
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
+	out := flag.String("o", "params.json", "the file to write")
+	flag.Parse()
 	dir, err := examples()
 	if err != nil {
 		log.Fatal(err)
@@ -145,7 +148,7 @@ func main() {
 		b.WriteString("\n")
 	}
 	b.WriteString("]}\n")
-	if err := os.WriteFile("params.json", b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

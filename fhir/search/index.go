@@ -262,7 +262,16 @@ func (b *builder) add(k ptype, it item) {
 			return
 		}
 		if f, ok := number(m["value"]); ok {
-			b.addQuantity(m, f, f)
+			// A comparator makes the value a bound: >60 is (60, +Inf),
+			// kept here as [60, +Inf].
+			lo, hi := f, f
+			switch m["comparator"] {
+			case "<", "<=":
+				lo = math.Inf(-1)
+			case ">", ">=":
+				hi = math.Inf(1)
+			}
+			b.addQuantity(m, lo, hi)
 			return
 		}
 		low, _ := m["low"].(map[string]any)

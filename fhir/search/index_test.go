@@ -106,6 +106,11 @@ func TestExtractOfficialExamples(t *testing.T) {
 			"performer":      {"Practitioner/f005"},
 			"value-quantity": {"6.3|http://unitsofmeasure.org|mmol/L"},
 		}},
+		{"Observation-f205.json", map[string][]string{
+			// two components: {value 60, comparator ">"}, a bound, and {value 60}
+			"component-value-quantity": {"60..+Inf|http://unitsofmeasure.org|mL/min/{1.73_m2}",
+				"60|http://unitsofmeasure.org|mL/min/{1.73_m2}"},
+		}},
 		{"Observation-abdo-tender.json", map[string][]string{
 			"code":          {"http://snomed.info/sct|43478001", "text:abdominal tenderness"},
 			"value-concept": nil, // valueBoolean is not a CodeableConcept

@@ -100,6 +100,7 @@ func TestTokenStringReferenceForms(t *testing.T) {
 	obs := mustExtract(t, example(t, "Observation-example.json"))
 	tender := mustExtract(t, example(t, "Observation-abdo-tender.json"))
 	pat := mustExtract(t, example(t, "Patient-example.json"))
+	f205 := mustExtract(t, example(t, "Observation-f205.json"))
 	cases := []struct {
 		typ, query string
 		ix         *Index
@@ -161,6 +162,10 @@ func TestTokenStringReferenceForms(t *testing.T) {
 		{"Observation", "value-quantity=ap200", obs, true},
 		{"Observation", "value-quantity=ap210", obs, false},
 		{"Observation", "value-quantity=1.85e2", obs, true},
+		{"Observation", "component-value-quantity=gt100", f205, true}, // >60 may be above 100
+		{"Observation", "component-value-quantity=gt61", f205, true},  // only the >60 one can be
+		{"Observation", "component-value-quantity=ge60", f205, true},
+		{"Observation", "component-value-quantity=lt50", f205, false},
 		// common
 		{"Observation", "_id=example", obs, true},
 		{"Observation", "_id=other,example", obs, true},

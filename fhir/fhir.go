@@ -70,6 +70,10 @@ type Vault interface {
 	Ciphertext(ctx context.Context, patient ptoy.ID, st *pb.RecordState) ([]byte, error)
 	KeyMaterial(ctx context.Context, patient ptoy.ID, h blob.Hash) ([]byte, error)
 	OrgKeys(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, blob.Hash, error)
+	// EmergencyKeys are the patient's emergency keys under an open
+	// break-glass of the organisation's (ptoy.NotFound if none is open,
+	// ptoy.Unavailable until enough escrow shares are released).
+	EmergencyKeys(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, error)
 }
 
 // Config wires the API to its node.
@@ -103,6 +107,7 @@ type Server struct {
 	idx     *index
 	pages   *pages
 	exports exports
+	queue   *queue
 	mux     *http.ServeMux
 	started chan struct{}
 }
@@ -125,7 +130,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, reg: reg, idx: idx, pages: newPages(), started: make(chan struct{})}
+	s := &Server{cfg: cfg, reg: reg, idx: idx, pages: newPages(), started: make(chan struct{}),
+		queue: &queue{set: map[ptoy.ID]bool{}, wake: make(chan struct{}, 1)}}
 	s.routes()
 	return s, nil
 }

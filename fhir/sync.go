@@ -54,12 +54,14 @@ func (q *queue) take() []ptoy.ID {
 // and purges a patient as soon as the organisation may no longer read
 // them.
 func (s *Server) Run(ctx context.Context) {
-	q := &queue{set: map[ptoy.ID]bool{}, wake: make(chan struct{}, 1)}
+	q := s.queue
 	s.cfg.Ledger.Subscribe(func(c ledger.Committed) {
 		for _, w := range c.Writes {
 			if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
 				q.add(p)
 			} else if p, g, ok := ledger.ParseGrantKey(w.Key); ok && g == s.cfg.Org {
+				q.add(p)
+			} else if p, ok := ledger.BreakGlassPatient(w); ok {
 				q.add(p)
 			}
 		}
@@ -113,11 +115,24 @@ func (s *Server) orgMayRead(patient ptoy.ID) bool {
 // syncPatient brings the index up to date with the patient's records:
 // each latest version the organisation's keys open is indexed, anything
 // else of the patient's leaves the index.
+//
+// Without a grant in force, a break-glass of the organisation's that is
+// open lets it hold the patient's emergency set (decrypted with the keys
+// the escrow gives), for the emergency physician alone to read: the door
+// decides each read. While the escrow's shares are still being released
+// the patient is tried again shortly.
 func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
-	if !s.orgMayRead(patient) {
-		return s.idx.purge(patient)
+	var keys []seal.PrivateKey
+	var err error
+	if s.orgMayRead(patient) {
+		keys, _, err = s.cfg.Vault.OrgKeys(ctx, patient)
+	} else {
+		keys, err = s.cfg.Vault.EmergencyKeys(ctx, patient)
+		if ptoy.KindOf(err) == ptoy.Unavailable {
+			time.AfterFunc(time.Second, func() { s.queue.add(patient) })
+			return nil
+		}
 	}
-	keys, _, err := s.cfg.Vault.OrgKeys(ctx, patient)
 	if ptoy.KindOf(err) == ptoy.NotFound {
 		return s.idx.purge(patient)
 	}
@@ -149,21 +164,16 @@ func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
 			}
 		}
 	}
-	for _, p := range s.idx.patients() {
-		if p != patient {
-			continue
+	s.idx.mu.RLock()
+	var gone []recKey
+	for rec := range s.idx.byPatient[patient] {
+		if !seen[rec] {
+			gone = append(gone, recKey{patient, rec})
 		}
-		s.idx.mu.RLock()
-		var gone []recKey
-		for rec := range s.idx.byPatient[patient] {
-			if !seen[rec] {
-				gone = append(gone, recKey{patient, rec})
-			}
-		}
-		s.idx.mu.RUnlock()
-		for _, k := range gone {
-			s.idx.remove(k)
-		}
+	}
+	s.idx.mu.RUnlock()
+	for _, k := range gone {
+		s.idx.remove(k)
 	}
 	return firstErr
 }

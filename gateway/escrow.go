@@ -201,3 +201,25 @@ func (g *Gateway) OrgKeys(ctx context.Context, patient ptoy.ID) ([]seal.PrivateK
 	ks, err := seal.OpenBundle(patient, g.cfg.Org, g.cfg.OrgKEM, raw)
 	return ks, h, err
 }
+
+// EmergencyKeys recovers the patient's emergency keys for this node's
+// organisation, under its latest break-glass for the patient that is
+// still open: ptoy.NotFound if none is, ptoy.Unavailable while too few
+// escrow shares are released. The keys open the emergency set only.
+func (g *Gateway) EmergencyKeys(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, error) {
+	evs, err := g.cfg.Ledger.BreakGlassOf(patient)
+	if err != nil {
+		return nil, err
+	}
+	now := g.cfg.Ledger.BlockTime().Unix()
+	var open *pb.BreakGlassEvent
+	for _, ev := range evs {
+		if ptoy.ID(ev.Org) == g.cfg.Org && ev.Opened <= now && now < ev.Closes && (open == nil || ev.Id > open.Id) {
+			open = ev
+		}
+	}
+	if open == nil {
+		return nil, ptoy.E("gateway.EmergencyKeys", ptoy.NotFound, "no break-glass of this organisation's is open for the patient")
+	}
+	return g.emergencyKeys(ctx, patient, open)
+}

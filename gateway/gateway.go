@@ -57,6 +57,7 @@ type Ledger interface {
 	ConsentState() consent.State
 	Record(patient ptoy.ID, id []byte, version uint32) (*pb.RecordState, error)
 	Grant(patient, grantee ptoy.ID) (*pb.GrantState, error)
+	BreakGlassOf(patient ptoy.ID) ([]*pb.BreakGlassEvent, error)
 	KeySet(patient ptoy.ID) (*pb.KeySetState, error)
 	// AllRecords and AllKeyMaterial scan what the ledger references
 	// (replication, repair and collection).

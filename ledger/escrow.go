@@ -11,6 +11,8 @@ package ledger
 // gateways find it as key material.
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -110,4 +112,18 @@ func (l *Ledger) OpenBreakGlass() ([]*pb.BreakGlassEvent, error) {
 // released shares with it.
 func IsBreakGlassKey(k []byte) bool {
 	return bytes.HasPrefix(k, prefixGlass) && len(k) == len(prefixGlass)+8
+}
+
+// BreakGlassPatient returns the patient of a committed BreakGlassEvent
+// write (a new break-glass, or shares released for one); ok is false for
+// other writes.
+func BreakGlassPatient(w kv.Write) (patient ptoy.ID, ok bool) {
+	if !IsBreakGlassKey(w.Key) || w.Value == nil {
+		return patient, false
+	}
+	var ev pb.BreakGlassEvent
+	if proto.Unmarshal(w.Value, &ev) != nil || len(ev.Patient) != ptoy.IDLen {
+		return patient, false
+	}
+	return ptoy.ID(ev.Patient), true
 }

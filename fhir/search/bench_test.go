@@ -114,3 +114,21 @@ func BenchmarkSort(b *testing.B) {
 		slices.SortFunc(ptrs, q.Compare)
 	}
 }
+
+// BenchmarkSortIndexes sorts the 100,000 Observations by -date with SortIndexes.
+func BenchmarkSortIndexes(b *testing.B) {
+	ixs := synthetic(b, 100_000)
+	v, _ := url.ParseQuery("_sort=-date")
+	q, err := Default().ParseQuery("Observation", v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ptrs := make([]*Index, len(ixs))
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range ixs {
+			ptrs[i] = &ixs[i]
+		}
+		q.SortIndexes(ptrs)
+	}
+}

@@ -142,7 +142,9 @@ func (ix *Index) dates(p uint8) (lo, hi int64, ok bool) {
 }
 
 // Extract evaluates every search parameter of resourceType over a decoded
-// resource (numbers as json.Number or float64) and returns its index.
+// resource (numbers as json.Number or float64) and returns its index,
+// including _id (res["id"]) and _lastUpdated (meta.lastUpdated), the common
+// parameters every type has. References are kept as "Type/id".
 // Values that are not what their parameter expects (a date that is not a
 // FHIR date) are left out. It fails with ptoy.Invalid if the type is not
 // supported or is not the resource's.

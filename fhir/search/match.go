@@ -2,6 +2,7 @@ package search
 
 import (
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -276,4 +277,72 @@ func cmp3[T int64 | float64](a, b T) int {
 		return 1
 	}
 	return 0
+}
+
+// SortIndexes sorts indexed resources by the query's _sort keys, keeping the
+// order of those the keys do not tell apart. It gives the order of
+// slices.SortStableFunc(ixs, q.Compare), several times faster on many
+// resources: it reads each resource's first key once.
+func (q *Query) SortIndexes(ixs []*Index) {
+	if len(q.sorts) == 0 || len(ixs) < 2 {
+		return
+	}
+	k := q.sorts[0]
+	type keyed struct {
+		ix  *Index
+		has bool
+		n   int64 // date
+		f   float64
+		s   string
+	}
+	ks := make([]keyed, len(ixs))
+	for i, ix := range ixs {
+		ks[i].ix = ix
+		ents := ix.find(k.p)
+		if len(ents) == 0 {
+			continue
+		}
+		ks[i].has = true
+		switch k.kind {
+		case tDate:
+			ks[i].n = k.dateKey(ents)
+		case tNumber, tQuantity:
+			ks[i].f = k.numberKey(ents)
+		case tString:
+			ks[i].s = k.strKey(ix, ents, false)
+		case tToken:
+			ks[i].s = k.strKey(ix, ents, true)
+		}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		var c int
+		switch {
+		case !a.has && !b.has:
+		case !a.has:
+			return 1
+		case !b.has:
+			return -1
+		case k.kind == tDate:
+			c = cmp3(a.n, b.n)
+		case k.kind == tNumber || k.kind == tQuantity:
+			c = cmp3(a.f, b.f)
+		default:
+			c = strings.Compare(a.s, b.s)
+		}
+		if k.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+		for _, k := range q.sorts[1:] {
+			if c, ok := k.compare(a.ix, b.ix); ok && c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	for i := range ks {
+		ixs[i] = ks[i].ix
+	}
 }

@@ -297,6 +297,15 @@ func TestCompare(t *testing.T) {
 		for _, ix := range s {
 			ids = append(ids, ix.ID())
 		}
+		s2 := slices.Clone(all)
+		q.SortIndexes(s2)
+		var ids2 []string
+		for _, ix := range s2 {
+			ids2 = append(ids2, ix.ID())
+		}
+		if !slices.Equal(ids, ids2) {
+			t.Errorf("%s: SortIndexes gives %v, SortStableFunc with Compare %v", query, ids2, ids)
+		}
 		return strings.Join(ids, "")
 	}
 	for query, want := range map[string]string{

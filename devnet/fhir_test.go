@@ -22,6 +22,13 @@ import (
 // returns the status and the decoded JSON answer.
 func fhirCall(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	st, out, _ := fhirCallFor(t, ctx, n, i, k, org, pb.Purpose_PURPOSE_UNSPECIFIED, method, path, body)
+	return st, out
+}
+
+// fhirCallFor is fhirCall for a purpose of use, with the answer's headers.
+func fhirCallFor(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, purpose pb.Purpose, method, path string, body any) (int, map[string]any, http.Header) {
+	t.Helper()
 	var rd io.Reader
 	var raw []byte
 	if body != nil {
@@ -43,6 +50,9 @@ func fhirCall(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair,
 	if !org.IsZero() {
 		req.Header.Set(auth.HeaderOrg, org.String())
 	}
+	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		req.Header.Set(auth.HeaderPurpose, consent.PurposeName(purpose))
+	}
 	if k != nil {
 		if err := auth.Sign(req, n.Nodes[i].ChainID(), k, time.Now()); err != nil {
 			t.Fatal(err)
@@ -60,7 +70,7 @@ func fhirCall(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair,
 			t.Fatalf("%s %s: %d, not JSON: %s", method, path, resp.StatusCode, b)
 		}
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, resp.Header
 }
 
 func entries(b map[string]any) []map[string]any {
@@ -286,4 +296,102 @@ func exportAll(t *testing.T, ctx context.Context, n *Net, k *keys.KeyPair, org p
 		}
 	}
 	return got
+}
+
+// TestFHIRConsentFourValidators: consent holds through FHIR on four
+// validators. General Hospital's doctor writes Alice's records through its
+// node; its billing clerk's search for clinical notes returns nothing and
+// no count; Riverside's emergency physician, breaking the glass, sees
+// through Riverside's node only the emergency set; a request at a node
+// that holds none of the caller's keys is told which node does; once
+// Alice revokes General Hospital its next search finds nothing; every
+// search and read is in Alice's audit trail on the node that answered.
+func TestFHIRConsentFourValidators(t *testing.T) {
+	ctx, n := startNet(t, 4*time.Minute, Options{Validators: 4})
+	alice, gh, osei, park := mustKey(t, n, "alice"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei"), mustKey(t, n, "park")
+	riverside, novak := mustKey(t, n, "riverside-clinic"), mustKey(t, n, "dr-novak")
+	if n.Nodes[0].Org() != gh.ID() || n.Nodes[1].Org() != riverside.ID() {
+		t.Fatal("nodes 1 and 2 are not General Hospital's and Riverside's")
+	}
+	pid := alice.ID().String()
+	if err := agent.New(n.Client(0), alice).Grant(ctx, gh.ID(), agent.GrantOptions{Categories: consent.Clinical,
+		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+		t.Fatal(err)
+	}
+	subject := map[string]any{"reference": "Patient/" + pid}
+	entry := func(res map[string]any) map[string]any {
+		res["subject"] = subject
+		if res["resourceType"] == "AllergyIntolerance" {
+			delete(res, "subject")
+			res["patient"] = subject
+		}
+		return map[string]any{"resource": res, "request": map[string]any{"method": "POST", "url": res["resourceType"]}}
+	}
+	st, out := fhirCall(t, ctx, n, 0, osei, gh.ID(), "POST", "", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		entry(map[string]any{"resourceType": "AllergyIntolerance", "code": map[string]any{"text": "penicillin"}}),
+		entry(map[string]any{"resourceType": "DocumentReference", "status": "current",
+			"content": []any{map[string]any{"attachment": map[string]any{"contentType": "text/plain", "data": "Tm90ZXM="}}}}),
+		entry(map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "glucose"}}),
+	}})
+	if st != http.StatusOK {
+		t.Fatalf("transaction: %d %v", st, out)
+	}
+	search := func(i int, k, org *keys.KeyPair, purpose pb.Purpose, typ string) (int, map[string]any) {
+		st, out, _ := fhirCallFor(t, ctx, n, i, k, org.ID(), purpose, "GET", typ+"?patient=Patient/"+pid, nil)
+		return st, out
+	}
+	if st, out := search(0, osei, gh, 0, "DocumentReference"); st != http.StatusOK || out["total"] != float64(1) {
+		t.Fatalf("Dr Osei's search: %d %v", st, out)
+	}
+	if st, out := search(0, park, gh, 0, "DocumentReference"); st != http.StatusOK || out["total"] != float64(0) || len(entries(out)) != 0 {
+		t.Fatalf("the billing clerk's search for notes: %d %v", st, out)
+	}
+
+	// Dr Osei asking Riverside's node is sent to General Hospital's.
+	st, out, hdr := fhirCallFor(t, ctx, n, 1, osei, gh.ID(), 0, "GET", "Observation?patient=Patient/"+pid, nil)
+	if st != http.StatusMisdirectedRequest || hdr.Get("X-Ptoy-Node") != n.Nodes[0].Config().FHIRBase() {
+		t.Fatalf("at another organisation's node: %d %v %v", st, out, hdr)
+	}
+
+	// Break-glass at Riverside: the emergency set, nothing else.
+	if _, err := n.Client(1).Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: &pb.BreakGlass{
+		Patient: alice.ID().Bytes(), ReasonHash: make([]byte, 32), Org: riverside.ID().Bytes()}}}, novak); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "Riverside's node to hold Alice's emergency set", func() bool {
+		st, out := search(1, novak, riverside, pb.Purpose_PURPOSE_EMERGENCY, "AllergyIntolerance")
+		return st == http.StatusOK && len(entries(out)) == 1
+	})
+	for _, typ := range []string{"DocumentReference", "Observation"} {
+		if st, out := search(1, novak, riverside, pb.Purpose_PURPOSE_EMERGENCY, typ); st != http.StatusOK || len(entries(out)) != 0 || out["total"] != float64(0) {
+			t.Fatalf("break-glass search of %s: %d %v", typ, st, out)
+		}
+	}
+	if st, out := search(1, mustKey(t, n, "riverside-admin"), riverside, pb.Purpose_PURPOSE_EMERGENCY, "AllergyIntolerance"); st != http.StatusOK || len(entries(out)) != 0 {
+		t.Fatalf("another Riverside employee saw the break-glass records: %d %v", st, out)
+	}
+
+	// Revoked: General Hospital's next search finds nothing.
+	if err := agent.New(n.Client(0), alice).Revoke(ctx, gh.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if st, out := search(0, osei, gh, 0, "Observation"); st != http.StatusOK || out["total"] != float64(0) {
+		t.Fatalf("search after the revocation: %d %v", st, out)
+	}
+
+	for i, want := range map[int][]string{0: {"fhir-write allow", "fhir-search allow"}, 1: {"fhir-search allow"}} {
+		evs, err := n.Nodes[i].Audit().ForPatient(ctx, alice.ID(), time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range evs {
+			seen[e.Action+" "+string(e.Decision)] = true
+		}
+		for _, w := range want {
+			if !seen[w] {
+				t.Errorf("node %d: no %q event in Alice's audit trail", i+1, w)
+			}
+		}
+	}
 }

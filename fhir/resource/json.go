@@ -29,10 +29,10 @@ type jsonError struct {
 }
 
 // decoder reads one JSON document strictly: valid UTF-8, no duplicate names,
-// no lone surrogates, limited depth and numbers. With fhir set it also applies
-// the rules of FHIR's JSON format that hold in every object: element names are
-// lower camel case (optionally prefixed with "_"), and no string, object or
-// array is empty.
+// no lone surrogates, limited depth. With fhir set it also applies the rules
+// of FHIR's JSON format that hold in every object: numbers within MaxDigits
+// and MaxExponent, element names in lower camel case (optionally prefixed
+// with "_"), and no string, object or array empty.
 type decoder struct {
 	b     []byte
 	i     int
@@ -45,7 +45,7 @@ type decoder struct {
 func (d *decoder) pathString() string {
 	var sb strings.Builder
 	for _, s := range d.path {
-		if sb.Len() > 0 && s[0] != '[' {
+		if sb.Len() > 0 && !strings.HasPrefix(s, "[") {
 			sb.WriteByte('.')
 		}
 		sb.WriteString(s)
@@ -434,6 +434,9 @@ func (d *decoder) number() (any, *jsonError) {
 		}
 	}
 	lit := string(d.b[start:d.i])
+	if !d.fhir {
+		return json.Number(lit), nil
+	}
 	// Significant digits and the exponent of the first one.
 	all := string(intPart) + string(frac)
 	first := strings.IndexFunc(all, func(r rune) bool { return r != '0' })

@@ -68,6 +68,12 @@ func parse(want string, body []byte) (*Resource, error) {
 		return nil, refuse(400, "structure", "empty body: send a FHIR resource as JSON")
 	}
 	v, jerr := decode(body, true)
+	if jerr != nil && jerr.status == 422 {
+		// Said of valid JSON only: a syntax error further on comes first.
+		if _, serr := decode(body, false); serr != nil {
+			jerr = serr
+		}
+	}
 	if jerr != nil {
 		e := refuse(jerr.status, jerr.code, jerr.msg)
 		if jerr.path != "" {

@@ -114,7 +114,7 @@ func parse(want string, body []byte) (*Resource, error) {
 			return nil, err
 		}
 	}
-	if err := validate(r.Type, body); err != nil {
+	if err := validate(r.Type, body, m); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -132,6 +132,11 @@ func TestParseRefuses(t *testing.T) {
 		{"bundle entry missing required", bundle(`{"resource":{"resourceType":"Observation","code":{"text":"x"}}}`), 422, "required", "Bundle.entry[0].resource.status", "required"},
 		{"bundle entry bad code", bundle(`{"resource":{"resourceType":"Observation","status":"done","code":{"text":"x"}}}`), 422, "code-invalid", "Bundle.entry[0].resource.status", "value set"},
 		{"contained bad code", withObs("contained", `[{"resourceType":"Patient","gender":"m"}]`), 422, "code-invalid", "Observation.contained[0].gender", "value set"},
+		{"contained missing required", `{"resourceType":"Patient","contained":[{"resourceType":"Observation","code":{"text":"x"}}]}`, 422, "required", "Patient.contained[0].status", "required"},
+		{"contained in a bundle entry", bundle(`{"resource":{"resourceType":"Patient","contained":[{"resourceType":"Observation","code":{"text":"x"}}]}}`), 422, "required", "Bundle.entry[0].resource.contained[0].status", "required"},
+		{"contained unknown type", `{"resourceType":"Patient","contained":[{"resourceType":"Foo"}]}`, 422, "value", "Patient.contained[0].resourceType", "unknown resource type"},
+		{"two types for a choice", withObs("effectivePeriod", `{"start":"2024-01-01"}`), 422, "structure", "Observation.effective", "more than one type"},
+		{"primitive extension without url", withObs("_status", `{"extension":[{"valueString":"x"}]}`), 422, "required", "Observation.status.extension[0].url", "required"},
 		{"too large", `{"resourceType":"Patient","text":{"status":"generated","div":"` + strings.Repeat("x", MaxBody) + `"}}`, 413, "too-long", "", "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

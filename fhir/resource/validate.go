@@ -2,6 +2,8 @@ package resource
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,7 +49,7 @@ func knownType(t string) bool {
 
 // validate runs the validator over body (already strict JSON, of a known
 // type) and turns what it refuses into a 422 with one issue per problem.
-func validate(rt string, body []byte) *Error {
+func validate(rt string, body []byte, m map[string]any) *Error {
 	u, err := validator()
 	if err != nil {
 		return refuse(500, "exception", "the FHIR validator could not start")
@@ -59,6 +61,7 @@ func validate(rt string, body []byte) *Error {
 		issues = append(issues, issuesOf(err)...)
 	}
 	issues = append(issues, er.issues...)
+	issues = append(issues, validateContained(u, rt, m)...)
 	if len(issues) == 0 {
 		return nil
 	}
@@ -70,6 +73,54 @@ func validate(rt string, body []byte) *Error {
 		return slices.Equal(a.Expression, b.Expression) && a.Diagnostics == b.Diagnostics
 	})
 	return &Error{Status: 422, Issues: issues}
+}
+
+// validateContained validates each contained resource (of the resource m,
+// and of each entry of a Bundle) on its own: the validator checks their
+// types and codes as part of the resource that holds them, but not their
+// required elements and references.
+func validateContained(u *jsonformat.Unmarshaller, rt string, m map[string]any) []Issue {
+	var issues []Issue
+	check := func(prefix string, m map[string]any) {
+		cs, _ := m["contained"].([]any)
+		for i, c := range cs {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			crt, _ := cm["resourceType"].(string)
+			if !knownType(crt) {
+				continue // refused as part of the resource
+			}
+			b, err := json.Marshal(cm)
+			if err != nil {
+				continue
+			}
+			er := &reporter{}
+			var found []Issue
+			if _, err := u.UnmarshalWithErrorReporter(b, er); err != nil {
+				found = issuesOf(err)
+			}
+			at := fmt.Sprintf("%s.contained[%d]", prefix, i)
+			for _, is := range append(found, er.issues...) {
+				for j, e := range is.Expression {
+					is.Expression[j] = at + strings.TrimPrefix(e, crt)
+				}
+				issues = append(issues, is)
+			}
+		}
+	}
+	check(rt, m)
+	if rt == "Bundle" {
+		es, _ := m["entry"].([]any)
+		for i, e := range es {
+			e, _ := e.(map[string]any)
+			if r, ok := e["resource"].(map[string]any); ok {
+				check(fmt.Sprintf("Bundle.entry[%d].resource", i), r)
+			}
+		}
+	}
+	return issues
 }
 
 // reporter collects the validator's findings after parsing (required
@@ -139,6 +190,16 @@ func issueOf(err error) Issue {
 	case details == "unknown field":
 		expr = join(expr, strings.Trim(diag, `"`))
 		is.Code, is.Diagnostics = "structure", "unknown element"
+	case strings.HasPrefix(details, "cannot accept multiple values for "):
+		name := strings.TrimSuffix(strings.TrimPrefix(details, "cannot accept multiple values for "), " field")
+		expr = join(expr, camel(name))
+		is.Code, is.Diagnostics = "structure", "more than one type given for a choice element"
+	case details == "unknown resource type":
+		if i := strings.LastIndexByte(expr, '.'); i >= 0 {
+			expr = expr[:i]
+		}
+		expr = join(expr, "resourceType")
+		is.Code, is.Diagnostics = "value", "unknown resource type"
 	case details == "code type mismatch":
 		is.Code, is.Diagnostics = "code-invalid", "not a code of the required value set"
 	case strings.HasPrefix(details, "expected "):
@@ -154,6 +215,17 @@ func issueOf(err error) Issue {
 		is.Expression = []string{expr}
 	}
 	return is
+}
+
+// camel turns a proto field name (multiple_birth) into FHIR's (multipleBirth).
+func camel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
 }
 
 func join(path, name string) string {

@@ -1,6 +1,7 @@
 package smart
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"ptoy"
+	"ptoy/auth"
+	"ptoy/keys"
 )
 
 const appScopes = "patient/*.rs user/*.rs launch/patient openid fhirUser offline_access"
@@ -466,5 +469,74 @@ func TestConfiguration(t *testing.T) {
 	}
 	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("no CORS header")
+	}
+}
+
+// The node mounts the handler under /fhir with http.StripPrefix, and its
+// hooks check ptoy request signatures, which cover the path as sent and
+// the body: a signed GET and a signed POST of /authorize are accepted,
+// a POST whose form was changed after signing is not.
+func TestSignedAuthorizeUnderStripPrefix(t *testing.T) {
+	const chain = "smart-test"
+	k, err := keys.Generate(keys.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonces := auth.NewNonces()
+	var patient ptoy.ID
+	e := newEnv(t, func(e *testEnv, c *Config) {
+		patient = e.patient
+		c.Authenticate = func(r *http.Request) (ptoy.ID, error) {
+			key, err := auth.Verify(r, chain, time.Now(), nonces)
+			if err != nil {
+				return ptoy.ID{}, err
+			}
+			if !bytes.Equal(key, k.SigningPublic()) {
+				return ptoy.ID{}, ptoy.E("test", ptoy.Unauthenticated, "unknown key")
+			}
+			auth.CheckBody(r, 1<<16)
+			return patient, nil
+		}
+	})
+	e.addApp(t, "chart", appScopes)
+	v := oauth2.GenerateVerifier()
+	q := url.Values{"response_type": {"code"}, "client_id": {"chart"}, "redirect_uri": {"https://app.example/cb"},
+		"scope": {"patient/*.rs"}, "state": {"s"}, "aud": {e.iss}, "code_challenge": {oauth2.S256ChallengeFromVerifier(v)},
+		"code_challenge_method": {"S256"}}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method string, body string, tamper bool) (int, url.Values) {
+		t.Helper()
+		target := e.iss + "/authorize"
+		var req *http.Request
+		if method == http.MethodGet {
+			req, _ = http.NewRequest(method, target+"?"+q.Encode(), nil)
+		} else {
+			req, _ = http.NewRequest(method, target, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if err := auth.Sign(req, chain, k, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if tamper {
+			changed := strings.Replace(body, "patient%2F%2A.rs", "patient%2F%2A.r", 1)
+			req.Body = io.NopCloser(strings.NewReader(changed))
+			req.ContentLength = int64(len(changed))
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return resp.StatusCode, loc.Query()
+	}
+	if st, got := send(http.MethodGet, "", false); st != http.StatusFound || got.Get("code") == "" {
+		t.Errorf("signed GET: %d %v", st, got)
+	}
+	if st, got := send(http.MethodPost, q.Encode(), false); st != http.StatusFound || got.Get("code") == "" {
+		t.Errorf("signed POST: %d %v", st, got)
+	}
+	if st, got := send(http.MethodPost, q.Encode(), true); st == http.StatusFound && got.Get("code") != "" {
+		t.Errorf("POST with a changed form was granted: %d %v", st, got)
 	}
 }

@@ -45,6 +45,10 @@ const (
 // serveAuthorize answers /authorize (GET, or POST of a form): an app's
 // authorization request on behalf of the person who signs it.
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	// Who signs, before the body is read: the hook may check the body
+	// against its signature as it is read (auth.CheckBody).
+	r = asSent(r)
+	account, authErr := s.cfg.Authenticate(r)
 	var q url.Values
 	switch r.Method {
 	case http.MethodGet:
@@ -127,9 +131,8 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(oerr("invalid_scope", "%s", ptoy.Message(err)))
 		return
 	}
-	account, err := s.cfg.Authenticate(r)
-	if err != nil {
-		msg := ptoy.Message(err)
+	if authErr != nil {
+		msg := ptoy.Message(authErr)
 		httpError(w, ptoy.E("smart", ptoy.Unauthenticated, "sign in to authorize the app: "+msg), http.StatusUnauthorized)
 		return
 	}

@@ -346,6 +346,7 @@ func (s *Server) scan(sub string, f func(k, v []byte) error) error {
 // serveClients answers POST (register a client of the signer's
 // organisation) and GET (list them) on /clients.
 func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
+	r = asSent(r)
 	org, err := s.cfg.Admin(r)
 	if err != nil {
 		httpError(w, err, 0)
@@ -395,6 +396,8 @@ func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
 
 // serveClient answers DELETE /clients/{id}.
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	r = asSent(r)
 	org, err := s.cfg.Admin(r)
 	if err != nil {
 		httpError(w, err, 0)
@@ -404,7 +407,7 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		httpError(w, ptoy.E("smart", ptoy.Invalid, "use DELETE"), http.StatusMethodNotAllowed)
 		return
 	}
-	if err := s.RemoveClient(r.Context(), org, r.PathValue("id")); err != nil {
+	if err := s.RemoveClient(r.Context(), org, id); err != nil {
 		httpError(w, err, 0)
 		return
 	}

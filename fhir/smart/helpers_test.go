@@ -88,7 +88,7 @@ func id(n byte) ptoy.ID {
 	return i
 }
 
-func newEnv(t testing.TB) *testEnv {
+func newEnv(t testing.TB, opts ...func(*testEnv, *Config)) *testEnv {
 	e := &testEnv{
 		clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
 		db:    openDB(t),
@@ -98,7 +98,7 @@ func newEnv(t testing.TB) *testEnv {
 	e.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.http.Close)
 	e.iss = e.http.URL + "/fhir"
-	srv, err := New(Config{
+	cfg := Config{
 		Issuer: e.iss,
 		DB:     e.db,
 		Prefix: []byte("smart/"),
@@ -126,7 +126,11 @@ func newEnv(t testing.TB) *testEnv {
 			}
 			return ptoy.ParseID(v)
 		},
-	})
+	}
+	for _, o := range opts {
+		o(e, &cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,10 @@ type Config struct {
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// Authenticate returns the person signed in on an /authorize request;
-	// an error means: not signed in.
+	// an error means: not signed in. It and Admin see the request's URL as
+	// the client sent it (as it signed it), even when the handler is
+	// mounted with http.StripPrefix. Both are called before the body is
+	// read, so that they may check it (auth.CheckBody).
 	Authenticate func(r *http.Request) (ptoy.ID, error)
 	// Principal says who an account is; an error: the account may not use
 	// FHIR at this node.
@@ -298,6 +301,23 @@ func newSecret() (string, [32]byte) {
 	rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	return tok, sha256.Sum256([]byte(tok))
+}
+
+// asSent returns r with the URL the client sent (r.RequestURI), for
+// the hooks that check a request signature over the path: a mount with
+// http.StripPrefix has shortened r.URL. It is a shallow copy of r: read
+// the body from it, as the hooks may wrap it.
+func asSent(r *http.Request) *http.Request {
+	if r.RequestURI == "" {
+		return r
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return r
+	}
+	r2 := r.WithContext(r.Context())
+	r2.URL = u
+	return r2
 }
 
 // status is the one map of error kinds to HTTP status of this package.

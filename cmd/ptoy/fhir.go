@@ -49,22 +49,22 @@ const fhirClientSigners = `The organisation's own key or the key of one of its a
 (--org-key); the client belongs to that organisation.`
 
 // fhirSetup loads the signing key and connects to the node.
-func fhirSetup(ctx context.Context, c *common, name, orgKey string) (*client.Client, ptoy.ID, error) {
+func fhirSetup(ctx context.Context, c *common, name, orgKey string) (*client.Client, error) {
 	if orgKey == "" {
-		return nil, ptoy.ID{}, usageErr(fmt.Sprintf("ptoy fhir client %s needs --org-key KEYNAME (run ptoy fhir client %s -h)", name, name))
+		return nil, usageErr(fmt.Sprintf("ptoy fhir client %s needs --org-key KEYNAME (run ptoy fhir client %s -h)", name, name))
 	}
 	if _, err := c.keyInfo(orgKey); err != nil {
-		return nil, ptoy.ID{}, err
+		return nil, err
 	}
 	cl, err := c.client(ctx)
 	if err != nil {
-		return nil, ptoy.ID{}, err
+		return nil, err
 	}
 	k, err := c.loadKey(orgKey)
 	if err != nil {
-		return nil, ptoy.ID{}, err
+		return nil, err
 	}
-	return cl.As(k), k.ID(), nil
+	return cl.As(k), nil
 }
 
 func runFHIRClientAdd(ctx context.Context, e *env, args []string) error {
@@ -118,7 +118,7 @@ NAME; it is printed.
 	if sc.ID == "" {
 		sc.ID = clientID(*name)
 	}
-	cl, _, err := fhirSetup(ctx, c, "add", *orgKey)
+	cl, err := fhirSetup(ctx, c, "add", *orgKey)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func runFHIRClientList(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs("fhir client list", pos, 0, ""); err != nil {
 		return err
 	}
-	cl, _, err := fhirSetup(ctx, c, "list", *orgKey)
+	cl, err := fhirSetup(ctx, c, "list", *orgKey)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ access and refresh tokens stop working.
 	if err := wantArgs("fhir client remove", pos, 1, "the client ID"); err != nil {
 		return err
 	}
-	cl, _, err := fhirSetup(ctx, c, "remove", *orgKey)
+	cl, err := fhirSetup(ctx, c, "remove", *orgKey)
 	if err != nil {
 		return err
 	}

@@ -109,3 +109,32 @@ func TestIntersect(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseScopes: whatever ParseScopes accepts, it reads back from its
+// own String, and Intersect with itself changes nothing.
+func FuzzParseScopes(f *testing.F) {
+	for _, s := range []string{"patient/*.rs", "user/Observation.cruds openid fhirUser", "system/*.read patient/Goal.write",
+		"launch/patient offline_access x/y", "patient/Observation.rs?category=laboratory", "patient/*.*", "user/A.cd user/A.crud"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := ParseScopes(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseScopes(sc.String())
+		if err != nil || again.String() != sc.String() {
+			t.Fatalf("ParseScopes(%q).String() = %q reads back as %q, %v", s, sc.String(), again.String(), err)
+		}
+		self := sc.Intersect(sc)
+		for _, k := range []Kind{KindPatient, KindUser, KindSystem} {
+			for _, op := range []byte(interactions) {
+				for _, typ := range append(sc.Types(k), "Observation") {
+					if sc.Allows(k, typ, op) != self.Allows(k, typ, op) {
+						t.Fatalf("%q ∩ itself changes %s %s %c", s, k, typ, op)
+					}
+				}
+			}
+		}
+	})
+}

@@ -38,6 +38,9 @@ type Options struct {
 	KDF        keys.KDFParams // for the demo keystores; keys.DefaultKDF if zero
 	NoDemo     bool           // skip the demo people
 	NoPatients bool           // demo staff but no demo patients (they register themselves)
+	// DemoRecords files Alice's history at General Hospital through its
+	// FHIR API (she grants it her clinical records): what ptoy dev shows.
+	DemoRecords bool
 	TLS        bool           // every node serves TLS (certificates issued by the organisation keys)
 }
 
@@ -66,6 +69,7 @@ type NodeInfo struct {
 	CometRPC  string `json:"cometbft_rpc"`
 	Home      string `json:"home"`
 	HTTPAddr  string `json:"http_addr"`
+	FHIR      string `json:"fhir,omitempty"` // the node's FHIR base
 	CometAddr string `json:"-"`
 }
 
@@ -77,6 +81,9 @@ type Account struct {
 	Org  string `json:"org,omitempty"`
 	ID   string `json:"id"`
 	Key  string `json:"key"`
+	// FHIRToken is a SMART access token at the FHIR API of the person's
+	// organisation's node, issued at each start of the network.
+	FHIRToken string `json:"fhir_token,omitempty"`
 }
 
 // Net is a running development network.
@@ -231,8 +238,16 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 		if err := n.seed(ctx); err != nil {
 			return nil, ptoy.E(op, ptoy.Other, "adding the demo cast: "+ptoy.Message(err), err)
 		}
+		if opt.DemoRecords && !opt.NoPatients {
+			if err := n.seedRecords(ctx); err != nil {
+				return nil, ptoy.E(op, ptoy.Other, "filing the demo records: "+ptoy.Message(err), err)
+			}
+		}
 	}
-	if fresh || opt.Listen != "" {
+	if err := n.issueTokens(); err != nil {
+		return nil, err
+	}
+	{
 		b, _ := json.MarshalIndent(n.Info, "", "  ")
 		if err := os.WriteFile(infoPath, append(b, '\n'), 0o600); err != nil {
 			return nil, ptoy.E(op, ptoy.Other, err)

@@ -395,3 +395,61 @@ func TestFHIRConsentFourValidators(t *testing.T) {
 		}
 	}
 }
+
+// TestFHIRDemo: ptoy dev's demo records, read with the ready SMART token
+// dev.json gives Dr Osei: Alice's eight years at General Hospital,
+// searched by code and date, paged, and her explanations of benefit.
+func TestFHIRDemo(t *testing.T) {
+	ctx, n := startNet(t, 3*time.Minute, Options{DemoRecords: true})
+	var token, pid string
+	for _, a := range n.Info.Accounts {
+		switch a.Key {
+		case "dr-osei":
+			token = a.FHIRToken
+		case "alice":
+			pid = a.ID
+		}
+	}
+	if token == "" || n.Info.Nodes[0].FHIR == "" {
+		t.Fatalf("dev.json has no FHIR base or token for Dr Osei: %+v", n.Info)
+	}
+	get := func(path string) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", n.Info.Nodes[0].FHIR+"/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := n.Nodes[0].Transport().RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	counts := map[string]float64{"Observation": 66, "Encounter": 60, "Immunization": 20, "DocumentReference": 25, "ExplanationOfBenefit": 5, "MedicationRequest": 13}
+	for typ, want := range counts {
+		if st, out := get(typ + "?patient=" + pid + "&_count=10"); st != http.StatusOK || out["total"] != want || len(entries(out)) != 10 && want >= 10 {
+			t.Errorf("%s: %d, total %v, want %v", typ, st, out["total"], want)
+		}
+	}
+	st, out := get("Observation?patient=" + pid + "&code=http://loinc.org|72166-2&_sort=-date")
+	if st != http.StatusOK || len(entries(out)) == 0 {
+		t.Fatalf("smoking status: %d %v", st, out)
+	}
+	last := ""
+	for _, e := range entries(out) {
+		d, _ := e["effectiveDateTime"].(string)
+		if last != "" && d > last {
+			t.Fatalf("not newest first: %s after %s", d, last)
+		}
+		last = d
+	}
+	if st, out = get("Patient/" + pid); st != http.StatusOK || out["birthDate"] == nil {
+		t.Fatalf("Alice's Patient: %d %v", st, out)
+	}
+	if st, out = get("metadata"); st != http.StatusOK || out["resourceType"] != "CapabilityStatement" {
+		t.Fatalf("metadata: %d %v", st, out)
+	}
+	if st, _ = get("Observation?patient=" + pid + "&unknown-param=1"); st != http.StatusBadRequest {
+		t.Fatalf("an unknown search parameter: %d", st)
+	}
+}

@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	}
 	s.mux.HandleFunc("GET "+m+"/metadata", s.metadata)
 	s.mux.HandleFunc(m+"/", s.rest)
+	s.mux.HandleFunc(m, s.rest) // a Bundle is posted to the base itself
 }
 
 // rest routes the FHIR RESTful interactions by path and method.

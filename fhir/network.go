@@ -243,7 +243,7 @@ func (s *Server) answerVirtual(ctx context.Context, p *principal, b *bundle, vs 
 		objs[v.patient] = append(objs[v.patient], v.typ+"/"+v.id)
 	}
 	for i := range as {
-		as[i].Object = strings.Join(objs[as[i].Patient], ", ")
+		as[i].Object = objectList(objs[as[i].Patient])
 	}
 	if err := s.cfg.Door.Record(ctx, as, ds); err != nil {
 		return err

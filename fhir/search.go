@@ -317,15 +317,10 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 			as = append(as, p.access(pt, action, ""))
 			ds = append(ds, h.d)
 		}
-		objs[pt] = append(objs[pt], object(h.e, h.e.version))
+		objs[pt] = append(objs[pt], h.e.ref()+"@"+strconv.FormatUint(uint64(h.e.version), 10))
 	}
 	for i := range as {
-		o := objs[as[i].Patient]
-		obj := strconv.Itoa(len(o)) + " resources: " + strings.Join(o, ", ")
-		if len(obj) > 2000 {
-			obj = obj[:2000] + "…"
-		}
-		as[i].Object = obj
+		as[i].Object = objectList(objs[as[i].Patient])
 	}
 	if err := s.cfg.Door.Record(ctx, as, ds); err != nil {
 		return err
@@ -362,4 +357,24 @@ func (s *Server) mayRead(p *principal, e *entry) bool {
 	a := p.access(e.key.patient, "", "")
 	a.Consent = &consent.Request{Categories: e.labels}
 	return s.cfg.Door.Decide(a).Allow
+}
+
+// maxObject is what an audit event's object may hold (audit.MaxFieldLen,
+// with room to spare).
+const maxObject = 1000
+
+// objectList names the resources an answer gives in one audit event:
+// their count and references, as many as fit, then how many more.
+func objectList(refs []string) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(len(refs)) + " resources:")
+	for i, r := range refs {
+		more := " (+" + strconv.Itoa(len(refs)-i) + " more)"
+		if b.Len()+1+len(r)+len(more) > maxObject {
+			b.WriteString(more)
+			break
+		}
+		b.WriteString(" " + r)
+	}
+	return b.String()
 }

@@ -238,6 +238,7 @@ func Open(home string, opt Options) (*Node, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle(fhir.Mount+"/", n.fhir.Handler())
+	mux.Handle(fhir.Mount, n.fhir.Handler())
 	authenticated := func(path string, h http.Handler) { mux.Handle(path, n.auth.Middleware(h)) }
 	authenticated(api.New(n))
 	authenticated(api.NewToken(n))
@@ -553,6 +554,12 @@ func (n *Node) Door() *door.Door { return n.door }
 
 // Auth is the node's authenticator.
 func (n *Node) Auth() *auth.Authenticator { return n.auth }
+
+// FHIR is the node's FHIR API; SMART its authorization server.
+func (n *Node) FHIR() *fhir.Server { return n.fhir }
+
+// SMART is the node's SMART on FHIR authorization server.
+func (n *Node) SMART() *smart.Server { return n.smart }
 
 // Gateway is the node's gateway.
 func (n *Node) Gateway() *gateway.Gateway { return n.gw }

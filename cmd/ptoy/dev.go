@@ -49,7 +49,7 @@ nothing is left behind. Development only.`)
 		addr = ""
 	}
 	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: addr, Logger: log, Console: e.stdout,
-		NoPatients: !*patients, KDF: homeKDF(e)})
+		NoPatients: !*patients, DemoRecords: true, KDF: homeKDF(e)})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return ptoy.E("dev", ptoy.Unavailable, ptoy.Message(err)+"; choose another address with --listen", err)
 	}
@@ -61,6 +61,7 @@ nothing is left behind. Development only.`)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stdout, "FHIR R4 at %s (SMART access tokens for the demo cast in dev.json)\n", n.Info.FHIR)
 	ready := fmt.Sprintf("ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
 	fmt.Fprint(e.stdout, ready)
 	if err := os.WriteFile(devnet.ReadyFile(n.Opts().Home), []byte(ready), 0o600); err != nil {

@@ -41,7 +41,7 @@ type Options struct {
 	// DemoRecords files Alice's history at General Hospital through its
 	// FHIR API (she grants it her clinical records): what ptoy dev shows.
 	DemoRecords bool
-	TLS        bool           // every node serves TLS (certificates issued by the organisation keys)
+	TLS         bool // every node serves TLS (certificates issued by the organisation keys)
 }
 
 // Passphrase unlocks every demo keystore. Development only.

@@ -197,7 +197,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 			method = "POST"
 		}
 		b.Entry = append(b.Entry, bundleEntry{FullURL: s.cfg.Base + "/" + e.ref(), Resource: raw,
-			Request: &entryRequest{Method: method, URL: e.ref()},
+			Request:  &entryRequest{Method: method, URL: e.ref()},
 			Response: &entryResponse{Status: "200 OK", LastModified: at.Format(time.RFC3339)}})
 	}
 	total := len(b.Entry)

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
+	"ptoy/node"
 )
 
 // fhirCall sends a FHIR request to node i signed by k for org, and
@@ -199,6 +203,28 @@ func TestFHIR(t *testing.T) {
 	gotExport := exportAll(t, ctx, n, osei, gid, "Group/"+gid.String()+"/$export")
 	if gotExport["Observation"] != 1 || gotExport["Patient"] != 1 || gotExport["Condition"] != 1 || gotExport["Encounter"] != 1 {
 		t.Fatalf("export: %v", gotExport)
+	}
+
+	// What the network knows: the members, the hospital's patient list as
+	// Consents, who wrote each version, and for the privacy officer the
+	// node's access log about Alice.
+	if st, out = call(osei, "GET", "Organization?name=general", nil); st != http.StatusOK || out["total"] != float64(1) {
+		t.Fatalf("Organization search: %d %v", st, out)
+	}
+	if st, out = call(osei, "GET", "Consent?patient=Patient/"+pid, nil); st != http.StatusOK || len(entries(out)) != 1 || entries(out)[0]["status"] != "active" {
+		t.Fatalf("Consent search: %d %v", st, out)
+	}
+	if st, out = call(osei, "GET", "Provenance?target=Observation/"+oid, nil); st != http.StatusOK || len(entries(out)) != 2 {
+		t.Fatalf("Provenance search: %d %v", st, out)
+	}
+	if st, out = call(mustKey(t, n, "ruiz"), "GET", "AuditEvent?patient=Patient/"+pid, nil); st != http.StatusOK || len(entries(out)) < 5 {
+		t.Fatalf("the privacy officer's AuditEvent search: %d %v", st, out)
+	}
+	if st, out = call(osei, "GET", "AuditEvent?patient=Patient/"+pid, nil); st != http.StatusForbidden {
+		t.Fatalf("a doctor's AuditEvent search: %d %v", st, out)
+	}
+	if st, out = call(osei, "DELETE", "Observation/"+oid, nil); st != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE: %d %v", st, out)
 	}
 
 	// Every search and read is in Alice's audit trail.
@@ -413,10 +439,11 @@ func TestFHIRDemo(t *testing.T) {
 	if token == "" || n.Info.Nodes[0].FHIR == "" {
 		t.Fatalf("dev.json has no FHIR base or token for Dr Osei: %+v", n.Info)
 	}
+	tr := &http.Transport{} // the network serves plain HTTP
 	get := func(path string) (int, map[string]any) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", n.Info.Nodes[0].FHIR+"/"+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := n.Nodes[0].Transport().RoundTrip(req)
+		resp, err := tr.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,4 +479,49 @@ func TestFHIRDemo(t *testing.T) {
 	if st, _ = get("Observation?patient=" + pid + "&unknown-param=1"); st != http.StatusBadRequest {
 		t.Fatalf("an unknown search parameter: %d", st)
 	}
+
+	// Nothing of the plaintext is on the node's disk in clear: its FHIR
+	// index is sealed.
+	home := n.Info.Nodes[0].Home
+	n.StopNode(0)
+	filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, clear := range []string{"Tobacco smoking status", "Alice"} {
+			if bytes.Contains(b, []byte(clear)) {
+				t.Errorf("%s holds %q in clear", path, clear)
+			}
+		}
+		return nil
+	})
+	// Dropped, the index is rebuilt from the ledger at the next start.
+	dropped, err := node.ReindexFHIR(home)
+	if err != nil || dropped < 250 {
+		t.Fatalf("reindex dropped %d: %v", dropped, err)
+	}
+	if err := n.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	// Access tokens live in the node's memory: a restart ends them.
+	if st, _ := get("metadata"); st != http.StatusOK {
+		t.Fatalf("metadata after the restart: %d", st)
+	}
+	if st, _ := get("Observation?patient=" + pid); st != http.StatusUnauthorized {
+		t.Fatalf("a token from before the restart: %d", st)
+	}
+	if err := n.issueTokens(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range n.Info.Accounts {
+		if a.Key == "dr-osei" {
+			token = a.FHIRToken
+		}
+	}
+	waitFor(t, ctx, "the index to be rebuilt", func() bool {
+		st, out := get("Observation?patient=" + pid + "&_summary=count")
+		return st == http.StatusOK && out["total"] == counts["Observation"]
+	})
 }

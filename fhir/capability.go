@@ -43,6 +43,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range networkTypes {
 		x := res{Type: t, Versioning: "no-version", Interaction: []code{{"read"}, {"search-type"}}}
+		if t == "AuditEvent" {
+			x.Interaction = []code{{"search-type"}} // by patient, for privacy officers
+		}
 		for _, p := range s.reg.Params(t) {
 			x.SearchParam = append(x.SearchParam, param{Name: p.Name, Definition: p.Definition, Type: p.Type})
 		}

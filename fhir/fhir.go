@@ -33,6 +33,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"ptoy"
+	"ptoy/audit/auditlog"
 	"ptoy/auth"
 	"ptoy/blob"
 	"ptoy/consent"
@@ -84,6 +85,7 @@ type Config struct {
 	Ledger Ledger
 	Vault  Vault
 	Door   *door.Door
+	Audit  *auditlog.Log // the node's access log, for AuditEvent
 	Auth   *auth.Authenticator // ptoy-signed requests and sessions
 	SMART  *smart.Server       // bearer tokens; nil: signed requests only
 	Blobs  blob.Store          // where a write's ciphertext is put before it is committed
@@ -115,7 +117,7 @@ type Server struct {
 // New returns the API; Run keeps its index current.
 func New(cfg Config) (*Server, error) {
 	const op = "fhir.New"
-	if cfg.Ledger == nil || cfg.Vault == nil || cfg.Door == nil || cfg.Auth == nil || cfg.DB == nil || cfg.SubmitAsOrg == nil || cfg.Blobs == nil {
+	if cfg.Ledger == nil || cfg.Vault == nil || cfg.Door == nil || cfg.Audit == nil || cfg.Auth == nil || cfg.DB == nil || cfg.SubmitAsOrg == nil || cfg.Blobs == nil {
 		return nil, ptoy.E(op, ptoy.Invalid, "the FHIR API needs its ledger, vault, door, authenticator, store and submitter")
 	}
 	if cfg.Now == nil {

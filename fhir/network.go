@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/audit"
 	"ptoy/consent"
 	"ptoy/door"
 	"ptoy/fhir/resource"
@@ -23,7 +24,9 @@ import (
 // Organization (the members), Practitioner (their staff), Consent (the
 // grants to this node's organisation: its patient list, read-only) and
 // Provenance (who wrote each version of a record the caller sees).
-var networkTypes = []string{"Consent", "Organization", "Practitioner", "Provenance"}
+// AuditEvent is this node's access log about a patient, for the
+// organisation's privacy officers (and the organisation's own systems).
+var networkTypes = []string{"AuditEvent", "Consent", "Organization", "Practitioner", "Provenance"}
 
 // virtual is one resource made from the ledger.
 type virtual struct {
@@ -114,6 +117,37 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 				return nil, err
 			}
 		}
+	case "AuditEvent":
+		if !s.mayAudit(p) {
+			return nil, &resource.Error{Status: http.StatusForbidden, Issues: []resource.Issue{{Severity: "error", Code: "forbidden",
+				Diagnostics: "only the organisation's privacy officers read its audit trail"}}}
+		}
+		refs := q.References("patient")
+		if len(refs) != 1 || !strings.HasPrefix(refs[0], "Patient/") {
+			return nil, ptoy.E("fhir", ptoy.Invalid, "search AuditEvent for one patient: patient=Patient/<id>")
+		}
+		pid, err := ptoy.ParseID(strings.TrimPrefix(refs[0], "Patient/"))
+		if err != nil {
+			return nil, ptoy.E("fhir", ptoy.Invalid, "patient is not a patient's id")
+		}
+		evs, err := s.cfg.Audit.ForPatient(ctx, pid, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			raw, err := audit.FHIRAuditEvent(ev)
+			if err != nil {
+				continue
+			}
+			m, err := decodeMap(raw)
+			if err != nil {
+				return nil, err
+			}
+			id, _ := m["id"].(string)
+			if err := add(pid, id, m); err != nil {
+				return nil, err
+			}
+		}
 	case "Provenance":
 		var targets []*entry
 		for _, ref := range q.References("target") {
@@ -169,6 +203,16 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 		}
 	}
 	return out, nil
+}
+
+// mayAudit reports whether p reads the organisation's audit trail: its
+// privacy officers, and the organisation itself.
+func (s *Server) mayAudit(p *principal) bool {
+	if p.reader == s.cfg.Org && p.org.IsZero() {
+		return true
+	}
+	e, err := s.cfg.Ledger.Employee(s.cfg.Org, p.reader)
+	return err == nil && e != nil && p.org == s.cfg.Org && e.Role == pb.Role_ROLE_PRIVACY_OFFICER
 }
 
 // consentID is the id of the Consent of patient's grant to grantee.

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"github.com/cockroachdb/pebble/v2"
+
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -48,7 +51,7 @@ func (n *Node) openFHIR(dirKey []byte, peers map[ptoy.ID]string) error {
 		return err
 	}
 	n.fhir, err = fhir.New(fhir.Config{
-		Base: base, Node: n.cfg.Moniker, Org: n.orgKey.ID(), Ledger: n.ledger, Vault: n.gw, Door: n.door, Auth: n.auth,
+		Base: base, Node: n.cfg.Moniker, Org: n.orgKey.ID(), Ledger: n.ledger, Vault: n.gw, Door: n.door, Audit: n.audit, Auth: n.auth,
 		SMART: n.smart, Blobs: n.blobs, SubmitAsOrg: n.submitAsOrg, DB: n.fhirDB.DB(), Prefix: []byte("index/"), Key: key,
 		Peers: peers, Log: n.log,
 	})
@@ -129,4 +132,33 @@ func unstripped(r *http.Request) *http.Request {
 		c.URL.RawPath = fhir.Mount + r.URL.RawPath
 	}
 	return c
+}
+
+// ReindexFHIR drops the FHIR index of the node home (its sealed copy of
+// what the organisation may decrypt, and any export files), so that the
+// node rebuilds it from the ledger and the ciphertext when it next
+// starts. The node must not be running. It returns how many entries it
+// dropped.
+func ReindexFHIR(home string) (int, error) {
+	lock, err := LockHome(home)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Release()
+	db, err := store.Open(filepath.Join(home, "data", "fhir"))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	n := 0
+	for _, pre := range []string{"index/", "export/"} {
+		lo := []byte(pre)
+		if err := db.Scan(lo, store.PrefixEnd(lo), func(_, _ []byte) error { n++; return nil }); err != nil {
+			return 0, err
+		}
+		if err := db.DB().DeleteRange(lo, store.PrefixEnd(lo), pebble.Sync); err != nil {
+			return 0, ptoy.E("node.ReindexFHIR", ptoy.Other, err)
+		}
+	}
+	return n, nil
 }

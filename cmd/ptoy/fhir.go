@@ -15,6 +15,7 @@ import (
 
 	"ptoy"
 	"ptoy/client"
+	"ptoy/node"
 )
 
 func init() {
@@ -23,6 +24,33 @@ func init() {
 
 var fhirSubcommands = []subcommand{
 	{"client", "add, list and remove SMART apps and backend services", runFHIRClient},
+	{"reindex", "drop a stopped node's FHIR index, to be rebuilt at its next start", runFHIRReindex},
+}
+
+func runFHIRReindex(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "fhir reindex", "--home HOME",
+		`Drops the FHIR index of the node in HOME: its sealed copy of the
+resources its organisation may decrypt, and any export files. The node
+must be stopped; when it starts again it rebuilds the index from the
+ledger and the ciphertext, patient by patient, as its grants allow (the
+API answers meanwhile, with what is rebuilt so far).`)
+	home := fs.String("home", "", "the node home `HOME`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("fhir reindex", pos, 0, ""); err != nil {
+		return err
+	}
+	if *home == "" {
+		return usageErr("ptoy fhir reindex needs --home HOME (run ptoy fhir reindex -h)")
+	}
+	n, err := node.ReindexFHIR(*home)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "dropped %d entries of the FHIR index; the node rebuilds it when it starts\n", n)
+	return nil
 }
 
 var fhirClientSubcommands = []subcommand{

@@ -32,7 +32,13 @@ type session struct {
 	key     ed25519.PublicKey // the key that signed in: a rotation ends the session
 	created time.Time
 	seen    time.Time
+	held    Held // what the session unsealed (a patient's keys), if anything
 }
+
+// Held is what a session keeps for its account while it lives: a
+// patient's keys unsealed with their passphrase. Drop is called when the
+// session ends, however it ends, to clear it.
+type Held interface{ Drop() }
 
 // Sessions holds a node's bearer sessions, in memory only: a restart ends
 // them. Tokens are kept by their SHA-256, never as given.
@@ -54,6 +60,12 @@ func (s *session) expired(now time.Time) bool {
 // New starts a session for account, signed in with key. It returns the
 // token and when it ends if unused.
 func (t *Sessions) New(account ptoy.ID, key ed25519.PublicKey, now time.Time) (string, time.Time, error) {
+	return t.NewHolding(account, key, nil, now)
+}
+
+// NewHolding is New for a session that keeps held (nil: nothing) until
+// it ends.
+func (t *Sessions) NewHolding(account ptoy.ID, key ed25519.PublicKey, held Held, now time.Time) (string, time.Time, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
@@ -75,7 +87,7 @@ func (t *Sessions) New(account ptoy.ID, key ed25519.PublicKey, now time.Time) (s
 		t.drop(list[0])
 		list = t.byAcct[account]
 	}
-	t.byTok[h] = &session{account: account, key: key, created: now, seen: now}
+	t.byTok[h] = &session{account: account, key: key, created: now, seen: now, held: held}
 	t.byAcct[account] = append(list, h)
 	return tok, now.Add(SessionIdle), nil
 }
@@ -87,6 +99,9 @@ func (t *Sessions) drop(h [32]byte) {
 		return
 	}
 	delete(t.byTok, h)
+	if s.held != nil {
+		s.held.Drop()
+	}
 	list := t.byAcct[s.account]
 	for i, x := range list {
 		if x == h {
@@ -117,6 +132,35 @@ func (t *Sessions) Get(tok string, now time.Time) (ptoy.ID, ed25519.PublicKey, b
 	}
 	s.seen = now
 	return s.account, s.key, true
+}
+
+// Holding returns what the account's newest live session holding
+// something keeps; with touch, that session counts as used now (an app
+// working with the keys keeps the session alive).
+func (t *Sessions) Holding(account ptoy.ID, now time.Time, touch bool) (Held, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, h := range append([][32]byte(nil), t.byAcct[account]...) {
+		if s := t.byTok[h]; s != nil && s.expired(now) {
+			t.drop(h) // its keys are cleared now, not at the next request
+		}
+	}
+	return t.holdingLocked(account, now, touch)
+}
+
+func (t *Sessions) holdingLocked(account ptoy.ID, now time.Time, touch bool) (Held, bool) {
+	list := t.byAcct[account]
+	for i := len(list) - 1; i >= 0; i-- {
+		s := t.byTok[list[i]]
+		if s == nil || s.held == nil {
+			continue
+		}
+		if touch {
+			s.seen = now
+		}
+		return s.held, true
+	}
+	return nil, false
 }
 
 // End ends one session (log-out); it reports whether there was one.

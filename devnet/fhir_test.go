@@ -525,3 +525,88 @@ func TestFHIRDemo(t *testing.T) {
 		return st == http.StatusOK && out["total"] == counts["Observation"]
 	})
 }
+
+// TestFHIRPatientSession: Alice keeps her keystore at her home node and
+// signs in there with her passphrase; during that session the node
+// answers her FHIR requests with her own keys, in memory only: her
+// records (which she wrote herself and General Hospital wrote), a record
+// she adds; at log-out the keys and the view are gone. A wrong passphrase
+// opens nothing, and guesses are limited.
+func TestFHIRPatientSession(t *testing.T) {
+	ctx, n := startNet(t, 3*time.Minute, Options{DemoRecords: true})
+	alice := mustKey(t, n, "alice")
+	pid := alice.ID().String()
+	file, err := os.ReadFile(filepath.Join(n.Info.KeysDir, "alice.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := n.Client(0)
+	if _, err := c.Unseal(ctx, alice.ID(), Passphrase); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("unseal before the keystore is kept: %v", err)
+	}
+	if err := c.KeepKeystore(ctx, mustKey(t, n, "bob"), file); ptoy.KindOf(err) != ptoy.Invalid {
+		t.Fatalf("Bob keeping Alice's keystore: %v", err)
+	}
+	if err := c.KeepKeystore(ctx, alice, file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Unseal(ctx, alice.ID(), "not her passphrase"); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("a wrong passphrase: %v", err)
+	}
+	tok, err := c.Unseal(ctx, alice.ID(), Passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	call := func(method, path string, body any) (int, map[string]any) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, n.Info.Nodes[0].FHIR+"/"+path, rd)
+		req.Header.Set("Authorization", auth.SessionScheme+" "+tok)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/fhir+json")
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, out := call("GET", "Immunization?patient="+pid, nil); st != http.StatusOK || out["total"] != float64(20) {
+		t.Fatalf("Alice's immunizations: %d %v", st, out)
+	}
+	st, out := call("POST", "Observation", map[string]any{"resourceType": "Observation", "status": "final",
+		"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel"}}},
+		"subject": map[string]any{"reference": "Patient/" + pid}, "effectiveDateTime": "2026-11-30T08:00:00Z"})
+	if st != http.StatusCreated {
+		t.Fatalf("Alice adds a home reading: %d %v", st, out)
+	}
+	if st, out = call("GET", "Observation?code=http://loinc.org|85354-9", nil); st != http.StatusOK || out["total"] != float64(1) {
+		t.Fatalf("her reading: %d %v", st, out)
+	}
+	// Her records are hers alone: Bob's are not answered.
+	if st, _ = call("GET", "Observation?patient=Patient/"+mustKey(t, n, "bob").ID().String(), nil); st != http.StatusOK {
+		t.Fatalf("search for Bob: %d", st)
+	}
+	if err := c.Logout(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = call("GET", "Immunization?patient="+pid, nil); st != http.StatusUnauthorized {
+		t.Fatalf("after log-out: %d", st)
+	}
+	if _, ok := n.Nodes[0].FHIR().ViewOf(alice.ID()); ok {
+		t.Fatal("the view of Alice's records outlived her session")
+	}
+	for range 5 {
+		c.Unseal(ctx, alice.ID(), "guess")
+	}
+	if _, err := c.Unseal(ctx, alice.ID(), Passphrase); ptoy.KindOf(err) != ptoy.Unavailable {
+		t.Fatalf("after many guesses: %v", err)
+	}
+}

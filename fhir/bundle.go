@@ -190,7 +190,7 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request, p *principa
 		ws = append(ws, pw)
 	}
 	if len(ws) > 0 {
-		if err := s.commit(ctx, patient, ws); err != nil {
+		if err := s.commit(ctx, p, patient, ws); err != nil {
 			s.fail(w, err)
 			return
 		}
@@ -202,7 +202,7 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request, p *principa
 		if e.existing != nil {
 			ent = e.existing
 		} else {
-			ent = s.idx.get(e.w.key)
+			ent = p.idx.get(e.w.key)
 			if ent != nil && ent.version == 1 {
 				status = "201 Created"
 			}
@@ -291,10 +291,10 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, p *principal, ent
 			if err != nil {
 				return err
 			}
-			if err := s.commit(ctx, pt, []*pending{pw}); err != nil {
+			if err := s.commit(ctx, p, pt, []*pending{pw}); err != nil {
 				return err
 			}
-			ent := s.idx.get(pw.key)
+			ent := p.idx.get(pw.key)
 			resp.Status = "200 OK"
 			if ent != nil {
 				if ent.version == 1 {

@@ -17,13 +17,13 @@ import (
 // if none) and changed since since (any time if zero).
 func (s *Server) compartment(p *principal, patient ptoy.ID, types []string, since time.Time) []recKey {
 	var hits []*entry
-	s.idx.mu.RLock()
-	for _, e := range s.idx.byPatient[patient] {
+	p.idx.mu.RLock()
+	for _, e := range p.idx.byPatient[patient] {
 		if (len(types) == 0 || slices.Contains(types, e.typ)) && !e.updated.Before(since) && p.allows(e.typ, 'r') {
 			hits = append(hits, e)
 		}
 	}
-	s.idx.mu.RUnlock()
+	p.idx.mu.RUnlock()
 	hits = slices.DeleteFunc(hits, func(e *entry) bool { return !s.mayRead(p, e) })
 	slices.SortFunc(hits, func(a, b *entry) int {
 		if c := strings.Compare(a.typ, b.typ); c != 0 {

@@ -115,7 +115,7 @@ func (s *Server) exportKick(w http.ResponseWriter, r *http.Request, group string
 	case !p.onlyPatient().IsZero():
 		patients = []ptoy.ID{p.onlyPatient()}
 	default:
-		patients = s.idx.patients()
+		patients = p.idx.patients()
 	}
 	now := s.cfg.Now()
 	s.exports.mu.Lock()
@@ -177,7 +177,7 @@ func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patie
 			continue
 		}
 		var d consent.Decision
-		if e := s.idx.get(keys[0]); e != nil {
+		if e := p.idx.get(keys[0]); e != nil {
 			a := p.access(pt, "", "")
 			a.Consent = &consent.Request{Categories: e.labels}
 			d = s.cfg.Door.Decide(a)
@@ -186,7 +186,7 @@ func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patie
 			continue
 		}
 		for _, k := range keys {
-			if e := s.idx.get(k); e != nil {
+			if e := p.idx.get(k); e != nil {
 				byType[e.typ] = append(byType[e.typ], k)
 			}
 		}
@@ -220,11 +220,11 @@ func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patie
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			e := s.idx.get(k)
+			e := p.idx.get(k)
 			if e == nil || !s.mayRead(p, e) {
 				continue
 			}
-			raw, err := s.idx.raw(e)
+			raw, err := p.idx.raw(e)
 			if err == nil {
 				raw, err = versioned(raw, e.version, e.updated)
 			}
@@ -369,7 +369,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, id, name str
 		if err != nil {
 			return // the export was deleted meanwhile: the body ends short
 		}
-		b, err := s.idx.openBytes(k, v)
+		b, err := p.idx.openBytes(k, v)
 		closer.Close()
 		if err != nil {
 			return

@@ -42,6 +42,7 @@ import (
 	"ptoy/fhir/search"
 	"ptoy/fhir/smart"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
 	"ptoy/ledger"
 	"ptoy/seal"
 )
@@ -89,8 +90,13 @@ type Config struct {
 	Auth   *auth.Authenticator // ptoy-signed requests and sessions
 	SMART  *smart.Server       // bearer tokens; nil: signed requests only
 	Blobs  blob.Store          // where a write's ciphertext is put before it is committed
-	// SubmitAsOrg signs body as the organisation and commits it.
+	// SubmitAsOrg signs body as the organisation and commits it;
+	// SubmitAs signs it with a patient's key from their session.
 	SubmitAsOrg func(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error)
+	SubmitAs    func(ctx context.Context, body *pb.Body, signer *keys.KeyPair) (*pb.SubmitResponse, error)
+	// PatientKeys returns the keys a patient's session at this node holds
+	// (touch: the session counts as used); false if none does.
+	PatientKeys func(patient ptoy.ID, touch bool) (*keys.KeyPair, bool)
 	// DB and Prefix hold the sealed index; Key (32 bytes) seals it.
 	DB     *pebble.DB
 	Prefix []byte
@@ -109,6 +115,7 @@ type Server struct {
 	idx     *index
 	pages   *pages
 	exports exports
+	views   views
 	queue   *queue
 	mux     *http.ServeMux
 	started chan struct{}
@@ -148,6 +155,15 @@ type principal struct {
 	org     ptoy.ID // the organisation the reader acts for; zero: itself
 	purpose pb.Purpose
 	grant   *smart.Grant // nil for a ptoy-signed request (consent alone decides)
+	// idx is what the principal's reads search: the organisation's index,
+	// or a patient's own view built with the keys of their session.
+	idx *index
+	// keys opens a patient's records for the principal: the
+	// organisation's grant (or break-glass), or the patient's own keys.
+	keys func(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, error)
+	// submit commits a write: signed by the organisation, or by the
+	// patient with the keys of their session.
+	submit func(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error)
 }
 
 // allows reports whether the principal's token covers interaction
@@ -219,7 +235,17 @@ func (s *Server) who(r *http.Request) (*principal, error) {
 		acting = p.reader
 	}
 	if acting != s.cfg.Org {
+		if a, err := s.cfg.Ledger.Account(acting); err == nil && a.Kind == pb.AccountKind_ACCOUNT_KIND_PATIENT {
+			return s.patientPrincipal(r.Context(), p, a)
+		}
 		return nil, s.elsewhere(acting)
+	}
+	p.idx, p.submit = s.idx, s.cfg.SubmitAsOrg
+	p.keys = func(ctx context.Context, patient ptoy.ID) ([]seal.PrivateKey, error) {
+		if ks, _, err := s.cfg.Vault.OrgKeys(ctx, patient); err == nil || ptoy.KindOf(err) != ptoy.NotFound {
+			return ks, err
+		}
+		return s.cfg.Vault.EmergencyKeys(ctx, patient)
 	}
 	return p, nil
 }

@@ -65,11 +65,22 @@ type index struct {
 	aead   cipher.AEAD
 	reg    *search.Registry
 
+	// mem holds the resources of an index kept in memory only (a
+	// patient's own view, for the life of their session); nil for the
+	// store-backed index.
+	mem map[recKey]*stored
+
 	mu        sync.RWMutex
 	byKey     map[recKey]*entry
 	byRef     map[string][]*entry // "Type/id": normally one
 	byPatient map[ptoy.ID]map[[16]byte]*entry
 	byType    map[string]map[recKey]*entry
+}
+
+// memIndex returns an index kept in memory only.
+func memIndex(reg *search.Registry) *index {
+	return &index{reg: reg, mem: map[recKey]*stored{},
+		byKey: map[recKey]*entry{}, byRef: map[string][]*entry{}, byPatient: map[ptoy.ID]map[[16]byte]*entry{}, byType: map[string]map[recKey]*entry{}}
 }
 
 func openIndex(db *pebble.DB, prefix, key []byte, reg *search.Registry) (*index, error) {
@@ -192,6 +203,14 @@ func (x *index) put(k recKey, s *stored) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.mem != nil {
+		x.mu.Lock()
+		x.mem[k] = s
+		x.unlinkLocked(k)
+		x.link(e)
+		x.mu.Unlock()
+		return e, nil
+	}
 	sk := x.storeKey(k)
 	v, err := x.seal(sk, s)
 	if err != nil {
@@ -256,6 +275,11 @@ func (x *index) unlinkLocked(k recKey) {
 func (x *index) remove(k recKey) error {
 	x.mu.Lock()
 	x.unlinkLocked(k)
+	if x.mem != nil {
+		delete(x.mem, k)
+		x.mu.Unlock()
+		return nil
+	}
 	x.mu.Unlock()
 	return x.db.Delete(x.storeKey(k), pebble.NoSync)
 }
@@ -266,14 +290,27 @@ func (x *index) purge(patient ptoy.ID) error {
 	x.mu.Lock()
 	for rec := range x.byPatient[patient] {
 		x.unlinkLocked(recKey{patient, rec})
+		delete(x.mem, recKey{patient, rec})
 	}
 	x.mu.Unlock()
+	if x.mem != nil {
+		return nil
+	}
 	lo := append(append([]byte(nil), x.prefix...), patient[:]...)
 	return x.db.DeleteRange(lo, kv.PrefixEnd(lo), pebble.Sync)
 }
 
 // raw returns the sealed resource of an indexed record.
 func (x *index) raw(e *entry) ([]byte, error) {
+	if x.mem != nil {
+		x.mu.RLock()
+		s := x.mem[e.key]
+		x.mu.RUnlock()
+		if s == nil || s.Version != e.version {
+			return nil, ptoy.E("fhir.index", ptoy.NotFound, "the resource left the index")
+		}
+		return s.Raw, nil
+	}
 	sk := x.storeKey(e.key)
 	v, closer, err := x.db.Get(sk)
 	if err == pebble.ErrNotFound {

@@ -151,13 +151,13 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 	case "Provenance":
 		var targets []*entry
 		for _, ref := range q.References("target") {
-			targets = append(targets, s.idx.byReference(strings.SplitN(ref, "/_history", 2)[0])...)
+			targets = append(targets, p.idx.byReference(strings.SplitN(ref, "/_history", 2)[0])...)
 		}
 		for _, ref := range q.References("patient") {
 			if id, ok := strings.CutPrefix(ref, "Patient/"); ok {
 				if pid, err := ptoy.ParseID(id); err == nil {
 					for _, k := range s.compartment(p, pid, nil, time.Time{}) {
-						targets = append(targets, s.idx.get(k))
+						targets = append(targets, p.idx.get(k))
 					}
 				}
 			}
@@ -349,7 +349,7 @@ func (s *Server) readVirtual(w http.ResponseWriter, r *http.Request, p *principa
 	if typ == "Provenance" {
 		rec, _, ok := strings.Cut(id, "-")
 		if b, err2 := hex.DecodeString(rec); ok && err2 == nil && len(b) == 16 {
-			for _, e := range s.idx.byRecord(b) {
+			for _, e := range p.idx.byRecord(b) {
 				q, err = s.reg.ParseQuery(typ, map[string][]string{"target": {e.ref()}, "_id": {id}})
 			}
 		}

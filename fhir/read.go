@@ -41,7 +41,7 @@ func (s *Server) visible(ctx context.Context, p *principal, typ, id, action stri
 		return nil, scopeRefused(typ, "read")
 	}
 	only := p.onlyPatient()
-	for _, e := range s.idx.byReference(typ + "/" + id) {
+	for _, e := range p.idx.byReference(typ + "/" + id) {
 		if !only.IsZero() && e.key.patient != only {
 			continue
 		}
@@ -87,7 +87,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 		s.fail(w, err)
 		return
 	}
-	raw, err := s.idx.raw(e)
+	raw, err := p.idx.raw(e)
 	if err == nil {
 		raw, err = versioned(raw, e.version, e.updated)
 	}
@@ -100,17 +100,17 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 }
 
 // version returns one version of an indexed record, decrypted with the
-// organisation's keys (the latest from the index).
-func (s *Server) version(ctx context.Context, e *entry, v uint32) ([]byte, time.Time, error) {
+// principal's keys (the latest from the index).
+func (s *Server) version(ctx context.Context, p *principal, e *entry, v uint32) ([]byte, time.Time, error) {
 	if v == e.version {
-		raw, err := s.idx.raw(e)
+		raw, err := p.idx.raw(e)
 		return raw, e.updated, err
 	}
 	st, err := s.cfg.Ledger.Record(e.key.patient, e.key.rec[:], v)
 	if err != nil || st == nil || st.Erased {
 		return nil, time.Time{}, errHidden(e.typ, e.id+"/_history/"+strconv.FormatUint(uint64(v), 10))
 	}
-	keys, _, err := s.cfg.Vault.OrgKeys(ctx, e.key.patient)
+	keys, err := p.keys(ctx, e.key.patient)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -158,7 +158,7 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request, typ, id, vid stri
 		s.fail(w, errHidden(typ, id+"/_history/"+vid))
 		return
 	}
-	raw, at, err := s.version(r.Context(), e, uint32(v))
+	raw, at, err := s.version(r.Context(), p, e, uint32(v))
 	if err == nil {
 		raw, err = versioned(raw, uint32(v), at)
 	}
@@ -184,7 +184,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 	}
 	b := newBundle("history")
 	for v := e.version; v >= 1; v-- {
-		raw, at, err := s.version(r.Context(), e, v)
+		raw, at, err := s.version(r.Context(), p, e, v)
 		if err == nil {
 			raw, err = versioned(raw, v, at)
 		}

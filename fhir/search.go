@@ -213,7 +213,7 @@ func (s *Server) match(p *principal, typ string, q *search.Query) []recKey {
 	}
 	allowed := map[decided]bool{}
 	var hits []*entry
-	s.idx.candidates(typ, narrow, func(e *entry) {
+	p.idx.candidates(typ, narrow, func(e *entry) {
 		if only := p.onlyPatient(); !only.IsZero() && e.key.patient != only {
 			return
 		}
@@ -271,7 +271,7 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 		hits = append(hits, hit{e, mode, d})
 	}
 	for _, k := range page {
-		add(s.idx.get(k), "match")
+		add(p.idx.get(k), "match")
 	}
 	matches := hits[:len(hits):len(hits)]
 	for _, inc := range q.Include {
@@ -280,7 +280,7 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 				continue
 			}
 			for _, ref := range h.e.ix.References(inc.Param) {
-				for _, t := range s.idx.byReference(ref) {
+				for _, t := range p.idx.byReference(ref) {
 					if t.key.patient == h.e.key.patient && (inc.TargetType == "" || inc.TargetType == t.typ) && p.allows(t.typ, 'r') {
 						add(t, "include")
 					}
@@ -295,7 +295,7 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 		var found []*entry
 		for _, h := range matches {
 			ref := h.e.ref()
-			s.idx.candidates(inc.SourceType, h.e.key.patient, func(c *entry) {
+			p.idx.candidates(inc.SourceType, h.e.key.patient, func(c *entry) {
 				if slices.Contains(c.ix.References(inc.Param), ref) {
 					found = append(found, c)
 				}
@@ -326,7 +326,7 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 		return err
 	}
 	for _, h := range hits {
-		raw, err := s.idx.raw(h.e)
+		raw, err := p.idx.raw(h.e)
 		if err == nil {
 			raw, err = s.shape(raw, h.e, q)
 		}

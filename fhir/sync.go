@@ -82,6 +82,7 @@ func (s *Server) Run(ctx context.Context) {
 		case <-q.wake:
 		case <-tick.C:
 			s.resync(q)
+			s.sweepViews()
 		}
 	}
 }
@@ -139,6 +140,13 @@ func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
 	if err != nil {
 		return err
 	}
+	return s.syncInto(ctx, s.idx, patient, keys)
+}
+
+// syncInto brings x up to date with the patient's records that keys
+// open: each latest version is indexed, anything else of the patient's
+// leaves x.
+func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys []seal.PrivateKey) error {
 	recs, err := s.cfg.Ledger.Records(patient)
 	if err != nil {
 		return err
@@ -151,29 +159,29 @@ func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
 		copy(k.rec[:], st.Entry.Id)
 		seen[k.rec] = true
 		if st.Erased {
-			s.idx.remove(k)
+			x.remove(k)
 			continue
 		}
-		if e := s.idx.get(k); e != nil && e.version == st.Entry.Version && e.hash == blob.Hash(st.Entry.Hash) {
+		if e := x.get(k); e != nil && e.version == st.Entry.Version && e.hash == blob.Hash(st.Entry.Hash) {
 			continue
 		}
-		if err := s.indexRecord(ctx, k, st, keys); err != nil {
-			s.idx.remove(k)
+		if err := s.indexRecord(ctx, x, k, st, keys); err != nil {
+			x.remove(k)
 			if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
 				firstErr = err
 			}
 		}
 	}
-	s.idx.mu.RLock()
+	x.mu.RLock()
 	var gone []recKey
-	for rec := range s.idx.byPatient[patient] {
+	for rec := range x.byPatient[patient] {
 		if !seen[rec] {
 			gone = append(gone, recKey{patient, rec})
 		}
 	}
-	s.idx.mu.RUnlock()
+	x.mu.RUnlock()
 	for _, k := range gone {
-		s.idx.remove(k)
+		x.remove(k)
 	}
 	return firstErr
 }
@@ -181,7 +189,7 @@ func (s *Server) syncPatient(ctx context.Context, patient ptoy.ID) error {
 // indexRecord decrypts one record version with the organisation's keys
 // and indexes it. A record that is not a FHIR resource of a stored type
 // (a document, a note in another format) is not indexed.
-func (s *Server) indexRecord(ctx context.Context, k recKey, st *pb.RecordState, keys []seal.PrivateKey) error {
+func (s *Server) indexRecord(ctx context.Context, x *index, k recKey, st *pb.RecordState, keys []seal.PrivateKey) error {
 	ct, err := s.cfg.Vault.Ciphertext(ctx, k.patient, st)
 	if err != nil {
 		return err
@@ -207,7 +215,7 @@ func (s *Server) indexRecord(ctx context.Context, k recKey, st *pb.RecordState, 
 	if _, ok := categoryOf[typ]; !ok || id == "" {
 		return ptoy.E("fhir", ptoy.Invalid, fmt.Sprintf("record %x is not a stored FHIR resource", k.rec[:4]))
 	}
-	_, err = s.idx.put(k, &stored{Version: st.Entry.Version, Hash: blob.Hash(st.Entry.Hash), Type: typ, ID: id,
+	_, err = x.put(k, &stored{Version: st.Entry.Version, Hash: blob.Hash(st.Entry.Hash), Type: typ, ID: id,
 		Cat: st.Entry.Category, Labels: st.Entry.Labels | consent.Bit(st.Entry.Category), Updated: st.Time * int64(time.Second), Raw: plain})
 	return err
 }

@@ -127,7 +127,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		// An update of a record the caller sees takes its next version;
 		// a PUT to an id nothing holds creates it.
 		var e *entry
-		for _, c := range s.idx.byReference(w.ref()) {
+		for _, c := range p.idx.byReference(w.ref()) {
 			if c.key.patient == patient {
 				e = c
 			}
@@ -158,7 +158,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 // commit seals each resource to the patient's category key, stores the
 // ciphertext on this node and commits them in one PutRecords signed by
 // the organisation: all or nothing. On success the index has them.
-func (s *Server) commit(ctx context.Context, patient ptoy.ID, ws []*pending) error {
+func (s *Server) commit(ctx context.Context, p *principal, patient ptoy.ID, ws []*pending) error {
 	const op = "fhir.commit"
 	pubs, err := s.publicKeys(ctx, patient)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Server) commit(ctx context.Context, patient ptoy.ID, ws []*pending) err
 		m.Records = append(m.Records, &pb.RecordEntry{Id: w.key.rec[:], Version: w.version, Category: sc,
 			Labels: w.labels | consent.Bit(w.cat), Hash: h[:], Size: uint64(len(ct))})
 	}
-	resp, err := s.cfg.SubmitAsOrg(ctx, &pb.Body{Msg: &pb.Body_PutRecords{PutRecords: m}})
+	resp, err := p.submit(ctx, &pb.Body{Msg: &pb.Body_PutRecords{PutRecords: m}})
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (s *Server) commit(ctx context.Context, patient ptoy.ID, ws []*pending) err
 		if err != nil {
 			return err
 		}
-		if _, err := s.idx.put(w.key, &stored{Version: w.version, Hash: blob.Hash(st.Entry.Hash), Type: w.typ, ID: w.id,
+		if _, err := p.idx.put(w.key, &stored{Version: w.version, Hash: blob.Hash(st.Entry.Hash), Type: w.typ, ID: w.id,
 			Cat: st.Entry.Category, Labels: st.Entry.Labels | consent.Bit(st.Entry.Category), Updated: st.Time * int64(time.Second), Raw: w.raw}); err != nil {
 			return err
 		}
@@ -242,18 +242,18 @@ func (s *Server) publicKeys(ctx context.Context, patient ptoy.ID) ([]seal.Public
 
 // written answers a write: 201 (created) or 200 with the resource as
 // stored, its location and version.
-func (s *Server) written(w http.ResponseWriter, p *pending) {
-	e := s.idx.get(p.key)
+func (s *Server) written(w http.ResponseWriter, p *principal, pw *pending) {
+	e := p.idx.get(pw.key)
 	if e == nil {
 		s.fail(w, ptoy.E("fhir", ptoy.Unavailable, "the resource was written but left the index; read it again"))
 		return
 	}
-	raw, err := versioned(p.raw, e.version, e.updated)
+	raw, err := versioned(pw.raw, e.version, e.updated)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	w.Header().Set("Location", s.cfg.Base+"/"+p.ref()+"/_history/"+strconv.FormatUint(uint64(e.version), 10))
+	w.Header().Set("Location", s.cfg.Base+"/"+pw.ref()+"/_history/"+strconv.FormatUint(uint64(e.version), 10))
 	etag(w, e.version, e.updated)
 	status := http.StatusOK
 	if e.version == 1 {
@@ -290,13 +290,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
 	}
 	pw, patient, err := s.prepare(r.Context(), p, res, "", nil)
 	if err == nil {
-		err = s.commit(r.Context(), patient, []*pending{pw})
+		err = s.commit(r.Context(), p, patient, []*pending{pw})
 	}
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.written(w, pw)
+	s.written(w, p, pw)
 }
 
 // conditional answers a create whose If-None-Exist query matches what
@@ -311,16 +311,12 @@ func (s *Server) conditional(w http.ResponseWriter, r *http.Request, p *principa
 		s.fail(w, &resource.Error{Status: http.StatusPreconditionFailed, Issues: []resource.Issue{{Severity: "error", Code: "multiple-matches",
 			Diagnostics: "If-None-Exist matches " + strconv.Itoa(n) + " resources"}}})
 	case n == 1:
-		s.written(w, &pending{typ: e.typ, id: e.id, key: e.key, raw: mustRaw(s, e)})
+		raw, _ := p.idx.raw(e)
+		s.written(w, p, &pending{typ: e.typ, id: e.id, key: e.key, raw: raw})
 	default:
 		return false
 	}
 	return true
-}
-
-func mustRaw(s *Server, e *entry) []byte {
-	raw, _ := s.idx.raw(e)
-	return raw
 }
 
 // existing runs a conditional's query as p: the first match, and how
@@ -338,7 +334,7 @@ func (s *Server) existing(ctx context.Context, p *principal, typ, cond string) (
 	if len(keys) == 0 {
 		return nil, 0, nil
 	}
-	e := s.idx.get(keys[0])
+	e := p.idx.get(keys[0])
 	if e == nil {
 		return nil, 0, nil
 	}
@@ -378,11 +374,11 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) 
 	}
 	pw, patient, err := s.prepare(r.Context(), p, res, id, nil)
 	if err == nil {
-		err = s.commit(r.Context(), patient, []*pending{pw})
+		err = s.commit(r.Context(), p, patient, []*pending{pw})
 	}
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.written(w, pw)
+	s.written(w, p, pw)
 }

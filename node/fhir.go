@@ -8,15 +8,12 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"ptoy"
 	"ptoy/fhir"
 	"ptoy/fhir/smart"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/store"
-	"ptoy/tx"
 )
 
 // FHIRBase is the base URL of the node's FHIR API.
@@ -38,7 +35,7 @@ func (n *Node) openFHIR(dirKey []byte, peers map[ptoy.ID]string) error {
 	n.smart, err = smart.New(smart.Config{
 		Issuer: base, DB: n.fhirDB.DB(), Prefix: []byte("smart/"),
 		Authenticate: func(r *http.Request) (ptoy.ID, error) {
-			a, err := n.auth.Caller(unstripped(r))
+			a, err := n.auth.Caller(r)
 			if err != nil {
 				return ptoy.ID{}, err
 			}
@@ -52,7 +49,7 @@ func (n *Node) openFHIR(dirKey []byte, peers map[ptoy.ID]string) error {
 	}
 	n.fhir, err = fhir.New(fhir.Config{
 		Base: base, Node: n.cfg.Moniker, Org: n.orgKey.ID(), Ledger: n.ledger, Vault: n.gw, Door: n.door, Audit: n.audit, Auth: n.auth,
-		SMART: n.smart, Blobs: n.blobs, SubmitAsOrg: n.submitAsOrg, DB: n.fhirDB.DB(), Prefix: []byte("index/"), Key: key,
+		SMART: n.smart, Blobs: n.blobs, SubmitAsOrg: n.submitAsOrg, SubmitAs: n.submitAs, PatientKeys: n.patientKeys, DB: n.fhirDB.DB(), Prefix: []byte("index/"), Key: key,
 		Peers: peers, Log: n.log,
 	})
 	return err
@@ -79,7 +76,7 @@ func (n *Node) fhirPrincipal(id ptoy.ID) (smart.Principal, error) {
 // fhirAdmin says which organisation a signed request to register SMART
 // clients administers: this node's, if the signer is its admin.
 func (n *Node) fhirAdmin(r *http.Request) (ptoy.ID, error) {
-	a, err := n.auth.Caller(unstripped(r))
+	a, err := n.auth.Caller(r)
 	if err != nil {
 		return ptoy.ID{}, err
 	}
@@ -101,37 +98,7 @@ func (n *Node) fhirAdmin(r *http.Request) (ptoy.ID, error) {
 func (n *Node) submitAsOrg(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error) {
 	n.orgSignMu.Lock()
 	defer n.orgSignMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for try := 0; ; try++ {
-		acct, err := n.ledger.Account(n.Org())
-		if err != nil {
-			return nil, err
-		}
-		body.Sequence = acct.Sequence + 1
-		raw, err := tx.Sign(n.ChainID(), body, n.orgKey)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := n.Submit(ctx, raw, true)
-		if err != nil || resp.Code != tx.Code(ptoy.E("", ptoy.BadSequence)) || try == 3 {
-			return resp, err
-		}
-	}
-}
-
-// unstripped is r as it was signed: the SMART server sees its routes
-// relative to the FHIR base, a signature covers the whole path.
-func unstripped(r *http.Request) *http.Request {
-	if strings.HasPrefix(r.URL.Path, fhir.Mount+"/") {
-		return r
-	}
-	c := r.Clone(r.Context())
-	c.URL.Path = fhir.Mount + r.URL.Path
-	if r.URL.RawPath != "" {
-		c.URL.RawPath = fhir.Mount + r.URL.RawPath
-	}
-	return c
+	return n.submitAs(ctx, body, n.orgKey)
 }
 
 // ReindexFHIR drops the FHIR index of the node home (its sealed copy of

@@ -105,6 +105,7 @@ type Node struct {
 	// orgSignMu serialises the transactions the node signs as its
 	// organisation (the FHIR API's writes, submitAsOrg).
 	orgSignMu sync.Mutex
+	unseal    unsealLimits
 	fhirDB    *store.Pebble
 	fhir      *fhir.Server
 	smart     *smart.Server
@@ -232,6 +233,7 @@ func Open(home string, opt Options) (*Node, error) {
 		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 
+	n.unseal.slots = make(chan struct{}, unsealsInFlight)
 	if err := n.openFHIR(dirKey, peers); err != nil {
 		return nil, err
 	}
@@ -246,6 +248,8 @@ func Open(home string, opt Options) (*Node, error) {
 	authenticated(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
 	mux.HandleFunc("POST /v1/admin/backup", n.serveBackup)
+	mux.HandleFunc("PUT /v1/keystore", n.putKeystore)
+	mux.HandleFunc("POST /v1/keystore/unseal", n.unsealKeystore)
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
 	}

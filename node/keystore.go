@@ -1,0 +1,252 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+	"ptoy/tx"
+)
+
+// A patient's home node (the node of the organisation that registered
+// them) keeps their keystore file, sealed with their passphrase (Argon2id
+// and XChaCha20-Poly1305, package keys): the node cannot open it. When the
+// patient signs in with the passphrase, the node opens it into a session
+// that holds the keys in memory only, and drops them at log-out, after
+// 15 minutes idle or 8 hours; the FHIR API (and the web app) answer the
+// patient with them meanwhile.
+//
+//	PUT  /v1/keystore          the patient's keystore file, signed by the patient
+//	POST /v1/keystore/unseal   {"patient": id, "passphrase": "…"} → a session token
+const (
+	maxKeystore     = 64 << 10
+	unsealAttempts  = 5 // per patient per unsealWindow
+	unsealWindow    = 5 * time.Minute
+	unsealsInFlight = 2 // Argon2id runs at a time: each costs 64 MiB and ~200 ms
+)
+
+// unsealLimits bounds passphrase guesses per patient, and the Argon2id
+// work the node does at once.
+type unsealLimits struct {
+	mu    sync.Mutex
+	tries map[ptoy.ID][]time.Time
+	slots chan struct{}
+}
+
+func (l *unsealLimits) allow(id ptoy.ID, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tries == nil {
+		l.tries = map[ptoy.ID][]time.Time{}
+	}
+	var kept []time.Time
+	for _, t := range l.tries[id] {
+		if now.Sub(t) < unsealWindow {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= unsealAttempts {
+		l.tries[id] = kept
+		return false
+	}
+	l.tries[id] = append(kept, now)
+	return true
+}
+
+func (n *Node) keystorePath(id ptoy.ID) string {
+	return n.path("data", "keystores", id.String()+".json")
+}
+
+// heldKeys are a patient's keys held by a session.
+type heldKeys struct {
+	n       *Node
+	patient ptoy.ID
+	kp      *keys.KeyPair
+}
+
+// Drop clears the signing key and drops the FHIR view built with them.
+func (h *heldKeys) Drop() {
+	clear(h.kp.Signing)
+	if h.n.fhir != nil {
+		h.n.fhir.Forget(h.patient)
+	}
+}
+
+// patientKeys returns the keys a session of the patient holds.
+func (n *Node) patientKeys(id ptoy.ID, touch bool) (*keys.KeyPair, bool) {
+	h, ok := n.auth.Sessions.Holding(id, time.Now(), touch)
+	if !ok {
+		return nil, false
+	}
+	return h.(*heldKeys).kp, true
+}
+
+func (n *Node) keystoreFail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch ptoy.KindOf(err) {
+	case ptoy.Invalid:
+		code = http.StatusBadRequest
+	case ptoy.Unauthenticated:
+		code = http.StatusUnauthorized
+	case ptoy.PermissionDenied:
+		code = http.StatusForbidden
+	case ptoy.NotFound:
+		code = http.StatusNotFound
+	case ptoy.Unavailable:
+		code = http.StatusServiceUnavailable
+	}
+	http.Error(w, ptoy.Message(err), code)
+}
+
+// putKeystore keeps a patient's keystore file: signed by the patient, at
+// their home node, for their own current keys.
+func (n *Node) putKeystore(w http.ResponseWriter, r *http.Request) {
+	const op = "node.keystore"
+	a, err := n.auth.Caller(r)
+	if err != nil {
+		n.keystoreFail(w, err)
+		return
+	}
+	id := ptoy.ID(a.Id)
+	if a.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
+		n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "only patients keep their keystore at a node"))
+		return
+	}
+	if ptoy.ID(a.Registrar) != n.Org() {
+		n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "keep your keystore at your home node: the node of the organisation that registered you"))
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxKeystore+1))
+	if err != nil || len(b) > maxKeystore {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "a keystore file is at most 64 KiB"))
+		return
+	}
+	info, err := keys.ReadInfo(b)
+	if err != nil {
+		n.keystoreFail(w, err)
+		return
+	}
+	if info.ID != id || !info.SigningPublic.Equal(ed25519.PublicKey(a.SigningKey)) {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "the keystore holds another key than your account's"))
+		return
+	}
+	if err := writeFileAtomic(n.keystorePath(id), b); err != nil {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Unavailable, "the node could not keep the keystore", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// unsealKeystore opens the patient's keystore with their passphrase into a
+// session that holds the keys, and answers the session's token.
+func (n *Node) unsealKeystore(w http.ResponseWriter, r *http.Request) {
+	const op = "node.unseal"
+	var req struct {
+		Patient    string `json:"patient"`
+		Passphrase string `json:"passphrase"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "send {\"patient\": id, \"passphrase\": …}"))
+		return
+	}
+	id, err := ptoy.ParseID(req.Patient)
+	if err != nil || req.Passphrase == "" {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "send {\"patient\": id, \"passphrase\": …}"))
+		return
+	}
+	now := time.Now()
+	if !n.unseal.allow(id, now) {
+		w.Header().Set("Retry-After", fmt.Sprint(int(unsealWindow.Seconds())))
+		http.Error(w, "too many attempts for this account; wait a few minutes", http.StatusTooManyRequests)
+		return
+	}
+	b, err := os.ReadFile(n.keystorePath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase"))
+		return
+	} else if err != nil {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Unavailable, err))
+		return
+	}
+	select {
+	case n.unseal.slots <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	kp, _, err := keys.Open(b, []byte(req.Passphrase))
+	<-n.unseal.slots
+	if err != nil {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase"))
+		return
+	}
+	a, err := n.ledger.Account(id)
+	if err != nil || !kp.SigningPublic().Equal(ed25519.PublicKey(a.SigningKey)) {
+		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "the keystore's key is no longer the account's: keep your current keystore here"))
+		return
+	}
+	tok, exp, err := n.auth.Sessions.NewHolding(id, kp.SigningPublic(), &heldKeys{n: n, patient: id, kp: kp}, now)
+	if err != nil {
+		n.keystoreFail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "{\"token\":%q,\"expires\":%d}\n", tok, exp.Unix())
+}
+
+// submitAs signs body with a patient's key from their session at the
+// account's next sequence and commits it; the patient's other devices
+// may take a sequence meanwhile: it signs again, a few times.
+func (n *Node) submitAs(ctx context.Context, body *pb.Body, kp *keys.KeyPair) (*pb.SubmitResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for try := 0; ; try++ {
+		acct, err := n.ledger.Account(kp.ID())
+		if err != nil {
+			return nil, err
+		}
+		body.Sequence = acct.Sequence + 1
+		raw, err := tx.Sign(n.ChainID(), body, kp)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := n.Submit(ctx, raw, true)
+		if err != nil || resp.Code != tx.Code(ptoy.E("", ptoy.BadSequence)) || try == 3 {
+			return resp, err
+		}
+	}
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

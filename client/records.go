@@ -231,7 +231,9 @@ type NewRecord struct {
 
 // SealCategory is the category whose key seals a record: its most
 // sensitive label if it has one, else its category.
-func SealCategory(cat pb.Category, labels uint32) pb.Category { return consent.SealCategory(cat, labels) }
+func SealCategory(cat pb.Category, labels uint32) pb.Category {
+	return consent.SealCategory(cat, labels)
+}
 
 // PutRecords encrypts each record to the patient's current category key,
 // uploads the ciphertext and commits one PutRecords transaction. The

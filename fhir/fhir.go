@@ -86,7 +86,7 @@ type Config struct {
 	Ledger Ledger
 	Vault  Vault
 	Door   *door.Door
-	Audit  *auditlog.Log // the node's access log, for AuditEvent
+	Audit  *auditlog.Log       // the node's access log, for AuditEvent
 	Auth   *auth.Authenticator // ptoy-signed requests and sessions
 	SMART  *smart.Server       // bearer tokens; nil: signed requests only
 	Blobs  blob.Store          // where a write's ciphertext is put before it is committed

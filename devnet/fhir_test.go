@@ -587,8 +587,20 @@ func TestFHIRPatientSession(t *testing.T) {
 	if st != http.StatusCreated {
 		t.Fatalf("Alice adds a home reading: %d %v", st, out)
 	}
+	rid, _ := out["id"].(string)
 	if st, out = call("GET", "Observation?code=http://loinc.org|85354-9", nil); st != http.StatusOK || out["total"] != float64(1) {
 		t.Fatalf("her reading: %d %v", st, out)
+	}
+	// She erases what she wrote, not what the hospital wrote.
+	_, imms := call("GET", "Immunization?patient="+pid+"&_count=1", nil)
+	if st, out = call("DELETE", "Immunization/"+entries(imms)[0]["id"].(string), nil); st != http.StatusMethodNotAllowed {
+		t.Fatalf("erasing the hospital's record: %d %v", st, out)
+	}
+	if st, out = call("DELETE", "Observation/"+rid, nil); st != http.StatusNoContent {
+		t.Fatalf("erasing her reading: %d %v", st, out)
+	}
+	if st, _ = call("GET", "Observation/"+rid, nil); st != http.StatusNotFound {
+		t.Fatalf("her erased reading: %d", st)
 	}
 	// Her records are hers alone: Bob's are not answered.
 	if st, _ = call("GET", "Observation?patient=Patient/"+mustKey(t, n, "bob").ID().String(), nil); st != http.StatusOK {

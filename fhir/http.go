@@ -87,8 +87,7 @@ func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 2 && m == http.MethodPut:
 		s.update(w, r, parts[0], parts[1])
 	case len(parts) == 2 && m == http.MethodDelete:
-		s.fail(w, &resource.Error{Status: http.StatusMethodNotAllowed, Issues: []resource.Issue{{Severity: "error", Code: "not-supported",
-			Diagnostics: "records are not deleted here: a provider's record is kept under the network's retention rule, and only a patient erases the records they wrote themselves"}}})
+		s.delete(w, r, parts[0], parts[1])
 	case len(parts) == 3 && parts[2] == "_history" && m == http.MethodGet:
 		s.history(w, r, parts[0], parts[1])
 	case len(parts) == 4 && parts[2] == "_history" && m == http.MethodGet:

@@ -382,3 +382,42 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) 
 	}
 	s.written(w, p, pw)
 }
+
+// delete: DELETE /{type}/{id}, where the erasure rules allow it: a
+// patient, in their session, erases a record they wrote themselves
+// (every version's ciphertext goes; the ledger keeps a tombstone). A
+// provider's record is kept under the network's retention rule.
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) {
+	p, err := s.who(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !p.allows(typ, 'd') {
+		s.fail(w, scopeRefused(typ, "delete"))
+		return
+	}
+	retained := &resource.Error{Status: http.StatusMethodNotAllowed, Issues: []resource.Issue{{Severity: "error", Code: "not-supported",
+		Diagnostics: "this record is kept under the network's retention rule: only a patient erases the records they wrote themselves"}}}
+	if p.idx == s.idx {
+		s.fail(w, retained)
+		return
+	}
+	e, err := s.visible(r.Context(), p, typ, id, "fhir-delete", 0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	resp, err := p.submit(r.Context(), &pb.Body{Msg: &pb.Body_EraseRecord{EraseRecord: &pb.EraseRecord{Patient: e.key.patient.Bytes(), Id: e.key.rec[:]}}})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if resp.Code != 0 {
+		retained.Issues[0].Diagnostics = resp.Log
+		s.fail(w, retained)
+		return
+	}
+	p.idx.remove(e.key)
+	w.WriteHeader(http.StatusNoContent)
+}

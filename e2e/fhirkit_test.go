@@ -82,6 +82,12 @@ type kitResult struct {
 		FHIRUser        string `json:"fhirUser"`
 		Refresh         bool   `json:"refresh"`
 		CodeReuseStatus int    `json:"codeReuseStatus"`
+		Refreshed       struct {
+			Scope, Patient string
+			Rotated        bool
+			Encounters     int
+			ReuseStatus    int
+		} `json:"refreshed"`
 		kitReads
 	} `json:"practitioner"`
 	Backend struct {
@@ -249,6 +255,9 @@ func TestFHIRKit(t *testing.T) {
 		t.Errorf("a code used twice: %d", p.CodeReuseStatus)
 	}
 	checkKitReads(t, "practitioner", p.kitReads, alice)
+	if r := p.Refreshed; r.Scope != p.Scope || r.Patient != alice || !r.Rotated || r.Encounters < 1 || r.ReuseStatus != http.StatusBadRequest {
+		t.Errorf("refresh: %+v (scope first granted %q)", r, p.Scope)
+	}
 
 	b := got.Backend
 	if b.TokenType != "Bearer" || b.Scope != "system/*.cruds" || b.Refresh {

@@ -104,6 +104,7 @@ async function practitionerToken(smart) {
   });
   return {
     token: tok.access_token,
+    refreshToken: tok.refresh_token,
     out: {
       authorizeStatus: resp.status,
       tokenType: tok.token_type,
@@ -113,6 +114,27 @@ async function practitionerToken(smart) {
       refresh: Boolean(tok.refresh_token),
       codeReuseStatus: again.status,
     },
+  };
+}
+
+// refresh trades the app's refresh token for a new access token, uses
+// it, and tries the spent refresh token again.
+async function refresh(smart, refreshToken) {
+  const params = { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: cfg.app.client_id };
+  const tok = await form(smart.token, params);
+  const client = new Client({ baseUrl: cfg.base, bearerToken: tok.access_token });
+  const count = await client.search({ resourceType: 'Encounter', searchParams: { patient: cfg.patient, _summary: 'count' } });
+  const again = await fetch(smart.token, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(params).toString(),
+  });
+  return {
+    scope: tok.scope,
+    patient: tok.patient ?? '',
+    rotated: Boolean(tok.refresh_token) && tok.refresh_token !== refreshToken,
+    encounters: count.total,
+    reuseStatus: again.status,
   };
 }
 
@@ -249,6 +271,7 @@ async function main() {
   const smart = await discover();
   const prac = await practitionerToken(smart);
   const pracReads = await reads(prac.token);
+  pracReads.refreshed = await refresh(smart, prac.refreshToken);
   const be = await backendToken(smart);
   const beReads = await reads(be.token);
   process.stdout.write(`${JSON.stringify({

@@ -17,6 +17,7 @@ import (
 	"ptoy/agent"
 	"ptoy/auth"
 	"ptoy/consent"
+	"ptoy/fhir/smart"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
@@ -620,5 +621,76 @@ func TestFHIRPatientSession(t *testing.T) {
 	}
 	if _, err := c.Unseal(ctx, alice.ID(), Passphrase); ptoy.KindOf(err) != ptoy.Unavailable {
 		t.Fatalf("after many guesses: %v", err)
+	}
+}
+
+// TestFHIRPractitionerPatientScopes: a practitioner who opened a SMART
+// app for one patient (launch/patient with patient=<id>) and was granted
+// patient/ scopes reads and writes that patient's records with them, and
+// no other patient's.
+func TestFHIRPractitionerPatientScopes(t *testing.T) {
+	ctx, n := startNet(t, 3*time.Minute, Options{DemoRecords: true})
+	alice, bob, osei := mustKey(t, n, "alice"), mustKey(t, n, "bob"), mustKey(t, n, "dr-osei")
+	org := n.Nodes[0].Org()
+	token := func(patient ptoy.ID) string {
+		sc, err := smart.ParseScopes("patient/*.cruds launch/patient")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := n.Nodes[0].SMART().IssueToken(smart.Grant{Client: "chart", Kind: smart.KindUser, Account: osei.ID(), Org: org,
+			Patient: patient, Scopes: sc, FHIRUser: "Practitioner/" + osei.ID().String()}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	call := func(tok, method, path string, body any) (int, map[string]any) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, n.Info.Nodes[0].FHIR+"/"+path, rd)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/fhir+json")
+		}
+		resp, err := n.Nodes[0].Transport().RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	pid := alice.ID().String()
+	forAlice, forBob := token(alice.ID()), token(bob.ID())
+
+	st, out := call(forAlice, "GET", "Observation?patient="+pid+"&_count=5", nil)
+	if st != http.StatusOK || out["total"] != float64(66) || len(entries(out)) != 5 {
+		t.Fatalf("Alice's observations with her patient context: %d total %v", st, out["total"])
+	}
+	oid, _ := entries(out)[0]["id"].(string)
+	if st, _ := call(forAlice, "GET", "Observation/"+oid, nil); st != http.StatusOK {
+		t.Fatalf("read with her patient context: %d", st)
+	}
+	obs := map[string]any{"resourceType": "Observation", "status": "final",
+		"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "8867-4"}}},
+		"subject":           map[string]any{"reference": "Patient/" + pid},
+		"effectiveDateTime": "2026-03-02T09:10:00Z"}
+	if st, out := call(forAlice, "POST", "Observation", obs); st != http.StatusCreated {
+		t.Fatalf("write with her patient context: %d %v", st, out)
+	}
+
+	// Another patient's context opens none of Alice's records.
+	if st, out := call(forBob, "GET", "Observation?patient="+pid, nil); st != http.StatusOK || out["total"] != float64(0) {
+		t.Fatalf("Alice's observations with Bob's context: %d total %v", st, out["total"])
+	}
+	if st, _ := call(forBob, "GET", "Observation/"+oid, nil); st != http.StatusNotFound {
+		t.Fatalf("read of Alice's with Bob's context: %d", st)
+	}
+	if st, _ := call(forBob, "POST", "Observation", obs); st != http.StatusForbidden {
+		t.Fatalf("write for Alice with Bob's context: %d", st)
 	}
 }

@@ -166,19 +166,32 @@ type principal struct {
 	submit func(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error)
 }
 
+// scopeKind is the kind of the resource scopes that govern the
+// principal's token: its grant's kind, but patient/ for a practitioner
+// who opened an app for one patient (launch/patient) and was granted
+// patient/ scopes only (the authorization server grants a practitioner
+// either user/ or patient/ resource scopes, never both).
+func (p *principal) scopeKind() smart.Kind {
+	g := p.grant
+	if g.Kind == smart.KindUser && !g.Patient.IsZero() && !g.Scopes.Has(smart.KindUser) {
+		return smart.KindPatient
+	}
+	return g.Kind
+}
+
 // allows reports whether the principal's token covers interaction
 // ('c','r','u','d','s') on resourceType.
 func (p *principal) allows(resourceType string, interaction byte) bool {
 	if p.grant == nil {
 		return true
 	}
-	return p.grant.Scopes.Allows(p.grant.Kind, resourceType, interaction)
+	return p.grant.Scopes.Allows(p.scopeKind(), resourceType, interaction)
 }
 
 // onlyPatient is the patient a patient-context token limits the
 // principal to; zero if none.
 func (p *principal) onlyPatient() ptoy.ID {
-	if p.grant != nil && p.grant.Kind == smart.KindPatient {
+	if p.grant != nil && p.scopeKind() == smart.KindPatient {
 		return p.grant.Patient
 	}
 	return ptoy.ID{}

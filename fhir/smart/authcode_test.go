@@ -172,6 +172,18 @@ func TestAuthCodePractitioner(t *testing.T) {
 	if g, err := e.srv.Verify(bearer(tok.AccessToken)); err != nil || g.Kind != KindUser || g.Patient != e.patient || g.Account != e.doctor {
 		t.Errorf("grant %+v, %v", g, err)
 	}
+
+	// Asked both, a practitioner gets the user/ scopes: the FHIR API
+	// honours one kind of resource scope per token, and the answer says
+	// which.
+	conf = e.oauthConfig("chart", "launch/patient", "patient/*.rs", "user/*.rs")
+	tok, err = conf.Exchange(ctx, e.code(t, conf, e.doctor, v, oauth2.SetAuthURLParam("patient", e.patient.String())), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Extra("scope") != "user/*.rs launch/patient" || tok.Extra("patient") != e.patient.String() {
+		t.Errorf("user/ and patient/ asked: scope %q patient %v", tok.Extra("scope"), tok.Extra("patient"))
+	}
 }
 
 // authError runs an authorization request and returns the status and

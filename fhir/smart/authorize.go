@@ -162,7 +162,8 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // grantFor decides what app c gets for principal p who asked scopes
 // asked: asked ∩ what c may have; patient/ scopes only with a patient
 // context (a patient: themselves; a practitioner: the patient they
-// picked with patient=<id>); user/ scopes only for practitioners.
+// picked with patient=<id>, and only without user/ scopes); user/
+// scopes only for practitioners.
 func (s *Server) grantFor(c *Client, p Principal, asked Scopes, patientArg string) (Grant, *oauthError) {
 	allowed, err := ParseScopes(c.Scopes)
 	if err != nil {
@@ -192,6 +193,12 @@ func (s *Server) grantFor(c *Client, p Principal, asked Scopes, patientArg strin
 		}
 	}
 	g.Scopes = asked.only(kinds...).Intersect(allowed)
+	if g.Kind == KindUser && g.Scopes.Has(KindUser) {
+		// The FHIR API honours one kind of resource scope per token:
+		// user/ when there are any (patient/ scopes then add nothing
+		// it would honour, so they are not granted).
+		g.Scopes = g.Scopes.only(KindUser)
+	}
 	if g.Patient.IsZero() {
 		g.Scopes.LaunchPatient = false
 	}

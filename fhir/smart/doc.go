@@ -39,7 +39,10 @@
 //
 // What is granted: the scopes asked, narrowed to what the app may have;
 // patient/ scopes only with a patient context, user/ scopes only to a
-// practitioner, system/ scopes never to an app. Scopes this server does
+// practitioner, system/ scopes never to an app. A practitioner who asks
+// both for a patient they picked gets the user/ ones (what they may see);
+// with patient/ scopes alone they read and write that patient's records
+// only. Scopes this server does
 // not know (granular scopes with a query among them) are never granted;
 // the scope of the answer says what was.
 //

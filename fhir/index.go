@@ -179,6 +179,13 @@ func (x *index) entryOf(k recKey, s *stored) (*entry, error) {
 	}
 	meta["versionId"] = fmt.Sprint(s.Version)
 	meta["lastUpdated"] = time.Unix(0, s.Updated).UTC().Format(time.RFC3339)
+	// The ledger says whose record it is: a record written without its
+	// patient reference (by a client that is not FHIR's) is searched as
+	// the patient's all the same.
+	if s.Type != "Patient" && res["subject"] == nil && res["patient"] == nil && res["beneficiary"] == nil {
+		ref := map[string]any{"reference": "Patient/" + k.patient.String()}
+		res["subject"], res["patient"], res["beneficiary"] = ref, ref, ref
+	}
 	ix, err := x.reg.Extract(s.Type, res)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package fhir
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"ptoy"
 	"ptoy/blob"
 	"ptoy/consent"
+	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
 	"ptoy/seal"
@@ -211,9 +214,18 @@ func (s *Server) indexRecord(ctx context.Context, x *index, k recKey, st *pb.Rec
 		return err
 	}
 	typ, _ := res["resourceType"].(string)
-	id, _ := res["id"].(string)
-	if _, ok := categoryOf[typ]; !ok || id == "" {
+	if _, ok := categoryOf[typ]; !ok {
 		return ptoy.E("fhir", ptoy.Invalid, fmt.Sprintf("record %x is not a stored FHIR resource", k.rec[:4]))
+	}
+	id, _ := res["id"].(string)
+	if id == "" || resource.ValidID(id) != nil {
+		// Written by a client that gave it no id: its FHIR id is its
+		// ledger id, and it is answered with it.
+		id = hex.EncodeToString(k.rec[:])
+		res["id"] = id
+		if plain, err = json.Marshal(res); err != nil {
+			return ptoy.E("fhir", ptoy.Other, err)
+		}
 	}
 	_, err = x.put(k, &stored{Version: st.Entry.Version, Hash: blob.Hash(st.Entry.Hash), Type: typ, ID: id,
 		Cat: st.Entry.Category, Labels: st.Entry.Labels | consent.Bit(st.Entry.Category), Updated: st.Time * int64(time.Second), Raw: plain})

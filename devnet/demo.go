@@ -119,10 +119,16 @@ func (n *Net) seedRecords(ctx context.Context) error {
 		return err
 	}
 	nd := n.Nodes[0]
-	for _, f := range []string{"demo/uscore_bundle_patient_85.json", "demo/carin_bundle_patient_888.json"} {
-		body, err := demoTransaction(f, alice.ID(), "Alice Example")
-		if err != nil {
-			return err
+	labs, err := demoLabs(alice.ID(), gh.ID())
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"demo/uscore_bundle_patient_85.json", "demo/carin_bundle_patient_888.json", "labs"} {
+		body := labs
+		if f != "labs" {
+			if body, err = demoTransaction(f, alice.ID(), "Alice Example"); err != nil {
+				return err
+			}
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, nd.Config().FHIRBase(), bytes.NewReader(body))
 		if err != nil {
@@ -195,4 +201,56 @@ func (n *Net) issueTokens() error {
 		a.FHIRToken = tok
 	}
 	return nil
+}
+
+// demoLabs are eight years of Alice's yearly labs with their reference
+// ranges (LDL cholesterol, HbA1c, fasting glucose), and a claim for her
+// last visit: a transaction for General Hospital to file.
+func demoLabs(patient, org ptoy.ID) ([]byte, error) {
+	subject := map[string]any{"reference": "Patient/" + patient.String()}
+	type lab struct {
+		code, display, unit string
+		low, high           float64
+		values              []float64
+	}
+	labs := []lab{
+		{"18262-6", "Cholesterol in LDL [Mass/volume] in Serum or Plasma by Direct assay", "mg/dL", 0, 100, []float64{96, 104, 112, 121, 118, 109, 101, 94}},
+		{"4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 4, 5.6, []float64{5.2, 5.3, 5.5, 5.8, 5.9, 5.7, 5.6, 5.4}},
+		{"1558-6", "Fasting glucose [Mass/volume] in Serum or Plasma", "mg/dL", 70, 99, []float64{88, 91, 95, 103, 106, 99, 96, 92}},
+	}
+	var entries []any
+	for _, l := range labs {
+		for i, v := range l.values {
+			when := fmt.Sprintf("%d-03-%02dT09:30:00Z", 2018+i, 4+i)
+			interp := "N"
+			if v > l.high {
+				interp = "H"
+			} else if v < l.low {
+				interp = "L"
+			}
+			entries = append(entries, map[string]any{"request": map[string]any{"method": "POST", "url": "Observation"}, "resource": map[string]any{
+				"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when, "issued": when,
+				"category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory", "display": "Laboratory"}}}},
+				"code":          map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": l.code, "display": l.display}}, "text": l.display},
+				"valueQuantity": map[string]any{"value": v, "unit": l.unit, "system": "http://unitsofmeasure.org", "code": l.unit},
+				"interpretation": []any{map[string]any{"coding": []any{map[string]any{
+					"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": interp}}}},
+				"referenceRange": []any{map[string]any{
+					"low":  map[string]any{"value": l.low, "unit": l.unit, "system": "http://unitsofmeasure.org", "code": l.unit},
+					"high": map[string]any{"value": l.high, "unit": l.unit, "system": "http://unitsofmeasure.org", "code": l.unit}}},
+			}})
+		}
+	}
+	entries = append(entries, map[string]any{"request": map[string]any{"method": "POST", "url": "Claim"}, "resource": map[string]any{
+		"resourceType": "Claim", "status": "active", "use": "claim", "patient": subject, "created": "2025-03-11",
+		"type":     map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}}},
+		"provider": map[string]any{"reference": "Organization/" + org.String(), "display": "General Hospital"},
+		"priority": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}}},
+		"insurance": []any{map[string]any{"sequence": 1, "focal": true, "coverage": map[string]any{"display": "Acme Insurance PPO"}}},
+		"item": []any{map[string]any{"sequence": 1, "servicedDate": "2025-03-11",
+			"productOrService": map[string]any{"coding": []any{map[string]any{"system": "http://www.ama-assn.org/go/cpt", "code": "99213", "display": "Office visit, established patient"}}},
+			"unitPrice":        map[string]any{"value": 142.5, "currency": "USD"}, "net": map[string]any{"value": 142.5, "currency": "USD"}}},
+		"total": map[string]any{"value": 142.5, "currency": "USD"},
+	}})
+	return json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
 }

@@ -453,7 +453,7 @@ func TestFHIRDemo(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	counts := map[string]float64{"Observation": 66, "Encounter": 60, "Immunization": 20, "DocumentReference": 25, "ExplanationOfBenefit": 5, "MedicationRequest": 13}
+	counts := map[string]float64{"Observation": 66 + 24, "Claim": 1, "Encounter": 60, "Immunization": 20, "DocumentReference": 25, "ExplanationOfBenefit": 5, "MedicationRequest": 13}
 	for typ, want := range counts {
 		if st, out := get(typ + "?patient=" + pid + "&_count=10"); st != http.StatusOK || out["total"] != want || len(entries(out)) != 10 && want >= 10 {
 			t.Errorf("%s: %d, total %v, want %v", typ, st, out["total"], want)
@@ -470,6 +470,11 @@ func TestFHIRDemo(t *testing.T) {
 			t.Fatalf("not newest first: %s after %s", d, last)
 		}
 		last = d
+	}
+	// Labs with reference ranges over the years, by code and date range.
+	st, out = get("Observation?patient=" + pid + "&code=http://loinc.org|4548-4&date=ge2020-01-01&date=lt2023-01-01&_sort=date")
+	if st != http.StatusOK || out["total"] != float64(3) || entries(out)[0]["referenceRange"] == nil {
+		t.Fatalf("HbA1c 2020-2022: %d %v", st, out)
 	}
 	if st, out = get("Patient/" + pid); st != http.StatusOK || out["birthDate"] == nil {
 		t.Fatalf("Alice's Patient: %d %v", st, out)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func fhirCallFor(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPa
 			t.Fatal(err)
 		}
 	}
-	resp, err := n.Nodes[i].Transport().RoundTrip(req)
+	resp, err := transportOf(n.Nodes[i]).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func exportAll(t *testing.T, ctx context.Context, n *Net, k *keys.KeyPair, org p
 		if err := auth.Sign(req, n.Nodes[0].ChainID(), k, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := n.Nodes[0].Transport().RoundTrip(req)
+		resp, err := transportOf(n.Nodes[0]).RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +290,7 @@ func exportAll(t *testing.T, ctx context.Context, n *Net, k *keys.KeyPair, org p
 		t.Fatalf("export kick-off: %d", resp.StatusCode)
 	}
 	var manifest struct {
-		Output []struct {
+		Output, Deleted []struct {
 			Type, URL string
 			Count     int
 		}
@@ -307,6 +308,21 @@ func exportAll(t *testing.T, ctx context.Context, n *Net, k *keys.KeyPair, org p
 		return false
 	})
 	got := map[string]int{}
+	for _, d := range manifest.Deleted {
+		resp := do("GET", d.URL, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var b struct {
+				ResourceType string
+				Entry        []struct{ Request struct{ Method, URL string } }
+			}
+			if json.Unmarshal([]byte(line), &b) != nil || b.ResourceType != "Bundle" || len(b.Entry) != 1 || b.Entry[0].Request.Method != "DELETE" {
+				t.Fatalf("export's deleted file %s: %q", d.URL, line)
+			}
+			got["deleted "+b.Entry[0].Request.URL]++
+		}
+	}
 	for _, o := range manifest.Output {
 		resp := do("GET", o.URL, nil)
 		b, _ := io.ReadAll(resp.Body)
@@ -597,6 +613,12 @@ func TestFHIRPatientSession(t *testing.T) {
 	if st, out = call("GET", "Observation?code=http://loinc.org|85354-9", nil); st != http.StatusOK || out["total"] != float64(1) {
 		t.Fatalf("her reading: %d %v", st, out)
 	}
+	// General Hospital, which she granted her labs, indexes her reading.
+	gh, osei := mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
+	waitFor(t, ctx, "General Hospital's node to index her reading", func() bool {
+		st, out := fhirCall(t, ctx, n, 0, osei, gh.ID(), "GET", "Observation?code=http://loinc.org|85354-9", nil)
+		return st == http.StatusOK && out["total"] == float64(1)
+	})
 	// She erases what she wrote, not what the hospital wrote.
 	_, imms := call("GET", "Immunization?patient="+pid+"&_count=1", nil)
 	if st, out = call("DELETE", "Immunization/"+entries(imms)[0]["id"].(string), nil); st != http.StatusMethodNotAllowed {
@@ -608,6 +630,11 @@ func TestFHIRPatientSession(t *testing.T) {
 	if st, _ = call("GET", "Observation/"+rid, nil); st != http.StatusNotFound {
 		t.Fatalf("her erased reading: %d", st)
 	}
+	// General Hospital's next export since then reports it deleted.
+	waitFor(t, ctx, "the erasure to reach General Hospital's export", func() bool {
+		got := exportAll(t, ctx, n, osei, gh.ID(), "Patient/$export?_since=2020-01-01T00:00:00Z&_type=Observation")
+		return got["deleted Observation/"+rid] == 1
+	})
 	// Her records are hers alone: Bob's are not answered.
 	if st, _ = call("GET", "Observation?patient=Patient/"+mustKey(t, n, "bob").ID().String(), nil); st != http.StatusOK {
 		t.Fatalf("search for Bob: %d", st)
@@ -660,7 +687,7 @@ func TestFHIRPractitionerPatientScopes(t *testing.T) {
 		if body != nil {
 			req.Header.Set("Content-Type", "application/fhir+json")
 		}
-		resp, err := n.Nodes[0].Transport().RoundTrip(req)
+		resp, err := transportOf(n.Nodes[0]).RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -673,7 +700,7 @@ func TestFHIRPractitionerPatientScopes(t *testing.T) {
 	forAlice, forBob := token(alice.ID()), token(bob.ID())
 
 	st, out := call(forAlice, "GET", "Observation?patient="+pid+"&_count=5", nil)
-	if st != http.StatusOK || out["total"] != float64(66) || len(entries(out)) != 5 {
+	if st != http.StatusOK || out["total"] != float64(90) || len(entries(out)) != 5 {
 		t.Fatalf("Alice's observations with her patient context: %d total %v", st, out["total"])
 	}
 	oid, _ := entries(out)[0]["id"].(string)
@@ -698,4 +725,17 @@ func TestFHIRPractitionerPatientScopes(t *testing.T) {
 	if st, _ := call(forBob, "POST", "Observation", obs); st != http.StatusForbidden {
 		t.Fatalf("write for Alice with Bob's context: %d", st)
 	}
+}
+
+// transports keeps one transport per node for the tests' FHIR calls:
+// node.Transport makes a new one each call, whose idle connections would
+// pile up against the node's per-address connection limit.
+var transports sync.Map
+
+func transportOf(nd *node.Node) *http.Transport {
+	if t, ok := transports.Load(nd); ok {
+		return t.(*http.Transport)
+	}
+	t, _ := transports.LoadOrStore(nd, nd.Transport())
+	return t.(*http.Transport)
 }

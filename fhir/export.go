@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ type export struct {
 	total    int
 	ended    time.Time
 	outputs  []exportOutput
+	deleted  *exportOutput
 }
 
 type exportOutput struct {
@@ -168,10 +170,20 @@ func (s *Server) runExport(ctx context.Context, p *principal, x *export, patient
 
 func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patients []ptoy.ID, types []string, since time.Time) error {
 	byType := map[string][]recKey{}
+	var deleted []tombstone
 	var as []door.Access
 	var ds []consent.Decision
 	total := 0
 	for _, pt := range patients {
+		if !since.IsZero() {
+			for _, tb := range p.idx.tombstones(pt, since) {
+				a := p.access(pt, "", "")
+				a.Consent = &consent.Request{Categories: tb.Labels}
+				if slices.Contains(types, tb.Type) && s.cfg.Door.Decide(a).Allow {
+					deleted = append(deleted, tb)
+				}
+			}
+		}
 		keys := s.compartment(p, pt, types, since)
 		if len(keys) == 0 {
 			continue
@@ -201,6 +213,22 @@ func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patie
 		return err
 	}
 	var buf bytes.Buffer
+	if len(deleted) > 0 {
+		// Deleted resources: Bundles of DELETE requests, as Bulk Data 2.0 says.
+		for _, tb := range deleted {
+			b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{map[string]any{
+				"request": map[string]any{"method": "DELETE", "url": tb.Type + "/" + tb.ID}}}})
+			buf.Write(b)
+			buf.WriteByte('\n')
+		}
+		if err := s.putChunk(x.id, "deleted", 0, buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+		x.mu.Lock()
+		x.deleted = &exportOutput{Type: "Bundle", URL: s.cfg.Base + "/$export-file/" + x.id + "/deleted.ndjson", Count: len(deleted), chunks: 1}
+		x.mu.Unlock()
+	}
 	for _, t := range types {
 		keys := byType[t]
 		if len(keys) == 0 {
@@ -328,9 +356,13 @@ func (s *Server) exportStatus(w http.ResponseWriter, r *http.Request, id string)
 		if outs == nil {
 			outs = []exportOutput{}
 		}
+		deleted := []exportOutput{}
+		if x.deleted != nil {
+			deleted = append(deleted, *x.deleted)
+		}
 		s.send(w, http.StatusOK, map[string]any{
 			"transactionTime": x.started.UTC().Format(time.RFC3339), "request": x.request, "requiresAccessToken": true,
-			"output": outs, "deleted": []any{}, "error": []any{},
+			"output": outs, "deleted": deleted, "error": []any{},
 		})
 	}
 }
@@ -354,6 +386,9 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, id, name str
 		if x.outputs[i].Type == typ {
 			out = &x.outputs[i]
 		}
+	}
+	if typ == "deleted" {
+		out = x.deleted
 	}
 	done := x.done && x.err == nil
 	x.mu.Unlock()

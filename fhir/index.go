@@ -304,6 +304,8 @@ func (x *index) purge(patient ptoy.ID) error {
 		return nil
 	}
 	lo := append(append([]byte(nil), x.prefix...), patient[:]...)
+	tomb := append(append([]byte(nil), tombPrefix...), patient[:]...)
+	x.db.DeleteRange(tomb, kv.PrefixEnd(tomb), pebble.NoSync)
 	return x.db.DeleteRange(lo, kv.PrefixEnd(lo), pebble.Sync)
 }
 
@@ -417,6 +419,57 @@ func (x *index) byRecord(rec []byte) []*entry {
 		if e := m[[16]byte(rec)]; e != nil {
 			_ = p
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// tombstone is what the index keeps of a record erased since it was
+// indexed: enough for an export with _since to report it deleted.
+type tombstone struct {
+	Type   string `json:"t"`
+	ID     string `json:"i"`
+	Labels uint32 `json:"l"`
+	When   int64  `json:"w"` // unix nanoseconds
+}
+
+// tombPrefix is where tombstones live, beside the index: a reindex keeps
+// them (the ledger cannot tell an erased record's type and id again).
+var tombPrefix = []byte("tomb/")
+
+func (x *index) tombKey(k recKey) []byte {
+	b := append([]byte(nil), tombPrefix...)
+	b = append(b, k.patient[:]...)
+	return append(b, k.rec[:]...)
+}
+
+// bury records that e was erased at when (the store-backed index only).
+func (x *index) bury(e *entry, when time.Time) {
+	if x.mem != nil {
+		return
+	}
+	b, _ := json.Marshal(tombstone{Type: e.typ, ID: e.id, Labels: e.labels, When: when.UnixNano()})
+	k := x.tombKey(e.key)
+	x.db.Set(k, x.sealBytes(k, b), pebble.NoSync)
+}
+
+// tombstones returns the patient's records erased at or after since.
+func (x *index) tombstones(patient ptoy.ID, since time.Time) []tombstone {
+	if x.mem != nil {
+		return nil
+	}
+	lo := append(append([]byte(nil), tombPrefix...), patient[:]...)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: kv.PrefixEnd(lo)})
+	if err != nil {
+		return nil
+	}
+	defer it.Close()
+	var out []tombstone
+	for it.First(); it.Valid(); it.Next() {
+		b, err := x.openBytes(it.Key(), it.Value())
+		var t tombstone
+		if err == nil && json.Unmarshal(b, &t) == nil && !time.Unix(0, t.When).Before(since) {
+			out = append(out, t)
 		}
 	}
 	return out

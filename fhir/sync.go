@@ -162,6 +162,9 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 		copy(k.rec[:], st.Entry.Id)
 		seen[k.rec] = true
 		if st.Erased {
+			if e := x.get(k); e != nil {
+				x.bury(e, s.cfg.Ledger.BlockTime())
+			}
 			x.remove(k)
 			continue
 		}
@@ -184,6 +187,10 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 	}
 	x.mu.RUnlock()
 	for _, k := range gone {
+		// Gone from the ledger's listing: erased.
+		if e := x.get(k); e != nil {
+			x.bury(e, s.cfg.Ledger.BlockTime())
+		}
 		x.remove(k)
 	}
 	return firstErr

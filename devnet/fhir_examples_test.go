@@ -1,0 +1,335 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ptoy"
+	"ptoy/agent"
+	"ptoy/auth"
+	"ptoy/consent"
+	"ptoy/fhir/resource"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/internal/npmdeps"
+	"ptoy/keys"
+)
+
+// compartmentOf is the element that ties a record of each type to its
+// patient (the patient compartment's reference): subject unless listed.
+var compartmentOf = map[string]string{
+	"AllergyIntolerance": "patient", "Immunization": "patient", "Claim": "patient",
+	"ExplanationOfBenefit": "patient", "Coverage": "beneficiary",
+}
+
+// compartment is the compartment element of typ.
+func compartment(typ string) string {
+	if el, ok := compartmentOf[typ]; ok {
+		return el
+	}
+	return "subject"
+}
+
+// onlyPatients are the compartment elements whose target can only be a
+// Patient (an identifier there names a patient).
+var onlyPatients = []string{"AllergyIntolerance.patient", "Immunization.patient", "Claim.patient",
+	"ExplanationOfBenefit.patient", "Coverage.beneficiary"}
+
+// invalidExamples are the official examples the validator refuses
+// (fhir/resource/examples_test.go), with the element the refusal names.
+var invalidExamples = map[string]string{
+	"MedicationRequest-medrx0301.json": "MedicationRequest.dispenseRequest.performer",
+	"Observation-clinical-gender.json": "Observation.performer[0]",
+}
+
+// notAPatients are the official examples that are about no one patient
+// the server can identify: they are sent as they are and refused, naming
+// the element, with the reason.
+var notAPatients = map[string]string{
+	"DiagnosticReport-gingival-mass.json": "subject is a display only (Reference(Patient|Group|Device|Location))",
+	"Observation-decimal.json":            "no subject",
+	"Observation-herd1.json":              "subject is a Group (a herd)",
+	"Observation-vp-oyster.json":          "subject is a display only (an oyster farm)",
+	"Procedure-education.json":            "subject is a display only (Reference(Patient|Group))",
+	"Procedure-ob.json":                   "subject is a display only (Reference(Patient|Group))",
+}
+
+// readOnlyTypes are answered from the ledger and the audit log: the API
+// writes none of them.
+var readOnlyTypes = []string{"AuditEvent", "Consent", "Organization", "Practitioner", "Provenance"}
+
+// example is one official example as the test sends it.
+type example struct {
+	name, typ, id string
+	body          []byte
+}
+
+// TestFHIROfficialExamples writes every official R4 example
+// (hl7.fhir.r4.examples 4.0.1) of the 17 record types through General
+// Hospital's FHIR API as Alice's records and reads each back: what is
+// read equals what was sent, but for meta.versionId and lastUpdated.
+// Each example's patient-compartment reference (subject, patient or
+// beneficiary) is rewritten to Alice when it names a patient (a Patient
+// reference, a contained Patient, or an identifier where only a Patient
+// may be); a Patient example becomes Patient/<Alice's id>. Examples that
+// are about no patient the server can identify (notAPatients) and the
+// two the validator refuses (invalidExamples) are refused with a 422
+// OperationOutcome whose expression names the element. The examples of
+// the five network types (Organization, Practitioner, Consent,
+// AuditEvent, Provenance) are read-only here: a PUT of each is refused
+// with 405 and an OperationOutcome.
+//
+// The valid records go in transaction Bundles of up to 50 PUT entries
+// (one PutRecords each); the Patient examples, all one record, and the
+// refused ones go one by one.
+func TestFHIROfficialExamples(t *testing.T) {
+	dir := npmdeps.Package(t, "hl7.fhir.r4.examples")
+	start := time.Now()
+	ctx, n := startNet(t, 3*time.Minute, Options{})
+	alice, gh, osei := mustKey(t, n, "alice"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
+	gid, pid := gh.ID(), alice.ID().String()
+	if err := agent.New(n.Client(0), alice).Grant(ctx, gid, agent.GrantOptions{Categories: consent.Defined,
+		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+		t.Fatal(err)
+	}
+	tr := n.Nodes[0].Transport() // one, so that connections are reused
+	t.Cleanup(tr.CloseIdleConnections)
+	call := func(method, path string, body []byte) (int, []byte) {
+		return fhirRaw(t, ctx, n, tr, osei, gid, method, path, body)
+	}
+
+	written := 0
+	var patients, records, invalid, strangers, readOnly []example
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if d.Decode(&m) != nil {
+			continue
+		}
+		typ, _ := m["resourceType"].(string)
+		id, _ := m["id"].(string)
+		name := filepath.Base(f)
+		switch {
+		case slices.Contains(readOnlyTypes, typ):
+			readOnly = append(readOnly, example{name, typ, id, b})
+			continue
+		case !resource.Supported(typ):
+			continue
+		case typ == "Patient":
+			m["id"] = pid
+			patients = append(patients, example{name, typ, pid, mustJSON(t, m)})
+			continue
+		}
+		_, refused := notAPatients[name]
+		if !refused {
+			if !aboutAPatient(typ, m) {
+				t.Errorf("%s: its %s names no patient, but it is not in notAPatients", name, compartment(typ))
+				continue
+			}
+			m[compartment(typ)] = map[string]any{"reference": "Patient/" + pid}
+		}
+		ex := example{name, typ, id, mustJSON(t, m)}
+		switch {
+		case invalidExamples[name] != "":
+			invalid = append(invalid, ex)
+		case refused:
+			strangers = append(strangers, ex)
+		default:
+			records = append(records, ex)
+		}
+	}
+	if len(invalid) != len(invalidExamples) || len(strangers) != len(notAPatients) {
+		t.Fatalf("found %d of the %d invalid examples and %d of the %d listed as about no patient", len(invalid), len(invalidExamples), len(strangers), len(notAPatients))
+	}
+
+	// Each Patient example in turn is Alice's Patient resource.
+	for _, ex := range patients {
+		if st, out := call("PUT", "Patient/"+pid, ex.body); st != http.StatusOK && st != http.StatusCreated {
+			t.Errorf("%s: PUT: %d %s", ex.name, st, out)
+			continue
+		}
+		if readBack(t, call, ex) {
+			written++
+		}
+	}
+
+	// The records, fifty to a transaction.
+	want := len(patients) + len(records)
+	for len(records) > 0 {
+		batch := records[:min(50, len(records))]
+		records = records[len(batch):]
+		var es []any
+		for _, ex := range batch {
+			es = append(es, map[string]any{"resource": json.RawMessage(ex.body), "request": map[string]any{"method": "PUT", "url": ex.typ + "/" + ex.id}})
+		}
+		tx := mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": es})
+		if st, out := call("POST", "", tx); st != http.StatusOK {
+			t.Fatalf("transaction of %s…: %d %s", batch[0].name, st, out)
+		}
+		for _, ex := range batch {
+			if readBack(t, call, ex) {
+				written++
+			}
+		}
+	}
+
+	refusedAt := func(ex example, status int, expr string) {
+		t.Helper()
+		st, out := call("PUT", ex.typ+"/"+ex.id, ex.body)
+		var oo struct {
+			ResourceType string
+			Issue        []struct{ Expression []string }
+		}
+		json.Unmarshal(out, &oo)
+		if st != status || oo.ResourceType != "OperationOutcome" {
+			t.Errorf("%s: PUT answered %d %s, want %d and an OperationOutcome", ex.name, st, out, status)
+			return
+		}
+		if expr == "" {
+			return
+		}
+		for _, is := range oo.Issue {
+			if slices.Contains(is.Expression, expr) {
+				return
+			}
+		}
+		t.Errorf("%s: refused, but not at %s: %s", ex.name, expr, out)
+	}
+	stored := func(ex example) {
+		t.Helper()
+		if st, out := call("GET", ex.typ+"/"+ex.id, nil); st != http.StatusNotFound {
+			t.Errorf("%s: refused, yet GET answers %d %s", ex.name, st, out)
+		}
+	}
+	for _, ex := range invalid {
+		refusedAt(ex, http.StatusUnprocessableEntity, invalidExamples[ex.name])
+		stored(ex)
+	}
+	for _, ex := range strangers {
+		refusedAt(ex, http.StatusUnprocessableEntity, ex.typ+"."+compartment(ex.typ))
+		stored(ex)
+	}
+	for _, ex := range readOnly {
+		refusedAt(ex, http.StatusMethodNotAllowed, "")
+	}
+	t.Logf("official R4 examples through the API in %s: %d written and read back equal, %d refused as invalid, %d refused as about no patient, %d of read-only types refused",
+		time.Since(start).Round(time.Millisecond), written, len(invalid), len(strangers), len(readOnly))
+	if written != want || want < 200 || len(readOnly) < 50 {
+		t.Errorf("%d of %d examples read back equal; expected at least 200, and at least 50 of the read-only types", written, want)
+	}
+}
+
+// aboutAPatient reports whether the compartment element of m names a
+// patient: a Patient reference, a contained Patient, a reference typed
+// Patient, or an identifier where only a Patient may be.
+func aboutAPatient(typ string, m map[string]any) bool {
+	el := compartment(typ)
+	ref, _ := m[el].(map[string]any)
+	if ref == nil {
+		return false
+	}
+	r, _ := ref["reference"].(string)
+	switch {
+	case strings.HasPrefix(r, "Patient/"), ref["type"] == "Patient":
+		return true
+	case strings.HasPrefix(r, "#"):
+		cs, _ := m["contained"].([]any)
+		for _, c := range cs {
+			c, _ := c.(map[string]any)
+			if c["id"] == r[1:] && c["resourceType"] == "Patient" {
+				return true
+			}
+		}
+		return false
+	case r == "" && ref["identifier"] != nil:
+		return slices.Contains(onlyPatients, typ+"."+el)
+	}
+	return false
+}
+
+// readBack reads ex back and reports whether it equals what was sent as
+// JSON, but for meta.versionId and meta.lastUpdated.
+func readBack(t *testing.T, call func(method, path string, body []byte) (int, []byte), ex example) bool {
+	t.Helper()
+	st, got := call("GET", ex.typ+"/"+ex.id, nil)
+	if st != http.StatusOK {
+		t.Errorf("%s: GET %s/%s: %d %s", ex.name, ex.typ, ex.id, st, got)
+		return false
+	}
+	if !resource.Equal(resource.Without(got, "meta"), resource.Without(ex.body, "meta")) ||
+		!resource.Equal(metaOf(t, got), metaOf(t, ex.body)) {
+		t.Errorf("%s: read back differs from what was sent:\nsent %s\ngot  %s", ex.name, ex.body, got)
+		return false
+	}
+	return true
+}
+
+// metaOf is the meta of a resource without versionId and lastUpdated
+// ({} if there is none).
+func metaOf(t *testing.T, b []byte) []byte {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["meta"] == nil {
+		return []byte(`{}`)
+	}
+	return resource.Without(m["meta"], "versionId", "lastUpdated")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fhirRaw sends a FHIR request to node 0 over tr, signed by k for org,
+// and returns the status and the body as it came.
+func fhirRaw(t *testing.T, ctx context.Context, n *Net, tr http.RoundTripper, k *keys.KeyPair, org ptoy.ID, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, n.Nodes[0].URL()+"/fhir/"+strings.TrimPrefix(path, "/"), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	req.Header.Set(auth.HeaderOrg, org.String())
+	if err := auth.Sign(req, n.Nodes[0].ChainID(), k, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}

@@ -108,6 +108,7 @@ func TestFHIROfficialExamples(t *testing.T) {
 
 	written := 0
 	var patients, records, invalid, strangers, readOnly []example
+	own := map[string]example{} // an example of each type as published, about its own patient
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,10 @@ func TestFHIROfficialExamples(t *testing.T) {
 		typ, _ := m["resourceType"].(string)
 		id, _ := m["id"].(string)
 		name := filepath.Base(f)
+		if _, ok := own[typ]; !ok && resource.Supported(typ) && !slices.Contains(readOnlyTypes, typ) &&
+			invalidExamples[name] == "" && notAPatients[name] == "" {
+			own[typ] = example{name, typ, id, b}
+		}
 		switch {
 		case slices.Contains(readOnlyTypes, typ):
 			readOnly = append(readOnly, example{name, typ, id, b})
@@ -228,6 +233,19 @@ func TestFHIROfficialExamples(t *testing.T) {
 	}
 	for _, ex := range readOnly {
 		refusedAt(ex, http.StatusMethodNotAllowed, "")
+	}
+	// As published, each example is about a patient who is not one of
+	// the network's ("Patient/example"): refused at the element that says
+	// so, or at the id for a Patient.
+	if len(own) != 17 {
+		t.Errorf("examples of %d record types, want 17", len(own))
+	}
+	for typ, ex := range own {
+		el := typ + "." + compartment(typ)
+		if typ == "Patient" {
+			el = "Patient.id"
+		}
+		refusedAt(ex, http.StatusUnprocessableEntity, el)
 	}
 	t.Logf("official R4 examples through the API in %s: %d written and read back equal, %d refused as invalid, %d refused as about no patient, %d of read-only types refused",
 		time.Since(start).Round(time.Millisecond), written, len(invalid), len(strangers), len(readOnly))

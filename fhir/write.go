@@ -39,34 +39,31 @@ type pending struct {
 func (w *pending) ref() string { return w.typ + "/" + w.id }
 
 // patientOf finds the patient a resource is about: a Patient's own id,
-// else its patient or subject reference, which must name a patient of
-// the network ("Patient/<account id>").
+// else the reference of its compartment element (subject, patient or
+// beneficiary), which must name a patient of the network
+// ("Patient/<account id>"). A refusal names that element.
 func (s *Server) patientOf(r *resource.Resource, id string) (ptoy.ID, error) {
-	const op = "fhir.write"
+	el := compartment(r.Type)
 	var ref string
 	if r.Type == "Patient" {
 		ref = "Patient/" + id
 	} else {
-		// The patient compartment's reference of the stored types.
-		for _, field := range []string{"subject", "patient", "beneficiary"} {
-			m, _ := r.Map[field].(map[string]any)
-			if v, _ := m["reference"].(string); strings.HasPrefix(v, "Patient/") {
-				ref = v
-				break
-			}
-		}
+		m, _ := r.Map[el].(map[string]any)
+		ref, _ = m["reference"].(string)
 	}
 	pid, err := ptoy.ParseID(strings.TrimPrefix(ref, "Patient/"))
-	if ref == "" || err != nil {
+	if !strings.HasPrefix(ref, "Patient/") || err != nil {
+		msg := "a resource is written for a patient of the network: its " + el + " is Patient/<the patient's account id>"
+		if r.Type == "Patient" {
+			msg = "a Patient resource is written with PUT Patient/<the patient's account id>"
+		}
 		return ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "required",
-			Diagnostics: "a resource is written for a patient of the network: its patient or subject is Patient/<the patient's account id>",
-			Expression:  []string{r.Type + ".subject"}}}}
+			Diagnostics: msg, Expression: []string{r.Type + "." + el}}}}
 	}
 	if a, err := s.cfg.Ledger.Account(pid); err != nil || a == nil || a.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
 		return ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "not-found",
-			Diagnostics: ref + " is not a patient of the network", Expression: []string{r.Type + ".subject"}}}}
+			Diagnostics: ref + " is not a patient of the network", Expression: []string{r.Type + "." + el}}}}
 	}
-	_ = op
 	return pid, nil
 }
 

@@ -351,3 +351,72 @@ func fhirRaw(t *testing.T, ctx context.Context, n *Net, tr http.RoundTripper, k 
 	}
 	return resp.StatusCode, b
 }
+
+// TestFHIRUpdateKeepsLabels: a record's sensitivity labels are those of
+// its first version (the ledger keeps them). An update that adds a label
+// in meta.security, or drops one, is refused with a 422 at
+// meta.security, and the record stays as it was.
+func TestFHIRUpdateKeepsLabels(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(npmdeps.Package(t, "hl7.fhir.r4.examples"), "Observation-example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, n := startNet(t, 2*time.Minute, Options{})
+	alice, gh, osei := mustKey(t, n, "alice"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
+	if err := agent.New(n.Client(0), alice).Grant(ctx, gh.ID(), agent.GrantOptions{Categories: consent.Defined,
+		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+		t.Fatal(err)
+	}
+	tr := n.Nodes[0].Transport()
+	t.Cleanup(tr.CloseIdleConnections)
+	call := func(method, path string, body []byte) (int, []byte) {
+		return fhirRaw(t, ctx, n, tr, osei, gh.ID(), method, path, body)
+	}
+	// version returns the example as Alice's Observation/id, with the
+	// meta.security codes given.
+	version := func(id string, codes ...string) []byte {
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		m["id"], m["subject"] = id, map[string]any{"reference": "Patient/" + alice.ID().String()}
+		var sec []any
+		for _, c := range codes {
+			sec = append(sec, map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": c})
+		}
+		if sec != nil {
+			m["meta"] = map[string]any{"security": sec}
+		}
+		return mustJSON(t, m)
+	}
+	refused := func(what, id string, body []byte) {
+		t.Helper()
+		st, out := call("PUT", "Observation/"+id, body)
+		if st != http.StatusUnprocessableEntity || !strings.Contains(string(out), `"Observation.meta.security"`) {
+			t.Errorf("%s: %d %s, want 422 at Observation.meta.security", what, st, out)
+		}
+	}
+	unchanged := func(id string, want []byte) {
+		t.Helper()
+		st, got := call("GET", "Observation/"+id, nil)
+		if st != http.StatusOK || !strings.Contains(string(got), `"versionId":"1"`) || !resource.Equal(metaOf(t, got), metaOf(t, want)) {
+			t.Errorf("Observation/%s after the refused updates: %d %s", id, st, got)
+		}
+	}
+	plain, psy := version("plain"), version("psy", "PSY")
+	for id, body := range map[string][]byte{"plain": plain, "psy": psy} {
+		if st, out := call("PUT", "Observation/"+id, body); st != http.StatusCreated {
+			t.Fatalf("PUT Observation/%s: %d %s", id, st, out)
+		}
+	}
+	refused("a label added", "plain", version("plain", "PSY"))
+	refused("a label dropped", "psy", version("psy"))
+	refused("a label replaced", "psy", version("psy", "HIV"))
+	unchanged("plain", plain)
+	unchanged("psy", psy)
+	if st, out := call("PUT", "Observation/psy", version("psy", "PSY", "PSYTHPN")); st != http.StatusOK {
+		t.Errorf("an update with the same labels, by another code: %d %s", st, out)
+	}
+}

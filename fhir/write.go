@@ -131,9 +131,12 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		}
 		if e != nil {
 			w.key = e.key
-			if consent.Bit(e.cat)|e.labels != consent.Bit(cat)|w.labels|consent.Bit(e.cat) && w.labels&^e.labels != 0 {
+			// The ledger keeps a record's labels from its first version:
+			// a version that adds or drops one is refused here, at the
+			// element, rather than by the ledger.
+			if w.labels|consent.Bit(cat) != e.labels|consent.Bit(e.cat) {
 				return nil, ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "business-rule",
-					Diagnostics: "a new version keeps the sensitivity labels of the first", Expression: []string{r.Type + ".meta.security"}}}}
+					Diagnostics: "a new version keeps the sensitivity labels (meta.security) of the first: write a new resource for other labels", Expression: []string{r.Type + ".meta.security"}}}}
 			}
 		} else {
 			rand.Read(w.key.rec[:])

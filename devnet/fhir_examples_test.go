@@ -420,3 +420,58 @@ func TestFHIRUpdateKeepsLabels(t *testing.T) {
 		t.Errorf("an update with the same labels, by another code: %d %s", st, out)
 	}
 }
+
+// TestFHIRIdOfAnotherPatient: a PUT that would create a resource under
+// the type and id of another patient's resource is refused (409), so
+// that Type/id names one resource; the same id in another type is
+// another resource.
+func TestFHIRIdOfAnotherPatient(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(npmdeps.Package(t, "hl7.fhir.r4.examples"), "Observation-example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, n := startNet(t, 2*time.Minute, Options{})
+	alice, bob, gh, osei := mustKey(t, n, "alice"), mustKey(t, n, "bob"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
+	for _, k := range []*keys.KeyPair{alice, bob} {
+		if err := agent.New(n.Client(0), k).Grant(ctx, gh.ID(), agent.GrantOptions{Categories: consent.Clinical,
+			Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := n.Nodes[0].Transport()
+	t.Cleanup(tr.CloseIdleConnections)
+	call := func(method, path string, body []byte) (int, []byte) {
+		return fhirRaw(t, ctx, n, tr, osei, gh.ID(), method, path, body)
+	}
+	// of returns the example as k's.
+	of := func(k *keys.KeyPair) []byte {
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		m["subject"] = map[string]any{"reference": "Patient/" + k.ID().String()}
+		return mustJSON(t, m)
+	}
+	if st, out := call("PUT", "Observation/example", of(alice)); st != http.StatusCreated {
+		t.Fatalf("Alice's Observation/example: %d %s", st, out)
+	}
+	st, out := call("PUT", "Observation/example", of(bob))
+	if st != http.StatusConflict || !strings.Contains(string(out), `"OperationOutcome"`) {
+		t.Errorf("Bob's Observation/example: %d %s, want 409", st, out)
+	}
+	st, out = call("GET", "Observation/example", nil)
+	if st != http.StatusOK || !strings.Contains(string(out), "Patient/"+alice.ID().String()) {
+		t.Errorf("GET Observation/example: %d %s, want Alice's", st, out)
+	}
+	if st, out := call("GET", "Observation?patient=Patient/"+bob.ID().String(), nil); st != http.StatusOK || strings.Contains(string(out), `"entry"`) {
+		t.Errorf("Bob's observations: %d %s, want none", st, out)
+	}
+	// The same id in another type is another resource.
+	cond := []byte(`{"resourceType":"Condition","id":"example","subject":{"reference":"Patient/` + bob.ID().String() + `"},` +
+		`"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]}}`)
+	if st, out := call("PUT", "Condition/example", cond); st != http.StatusCreated {
+		t.Errorf("Bob's Condition/example: %d %s", st, out)
+	}
+}

@@ -124,10 +124,18 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		// An update of a record the caller sees takes its next version;
 		// a PUT to an id nothing holds creates it.
 		var e *entry
+		taken := false
 		for _, c := range p.idx.byReference(w.ref()) {
 			if c.key.patient == patient {
 				e = c
+			} else {
+				taken = true
 			}
+		}
+		if e == nil && taken {
+			// One id, one resource: another patient's record holds it.
+			return nil, ptoy.ID{}, &resource.Error{Status: http.StatusConflict, Issues: []resource.Issue{{Severity: "error", Code: "conflict",
+				Diagnostics: w.ref() + " is another resource here: choose another id, or POST to have one assigned", Expression: []string{r.Type + ".id"}}}}
 		}
 		if e != nil {
 			w.key = e.key

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,15 @@ func TestFHIROfficialExamples(t *testing.T) {
 		}
 	}
 
+	// Every version of Alice's Patient is there, as it was sent.
+	for i, ex := range patients {
+		v := strconv.Itoa(i + 1)
+		st, got := call("GET", "Patient/"+pid+"/_history/"+v, nil)
+		if st != http.StatusOK || !resource.Equal(resource.Without(got, "meta"), resource.Without(ex.body, "meta")) {
+			t.Errorf("%s: GET Patient/<Alice>/_history/%s: %d %s", ex.name, v, st, got)
+		}
+	}
+
 	// The records, fifty to a transaction.
 	want := len(patients) + len(records)
 	for len(records) > 0 {
@@ -185,8 +195,22 @@ func TestFHIROfficialExamples(t *testing.T) {
 			es = append(es, map[string]any{"resource": json.RawMessage(ex.body), "request": map[string]any{"method": "PUT", "url": ex.typ + "/" + ex.id}})
 		}
 		tx := mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": es})
-		if st, out := call("POST", "", tx); st != http.StatusOK {
+		st, out := call("POST", "", tx)
+		if st != http.StatusOK {
 			t.Fatalf("transaction of %s…: %d %s", batch[0].name, st, out)
+		}
+		var resp struct {
+			Entry []struct {
+				Response struct{ Status, Location string }
+			}
+		}
+		json.Unmarshal(out, &resp)
+		for i, ex := range batch {
+			if i >= len(resp.Entry) || resp.Entry[i].Response.Status != "201 Created" ||
+				resp.Entry[i].Response.Location != ex.typ+"/"+ex.id+"/_history/1" {
+				t.Errorf("%s: the transaction's response entry %d: %+v", ex.name, i, resp.Entry)
+				break
+			}
 		}
 		for _, ex := range batch {
 			if readBack(t, call, ex) {
@@ -234,6 +258,32 @@ func TestFHIROfficialExamples(t *testing.T) {
 	for _, ex := range readOnly {
 		refusedAt(ex, http.StatusMethodNotAllowed, "")
 	}
+	// A transaction is all or nothing: a valid entry beside one about no
+	// patient, or one the validator refuses, is not written either; the
+	// refusal names the entry's element.
+	for _, bad := range []struct {
+		ex   example
+		expr string
+	}{{strangers[0], "Bundle.entry[1].resource." + compartment(strangers[0].typ)}, {invalid[0], ""}} {
+		probe := own["Observation"]
+		var m map[string]any
+		json.Unmarshal(probe.body, &m)
+		m["id"], m["subject"] = "tx-probe", map[string]any{"reference": "Patient/" + pid}
+		tx := mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+			map[string]any{"resource": m, "request": map[string]any{"method": "PUT", "url": "Observation/tx-probe"}},
+			map[string]any{"resource": json.RawMessage(bad.ex.body), "request": map[string]any{"method": "PUT", "url": bad.ex.typ + "/" + bad.ex.id}},
+		}})
+		st, out := call("POST", "", tx)
+		expr := bad.expr
+		if expr == "" {
+			expr = "Bundle.entry[1].resource." + strings.SplitN(invalidExamples[bad.ex.name], ".", 2)[1]
+		}
+		if st != http.StatusUnprocessableEntity || !strings.Contains(string(out), strconv.Quote(expr)) {
+			t.Errorf("a transaction with %s: %d %s, want 422 at %s", bad.ex.name, st, out, expr)
+		}
+		stored(example{"tx-probe", "Observation", "tx-probe", nil})
+	}
+
 	// As published, each example is about a patient who is not one of
 	// the network's ("Patient/example"): refused at the element that says
 	// so, or at the id for a Patient.

@@ -284,6 +284,24 @@ func TestFHIROfficialExamples(t *testing.T) {
 		stored(example{"tx-probe", "Observation", "tx-probe", nil})
 	}
 
+	// A create, whose id the server assigns, keeps the narrative's
+	// XHTML as it was sent.
+	{
+		var m map[string]any
+		json.Unmarshal(own["Observation"].body, &m)
+		delete(m, "id")
+		m["subject"] = map[string]any{"reference": "Patient/" + pid}
+		st, out := call("POST", "Observation", asSent(t, m))
+		var created struct{ ID string }
+		if json.Unmarshal(out, &created); st != http.StatusCreated {
+			t.Errorf("POST Observation: %d %s", st, out)
+		}
+		st, got := call("GET", "Observation/"+created.ID, nil)
+		if st != http.StatusOK || !bytes.Contains(got, []byte(`"div":"<div`)) {
+			t.Errorf("POST Observation, then GET: %d %s", st, got)
+		}
+	}
+
 	// As published, each example is about a patient who is not one of
 	// the network's ("Patient/example"): refused at the element that says
 	// so, or at the id for a Patient.

@@ -306,7 +306,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, p *principal, ent
 					return nil
 				}
 			}
-			raw, err := json.Marshal(e.res)
+			raw, err := marshal(e.res)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,7 +105,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		w.id = hex.EncodeToString(w.key.rec[:])
 		w.created = true
 		r.Map["id"] = w.id
-		raw, err := json.Marshal(r.Map)
+		raw, err := marshal(r.Map)
 		if err != nil {
 			return nil, ptoy.ID{}, ptoy.E("fhir", ptoy.Other, err)
 		}

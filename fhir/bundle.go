@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -42,7 +43,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 	}
 	switch t, _ := res.Map["type"].(string); t {
 	case "transaction":
-		s.transaction(w, r, p, entries)
+		s.transaction(w, r, p, entries, b)
 	case "batch":
 		s.batch(w, r, p, entries)
 	default:
@@ -117,8 +118,17 @@ func parseEntries(entries []any, methods string) ([]*txEntry, error) {
 	return out, nil
 }
 
-func (s *Server) transaction(w http.ResponseWriter, r *http.Request, p *principal, entries []any) {
+func (s *Server) transaction(w http.ResponseWriter, r *http.Request, p *principal, entries []any, body []byte) {
 	ctx := r.Context()
+	// The writer's bytes of each entry's resource: what is stored when
+	// the transaction changes nothing in it (body has passed Parse).
+	var sent struct {
+		Entry []struct{ Resource json.RawMessage }
+	}
+	if err := json.Unmarshal(body, &sent); err != nil || len(sent.Entry) != len(entries) {
+		s.fail(w, ptoy.E("fhir", ptoy.Invalid, "the Bundle's entries do not decode"))
+		return
+	}
 	es, err := parseEntries(entries, "POST, PUT")
 	if err != nil {
 		s.fail(w, err)
@@ -163,14 +173,16 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request, p *principa
 		if e.existing != nil {
 			continue
 		}
-		rewrite(e.res, refs)
-		if e.fresh != nil {
-			e.res["id"] = e.id
-		}
-		raw, err := json.Marshal(e.res)
-		if err != nil {
-			s.fail(w, ptoy.E("fhir", ptoy.Other, err))
-			return
+		raw := []byte(sent.Entry[e.i].Resource)
+		if rewrite(e.res, refs) || e.fresh != nil {
+			if e.fresh != nil {
+				e.res["id"] = e.id
+			}
+			var err error
+			if raw, err = marshal(e.res); err != nil {
+				s.fail(w, ptoy.E("fhir", ptoy.Other, err))
+				return
+			}
 		}
 		res, err := resource.ParseAs(e.typ, raw)
 		if err != nil {
@@ -234,24 +246,39 @@ func prefixed(err error, i int) error {
 	return err
 }
 
-// rewrite replaces, everywhere in v, a reference to a key of refs.
-func rewrite(v any, refs map[string]string) {
+// rewrite replaces, everywhere in v, a reference to a key of refs, and
+// reports whether it replaced any.
+func rewrite(v any, refs map[string]string) bool {
+	changed := false
 	switch x := v.(type) {
 	case map[string]any:
 		for k, c := range x {
 			if s, ok := c.(string); ok && k == "reference" {
 				if to, ok := refs[s]; ok {
-					x[k] = to
+					x[k], changed = to, true
 				}
 				continue
 			}
-			rewrite(c, refs)
+			changed = rewrite(c, refs) || changed
 		}
 	case []any:
 		for _, c := range x {
-			rewrite(c, refs)
+			changed = rewrite(c, refs) || changed
 		}
 	}
+	return changed
+}
+
+// marshal encodes a resource the transaction changed, leaving <, > and
+// & as they are (narrative XHTML stays readable).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // batch runs each entry on its own and answers each entry's outcome.
@@ -279,7 +306,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, p *principal, ent
 					return nil
 				}
 			}
-			raw, err := json.Marshal(e.res)
+			raw, err := marshal(e.res)
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,26 @@ var categoryOf = map[string]pb.Category{
 	"ExplanationOfBenefit": pb.Category_CATEGORY_INSURANCE_BILLING,
 }
 
+// compartmentOf is the element of a record type that names its patient
+// (the patient compartment's reference): subject unless listed here. A
+// Patient is its own, by its id.
+var compartmentOf = map[string]string{
+	"AllergyIntolerance":   "patient",
+	"Immunization":         "patient",
+	"Claim":                "patient",
+	"ExplanationOfBenefit": "patient",
+	"Coverage":             "beneficiary",
+	"Patient":              "id",
+}
+
+// compartment returns the element of typ that names its patient.
+func compartment(typ string) string {
+	if el, ok := compartmentOf[typ]; ok {
+		return el
+	}
+	return "subject"
+}
+
 // recordTypes are the types stored as records, in the order the
 // CapabilityStatement lists them.
 func recordTypes() []string {

@@ -44,14 +44,18 @@ func (e *entry) ref() string { return e.typ + "/" + e.id }
 
 // stored is the sealed value of a record in the store.
 type stored struct {
-	Version uint32          `json:"v"`
-	Hash    blob.Hash       `json:"h"`
-	Type    string          `json:"t"`
-	ID      string          `json:"i"`
-	Cat     pb.Category     `json:"c"`
-	Labels  uint32          `json:"l"`
-	Updated int64           `json:"u"`
-	Raw     json.RawMessage `json:"r"`
+	Version uint32      `json:"v"`
+	Hash    blob.Hash   `json:"h"`
+	Type    string      `json:"t"`
+	ID      string      `json:"i"`
+	Cat     pb.Category `json:"c"`
+	Labels  uint32      `json:"l"`
+	Updated int64       `json:"u"`
+	// Raw is the resource as the writer sent it, byte for byte (base64
+	// here: as a JSON value it would be compacted and HTML-escaped).
+	Raw []byte `json:"b,omitempty"`
+	// Legacy is Raw as entries sealed before held it; open moves it.
+	Legacy json.RawMessage `json:"r,omitempty"`
 }
 
 // index is the node's searchable copy of what its organisation may
@@ -161,6 +165,9 @@ func (x *index) open(sk, v []byte) (*stored, error) {
 	var s stored
 	if err := json.Unmarshal(plain, &s); err != nil {
 		return nil, ptoy.E("fhir.index", ptoy.Other, "a sealed index entry does not decode", err)
+	}
+	if s.Raw == nil {
+		s.Raw, s.Legacy = s.Legacy, nil
 	}
 	return &s, nil
 }

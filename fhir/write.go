@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,34 +38,31 @@ type pending struct {
 func (w *pending) ref() string { return w.typ + "/" + w.id }
 
 // patientOf finds the patient a resource is about: a Patient's own id,
-// else its patient or subject reference, which must name a patient of
-// the network ("Patient/<account id>").
+// else the reference of its compartment element (subject, patient or
+// beneficiary), which must name a patient of the network
+// ("Patient/<account id>"). A refusal names that element.
 func (s *Server) patientOf(r *resource.Resource, id string) (ptoy.ID, error) {
-	const op = "fhir.write"
+	el := compartment(r.Type)
 	var ref string
 	if r.Type == "Patient" {
 		ref = "Patient/" + id
 	} else {
-		// The patient compartment's reference of the stored types.
-		for _, field := range []string{"subject", "patient", "beneficiary"} {
-			m, _ := r.Map[field].(map[string]any)
-			if v, _ := m["reference"].(string); strings.HasPrefix(v, "Patient/") {
-				ref = v
-				break
-			}
-		}
+		m, _ := r.Map[el].(map[string]any)
+		ref, _ = m["reference"].(string)
 	}
 	pid, err := ptoy.ParseID(strings.TrimPrefix(ref, "Patient/"))
-	if ref == "" || err != nil {
+	if !strings.HasPrefix(ref, "Patient/") || err != nil {
+		msg := "a resource is written for a patient of the network: its " + el + " is Patient/<the patient's account id>"
+		if r.Type == "Patient" {
+			msg = "a Patient resource is written with PUT Patient/<the patient's account id>"
+		}
 		return ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "required",
-			Diagnostics: "a resource is written for a patient of the network: its patient or subject is Patient/<the patient's account id>",
-			Expression:  []string{r.Type + ".subject"}}}}
+			Diagnostics: msg, Expression: []string{r.Type + "." + el}}}}
 	}
 	if a, err := s.cfg.Ledger.Account(pid); err != nil || a == nil || a.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
 		return ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "not-found",
-			Diagnostics: ref + " is not a patient of the network", Expression: []string{r.Type + ".subject"}}}}
+			Diagnostics: ref + " is not a patient of the network", Expression: []string{r.Type + "." + el}}}}
 	}
-	_ = op
 	return pid, nil
 }
 
@@ -109,7 +105,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		w.id = hex.EncodeToString(w.key.rec[:])
 		w.created = true
 		r.Map["id"] = w.id
-		raw, err := json.Marshal(r.Map)
+		raw, err := marshal(r.Map)
 		if err != nil {
 			return nil, ptoy.ID{}, ptoy.E("fhir", ptoy.Other, err)
 		}
@@ -127,16 +123,27 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 		// An update of a record the caller sees takes its next version;
 		// a PUT to an id nothing holds creates it.
 		var e *entry
+		taken := false
 		for _, c := range p.idx.byReference(w.ref()) {
 			if c.key.patient == patient {
 				e = c
+			} else {
+				taken = true
 			}
+		}
+		if e == nil && taken {
+			// One id, one resource: another patient's record holds it.
+			return nil, ptoy.ID{}, &resource.Error{Status: http.StatusConflict, Issues: []resource.Issue{{Severity: "error", Code: "conflict",
+				Diagnostics: w.ref() + " is another resource here: choose another id, or POST to have one assigned", Expression: []string{r.Type + ".id"}}}}
 		}
 		if e != nil {
 			w.key = e.key
-			if consent.Bit(e.cat)|e.labels != consent.Bit(cat)|w.labels|consent.Bit(e.cat) && w.labels&^e.labels != 0 {
+			// The ledger keeps a record's labels from its first version:
+			// a version that adds or drops one is refused here, at the
+			// element, rather than by the ledger.
+			if w.labels|consent.Bit(cat) != e.labels|consent.Bit(e.cat) {
 				return nil, ptoy.ID{}, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "business-rule",
-					Diagnostics: "a new version keeps the sensitivity labels of the first", Expression: []string{r.Type + ".meta.security"}}}}
+					Diagnostics: "a new version keeps the sensitivity labels (meta.security) of the first: write a new resource for other labels", Expression: []string{r.Type + ".meta.security"}}}}
 			}
 		} else {
 			rand.Read(w.key.rec[:])

@@ -230,7 +230,7 @@ func demoLabs(patient, org ptoy.ID) ([]byte, error) {
 			}
 			entries = append(entries, map[string]any{"request": map[string]any{"method": "POST", "url": "Observation"}, "resource": map[string]any{
 				"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when, "issued": when,
-				"category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory", "display": "Laboratory"}}}},
+				"category":      []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory", "display": "Laboratory"}}}},
 				"code":          map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": l.code, "display": l.display}}, "text": l.display},
 				"valueQuantity": map[string]any{"value": v, "unit": l.unit, "system": "http://unitsofmeasure.org", "code": l.unit},
 				"interpretation": []any{map[string]any{"coding": []any{map[string]any{
@@ -243,9 +243,9 @@ func demoLabs(patient, org ptoy.ID) ([]byte, error) {
 	}
 	entries = append(entries, map[string]any{"request": map[string]any{"method": "POST", "url": "Claim"}, "resource": map[string]any{
 		"resourceType": "Claim", "status": "active", "use": "claim", "patient": subject, "created": "2025-03-11",
-		"type":     map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}}},
-		"provider": map[string]any{"reference": "Organization/" + org.String(), "display": "General Hospital"},
-		"priority": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}}},
+		"type":      map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}}},
+		"provider":  map[string]any{"reference": "Organization/" + org.String(), "display": "General Hospital"},
+		"priority":  map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}}},
 		"insurance": []any{map[string]any{"sequence": 1, "focal": true, "coverage": map[string]any{"display": "Acme Insurance PPO"}}},
 		"item": []any{map[string]any{"sequence": 1, "servicedDate": "2025-03-11",
 			"productOrService": map[string]any{"coding": []any{map[string]any{"system": "http://www.ama-assn.org/go/cpt", "code": "99213", "display": "Office visit, established patient"}}},

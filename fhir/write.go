@@ -76,7 +76,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 	cat, ok := categoryOf[r.Type]
 	if !ok {
 		return nil, ptoy.ID{}, &resource.Error{Status: http.StatusMethodNotAllowed, Issues: []resource.Issue{{Severity: "error", Code: "not-supported",
-			Diagnostics: r.Type + " is read-only here: it is answered from the ledger"}}}
+			Diagnostics: r.Type + " is read-only here: it is answered from the ledger and the node's audit log"}}}
 	}
 	w := &pending{typ: r.Type, id: id, cat: cat, labels: labelsOf(r.Map), raw: r.Raw}
 	interaction := byte('u')

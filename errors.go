@@ -107,3 +107,23 @@ func Message(err error) string {
 	}
 	return err.Error()
 }
+
+// HTTPStatus is the HTTP status of an error's kind, for every edge that
+// answers over HTTP: 400, 401, 403, 404, 409, 503, else 500.
+func HTTPStatus(err error) int {
+	switch KindOf(err) {
+	case Invalid:
+		return 400
+	case Unauthenticated:
+		return 401
+	case PermissionDenied:
+		return 403
+	case NotFound:
+		return 404
+	case Exists:
+		return 409
+	case Unavailable:
+		return 503
+	}
+	return 500
+}

@@ -20,19 +20,12 @@ import (
 // rewritten to the id the server gives it. A batch runs each entry on
 // its own.
 func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
+	p := s.enter(w, r, "")
+	if p == nil {
 		return
 	}
-	b, err := body(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	res, err := resource.ParseAs("Bundle", b)
-	if err != nil {
-		s.fail(w, err)
+	res := s.parsed(w, r, "Bundle")
+	if res == nil {
 		return
 	}
 	entries, _ := res.Map["entry"].([]any)
@@ -43,7 +36,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 	}
 	switch t, _ := res.Map["type"].(string); t {
 	case "transaction":
-		s.transaction(w, r, p, entries, b)
+		s.transaction(w, r, p, entries, res.Raw)
 	case "batch":
 		s.batch(w, r, p, entries)
 	default:

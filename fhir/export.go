@@ -308,29 +308,29 @@ func (s *Server) dropExport(id string) {
 	s.cfg.DB.DeleteRange(lo, kv.PrefixEnd(lo), pebble.NoSync)
 }
 
-// ownExport finds the export id for p.
-func (s *Server) ownExport(p *principal, id string) (*export, error) {
+// ownExport finds export id for the principal r authenticates, or
+// answers the error and returns nil.
+func (s *Server) ownExport(w http.ResponseWriter, r *http.Request, id string) *export {
+	p := s.enter(w, r, "")
+	if p == nil {
+		return nil
+	}
 	s.exports.mu.Lock()
 	x := s.exports.m[id]
 	s.exports.mu.Unlock()
 	if x == nil || x.owner != p.reader || x.org != p.org {
-		return nil, &resource.Error{Status: http.StatusNotFound, Issues: []resource.Issue{{Severity: "error", Code: "not-found",
-			Diagnostics: "no such export of yours (exports are kept an hour after they end)"}}}
+		s.fail(w, &resource.Error{Status: http.StatusNotFound, Issues: []resource.Issue{{Severity: "error", Code: "not-found",
+			Diagnostics: "no such export of yours (exports are kept an hour after they end)"}}})
+		return nil
 	}
-	return x, nil
+	return x
 }
 
 // exportStatus: GET (progress or manifest) and DELETE (cancel and
 // remove) [base]/$export-status/{id}.
 func (s *Server) exportStatus(w http.ResponseWriter, r *http.Request, id string) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	x, err := s.ownExport(p, id)
-	if err != nil {
-		s.fail(w, err)
+	x := s.ownExport(w, r, id)
+	if x == nil {
 		return
 	}
 	if r.Method == http.MethodDelete {
@@ -369,14 +369,8 @@ func (s *Server) exportStatus(w http.ResponseWriter, r *http.Request, id string)
 
 // exportFile: GET [base]/$export-file/{id}/{type}.ndjson.
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, id, name string) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	x, err := s.ownExport(p, id)
-	if err != nil {
-		s.fail(w, err)
+	x := s.ownExport(w, r, id)
+	if x == nil {
 		return
 	}
 	typ, _ := strings.CutSuffix(name, ".ndjson")
@@ -404,7 +398,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, id, name str
 		if err != nil {
 			return // the export was deleted meanwhile: the body ends short
 		}
-		b, err := p.idx.openBytes(k, v)
+		b, err := s.idx.openBytes(k, v)
 		closer.Close()
 		if err != nil {
 			return

@@ -179,3 +179,32 @@ func etag(w http.ResponseWriter, version uint32, updated time.Time) {
 	w.Header().Set("ETag", `W/"`+strconv.FormatUint(uint64(version), 10)+`"`)
 	w.Header().Set("Last-Modified", updated.UTC().Format(http.TimeFormat))
 }
+
+// enter authenticates r and, for an interaction on a type, checks the
+// type: the principal, or nil once it answered the error.
+func (s *Server) enter(w http.ResponseWriter, r *http.Request, typ string) *principal {
+	p, err := s.who(r)
+	if err == nil && typ != "" {
+		err = s.checkType(typ)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return nil
+	}
+	return p
+}
+
+// parsed reads and validates the body as a resource of typ, or answers
+// the error and returns nil.
+func (s *Server) parsed(w http.ResponseWriter, r *http.Request, typ string) *resource.Resource {
+	b, err := body(r)
+	var res *resource.Resource
+	if err == nil {
+		res, err = resource.ParseAs(typ, b)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return nil
+	}
+	return res
+}

@@ -136,15 +136,11 @@ func (s *Server) searchPost(w http.ResponseWriter, r *http.Request, typ string) 
 // order asked, paged; nothing about what they may not see, not even its
 // count.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, params url.Values) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
+	p := s.enter(w, r, typ)
+	if p == nil {
 		return
 	}
-	if err := s.checkType(typ); err != nil {
-		s.fail(w, err)
-		return
-	}
+	var err error
 	if !p.allows(typ, 's') && !p.allows(typ, 'r') {
 		s.fail(w, scopeRefused(typ, "search"))
 		return

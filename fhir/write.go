@@ -271,23 +271,12 @@ func (s *Server) written(w http.ResponseWriter, p *principal, pw *pending) {
 
 // create: POST /{type}; with If-None-Exist, a conditional create.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
+	p := s.enter(w, r, typ)
+	if p == nil {
 		return
 	}
-	if err := s.checkType(typ); err != nil {
-		s.fail(w, err)
-		return
-	}
-	b, err := body(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	res, err := resource.ParseAs(typ, b)
-	if err != nil {
-		s.fail(w, err)
+	res := s.parsed(w, r, typ)
+	if res == nil {
 		return
 	}
 	if cond := r.Header.Get("If-None-Exist"); cond != "" {
@@ -356,27 +345,16 @@ func (s *Server) existing(ctx context.Context, p *principal, typ, cond string) (
 // update: PUT /{type}/{id}: a new version of the record, or a create
 // with the caller's id.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) {
-	p, err := s.who(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	if err := s.checkType(typ); err != nil {
-		s.fail(w, err)
+	p := s.enter(w, r, typ)
+	if p == nil {
 		return
 	}
 	if err := resource.ValidID(id); err != nil {
 		s.fail(w, err)
 		return
 	}
-	b, err := body(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	res, err := resource.ParseAs(typ, b)
-	if err != nil {
-		s.fail(w, err)
+	res := s.parsed(w, r, typ)
+	if res == nil {
 		return
 	}
 	pw, patient, err := s.prepare(r.Context(), p, res, id, nil)

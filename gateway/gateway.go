@@ -166,23 +166,7 @@ func (g *Gateway) Handler() http.Handler {
 }
 
 // status maps error kinds to HTTP: the one place this edge does it.
-func status(err error) int {
-	switch ptoy.KindOf(err) {
-	case ptoy.Invalid:
-		return http.StatusBadRequest
-	case ptoy.Unauthenticated:
-		return http.StatusUnauthorized
-	case ptoy.PermissionDenied:
-		return http.StatusForbidden
-	case ptoy.NotFound:
-		return http.StatusNotFound
-	case ptoy.Exists:
-		return http.StatusConflict
-	case ptoy.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+func status(err error) int { return ptoy.HTTPStatus(err) }
 
 func (g *Gateway) fail(w http.ResponseWriter, err error) {
 	code := status(err)

@@ -442,17 +442,7 @@ func Restore(from, home string, force bool) (Manifest, error) {
 // own organisation's key or one of its admins.
 func (n *Node) serveBackup(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
-		code := http.StatusInternalServerError
-		switch ptoy.KindOf(err) {
-		case ptoy.Unauthenticated:
-			code = http.StatusUnauthorized
-		case ptoy.PermissionDenied:
-			code = http.StatusForbidden
-		case ptoy.Unavailable:
-			code = http.StatusServiceUnavailable
-		case ptoy.Exists:
-			code = http.StatusConflict
-		}
+		code := ptoy.HTTPStatus(err)
 		msg := ptoy.Message(err)
 		if code == http.StatusInternalServerError {
 			n.log.Error("backup", "err", err)

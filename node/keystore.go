@@ -94,20 +94,7 @@ func (n *Node) patientKeys(id ptoy.ID, touch bool) (*keys.KeyPair, bool) {
 }
 
 func (n *Node) keystoreFail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch ptoy.KindOf(err) {
-	case ptoy.Invalid:
-		code = http.StatusBadRequest
-	case ptoy.Unauthenticated:
-		code = http.StatusUnauthorized
-	case ptoy.PermissionDenied:
-		code = http.StatusForbidden
-	case ptoy.NotFound:
-		code = http.StatusNotFound
-	case ptoy.Unavailable:
-		code = http.StatusServiceUnavailable
-	}
-	http.Error(w, ptoy.Message(err), code)
+	http.Error(w, ptoy.Message(err), ptoy.HTTPStatus(err))
 }
 
 // putKeystore keeps a patient's keystore file: signed by the patient, at

@@ -321,23 +321,7 @@ func asSent(r *http.Request) *http.Request {
 }
 
 // status is the one map of error kinds to HTTP status of this package.
-func status(err error) int {
-	switch ptoy.KindOf(err) {
-	case ptoy.Invalid:
-		return http.StatusBadRequest
-	case ptoy.Unauthenticated:
-		return http.StatusUnauthorized
-	case ptoy.PermissionDenied:
-		return http.StatusForbidden
-	case ptoy.NotFound:
-		return http.StatusNotFound
-	case ptoy.Exists:
-		return http.StatusConflict
-	case ptoy.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+func status(err error) int { return ptoy.HTTPStatus(err) }
 
 // httpError answers err as JSON {"error": kind, "error_description":
 // message}; code 0 takes the status from err's kind.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -486,6 +487,11 @@ func TestFHIRDemo(t *testing.T) {
 			t.Fatalf("not newest first: %s after %s", d, last)
 		}
 		last = d
+	}
+	// _summary=true keeps the summary elements, tagged SUBSETTED.
+	st, out = get("Observation?patient=" + pid + "&code=http://loinc.org|4548-4&_summary=true&_count=1")
+	if es := entries(out); st != http.StatusOK || len(es) != 1 || es[0]["referenceRange"] != nil || !strings.Contains(fmt.Sprint(es[0]["meta"]), "SUBSETTED") {
+		t.Fatalf("_summary=true: %d %v", st, out)
 	}
 	// Labs with reference ranges over the years, by code and date range.
 	st, out = get("Observation?patient=" + pid + "&code=http://loinc.org|4548-4&date=ge2020-01-01&date=lt2023-01-01&_sort=date")

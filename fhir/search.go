@@ -335,17 +335,24 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 	return nil
 }
 
-// shape gives a resource its ledger meta and applies _elements.
+// shape gives a resource its ledger meta and applies _elements or
+// _summary.
 func (s *Server) shape(raw []byte, e *entry, q *search.Query) ([]byte, error) {
 	raw, err := versioned(raw, e.version, e.updated)
-	if err != nil || q == nil || len(q.Elements) == 0 {
+	subset := q != nil && (len(q.Elements) > 0 || q.Summary == "true" || q.Summary == "text" || q.Summary == "data")
+	if err != nil || !subset {
 		return raw, err
 	}
 	m, err := decodeMap(raw)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(search.Elements(m, q.Elements))
+	if len(q.Elements) > 0 {
+		m = search.Elements(m, q.Elements)
+	} else {
+		m = search.Summary(m, q.Summary)
+	}
+	return json.Marshal(m)
 }
 
 // mayRead decides, without recording, whether p may read e now.

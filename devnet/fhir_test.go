@@ -508,6 +508,29 @@ func TestFHIRDemo(t *testing.T) {
 		t.Fatalf("an unknown search parameter: %d", st)
 	}
 
+	// An employee removed from the staff list is refused at her next
+	// request, her token still unexpired.
+	var lee string
+	for _, a := range n.Info.Accounts {
+		if a.Key == "nurse-lee" {
+			lee = a.FHIRToken
+		}
+	}
+	osei := token
+	token = lee
+	if st, out := get("Immunization?patient=" + pid + "&_summary=count"); st != http.StatusOK || out["total"] != float64(20) {
+		t.Fatalf("nurse Lee's search: %d %v", st, out)
+	}
+	gh, admin := mustKey(t, n, "general-hospital"), mustKey(t, n, "gh-admin")
+	if _, err := n.Client(0).Send(ctx, &pb.Body{Msg: &pb.Body_RemoveEmployee{RemoveEmployee: &pb.RemoveEmployee{
+		Org: gh.ID().Bytes(), Employee: mustKey(t, n, "nurse-lee").ID().Bytes()}}}, admin); err != nil {
+		t.Fatal(err)
+	}
+	if st, out := get("Immunization?patient=" + pid + "&_summary=count"); st != http.StatusOK || out["total"] != float64(0) {
+		t.Fatalf("nurse Lee's search once removed: %d %v", st, out)
+	}
+	token = osei
+
 	// Nothing of the plaintext is on the node's disk in clear: its FHIR
 	// index is sealed.
 	home := n.Info.Nodes[0].Home

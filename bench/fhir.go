@@ -168,6 +168,11 @@ func RunFHIR(ctx context.Context, o FHIROptions) (*FHIRReport, error) {
 	if token == "" {
 		return nil, ptoy.E("bench.RunFHIR", ptoy.Other, "the development network issued no SMART token for Dr Osei")
 	}
+	// The hospital pays for the ciphertext it files: room for 100,000
+	// resources and more (1 GB beside the 100 MB it has).
+	if _, err := n.Client(0).BuyPlan(ctx, gh, 2, ptoy.ID{}); err != nil {
+		return nil, err
+	}
 	nd := n.Nodes[0]
 	tr := nd.Transport().Clone()
 	tr.MaxIdleConnsPerHost = o.Readers + o.Writers

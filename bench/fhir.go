@@ -30,6 +30,7 @@ import (
 	"ptoy/devnet"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
+	"ptoy/node"
 )
 
 // FHIROptions of a FHIR benchmark run.
@@ -45,7 +46,11 @@ type FHIROptions struct {
 	ReadRounds int // FHIR and gateway reads take turns this many times (default 3)
 	TxEntries  int // entries of the end-to-end transaction (default 500)
 	TxRounds   int // how many such transactions (default 3)
-	Progress   io.Writer
+	// RepairInterval, if set, replaces the node's repair_interval (how
+	// often its gateway scans every record for missing or damaged blobs),
+	// to measure the FHIR API without that scan.
+	RepairInterval string
+	Progress       io.Writer
 }
 
 // FHIRReport is what a FHIR benchmark run measured.
@@ -146,9 +151,29 @@ func RunFHIR(ctx context.Context, o FHIROptions) (*FHIRReport, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	n, err := devnet.Start(ctx, devnet.Options{Home: o.Dir, Validators: 1, KDF: keys.TestKDF, NoPatients: true})
+	dopt := devnet.Options{Home: o.Dir, Validators: 1, KDF: keys.TestKDF, NoPatients: true}
+	n, err := devnet.Start(ctx, dopt)
 	if err != nil {
 		return nil, err
+	}
+	if o.RepairInterval != "" {
+		// The network made, its node's configuration changed and the
+		// network started again.
+		dopt.Home = n.Opts().Home
+		n.Close()
+		for _, h := range n.Info.Nodes {
+			c, err := node.LoadConfig(h.Home)
+			if err != nil {
+				return nil, err
+			}
+			c.RepairInterval = o.RepairInterval
+			if err := node.SaveConfig(h.Home, c); err != nil {
+				return nil, err
+			}
+		}
+		if n, err = devnet.Start(ctx, dopt); err != nil {
+			return nil, err
+		}
 	}
 	defer n.Close()
 	gh, err := n.Key("general-hospital")

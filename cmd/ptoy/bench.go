@@ -41,6 +41,7 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 	fhirPatients := fs.Int("fhir-patients", 200, "with --fhir: registered patients")
 	fhirResources := fs.Int("fhir-resources", 100_000, "with --fhir: resources filed through the FHIR API")
 	fhirReaders := fs.Int("fhir-readers", 32, "with --fhir: concurrent readers")
+	fhirRepair := fs.String("fhir-repair-interval", "", "with --fhir: the node's repair_interval instead of its default (e.g. 1h: no blob repair scan while measuring)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +119,7 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 		}
 		defer os.RemoveAll(dir)
 		fr, err := bench.RunFHIR(ctx, bench.FHIROptions{Dir: dir, Patients: *fhirPatients, Resources: *fhirResources,
-			Readers: *fhirReaders, ReadTime: *readTime, ReadRounds: *rounds, Progress: e.stderr})
+			Readers: *fhirReaders, ReadTime: *readTime, ReadRounds: *rounds, RepairInterval: *fhirRepair, Progress: e.stderr})
 		if err != nil {
 			return err
 		}

@@ -10,12 +10,13 @@ import (
 // TestRunFHIR runs a tiny FHIR benchmark end to end: every resource is
 // filed, every search and read answers, the export holds every resource
 // and the transactions commit. It asserts that each figure was measured,
-// not how fast.
+// not how fast. It sets the node's repair interval, as
+// --fhir-repair-interval does, so that the restart it takes is run too.
 func TestRunFHIR(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rep, err := RunFHIR(ctx, FHIROptions{Dir: t.TempDir(), Patients: 3, Resources: 60, BundleSize: 15, Writers: 2,
-		Searches: 5, Readers: 2, ReadTime: 200 * time.Millisecond, ReadRounds: 1, TxEntries: 10, TxRounds: 1})
+		Searches: 5, Readers: 2, ReadTime: 200 * time.Millisecond, ReadRounds: 1, TxEntries: 10, TxRounds: 1, RepairInterval: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -172,6 +174,7 @@ func (s *Server) commit(ctx context.Context, p *principal, patient ptoy.ID, ws [
 		return err
 	}
 	m := &pb.PutRecords{Patient: patient.Bytes()}
+	cts := make([][]byte, 0, len(ws))
 	sealers := map[seal.Category]*seal.Sealer{}
 	for _, w := range ws {
 		if w.version == 0 {
@@ -202,11 +205,12 @@ func (s *Server) commit(ctx context.Context, p *principal, patient ptoy.ID, ws [
 			return err
 		}
 		h := blob.Sum(ct)
-		if _, err := s.cfg.Blobs.Put(ctx, bytes.NewReader(ct), int64(len(ct)), &h); err != nil {
-			return err
-		}
+		cts = append(cts, ct)
 		m.Records = append(m.Records, &pb.RecordEntry{Id: w.key.rec[:], Version: w.version, Category: sc,
 			Labels: w.labels | consent.Bit(w.cat), Hash: h[:], Size: uint64(len(ct))})
+	}
+	if err := s.putBlobs(ctx, cts, m.Records); err != nil {
+		return err
 	}
 	resp, err := p.submit(ctx, &pb.Body{Msg: &pb.Body_PutRecords{PutRecords: m}})
 	if err != nil {
@@ -405,4 +409,44 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 	}
 	p.idx.remove(e.key)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// putWorkers is how many of a write's ciphertexts are put in the blob
+// store at once: each put is synced, and puts made together share their
+// syncs.
+const putWorkers = 16
+
+// putBlobs puts each ciphertext in cts (its hash in recs) in the blob
+// store, several at once, and returns the first error.
+func (s *Server) putBlobs(ctx context.Context, cts [][]byte, recs []*pb.RecordEntry) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range min(putWorkers, len(cts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(cts) || ctx.Err() != nil {
+					return
+				}
+				h := blob.Hash(recs[i].Hash)
+				if _, err := s.cfg.Blobs.Put(ctx, bytes.NewReader(cts[i]), int64(len(cts[i])), &h); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }

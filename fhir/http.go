@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -138,11 +139,14 @@ func (s *Server) send(w http.ResponseWriter, status int, v any) {
 	case []byte:
 		b = x
 	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // links keep their & as &
+		if err := enc.Encode(v); err != nil {
 			s.fail(w, ptoy.E("fhir", ptoy.Other, err))
 			return
 		}
+		b = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")

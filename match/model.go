@@ -179,10 +179,11 @@ func normalise(p []float64, floor float64) {
 		s += p[l]
 	}
 	for l := 1; l < len(p); l++ {
-		if s > 0 {
-			p[l] /= s
+		if s == 0 { // a field never known on both sides: no weight
+			p[l] = 1 / float64(len(p)-1)
+			continue
 		}
-		p[l] = max(p[l], floor)
+		p[l] = max(p[l]/s, floor)
 	}
 }
 

@@ -102,6 +102,25 @@ func TestConfigFileDocumented(t *testing.T) {
 	}
 }
 
+// TestReadmeShowsTheConfigFile: the README's example is the file as the
+// program writes it.
+func TestReadmeShowsTheConfigFile(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	for _, line := range bytes.SplitAfter(DefaultConfig().TOML(), []byte("\n")) {
+		if len(bytes.TrimSpace(line)) > 0 {
+			want.WriteString("    ")
+		}
+		want.Write(line)
+	}
+	if !bytes.Contains(b, want.Bytes()) {
+		t.Errorf("README.md does not show ptoy.toml as DefaultConfig().TOML() writes it (indented 4 spaces):\n%s", want.String())
+	}
+}
+
 // TestConfigRefused: an unknown setting or a bad value stops the load,
 // naming the file, the setting, the line where the library tells it,
 // and what the setting may be.

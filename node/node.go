@@ -224,7 +224,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 	if u, ok := cfg.Storage[n.orgKey.ID().String()]; ok && !strings.HasPrefix(u, cfg.Scheme()+"://") {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage lists this node at %s, but it serves %s (tls %q, http_addr %s)", u, cfg.Scheme(), cfg.TLS, cfg.HTTPAddr))
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage lists this node at %s, but it serves %s (http.tls %q, http.addr %s)", u, cfg.Scheme(), cfg.TLS, cfg.HTTPAddr))
 	}
 	peers := map[ptoy.ID]string{}
 	for id, u := range cfg.Storage {

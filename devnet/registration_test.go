@@ -3,8 +3,6 @@ package devnet
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -160,8 +158,7 @@ func TestRegistration(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.RegisterLimits = node.RegisterLimits{ClientBurst: 2, ClientEvery: "1h", NodeBurst: 100, NodeEvery: "1s"}
-		b, _ := json.Marshal(cfg)
-		if err := os.WriteFile(filepath.Join(home, "ptoy.json"), b, 0o600); err != nil {
+		if err := node.SaveConfig(home, cfg); err != nil {
 			t.Fatal(err)
 		}
 		if err := n.StartNode(1); err != nil {

@@ -407,7 +407,8 @@ func Restore(from, home string, force bool) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	if _, err := os.Stat(filepath.Join(from, configFile)); err != nil {
+	_, terr := os.Stat(filepath.Join(from, configFile))
+	if _, jerr := os.Stat(filepath.Join(from, legacyConfigFile)); terr != nil && jerr != nil {
 		return Manifest{}, ptoy.E(op, ptoy.Invalid, from+" holds no node settings ("+configFile+")")
 	}
 	lock, err := LockHome(home)

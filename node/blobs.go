@@ -24,13 +24,13 @@ type BlobConfig struct {
 // never in the config file: AccessKeyEnv and SecretKeyEnv name the
 // environment variables that hold them (both empty: anonymous requests).
 type S3Config struct {
-	Endpoint     string `json:"endpoint"`           // host:port, no scheme
-	Bucket       string `json:"bucket"`             // must exist
-	Region       string `json:"region,omitempty"`   // default us-east-1
-	Prefix       string `json:"prefix,omitempty"`   // put before each object name, such as "ptoy/blobs/"
-	Insecure     bool   `json:"insecure,omitempty"` // plain HTTP; loopback only
-	AccessKeyEnv string `json:"access_key_env,omitempty"`
-	SecretKeyEnv string `json:"secret_key_env,omitempty"`
+	Endpoint     string `json:"endpoint" toml:"endpoint"`           // host:port, no scheme
+	Bucket       string `json:"bucket" toml:"bucket"`               // must exist
+	Region       string `json:"region,omitempty" toml:"region"`     // default us-east-1
+	Prefix       string `json:"prefix,omitempty" toml:"prefix"`     // put before each object name, such as "ptoy/blobs/"
+	Insecure     bool   `json:"insecure,omitempty" toml:"insecure"` // plain HTTP; loopback only
+	AccessKeyEnv string `json:"access_key_env,omitempty" toml:"access_key_env"`
+	SecretKeyEnv string `json:"secret_key_env,omitempty" toml:"secret_key_env"`
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -79,7 +79,7 @@ func (s NetworkSpec) Homes() []string {
 // on its organisation's employee list with the node role) sealed under a
 // generated passphrase (HOME/keys/passphrase, mode 0600), beside them the
 // node's directory key and the network phone key, sealed likewise, and
-// ptoy.json. It returns the organisation key pairs in the order of
+// ptoy.toml. It returns the organisation key pairs in the order of
 // spec.Orgs.
 func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	const op = "node.CreateNetwork"
@@ -119,8 +119,10 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 	gen := &pb.Genesis{Params: spec.Params, Treasury: spec.Treasury, Allocations: spec.Allocations}
 	var vals []cmttypes.GenesisValidator
 	for i, home := range homes {
-		if _, err := os.Stat(filepath.Join(home, configFile)); err == nil {
-			return nil, ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s already holds a node", home))
+		for _, f := range []string{configFile, legacyConfigFile} {
+			if _, err := os.Stat(filepath.Join(home, f)); err == nil {
+				return nil, ptoy.E(op, ptoy.Exists, fmt.Sprintf("%s already holds a node", home))
+			}
 		}
 		cc := cometConfig(home, Config{})
 		if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {

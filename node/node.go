@@ -65,6 +65,9 @@ type Options struct {
 	// AuditFS is the file system of the audit log; nil is the operating
 	// system's. Tests make its disk fill up.
 	AuditFS vfs.FS
+	// Override, if set, changes the settings read from the home for this
+	// run (ptoy node's flags); the result is checked like the file.
+	Override func(*Config)
 }
 
 // Node is one running ptoy node.
@@ -127,9 +130,15 @@ type Node struct {
 // Open loads the node in home without starting it.
 func Open(home string, opt Options) (*Node, error) {
 	const op = "node.Open"
-	cfg, err := LoadConfig(home)
+	cfg, legacy, err := loadConfig(home)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Override != nil {
+		opt.Override(&cfg)
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	log := opt.Logger
 	if log == nil {
@@ -145,6 +154,12 @@ func Open(home string, opt Options) (*Node, error) {
 	}()
 	if n.lock, err = LockHome(home); err != nil {
 		return nil, err
+	}
+	if legacy {
+		if _, err := migrateConfig(home); err != nil {
+			return nil, err
+		}
+		log.Info("settings moved to " + configFile + "; the old file is kept as " + legacyConfigFile + migratedSuffix)
 	}
 
 	pass := opt.Passphrase
@@ -209,7 +224,7 @@ func Open(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 	if u, ok := cfg.Storage[n.orgKey.ID().String()]; ok && !strings.HasPrefix(u, cfg.Scheme()+"://") {
-		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage lists this node at %s, but it serves %s (tls %q, http_addr %s)", u, cfg.Scheme(), cfg.TLS, cfg.HTTPAddr))
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("storage lists this node at %s, but it serves %s (http.tls %q, http.addr %s)", u, cfg.Scheme(), cfg.TLS, cfg.HTTPAddr))
 	}
 	peers := map[ptoy.ID]string{}
 	for id, u := range cfg.Storage {

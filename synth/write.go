@@ -25,20 +25,29 @@ const (
 // with its urn:uuid fullUrl, created only if its identifier is not there
 // yet (ifNoneExist), so the same Bundle sent twice files nothing twice.
 func (r *Record) Bundle() ([]byte, error) {
-	entries := make([]any, len(r.Resources))
+	// Written by hand around each resource's JSON: encoding/json would
+	// check and compact every resource a second time.
+	out := make([]byte, 0, 2048*len(r.Resources))
+	out = append(out, `{"resourceType":"Bundle","type":"transaction","entry":[`...)
 	for i, res := range r.Resources {
 		b, err := res.JSON(false)
 		if err != nil {
 			return nil, err
 		}
-		entries[i] = map[string]any{
-			"fullUrl":  "urn:uuid:" + res.ID,
-			"resource": json.RawMessage(b),
-			"request": map[string]any{"method": "POST", "url": res.Type,
-				"ifNoneExist": "identifier=" + res.Identifier[0] + "|" + res.Identifier[1]},
+		cond, err := marshal("identifier=" + res.Identifier[0] + "|" + res.Identifier[1])
+		if err != nil {
+			return nil, err
 		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"fullUrl":"urn:uuid:`+res.ID+`","resource":`...)
+		out = append(out, b...)
+		out = append(out, `,"request":{"method":"POST","url":"`+res.Type+`","ifNoneExist":`...)
+		out = append(out, cond...)
+		out = append(out, "}}"...)
 	}
-	return marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
+	return append(out, "]}"...), nil
 }
 
 // JSON returns the resource, resourceType first, then its id if withID,

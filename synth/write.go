@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,10 +33,7 @@ func (r *Record) Bundle() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		cond, err := marshal("identifier=" + res.Identifier[0] + "|" + res.Identifier[1])
-		if err != nil {
-			return nil, err
-		}
+		cond := appendString(nil, "identifier="+res.Identifier[0]+"|"+res.Identifier[1])
 		if i > 0 {
 			out = append(out, ',')
 		}
@@ -53,18 +49,18 @@ func (r *Record) Bundle() ([]byte, error) {
 // JSON returns the resource, resourceType first, then its id if withID,
 // then its other elements in the order of their names.
 func (res *Resource) JSON(withID bool) ([]byte, error) {
-	b, err := marshal(res.Body)
+	b := make([]byte, 0, 1024)
+	b = append(b, `{"resourceType":`...)
+	b = appendString(b, res.Type)
+	if withID {
+		b = append(b, `,"id":`...)
+		b = appendString(b, res.ID)
+	}
+	b, err := appendMembers(b, res.Body, false)
 	if err != nil {
 		return nil, err
 	}
-	head := `{"resourceType":"` + res.Type + `"`
-	if withID {
-		head += `,"id":"` + res.ID + `"`
-	}
-	if len(b) > 2 {
-		head += ","
-	}
-	return append([]byte(head), b[1:]...), nil
+	return append(b, '}'), nil
 }
 
 // Each calls f with each resource as NDJSON has it: with its id, and its
@@ -84,16 +80,6 @@ func (r *Record) Each(f func(typ string, resource []byte) error) error {
 		}
 	}
 	return nil
-}
-
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // localRefs rewrites "urn:uuid:<id>" references to "<Type>/<id>".

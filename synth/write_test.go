@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -182,4 +183,36 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(resources)/b.Elapsed().Seconds(), "resources/s")
 	b.ReportMetric(float64(resources)/float64(b.N), "resources/patient")
+}
+
+// The generator's own JSON writer writes what encoding/json writes.
+func TestJSONAsEncodingJSON(t *testing.T) {
+	for _, p := range generateAll(t, 9, 5, Options{}) {
+		for _, res := range p.Record.Resources {
+			want, err := marshal(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendJSON(nil, res.Body)
+			if err != nil || string(got) != string(want) {
+				t.Fatalf("%s: %v\n got %s\nwant %s", res.Type, err, got, want)
+			}
+		}
+	}
+	odd := map[string]any{"s": "a\"b\\c\n\t\x01é\u2028\xff<&>", "f": []any{0.0, 1e-7, 1e21, -2.5, 3}, "n": nil, "b": false}
+	want, _ := marshal(odd)
+	if got, err := appendJSON(nil, odd); err != nil || string(got) != string(want) {
+		t.Fatalf("got %s, want %s (%v)", got, want, err)
+	}
+}
+
+// marshal is encoding/json without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -75,6 +75,9 @@ func TestScripts(t *testing.T) {
 			"node-api":  cmdNodeAPI,
 			// backup.txtar
 			"backup-dir": cmdBackupDir,
+			// synth.txtar
+			"count-files": cmdCountFiles,
+			"same-dirs":   cmdSameDirs,
 		},
 	})
 }

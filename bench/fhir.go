@@ -528,6 +528,12 @@ func loadRefs(ctx context.Context, hc *http.Client, refs []readRef, readers int,
 	if len(refs) == 0 {
 		return ReadRow{}, ptoy.E("bench", ptoy.Invalid, "nothing to read")
 	}
+	return load(ctx, hc, readers, d, func(i int) (*http.Request, error) { return mk(refs[i%len(refs)]) })
+}
+
+// load sends the requests mk makes (the i-th of each reader's sequence)
+// as fast as readers concurrent clients can for d, and measures them.
+func load(ctx context.Context, hc *http.Client, readers int, d time.Duration, mk func(i int) (*http.Request, error)) (ReadRow, error) {
 	var count atomic.Int64
 	lat := make([][]time.Duration, readers)
 	deadline := time.Now().Add(d)
@@ -539,7 +545,7 @@ func loadRefs(ctx context.Context, hc *http.Client, refs []readRef, readers int,
 		go func(r int) {
 			defer wg.Done()
 			for i := r * 7919; time.Now().Before(deadline); i++ {
-				req, err := mk(refs[i%len(refs)])
+				req, err := mk(i)
 				if err != nil {
 					readErr.Store(err)
 					return

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -270,50 +269,11 @@ func RunRecords(ctx context.Context, o RecordOptions) (*RecordReport, error) {
 func readLoad(ctx context.Context, base string, patient ptoy.ID, token string, ids [][]byte, readers int, d time.Duration) (ReadRow, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: readers}}
 	defer hc.CloseIdleConnections()
-	var count atomic.Int64
-	lat := make([][]time.Duration, readers)
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	var readErr atomic.Value
-	for r := range readers {
-		wg.Add(1)
-		go func(r int) {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				id := ids[(r+i)%len(ids)]
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/records/%s/%x", base, patient, id), nil)
-				req.Header.Set("Authorization", "PTOY-Session "+token)
-				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					readErr.Store(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					readErr.Store(fmt.Errorf("read: %s", resp.Status))
-					return
-				}
-				lat[r] = append(lat[r], time.Since(t0))
-				count.Add(1)
-			}
-		}(r)
-	}
-	wg.Wait()
-	if err, ok := readErr.Load().(error); ok {
-		return ReadRow{}, err
-	}
-	row := ReadRow{Readers: readers, Elapsed: time.Since(start), Reads: int(count.Load())}
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	if len(all) > 0 {
-		row.P50 = all[len(all)/2]
-		row.P99 = all[len(all)*99/100]
-	}
-	return row, nil
+	return load(ctx, hc, readers, d, func(i int) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/records/%s/%x", base, patient, ids[i%len(ids)]), nil)
+		if err == nil {
+			req.Header.Set("Authorization", "PTOY-Session "+token)
+		}
+		return req, err
+	})
 }

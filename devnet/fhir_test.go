@@ -173,6 +173,39 @@ func TestFHIR(t *testing.T) {
 		t.Fatalf("the condition's encounter reference was not rewritten: %d %v", st, out)
 	}
 
+	// Bad input gets a 4xx OperationOutcome and changes nothing.
+	_, cnt := call(osei, "GET", "Observation?patient=Patient/"+pid+"&_summary=count", nil)
+	bad := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		want                      int
+	}{
+		{"invalid JSON", "POST", "Observation", "application/fhir+json", []byte(`{"resourceType":`), 400},
+		{"invalid UTF-8", "POST", "Observation", "application/fhir+json", []byte("{\"resourceType\":\"Observation\",\"status\":\"fin\xffal\"}"), 400},
+		{"duplicate keys", "POST", "Observation", "application/fhir+json", []byte(`{"resourceType":"Observation","status":"final","status":"final"}`), 400},
+		{"too deep", "POST", "Observation", "application/fhir+json", []byte(`{"resourceType":"Observation","extension":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100) + `}`), 400},
+		{"number out of range", "POST", "Observation", "application/fhir+json", []byte(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/` + pid + `"},"valueInteger":99999999999}`), 422},
+		{"unknown type", "POST", "Spaceship", "application/fhir+json", []byte(`{"resourceType":"Spaceship"}`), 404},
+		{"wrong type for the path", "POST", "Condition", "application/fhir+json", obsBody(pid), 400},
+		{"id with %00", "PUT", "Observation/a%2500b", "application/fhir+json", obsBody(pid), 400},
+		{"wrong content type", "POST", "Observation", "text/xml", []byte(`<Observation/>`), 415},
+		{"body over the limit", "POST", "Observation", "application/fhir+json", bytes.Repeat([]byte(" "), 33<<20), 413},
+	}
+	for _, b := range bad {
+		st, out := fhirSend(t, ctx, n, 0, osei, gid, b.method, b.path, b.ctype, b.body)
+		if st != b.want || out["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %v, want %d and an OperationOutcome", b.name, st, out, b.want)
+		}
+	}
+	// A path with a ".." segment is cleaned by the HTTP server, which
+	// redirects rather than answering anything.
+	if st, _ := fhirSend(t, ctx, n, 0, osei, gid, "GET", "Observation/../Patient", "", nil); st != http.StatusTemporaryRedirect && st != http.StatusMovedPermanently {
+		t.Errorf("a path with ..: %d", st)
+	}
+	if _, after := call(osei, "GET", "Observation?patient=Patient/"+pid+"&_summary=count", nil); after["total"] != cnt["total"] {
+		t.Fatalf("bad input changed what is stored: %v then %v", cnt["total"], after["total"])
+	}
+
 	// Search, as the doctor; the billing clerk sees no clinical data and
 	// no count of it.
 	st, out = call(osei, "GET", "Observation?patient=Patient/"+pid, nil)
@@ -767,4 +800,33 @@ func transportOf(nd *node.Node) *http.Transport {
 	}
 	t, _ := transports.LoadOrStore(nd, nd.Transport())
 	return t.(*http.Transport)
+}
+
+// obsBody is a valid Observation of the patient.
+func obsBody(pid string) []byte {
+	return []byte(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/` + pid + `"}}`)
+}
+
+// fhirSend sends body as it is, with content type ctype, signed by k for org.
+func fhirSend(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, method, path, ctype string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, n.Nodes[i].URL()+"/fhir/"+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	req.Header.Set(auth.HeaderOrg, org.String())
+	if err := auth.Sign(req, n.Nodes[i].ChainID(), k, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := transportOf(n.Nodes[i]).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -3,11 +3,14 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -697,6 +700,41 @@ func TestFHIRPatientSession(t *testing.T) {
 		got := exportAll(t, ctx, n, osei, gh.ID(), "Patient/$export?_since=2020-01-01T00:00:00Z&_type=Observation")
 		return got["deleted Observation/"+rid] == 1
 	})
+	// An app she opens (SMART standalone patient launch) signs her in with
+	// her session, and reads her records, her grants and her audit trail.
+	if err := n.Nodes[0].SMART().AddClient(ctx, smart.Client{ID: "alice-app", Name: "Health diary", Org: gh.ID(), Kind: smart.KindApp,
+		RedirectURIs: []string{"http://127.0.0.1:9/cb"}, Scopes: "patient/*.rs launch/patient openid fhirUser"}); err != nil {
+		t.Fatal(err)
+	}
+	bearer := patientLaunch(t, ctx, n.Info.Nodes[0].FHIR, tok, "alice-app", "http://127.0.0.1:9/cb", "patient/*.rs launch/patient")
+	sessionTok := tok
+	tok = ""
+	bcall := func(path string) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", n.Info.Nodes[0].FHIR+"/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, out := bcall("Immunization?patient=" + pid); st != http.StatusOK || out["total"] != float64(20) {
+		t.Fatalf("the app's search: %d %v", st, out)
+	}
+	if st, out := bcall("Consent?patient=" + pid); st != http.StatusOK || out["total"] != float64(1) {
+		t.Fatalf("her grants through the app: %d %v", st, out)
+	}
+	if st, out := bcall("AuditEvent?patient=" + pid); st != http.StatusOK || len(entries(out)) == 0 {
+		t.Fatalf("her audit trail through the app: %d %v", st, out)
+	}
+	if st, out := bcall("AuditEvent?patient=Patient/" + mustKey(t, n, "bob").ID().String()); st != http.StatusForbidden {
+		t.Fatalf("Bob's audit trail through her app: %d %v", st, out)
+	}
+	tok = sessionTok
+
 	// Her records are hers alone: Bob's are not answered.
 	if st, _ = call("GET", "Observation?patient=Patient/"+mustKey(t, n, "bob").ID().String(), nil); st != http.StatusOK {
 		t.Fatalf("search for Bob: %d", st)
@@ -829,4 +867,40 @@ func fhirSend(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair,
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// patientLaunch runs SMART's standalone launch for the person whose
+// PTOY-Session signs the authorization: code with PKCE, then the token.
+func patientLaunch(t *testing.T, ctx context.Context, base, session, clientID, redirect, scope string) string {
+	t.Helper()
+	verifier := strings.Repeat("v", 50)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "scope": {scope},
+		"state": {"st"}, "aud": {base}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/authorize?"+q.Encode(), nil)
+	req.Header.Set("Authorization", auth.SessionScheme+" "+session)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code := loc.Query().Get("code")
+	if resp.StatusCode != http.StatusFound || code == "" {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.PostForm(base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {redirect}, "client_id": {clientID}, "code_verifier": {verifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		Patient     string `json:"patient"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.AccessToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	return out.AccessToken
 }

@@ -58,6 +58,7 @@ type Ledger interface {
 	KeySet(patient ptoy.ID) (*pb.KeySetState, error)
 	Grant(patient, grantee ptoy.ID) (*pb.GrantState, error)
 	PatientList(grantee ptoy.ID) ([]ledger.PatientEntry, error)
+	GrantsOf(patient ptoy.ID) ([]*pb.GrantState, error)
 	Orgs() ([]*pb.Org, error)
 	Employees(org ptoy.ID) ([]*pb.Employee, error)
 	PatientsOf(grantee ptoy.ID) ([]ptoy.ID, error)
@@ -164,6 +165,8 @@ type principal struct {
 	// submit commits a write: signed by the organisation, or by the
 	// patient with the keys of their session.
 	submit func(ctx context.Context, body *pb.Body) (*pb.SubmitResponse, error)
+	// patient is set when a patient asks for themselves.
+	patient bool
 }
 
 // scopeKind is the kind of the resource scopes that govern the
@@ -186,6 +189,15 @@ func (p *principal) allows(resourceType string, interaction byte) bool {
 		return true
 	}
 	return p.grant.Scopes.Allows(p.scopeKind(), resourceType, interaction)
+}
+
+// self is the patient the principal is, when a patient asks for
+// themselves (their own view); zero otherwise.
+func (p *principal) self() ptoy.ID {
+	if p.patient {
+		return p.reader
+	}
+	return ptoy.ID{}
 }
 
 // onlyPatient is the patient a patient-context token limits the

@@ -25,7 +25,8 @@ import (
 // grants to this node's organisation: its patient list, read-only) and
 // Provenance (who wrote each version of a record the caller sees).
 // AuditEvent is this node's access log about a patient, for the
-// organisation's privacy officers (and the organisation's own systems).
+// organisation's privacy officers (and the organisation's own systems),
+// and for the patient themselves.
 var networkTypes = []string{"AuditEvent", "Consent", "Organization", "Practitioner", "Provenance"}
 
 // virtual is one resource made from the ledger.
@@ -105,6 +106,24 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 			}
 		}
 	case "Consent":
+		if self := p.self(); !self.IsZero() {
+			// A patient: every grant of theirs.
+			gs, err := s.cfg.Ledger.GrantsOf(self)
+			if err != nil {
+				return nil, err
+			}
+			now := s.cfg.Ledger.BlockTime().Unix()
+			for _, g := range gs {
+				status := "active"
+				if g.Grant.Expires != 0 && now >= g.Grant.Expires {
+					status = "expired"
+				}
+				if err := add(self, consentID(self, ptoy.ID(g.Grant.Grantee)), consentResource(self, g, status)); err != nil {
+					return nil, err
+				}
+			}
+			break
+		}
 		list, err := s.cfg.Ledger.PatientList(s.cfg.Org)
 		if err != nil {
 			return nil, err
@@ -129,6 +148,10 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 		pid, err := ptoy.ParseID(strings.TrimPrefix(refs[0], "Patient/"))
 		if err != nil {
 			return nil, ptoy.E("fhir", ptoy.Invalid, "patient is not a patient's id")
+		}
+		if self := p.self(); !self.IsZero() && self != pid {
+			return nil, &resource.Error{Status: http.StatusForbidden, Issues: []resource.Issue{{Severity: "error", Code: "forbidden",
+				Diagnostics: "you read your own audit trail only"}}}
 		}
 		evs, err := s.cfg.Audit.ForPatient(ctx, pid, time.Time{}, time.Time{})
 		if err != nil {
@@ -210,6 +233,9 @@ func (s *Server) virtuals(ctx context.Context, p *principal, typ string, q *sear
 func (s *Server) mayAudit(p *principal) bool {
 	if p.reader == s.cfg.Org && p.org.IsZero() {
 		return true
+	}
+	if self := p.self(); !self.IsZero() {
+		return true // their own trail only: the search names them (below)
 	}
 	e, err := s.cfg.Ledger.Employee(s.cfg.Org, p.reader)
 	return err == nil && e != nil && p.org == s.cfg.Org && e.Role == pb.Role_ROLE_PRIVACY_OFFICER

@@ -57,7 +57,7 @@ func (s *Server) patientPrincipal(ctx context.Context, p *principal, a *pb.Accou
 	if err := s.syncInto(ctx, view, id, own); err != nil {
 		return nil, err
 	}
-	p.idx = view
+	p.idx, p.patient = view, true
 	p.keys = func(_ context.Context, patient ptoy.ID) ([]seal.PrivateKey, error) {
 		if patient != id {
 			return nil, ptoy.E("fhir", ptoy.PermissionDenied, "you hold keys for your own records only")

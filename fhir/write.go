@@ -388,7 +388,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 	}
 	retained := &resource.Error{Status: http.StatusMethodNotAllowed, Issues: []resource.Issue{{Severity: "error", Code: "not-supported",
 		Diagnostics: "this record is kept under the network's retention rule: only a patient erases the records they wrote themselves"}}}
-	if p.idx == s.idx {
+	if p.self().IsZero() {
 		s.fail(w, retained)
 		return
 	}

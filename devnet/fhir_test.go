@@ -145,6 +145,12 @@ func TestFHIR(t *testing.T) {
 		t.Fatalf("history: %d %v", st, out)
 	}
 
+	// The type's history, paged: both versions, newest first.
+	if st, out = call(osei, "GET", "Observation/_history?_count=1", nil); st != http.StatusOK || out["total"] != float64(2) || len(entries(out)) != 1 ||
+		entries(out)[0]["meta"].(map[string]any)["versionId"] != "2" {
+		t.Fatalf("type history: %d %v", st, out)
+	}
+
 	// A transaction: an encounter and a condition that references it
 	// by its urn:uuid, in one PutRecords.
 	tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{

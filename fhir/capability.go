@@ -32,7 +32,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	var resources []res
 	for _, t := range recordTypes() {
 		x := res{Type: t, Versioning: "versioned", ReadHistory: true, UpdateCreate: true, ConditionalCreate: true,
-			Interaction: []code{{"read"}, {"vread"}, {"history-instance"}, {"search-type"}, {"create"}, {"update"}, {"delete"}}}
+			Interaction: []code{{"read"}, {"vread"}, {"history-instance"}, {"history-type"}, {"search-type"}, {"create"}, {"update"}, {"delete"}}}
 		for _, p := range s.reg.Params(t) {
 			x.SearchParam = append(x.SearchParam, param{Name: p.Name, Definition: p.Definition, Type: p.Type})
 			if p.Type == "reference" {

@@ -80,7 +80,7 @@ func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 1 && m == http.MethodPost:
 		s.create(w, r, parts[0])
 	case len(parts) == 2 && parts[1] == "_history" && m == http.MethodGet:
-		s.fail(w, notSupported("type-level history is not supported; ask for an instance's history"))
+		s.typeHistory(w, r, parts[0])
 	case len(parts) == 3 && parts[0] == "Patient" && parts[2] == "$everything" && m == http.MethodGet:
 		s.everything(w, r, parts[1])
 	case len(parts) == 2 && m == http.MethodGet:

@@ -1,6 +1,8 @@
 package fhir
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"ptoy/consent"
 	"ptoy/door"
 	"ptoy/fhir/resource"
+	"ptoy/fhir/search"
 	"ptoy/seal"
 )
 
@@ -205,4 +208,137 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 	s.send(w, http.StatusOK, b)
 }
 
-var _ = door.Access{}
+
+// typeHistory: GET /{type}/_history — every version of every record of
+// the type the caller may see, newest first, paged like a search
+// (`_count`, `_since`). Each page is decided and recorded again.
+func (s *Server) typeHistory(w http.ResponseWriter, r *http.Request, typ string) {
+	p := s.enter(w, r, typ)
+	if p == nil {
+		return
+	}
+	if _, ok := categoryOf[typ]; !ok {
+		s.fail(w, notSupported(typ+" has no history here: it is answered from the ledger"))
+		return
+	}
+	if !p.allows(typ, 'r') {
+		s.fail(w, scopeRefused(typ, "read"))
+		return
+	}
+	params := r.URL.Query()
+	path := typ + "/_history"
+	var res *result
+	offset := 0
+	var err error
+	if pg := params.Get("_page"); pg != "" {
+		if res, offset, err = s.page(p, path, pg); err != nil {
+			s.fail(w, err)
+			return
+		}
+	} else {
+		since, err := parseSince(params.Get("_since"))
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		count := search.DefaultCount
+		if c := params.Get("_count"); c != "" {
+			if count, err = strconv.Atoi(c); err != nil || count < 1 || count > search.MaxCount {
+				s.fail(w, ptoy.E("fhir", ptoy.Invalid, "_count is a number from 1 to "+strconv.Itoa(search.MaxCount)))
+				return
+			}
+		}
+		type version struct {
+			k  recKey
+			v  uint32
+			at int64
+		}
+		var vs []version
+		var es []*entry
+		p.idx.candidates(typ, p.onlyPatient(), func(e *entry) { es = append(es, e) })
+		for _, e := range es {
+			if !s.mayRead(p, e) {
+				continue
+			}
+			hist, err := s.cfg.Ledger.RecordHistory(e.key.patient, e.key.rec[:])
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			for _, st := range hist {
+				if st.Entry.Version <= e.version && !st.Erased && !time.Unix(st.Time, 0).Before(since) {
+					vs = append(vs, version{e.key, st.Entry.Version, st.Time})
+				}
+			}
+		}
+		slices.SortFunc(vs, func(a, b version) int {
+			if a.at != b.at {
+				return cmp.Compare(b.at, a.at)
+			}
+			if c := bytes.Compare(a.k.rec[:], b.k.rec[:]); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.v, a.v)
+		})
+		res = &result{owner: p.reader, org: p.org, typ: path, query: &search.Query{Type: typ, Count: count}}
+		for _, v := range vs {
+			res.keys, res.versions = append(res.keys, v.k), append(res.versions, v.v)
+		}
+	}
+	b := newBundle("history")
+	total := len(res.keys)
+	b.Total = &total
+	end := min(offset+res.query.Count, len(res.keys))
+	s.links(b, res, path, r.URL.RawQuery, offset, end, s.cfg.Now())
+	// Decided again, and recorded, for what this page answers.
+	byPatient := map[ptoy.ID][]string{}
+	var as []door.Access
+	var ds []consent.Decision
+	type item struct {
+		e *entry
+		v uint32
+	}
+	var items []item
+	for i := offset; i < end; i++ {
+		e := p.idx.get(res.keys[i])
+		if e == nil {
+			continue
+		}
+		a := p.access(e.key.patient, "", "")
+		a.Consent = &consent.Request{Categories: e.labels}
+		d := s.cfg.Door.Decide(a)
+		if !d.Allow {
+			continue
+		}
+		if _, ok := byPatient[e.key.patient]; !ok {
+			as, ds = append(as, p.access(e.key.patient, "fhir-history", "")), append(ds, d)
+		}
+		byPatient[e.key.patient] = append(byPatient[e.key.patient], e.ref()+"@"+strconv.FormatUint(uint64(res.versions[i]), 10))
+		items = append(items, item{e, res.versions[i]})
+	}
+	for i := range as {
+		as[i].Object = objectList(byPatient[as[i].Patient])
+	}
+	if err := s.cfg.Door.Record(r.Context(), as, ds); err != nil {
+		s.fail(w, err)
+		return
+	}
+	for _, it := range items {
+		raw, at, err := s.version(r.Context(), p, it.e, it.v)
+		if err == nil {
+			raw, err = versioned(raw, it.v, at)
+		}
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		method := "PUT"
+		if it.v == 1 {
+			method = "POST"
+		}
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.cfg.Base + "/" + it.e.ref(), Resource: raw,
+			Request:  &entryRequest{Method: method, URL: it.e.ref()},
+			Response: &entryResponse{Status: "200 OK", LastModified: at.Format(time.RFC3339)}})
+	}
+	s.send(w, http.StatusOK, b)
+}

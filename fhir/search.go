@@ -83,7 +83,9 @@ type result struct {
 	typ     string
 	query   *search.Query
 	keys    []recKey
-	expires time.Time
+	// versions, for a history: keys[i] at versions[i].
+	versions []uint32
+	expires  time.Time
 }
 
 func newPages() *pages { return &pages{m: map[string]*result{}} }

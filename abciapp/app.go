@@ -106,6 +106,17 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		return &abci.ResponseCheckTx{Code: tx.Code(err), Log: ptoy.Message(err), Codespace: Codespace}, nil
 	}
 	r := a.check.Apply(t)
+	if r.Code != 0 && req.Type == abci.CheckTxType_Recheck {
+		// Dropped from the mempool after a block (a transaction before it
+		// of the same signer failed, and its sequence now skips ahead):
+		// whoever waits for it is told now rather than never.
+		a.mu.Lock()
+		for _, ch := range a.waiters[t.Hash] {
+			ch <- Result{Code: r.Code, Log: "dropped before it was committed: " + r.Log}
+		}
+		delete(a.waiters, t.Hash)
+		a.mu.Unlock()
+	}
 	return &abci.ResponseCheckTx{Code: r.Code, Log: r.Log, Codespace: Codespace}, nil
 }
 

@@ -26,6 +26,9 @@ import (
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
+	"ptoy/tx"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 )
 
 // fhirCall sends a FHIR request to node i signed by k for org, and
@@ -909,4 +912,89 @@ func patientLaunch(t *testing.T, ctx context.Context, base, session, clientID, r
 		t.Fatalf("token: %d %v", resp.StatusCode, err)
 	}
 	return out.AccessToken
+}
+
+// TestFHIRConcurrentWrites: many clients writing through one node's FHIR
+// API at once all commit, the node signing for its organisation without
+// waiting for each write's block, so that writes share blocks.
+func TestFHIRConcurrentWrites(t *testing.T) {
+	ctx, n := startNet(t, 3*time.Minute, Options{})
+	alice, gh, osei := mustKey(t, n, "alice"), mustKey(t, n, "general-hospital"), mustKey(t, n, "dr-osei")
+	if err := agent.New(n.Client(0), alice).Grant(ctx, gh.ID(), agent.GrantOptions{Categories: consent.Clinical,
+		Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ_WRITE}); err != nil {
+		t.Fatal(err)
+	}
+	pid := alice.ID().String()
+	const writers, each = 8, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				st, out := fhirCall(t, ctx, n, 0, osei, gh.ID(), "POST", "Observation", map[string]any{"resourceType": "Observation", "status": "final",
+					"code": map[string]any{"text": fmt.Sprintf("writer %d, reading %d", w, i)}, "subject": map[string]any{"reference": "Patient/" + pid}})
+				if st != http.StatusCreated {
+					errs <- fmt.Errorf("writer %d: %d %v", w, st, out)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st, out := fhirCall(t, ctx, n, 0, osei, gh.ID(), "GET", "Observation?patient=Patient/"+pid+"&_summary=count", nil)
+	if st != http.StatusOK || out["total"] != float64(writers*each) {
+		t.Fatalf("after %d writes: %d %v", writers*each, st, out)
+	}
+	recs, err := n.Nodes[0].Ledger().Records(alice.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	heights := map[int64]bool{}
+	for _, r := range recs {
+		heights[r.Height] = true
+	}
+	t.Logf("%d writes committed in %d blocks", len(recs), len(heights))
+	if len(recs) != writers*each || len(heights) >= writers*each {
+		t.Errorf("%d writes took %d blocks: the writes did not share blocks", len(recs), len(heights))
+	}
+}
+
+// TestDroppedTransactionAnswered: a transaction CheckTx took but that a
+// recheck after a block drops (its sequence now skips ahead, because one
+// before it failed) is answered to whoever waits for it at once, with
+// the reason, rather than never: the node then signs again.
+func TestDroppedTransactionAnswered(t *testing.T) {
+	ctx, n := startNet(t, time.Minute, Options{NoDemo: true})
+	gh := mustKey(t, n, "general-hospital")
+	acct, err := n.Nodes[0].Ledger().Account(gh.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tx.Sign(n.Nodes[0].ChainID(), &pb.Body{Sequence: acct.Sequence + 5, Msg: &pb.Body_Faucet{Faucet: &pb.Faucet{Amount: 1}}}, gh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := tx.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := n.Nodes[0].App().Wait(decoded.Hash)
+	// Through the connection CometBFT itself uses (one call at a time).
+	res, err := n.Nodes[0].Comet().ProxyApp().Mempool().CheckTx(ctx, &abci.RequestCheckTx{Tx: raw, Type: abci.CheckTxType_Recheck})
+	if err != nil || res.Code == 0 {
+		t.Fatalf("recheck of a transaction that skips ahead: %v %v", res, err)
+	}
+	select {
+	case r := <-ch:
+		if r.Code != res.Code || !strings.Contains(r.Log, "dropped") {
+			t.Fatalf("the waiter was told %+v", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the waiter was never told")
+	}
 }

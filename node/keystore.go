@@ -193,27 +193,67 @@ func (n *Node) unsealKeystore(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"token\":%q,\"expires\":%d}\n", tok, exp.Unix())
 }
 
-// submitAs signs body with a patient's key from their session at the
-// account's next sequence and commits it; the patient's other devices
-// may take a sequence meanwhile: it signs again, a few times.
+// submitAs signs body with kp at the account's next sequence, broadcasts
+// it and waits until it is committed. The node signs for an account
+// (its organisation, a patient in their session) one transaction after
+// another without waiting for each to commit: the sequence after the
+// last one CheckTx took, so that concurrent writes share blocks. Someone
+// else signing for the account meanwhile (the patient's other device, an
+// operator with the organisation key) may take a sequence: the node then
+// signs again, a few times.
 func (n *Node) submitAs(ctx context.Context, body *pb.Body, kp *keys.KeyPair) (*pb.SubmitResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	id := kp.ID()
+	badSeq := tx.Code(ptoy.E("", ptoy.BadSequence))
 	for try := 0; ; try++ {
-		acct, err := n.ledger.Account(kp.ID())
+		resp, p, err := n.signAndSend(ctx, body, kp, id)
 		if err != nil {
 			return nil, err
 		}
-		body.Sequence = acct.Sequence + 1
-		raw, err := tx.Sign(n.ChainID(), body, kp)
-		if err != nil {
-			return nil, err
+		if p != nil {
+			if resp, err = p.wait(ctx); err != nil {
+				return nil, err
+			}
 		}
-		resp, err := n.Submit(ctx, raw, true)
-		if err != nil || resp.Code != tx.Code(ptoy.E("", ptoy.BadSequence)) || try == 3 {
-			return resp, err
+		if resp.Code != badSeq || try == 3 {
+			return resp, nil
 		}
 	}
+}
+
+// signAndSend signs body at id's next sequence and sends it, holding the
+// node's sequence counter only while it does.
+func (n *Node) signAndSend(ctx context.Context, body *pb.Body, kp *keys.KeyPair, id ptoy.ID) (*pb.SubmitResponse, *pending, error) {
+	n.seqMu.Lock()
+	defer n.seqMu.Unlock()
+	acct, err := n.ledger.Account(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	seq := acct.Sequence + 1
+	if next := n.nextSeq[id]; next > seq {
+		seq = next
+	}
+	body.Sequence = seq
+	raw, err := tx.Sign(n.ChainID(), body, kp)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, p, err := n.send(ctx, raw, true)
+	switch {
+	case err != nil:
+		delete(n.nextSeq, id)
+	case p != nil:
+		if n.nextSeq == nil {
+			n.nextSeq = map[ptoy.ID]uint64{}
+		}
+		n.nextSeq[id] = seq + 1
+	default:
+		// Refused by CheckTx: start again from the committed sequence.
+		delete(n.nextSeq, id)
+	}
+	return resp, p, err
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -105,9 +105,10 @@ type Node struct {
 	// signMu serialises the transactions the node signs (submitAsNode),
 	// so that two loops never take the same sequence number.
 	signMu sync.Mutex
-	// orgSignMu serialises the transactions the node signs as its
-	// organisation (the FHIR API's writes, submitAsOrg).
-	orgSignMu sync.Mutex
+	// seqMu guards nextSeq: the sequence after the last transaction the
+	// node signed for an account and CheckTx took (submitAs).
+	seqMu   sync.Mutex
+	nextSeq map[ptoy.ID]uint64
 	unseal    unsealLimits
 	fhirDB    *store.Pebble
 	fhir      *fhir.Server
@@ -453,42 +454,73 @@ func (n *Node) ChainID() string { return n.comet.GenesisDoc().ChainID }
 // to this node, or differ from their declared sizes, is refused before it
 // is broadcast (checkBlobs).
 func (n *Node) Submit(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, error) {
+	resp, pending, err := n.send(ctx, raw, wait)
+	if err != nil || pending == nil {
+		return resp, err
+	}
+	return pending.wait(ctx)
+}
+
+// pending is a transaction CheckTx took, waiting to be committed.
+type pending struct {
+	n    *Node
+	hash [32]byte
+	ch   <-chan abciapp.Result
+	resp *pb.SubmitResponse
+}
+
+// wait waits until the transaction is committed and returns its result.
+func (p *pending) wait(ctx context.Context) (*pb.SubmitResponse, error) {
+	defer p.n.app.Cancel(p.hash, p.ch)
+	select {
+	case r := <-p.ch:
+		p.resp.Code, p.resp.Log, p.resp.Height = r.Code, r.Log, r.Height
+		return p.resp, nil
+	case <-ctx.Done():
+		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the transaction was accepted but not committed in time; check it later by its hash "+p.resp.Hash, ctx.Err())
+	}
+}
+
+// send checks raw and broadcasts it. With wait, a transaction CheckTx
+// took comes back as pending, its commit to be waited for (the waiter is
+// registered before the broadcast, so the commit cannot be missed);
+// otherwise, or when CheckTx refused it, the response says how it went.
+func (n *Node) send(ctx context.Context, raw []byte, wait bool) (*pb.SubmitResponse, *pending, error) {
 	t, err := tx.Decode(raw)
 	if err != nil {
-		return &pb.SubmitResponse{Code: tx.Code(err), Log: ptoy.Message(err)}, nil
+		return &pb.SubmitResponse{Code: tx.Code(err), Log: ptoy.Message(err)}, nil, nil
 	}
 	resp := &pb.SubmitResponse{Hash: t.HashHex()}
 	if err := n.checkBlobs(ctx, t); err != nil {
 		if ptoy.KindOf(err) != ptoy.Invalid {
-			return nil, err
+			return nil, nil, err
 		}
 		resp.Code, resp.Log = tx.Code(err), ptoy.Message(err)
-		return resp, nil
+		return resp, nil, nil
 	}
-	var ch <-chan abciapp.Result
+	var p *pending
 	if wait {
-		ch = n.app.Wait(t.Hash)
-		defer n.app.Cancel(t.Hash, ch)
+		p = &pending{n: n, hash: t.Hash, ch: n.app.Wait(t.Hash), resp: resp}
 	}
 	res, err := n.rpc.BroadcastTxSync(ctx, raw)
 	if err != nil {
+		if p != nil {
+			n.app.Cancel(p.hash, p.ch)
+		}
 		if strings.Contains(err.Error(), "already exists in cache") {
 			resp.Code, resp.Log = tx.Code(ptoy.E("", ptoy.Exists)), "this transaction was already submitted"
-			return resp, nil
+			return resp, nil, nil
 		}
-		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the node could not take the transaction", err)
+		return nil, nil, ptoy.E("node.Submit", ptoy.Unavailable, "the node could not take the transaction", err)
 	}
 	if res.Code != 0 || !wait {
+		if p != nil {
+			n.app.Cancel(p.hash, p.ch)
+		}
 		resp.Code, resp.Log = res.Code, res.Log
-		return resp, nil
+		return resp, nil, nil
 	}
-	select {
-	case r := <-ch:
-		resp.Code, resp.Log, resp.Height = r.Code, r.Log, r.Height
-		return resp, nil
-	case <-ctx.Done():
-		return nil, ptoy.E("node.Submit", ptoy.Unavailable, "the transaction was accepted but not committed in time; check it later by its hash "+resp.Hash, ctx.Err())
-	}
+	return resp, p, nil
 }
 
 // submitAsNode signs body with the node's own key (its account acts for
@@ -573,6 +605,9 @@ func (n *Node) Door() *door.Door { return n.door }
 
 // Auth is the node's authenticator.
 func (n *Node) Auth() *auth.Authenticator { return n.auth }
+
+// App is the node's ABCI application.
+func (n *Node) App() *abciapp.App { return n.app }
 
 // FHIR is the node's FHIR API; SMART its authorization server.
 func (n *Node) FHIR() *fhir.Server { return n.fhir }

@@ -208,7 +208,6 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 	s.send(w, http.StatusOK, b)
 }
 
-
 // typeHistory: GET /{type}/_history — every version of every record of
 // the type the caller may see, newest first, paged like a search
 // (`_count`, `_since`). Each page is decided and recorded again.

@@ -78,11 +78,11 @@ type pages struct {
 }
 
 type result struct {
-	owner   ptoy.ID
-	org     ptoy.ID
-	typ     string
-	query   *search.Query
-	keys    []recKey
+	owner ptoy.ID
+	org   ptoy.ID
+	typ   string
+	query *search.Query
+	keys  []recKey
 	// versions, for a history: keys[i] at versions[i].
 	versions []uint32
 	expires  time.Time

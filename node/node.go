@@ -109,10 +109,10 @@ type Node struct {
 	// node signed for an account and CheckTx took (submitAs).
 	seqMu   sync.Mutex
 	nextSeq map[ptoy.ID]uint64
-	unseal    unsealLimits
-	fhirDB    *store.Pebble
-	fhir      *fhir.Server
-	smart     *smart.Server
+	unseal  unsealLimits
+	fhirDB  *store.Pebble
+	fhir    *fhir.Server
+	smart   *smart.Server
 
 	// pause holds block execution while a backup copies the stores;
 	// cometDBs are CometBFT's databases; backupMu lets one backup run.

@@ -227,7 +227,7 @@ func TestPatientApp(t *testing.T) {
 		}
 	}
 	main := text(t, bctx, "main")
-	for _, want := range []string{"Your health timeline", "Visits", "Conditions", "Immunisations", "Lab results", "Claims", "Explanations of benefit"} {
+	for _, want := range []string{"Your health timeline", "Visits", "Conditions", "Medications", "Immunisations", "Lab results", "Documents", "Claims", "Explanations of benefit"} {
 		if !strings.Contains(main, want) {
 			t.Errorf("the timeline has no %q", want)
 		}

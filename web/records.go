@@ -163,9 +163,9 @@ var kinds = []kind{
 	{Type: "Condition", Label: "Conditions", date: []func(any) any{dateAt("onsetDateTime"), dateAt("recordedDate"), dateAt("onsetPeriod", "start")},
 		title: func(r any) string { return concept(at(r, "code")) }},
 	{Type: "MedicationRequest", Label: "Medications", date: []func(any) any{dateAt("authoredOn")},
-		title: func(r any) string { return concept(at(r, "medicationCodeableConcept")) }},
+		title: medication},
 	{Type: "MedicationStatement", Label: "Medications", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("dateAsserted")},
-		title: func(r any) string { return concept(at(r, "medicationCodeableConcept")) }},
+		title: medication},
 	{Type: "Immunization", Label: "Immunisations", date: []func(any) any{dateAt("occurrenceDateTime")},
 		title: func(r any) string { return concept(at(r, "vaccineCode")) }},
 	{Type: "Observation", Label: "Lab results", Query: "&category=laboratory", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("issued")},
@@ -181,6 +181,15 @@ var kinds = []kind{
 		title: func(r any) string { return "Claim: " + concept(at(r, "type")) }},
 	{Type: "ExplanationOfBenefit", Label: "Explanations of benefit", date: []func(any) any{dateAt("created"), dateAt("billablePeriod", "start")},
 		title: func(r any) string { return "Explanation of benefit: " + concept(at(r, "type")) }},
+}
+
+// medication names a MedicationRequest's or MedicationStatement's
+// medication: its concept, else the reference's display.
+func medication(r any) string {
+	if c := concept(at(r, "medicationCodeableConcept")); c != "" {
+		return c
+	}
+	return str(at(r, "medicationReference", "display"))
 }
 
 func kindOf(typ string) (kind, bool) {

@@ -94,6 +94,13 @@ func (p *pages) check(name string) {
 		if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(w, h)); err != nil {
 			p.t.Fatal(err)
 		}
+		if w == 390 {
+			// Usable on a phone: nothing wider than the screen.
+			sw, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			if err != nil || sw > int(w) {
+				p.t.Errorf("%s at %d px is %d px wide (%v)", name, w, sw, err)
+			}
+		}
 		shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			p.t.Fatal(err)
@@ -193,6 +200,14 @@ func TestPatientApp(t *testing.T) {
 	}
 	if loc := location(t, bctx); loc != base+"/signin" {
 		t.Fatalf("the app's start page sent a stranger to %s", loc)
+	}
+	// The keyboard reaches the skip link first, and focus is visible.
+	if err := chromedp.Do(bctx, chromedp.KeyEvent("\t")); err != nil {
+		t.Fatal(err)
+	}
+	focus, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[document.activeElement.textContent, getComputedStyle(document.activeElement).outlineStyle]`))
+	if err != nil || len(focus) != 2 || focus[0] != "Skip to content" || focus[1] == "none" {
+		t.Fatalf("the first Tab focuses %q (%v)", focus, err)
 	}
 	p.check("signin")
 

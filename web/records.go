@@ -145,6 +145,7 @@ func loinc(v any) string {
 // kind is one kind of record on the timeline.
 type kind struct {
 	Type, Label string
+	One         string           // one of them: "Visit"
 	Query       string           // search parameters beyond the patient
 	date        []func(any) any  // where the record's date is, first found wins
 	title       func(any) string // what the record is, in words
@@ -153,33 +154,33 @@ type kind struct {
 func dateAt(path ...any) func(any) any { return func(r any) any { return at(r, path...) } }
 
 var kinds = []kind{
-	{Type: "Encounter", Label: "Visits", date: []func(any) any{dateAt("period", "start")},
+	{Type: "Encounter", Label: "Visits", One: "Visit", date: []func(any) any{dateAt("period", "start")},
 		title: func(r any) string {
 			if t := concept(at(r, "type", 0)); t != "" {
 				return t
 			}
 			return "Visit"
 		}},
-	{Type: "Condition", Label: "Conditions", date: []func(any) any{dateAt("onsetDateTime"), dateAt("recordedDate"), dateAt("onsetPeriod", "start")},
+	{Type: "Condition", Label: "Conditions", One: "Condition", date: []func(any) any{dateAt("onsetDateTime"), dateAt("recordedDate"), dateAt("onsetPeriod", "start")},
 		title: func(r any) string { return concept(at(r, "code")) }},
-	{Type: "MedicationRequest", Label: "Medications", date: []func(any) any{dateAt("authoredOn")},
+	{Type: "MedicationRequest", Label: "Medications", One: "Medication", date: []func(any) any{dateAt("authoredOn")},
 		title: medication},
-	{Type: "MedicationStatement", Label: "Medications", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("dateAsserted")},
+	{Type: "MedicationStatement", Label: "Medications", One: "Medication", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("dateAsserted")},
 		title: medication},
-	{Type: "Immunization", Label: "Immunisations", date: []func(any) any{dateAt("occurrenceDateTime")},
+	{Type: "Immunization", Label: "Immunisations", One: "Immunisation", date: []func(any) any{dateAt("occurrenceDateTime")},
 		title: func(r any) string { return concept(at(r, "vaccineCode")) }},
-	{Type: "Observation", Label: "Lab results", Query: "&category=laboratory", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("issued")},
+	{Type: "Observation", Label: "Lab results", One: "Lab result", Query: "&category=laboratory", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("issued")},
 		title: func(r any) string { return concept(at(r, "code")) }},
-	{Type: "DocumentReference", Label: "Documents", date: []func(any) any{dateAt("date"), dateAt("context", "period", "start")},
+	{Type: "DocumentReference", Label: "Documents", One: "Document", date: []func(any) any{dateAt("date"), dateAt("context", "period", "start")},
 		title: func(r any) string {
 			if d := str(at(r, "description")); d != "" {
 				return d
 			}
 			return concept(at(r, "type"))
 		}},
-	{Type: "Claim", Label: "Claims", date: []func(any) any{dateAt("created"), dateAt("billablePeriod", "start")},
+	{Type: "Claim", Label: "Claims", One: "Claim", date: []func(any) any{dateAt("created"), dateAt("billablePeriod", "start")},
 		title: func(r any) string { return "Claim: " + concept(at(r, "type")) }},
-	{Type: "ExplanationOfBenefit", Label: "Explanations of benefit", date: []func(any) any{dateAt("created"), dateAt("billablePeriod", "start")},
+	{Type: "ExplanationOfBenefit", Label: "Explanations of benefit", One: "Explanation of benefit", date: []func(any) any{dateAt("created"), dateAt("billablePeriod", "start")},
 		title: func(r any) string { return "Explanation of benefit: " + concept(at(r, "type")) }},
 }
 
@@ -203,8 +204,8 @@ func kindOf(typ string) (kind, bool) {
 
 // entry is one record as the pages show it.
 type entry struct {
-	Type, ID, Label, Title, Date string
-	Lab                          *labValue
+	Type, ID, Label, One, Title, Date string
+	Lab                               *labValue
 }
 
 // labValue is a lab result's value, unit, reference range and flag.
@@ -216,7 +217,7 @@ type labValue struct {
 }
 
 func (k kind) entry(r map[string]any) entry {
-	e := entry{Type: k.Type, ID: str(r["id"]), Label: k.Label, Title: k.title(r)}
+	e := entry{Type: k.Type, ID: str(r["id"]), Label: k.Label, One: k.One, Title: k.title(r)}
 	if e.Title == "" || e.Title == "Claim: " || e.Title == "Explanation of benefit: " {
 		e.Title = strings.TrimSuffix(e.Title, ": ")
 		if e.Title == "" {
@@ -379,7 +380,11 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 	for _, k := range kinds {
 		if !seen[k.Label] {
 			seen[k.Label] = true
-			summary = append(summary, fmt.Sprintf("%d %s", counts[k.Label], strings.ToLower(k.Label)))
+			name := k.Label
+			if counts[k.Label] == 1 {
+				name = k.One
+			}
+			summary = append(summary, fmt.Sprintf("%d %s", counts[k.Label], strings.ToLower(name)))
 		}
 	}
 	s.render(w, r, http.StatusOK, "timeline", page{Title: "Your health timeline", SignedIn: true, Data: map[string]any{

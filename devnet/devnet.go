@@ -41,7 +41,11 @@ type Options struct {
 	// DemoRecords files Alice's history at General Hospital through its
 	// FHIR API (she grants it her clinical records): what ptoy dev shows.
 	DemoRecords bool
-	TLS         bool // every node serves TLS (certificates issued by the organisation keys)
+	// KeepKeystores keeps each demo patient's keystore at their home node
+	// (node 1) on every start, so that they sign in to the web app with
+	// the passphrase: what ptoy dev does.
+	KeepKeystores bool
+	TLS           bool // every node serves TLS (certificates issued by the organisation keys)
 }
 
 // Passphrase unlocks every demo keystore. Development only.
@@ -244,6 +248,13 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 			}
 		}
 	}
+	if opt.KeepKeystores && !opt.NoDemo && !opt.NoPatients {
+		// A resumed home whose patients rotated their keys keeps what it
+		// has: only a new network must have them all.
+		if err := n.keepKeystores(ctx); err != nil && fresh {
+			return nil, ptoy.E(op, ptoy.Other, "keeping the demo keystores: "+ptoy.Message(err), err)
+		}
+	}
 	if err := n.issueTokens(); err != nil {
 		return nil, err
 	}
@@ -378,6 +389,25 @@ func (n *Net) Keys() keys.Dir { return keys.Dir{Path: n.Info.KeysDir, KDF: n.opt
 func (n *Net) Key(name string) (*keys.KeyPair, error) {
 	k, _, err := n.Keys().Load(name, []byte(Passphrase))
 	return k, err
+}
+
+// keepKeystores gives node 1, the demo patients' home node, their
+// keystore files.
+func (n *Net) keepKeystores(ctx context.Context) error {
+	for _, p := range DemoPatients {
+		k, err := n.Key(p.Key)
+		if err != nil {
+			return err
+		}
+		file, err := os.ReadFile(filepath.Join(n.Info.KeysDir, p.Key+".key"))
+		if err != nil {
+			return ptoy.E("devnet.keepKeystores", ptoy.Other, err)
+		}
+		if err := n.Client(0).KeepKeystore(ctx, k, file); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OutboxCode returns the newest one-time code node 1 sent to phone.

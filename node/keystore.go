@@ -153,38 +153,12 @@ func (n *Node) unsealKeystore(w http.ResponseWriter, r *http.Request) {
 		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "send {\"patient\": id, \"passphrase\": …}"))
 		return
 	}
-	now := time.Now()
-	if !n.unseal.allow(id, now) {
+	tok, exp, err := n.UnsealPatient(r.Context(), id, req.Passphrase)
+	if ptoy.KindOf(err) == ptoy.Unavailable && errors.Is(err, errTooManyGuesses) {
 		w.Header().Set("Retry-After", fmt.Sprint(int(unsealWindow.Seconds())))
-		http.Error(w, "too many attempts for this account; wait a few minutes", http.StatusTooManyRequests)
-		return
-	}
-	b, err := os.ReadFile(n.keystorePath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase"))
+		http.Error(w, ptoy.Message(err), http.StatusTooManyRequests)
 		return
 	} else if err != nil {
-		n.keystoreFail(w, ptoy.E(op, ptoy.Unavailable, err))
-		return
-	}
-	select {
-	case n.unseal.slots <- struct{}{}:
-	case <-r.Context().Done():
-		return
-	}
-	kp, _, err := keys.Open(b, []byte(req.Passphrase))
-	<-n.unseal.slots
-	if err != nil {
-		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase"))
-		return
-	}
-	a, err := n.ledger.Account(id)
-	if err != nil || !kp.SigningPublic().Equal(ed25519.PublicKey(a.SigningKey)) {
-		n.keystoreFail(w, ptoy.E(op, ptoy.Unauthenticated, "the keystore's key is no longer the account's: keep your current keystore here"))
-		return
-	}
-	tok, exp, err := n.auth.Sessions.NewHolding(id, kp.SigningPublic(), &heldKeys{n: n, patient: id, kp: kp}, now)
-	if err != nil {
 		n.keystoreFail(w, err)
 		return
 	}
@@ -192,6 +166,55 @@ func (n *Node) unsealKeystore(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprintf(w, "{\"token\":%q,\"expires\":%d}\n", tok, exp.Unix())
 }
+
+var errTooManyGuesses = errors.New("too many guesses")
+
+// UnsealPatient opens the patient's keystore kept here with their
+// passphrase into a session that holds their keys, and returns the
+// session's token (a PTOY-Session) and when it ends at the latest. A
+// wrong account or passphrase is ptoy.Unauthenticated; too many guesses
+// for the account, ptoy.Unavailable. The web app signs patients in with it.
+func (n *Node) UnsealPatient(ctx context.Context, id ptoy.ID, passphrase string) (string, time.Time, error) {
+	const op = "node.unseal"
+	if passphrase == "" {
+		return "", time.Time{}, ptoy.E(op, ptoy.Invalid, "enter your passphrase")
+	}
+	now := time.Now()
+	if !n.unseal.allow(id, now) {
+		return "", time.Time{}, ptoy.E(op, ptoy.Unavailable, "too many attempts for this account; wait a few minutes", errTooManyGuesses)
+	}
+	b, err := os.ReadFile(n.keystorePath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", time.Time{}, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase")
+	} else if err != nil {
+		return "", time.Time{}, ptoy.E(op, ptoy.Unavailable, err)
+	}
+	select {
+	case n.unseal.slots <- struct{}{}:
+	case <-ctx.Done():
+		return "", time.Time{}, ptoy.E(op, ptoy.Unavailable, ctx.Err())
+	}
+	kp, _, err := keys.Open(b, []byte(passphrase))
+	<-n.unseal.slots
+	if err != nil {
+		return "", time.Time{}, ptoy.E(op, ptoy.Unauthenticated, "wrong account or passphrase")
+	}
+	a, err := n.ledger.Account(id)
+	if err != nil || !kp.SigningPublic().Equal(ed25519.PublicKey(a.SigningKey)) {
+		return "", time.Time{}, ptoy.E(op, ptoy.Unauthenticated, "the keystore's key is no longer the account's: keep your current keystore here")
+	}
+	return n.auth.Sessions.NewHolding(id, kp.SigningPublic(), &heldKeys{n: n, patient: id, kp: kp}, now)
+}
+
+// PatientSession returns the patient a live session token belongs to,
+// and marks it used.
+func (n *Node) PatientSession(tok string) (ptoy.ID, bool) {
+	id, _, ok := n.auth.Sessions.Get(tok, time.Now())
+	return id, ok
+}
+
+// EndSession ends a session (log-out): the keys it holds are dropped.
+func (n *Node) EndSession(tok string) { n.auth.Sessions.End(tok) }
 
 // submitAs signs body with kp at the account's next sequence, broadcasts
 // it and waits until it is committed. The node signs for an account

@@ -1,6 +1,6 @@
 // Package node wires a ptoy node together: the ledger in its Pebble store,
 // CometBFT embedded in the process, the registration directory, and one
-// HTTP server that carries the API (and, later, FHIR and the web pages).
+// HTTP server that carries the API, FHIR and the patient app (package web).
 package node
 
 import (
@@ -48,6 +48,7 @@ import (
 	"ptoy/ledger"
 	"ptoy/store"
 	"ptoy/tx"
+	"ptoy/web"
 )
 
 // Options are what the caller supplies beyond the home's settings.
@@ -268,6 +269,13 @@ func Open(home string, opt Options) (*Node, error) {
 	mux.HandleFunc("POST /v1/keystore/unseal", n.unsealKeystore)
 	for p, h := range opt.Handlers {
 		mux.Handle(p, h)
+	}
+	app, err := n.openWeb()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range web.Paths {
+		mux.Handle(p, app.Handler())
 	}
 	mux.HandleFunc("GET /healthz", n.healthz)
 	mux.HandleFunc("GET /readyz", n.readyz)

@@ -29,7 +29,7 @@ nothing is left behind. Development only.`)
 	home := fs.String("home", ".ptoy-dev", "directory of the development network")
 	vals := fs.Int("validators", 1, "number of validator nodes: 1 or 4")
 	const defaultListen = "127.0.0.1:8080"
-	listen := fs.String("listen", defaultListen, "HTTP address of node 1 (API, later FHIR and web)")
+	listen := fs.String("listen", defaultListen, "HTTP address of node 1 (API, FHIR and the patient app)")
 	verbose := fs.Bool("v", false, "log node activity to stderr")
 	patients := fs.Bool("demo-patients", true, "register the demo patients (off: they register themselves)")
 	if err := fs.Parse(args); err != nil {
@@ -49,7 +49,7 @@ nothing is left behind. Development only.`)
 		addr = ""
 	}
 	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: addr, Logger: log, Console: e.stdout,
-		NoPatients: !*patients, DemoRecords: true, KDF: homeKDF(e)})
+		NoPatients: !*patients, DemoRecords: true, KeepKeystores: true, KDF: homeKDF(e)})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return ptoy.E("dev", ptoy.Unavailable, ptoy.Message(err)+"; choose another address with --listen", err)
 	}
@@ -62,6 +62,7 @@ nothing is left behind. Development only.`)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "FHIR R4 at %s (SMART access tokens for the demo cast in dev.json)\n", n.Info.FHIR)
+	fmt.Fprintf(e.stdout, "patient app at %s/ (demo patients sign in with their id from dev.json and the passphrase %q)\n", n.Info.Web, devnet.Passphrase)
 	ready := fmt.Sprintf("ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
 	fmt.Fprint(e.stdout, ready)
 	if err := os.WriteFile(devnet.ReadyFile(n.Opts().Home), []byte(ready), 0o600); err != nil {

@@ -1,0 +1,26 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"ptoy"
+	"ptoy/web"
+)
+
+// webPatients gives the web app the node's patients' sessions: sign-in
+// opens the keystore the node keeps (UnsealPatient), in process.
+type webPatients struct{ n *Node }
+
+func (p webPatients) SignIn(ctx context.Context, id ptoy.ID, passphrase string) (string, time.Time, error) {
+	return p.n.UnsealPatient(ctx, id, passphrase)
+}
+
+func (p webPatients) Session(tok string) (ptoy.ID, bool) { return p.n.PatientSession(tok) }
+
+func (p webPatients) SignOut(tok string) { p.n.EndSession(tok) }
+
+// openWeb makes the patient app the node serves at "/".
+func (n *Node) openWeb() (*web.Server, error) {
+	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Log: n.log})
+}

@@ -110,6 +110,10 @@ type Gateway struct {
 
 	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
 
+	scrubMu     sync.Mutex
+	scrubSlices int // repair passes per full scrub (set by Run; 1 before)
+	scrubPass   int // repair passes so far
+
 	pending   pendingUploads
 	recovered recoveredCache // emergency keys recovered for open break-glass windows
 }

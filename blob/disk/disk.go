@@ -658,11 +658,14 @@ func (d *Store) List(ctx context.Context, fn func(blob.Info) error) error {
 
 // Scrub implements Store.Scrub. It also reports records that cannot be
 // decoded and blobs whose content is missing.
-func (d *Store) Scrub(ctx context.Context, bad func(h blob.Hash, err error)) (int, error) {
+func (d *Store) Scrub(ctx context.Context, s blob.Slice, bad func(h blob.Hash, err error)) (int, error) {
 	const op = "blob.Disk.Scrub"
 	checked := 0
 	buf := make([]byte, blob.ScrubBuf)
 	err := d.scan(op, ctx, func(rec record) error {
+		if !s.Has(rec.h) {
+			return nil
+		}
 		if rec.err != nil {
 			checked++
 			bad(rec.h, blob.ErrCorrupt(op, rec.h, rec.err))

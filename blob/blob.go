@@ -14,6 +14,7 @@ package blob
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -91,16 +92,31 @@ type Store interface {
 	// not be listed.
 	List(ctx context.Context, fn func(Info) error) error
 
-	// Scrub re-reads every blob and calls bad for each one whose content
-	// does not match its hash or cannot be read, with the reason (the
-	// error's kind is ptoy.Other). It returns how many blobs were checked,
-	// good and bad. It deletes nothing. An error is returned only if the
-	// scrub itself could not go on (ctx done, store closed, index
+	// Scrub re-reads every blob in slice s (all blobs for the zero Slice)
+	// and calls bad for each one whose content does not match its hash or
+	// cannot be read, with the reason (the error's kind is ptoy.Other).
+	// Blobs outside s are not read. It returns how many blobs were
+	// checked, good and bad. It deletes nothing. An error is returned only
+	// if the scrub itself could not go on (ctx done, store closed, index
 	// unreadable).
-	Scrub(ctx context.Context, bad func(h Hash, err error)) (checked int, err error)
+	Scrub(ctx context.Context, s Slice, bad func(h Hash, err error)) (checked int, err error)
 
 	// Close releases the store. Calling it again does nothing.
 	Close() error
+}
+
+// Slice is the I-th of N shares of the hash space: the blobs whose hash's
+// first eight bytes, as a big-endian number, are I modulo N. A scrub of
+// slice i of N on pass i mod N re-reads each blob once every N passes.
+// The zero Slice (N of 0 or 1) holds every blob.
+type Slice struct{ I, N int }
+
+// Has reports whether h is in the slice.
+func (s Slice) Has(h Hash) bool {
+	if s.N <= 1 {
+		return true
+	}
+	return binary.BigEndian.Uint64(h[:8])%uint64(s.N) == uint64(s.I)
 }
 
 // ScrubBuf is the size of the buffer Scrub reads blobs through.

@@ -109,13 +109,13 @@ func (f *Faulty) List(ctx context.Context, fn func(Info) error) error {
 
 // Scrub implements Store.Scrub, reporting the hashes marked by Corrupt
 // that are stored as bad, instead of what the wrapped store says of them.
-func (f *Faulty) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, error) {
+func (f *Faulty) Scrub(ctx context.Context, s Slice, bad func(h Hash, err error)) (int, error) {
 	const op = "blob.Faulty.Scrub"
 	if _, err := f.state(op, Hash{}); err != nil {
 		return 0, err
 	}
 	var marked []Hash
-	n, err := f.Store.Scrub(ctx, func(h Hash, err error) {
+	n, err := f.Store.Scrub(ctx, s, func(h Hash, err error) {
 		if c, _ := f.state(op, h); !c {
 			bad(h, err)
 		}
@@ -125,6 +125,9 @@ func (f *Faulty) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, e
 	}
 	f.mu.Lock()
 	for h := range f.corrupt {
+		if !s.Has(h) {
+			continue
+		}
 		marked = append(marked, h)
 	}
 	f.mu.Unlock()

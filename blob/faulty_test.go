@@ -39,7 +39,7 @@ func TestFaultyCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := map[blob.Hash]bool{}
-	n, err := f.Scrub(ctx, func(b blob.Hash, err error) { bad[b] = true })
+	n, err := f.Scrub(ctx, blob.Slice{}, func(b blob.Hash, err error) { bad[b] = true })
 	if err != nil || n != 3 || len(bad) != 2 || !bad[h] || !bad[empty] {
 		t.Fatalf("Scrub = %d, %v, bad %v; want 3 checked, %s and %s bad", n, err, bad, h, empty)
 	}
@@ -71,7 +71,7 @@ func TestFaultyDown(t *testing.T) {
 	errs = append(errs, err)
 	errs = append(errs, f.Delete(ctx, h))
 	errs = append(errs, f.List(ctx, func(blob.Info) error { return nil }))
-	_, err = f.Scrub(ctx, func(blob.Hash, error) {})
+	_, err = f.Scrub(ctx, blob.Slice{}, func(blob.Hash, error) {})
 	errs = append(errs, err)
 	for i, err := range errs {
 		if ptoy.KindOf(err) != ptoy.Unavailable || err == nil {

@@ -145,7 +145,7 @@ func (m *Memory) List(ctx context.Context, fn func(Info) error) error {
 }
 
 // Scrub implements Store.Scrub.
-func (m *Memory) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, error) {
+func (m *Memory) Scrub(ctx context.Context, s Slice, bad func(h Hash, err error)) (int, error) {
 	const op = "blob.Memory.Scrub"
 	if err := CtxErr(op, ctx); err != nil {
 		return 0, err
@@ -159,6 +159,9 @@ func (m *Memory) Scrub(ctx context.Context, bad func(h Hash, err error)) (int, e
 	for _, b := range all {
 		if err := CtxErr(op, ctx); err != nil {
 			return checked, err
+		}
+		if !s.Has(b.info.Hash) {
+			continue
 		}
 		checked++
 		if err := Verify(op, bytes.NewReader(b.data), b.info.Hash, b.info.Size, buf); err != nil {

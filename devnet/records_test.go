@@ -227,6 +227,33 @@ func TestRecords(t *testing.T) {
 		_, err = buf.ReadFrom(rc)
 		return err == nil && blob.Sum(buf.Bytes()) == h
 	})
+
+	// A blob corrupted while its node runs is fetched again as soon as a
+	// read through that node finds it, not only when the scrub reaches
+	// its slice.
+	d, ok := n.Nodes[victim].Blobs().(*disk.Store)
+	if !ok {
+		t.Fatalf("node %d's blob store is a %T", victim+1, n.Nodes[victim].Blobs())
+	}
+	if err := d.CorruptForTest(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Client(victim).GetRecord(ctx, alice, alice.ID(), noteID, client.ReadOptions{}); err == nil {
+		t.Fatal("a corrupt blob was read back without an error")
+	}
+	// Well before the scrub would reach it (ScrubCycle).
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	waitFor(t, rctx, "the blob corrupted while its node ran to be repaired", func() bool {
+		rc, _, err := n.Nodes[victim].Blobs().Get(ctx, h)
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		return err == nil && blob.Sum(buf.Bytes()) == h
+	})
 }
 
 func mustHeight(n *Net, i int) int64 { h, _ := n.Nodes[i].Ledger().Height(); return h }

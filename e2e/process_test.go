@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +23,12 @@ import (
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	coretypes "github.com/cometbft/cometbft/rpc/core/types"
 
+	"ptoy"
+	"ptoy/agent"
+	"ptoy/auth"
+	"ptoy/blob"
 	"ptoy/client"
+	"ptoy/directory"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
@@ -45,9 +55,15 @@ func buildPtoy(t *testing.T) string {
 
 func startNode(t *testing.T, bin, home string) *proc {
 	t.Helper()
-	p := &proc{home: home, out: new(bytes.Buffer),
+	return startCmd(t, home, exec.Command(bin, "node", "--home", home, "--log", "warn"))
+}
+
+// startCmd starts cmd, which runs `ptoy node --home home`, and waits for
+// the node to say it is ready.
+func startCmd(t *testing.T, home string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{home: home, out: new(bytes.Buffer), cmd: cmd,
 		hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 2 * time.Minute}}
-	p.cmd = exec.Command(bin, "node", "--home", home, "--log", "warn")
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,19 +96,28 @@ func startNode(t *testing.T, bin, home string) *proc {
 	return p
 }
 
-// TestFourProcessesKill9 runs four validators as four processes on
-// 127.0.0.1..4, kills one with SIGKILL while transactions flow, restarts
-// it, and checks that nothing acknowledged is lost and that every node
-// reports the same app hash at every height.
-func TestFourProcessesKill9(t *testing.T) {
+// TestFourProcessesFaults runs four validators as four processes on
+// 127.0.0.1..4 while a client sends transactions through node 1 and
+// checks, after each fault, that every node reports the same app hash at
+// every height and that nothing acknowledged is lost:
+//   - node 3 is killed with SIGKILL mid-write and restarted;
+//   - node 4 is stopped (three of four go on) and restarted;
+//   - nodes 3 and 4 are stopped: the network halts (consensus goes
+//     round after round at one height without committing) and resumes
+//     when node 3 returns;
+//   - node 2 is paused (SIGSTOP) for longer than the consensus timeouts,
+//     then continued: it catches up;
+//   - node 4's blob store (data/blobs) is wiped while it is stopped: on
+//     restart it fetches back what is placed on it.
+func TestFourProcessesFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := buildPtoy(t)
 	dir := t.TempDir()
-	out, err := exec.Command(bin, "testnet", "--validators", "4", "--out", dir, "--free-ports", "--fast", "--chain-id", "e2e").CombinedOutput()
+	out, err := exec.Command(bin, "testnet", "--validators", "4", "--out", dir, "--free-ports", "--fast", "--dev", "--chain-id", "e2e").CombinedOutput()
 	if err != nil {
 		t.Fatalf("testnet: %v\n%s", err, out)
 	}
@@ -111,93 +136,328 @@ func TestFourProcessesKill9(t *testing.T) {
 	c := client.New(procs[0].url, procs[0].hc)
 
 	// Send employees one after another through node 1, remembering the
-	// acknowledged ones, while node 3 is killed and restarted.
+	// acknowledged ones. A send that fails (the network halted) is not
+	// acknowledged; the writer goes on with a new one.
 	var (
-		mu    sync.Mutex
-		acked []*keys.KeyPair
-		stop  = make(chan struct{})
-		done  = make(chan error, 1)
+		mu     sync.Mutex
+		acked  []*keys.KeyPair
+		failed int
+		stop   = make(chan struct{})
+		done   = make(chan struct{})
 	)
 	go func() {
+		defer close(done)
 		for {
 			select {
 			case <-stop:
-				done <- nil
 				return
 			default:
 			}
 			k, err := keys.Generate(keys.KEMX25519)
 			if err != nil {
-				done <- err
+				t.Error(err)
 				return
 			}
-			_, err = c.Send(ctx, &pb.Body{Msg: &pb.Body_AddEmployee{AddEmployee: &pb.AddEmployee{
+			sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err = c.Send(sctx, &pb.Body{Msg: &pb.Body_AddEmployee{AddEmployee: &pb.AddEmployee{
 				Org: org.ID().Bytes(), SigningKey: k.SigningPublic(), Kem: client.KEM(k), Role: pb.Role_ROLE_NURSE,
 			}}}, org, k)
-			if err != nil {
-				done <- err
-				return
-			}
+			scancel()
 			mu.Lock()
-			acked = append(acked, k)
+			if err != nil {
+				failed++
+			} else {
+				acked = append(acked, k)
+			}
 			mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				select { // a halted network: do not spin
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
 		}
 	}()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			close(stop)
+			<-done
+		}
+	}()
+	nAcked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
 	waitAcked := func(n int) {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
-		eventually(t, wctx, fmt.Sprintf("%d acknowledged transactions", n), func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(acked) >= n
-		})
+		eventually(t, wctx, fmt.Sprintf("%d acknowledged transactions", n), func() bool { return nAcked() >= n })
 	}
-	waitAcked(5)
-	victim := procs[2]
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	height := func(p *proc) int64 {
+		s, err := client.New(p.url, p.hc).Status(ctx)
+		if err != nil {
+			return -1
+		}
+		return s.Height
 	}
-	victim.cmd.Wait()
-	mu.Lock()
-	atKill := len(acked)
-	mu.Unlock()
-	waitAcked(atKill + 5) // three of four validators keep committing
-	procs[2] = startNode(t, bin, victim.home)
-	waitAcked(atKill + 10)
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	// check waits for every node to reach node 1's height, then compares
+	// app hashes and reads every acknowledged employee back from each.
+	check := func(what string) {
+		t.Helper()
+		mu.Lock()
+		want := slices.Clone(acked) // committed at or below node 1's height now
+		mu.Unlock()
+		top := height(procs[0])
+		for i, p := range procs {
+			eventually(t, ctx, fmt.Sprintf("after %s: node %d to catch up to height %d", what, i+1, top), func() bool {
+				return height(p) >= top
+			})
+		}
+		sameHashes(t, ctx, procs, top)
+		for i, p := range procs {
+			es, err := client.New(p.url, p.hc).Employees(ctx, org.ID())
+			if err != nil {
+				t.Fatalf("after %s: node %d: %v", what, i+1, err)
+			}
+			have := map[string]bool{}
+			for _, e := range es {
+				have[fmt.Sprintf("%x", e.Practitioner)] = true
+			}
+			for _, k := range want {
+				if !have[k.ID().String()] {
+					t.Fatalf("after %s: acknowledged employee %s missing on node %d", what, k.ID(), i+1)
+				}
+			}
+		}
+		t.Logf("after %s: %d transactions acknowledged, %d heights agree on every node", what, len(want), top)
 	}
-
-	st, err := c.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top := st.Height
-	for i, p := range procs {
-		pc := client.New(p.url, p.hc)
-		eventually(t, ctx, fmt.Sprintf("node %d to catch up to height %d", i+1, top), func() bool {
-			s, err := pc.Status(ctx)
-			return err == nil && s.Height >= top
-		})
-	}
-	// Nothing acknowledged is lost, on the restarted node either.
-	es, err := client.New(procs[2].url, procs[2].hc).Employees(ctx, org.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, e := range es {
-		have[fmt.Sprintf("%x", e.Practitioner)] = true
-	}
-	for _, k := range acked {
-		if !have[k.ID().String()] {
-			t.Errorf("acknowledged employee %s missing on the restarted node", k.ID())
+	signal := func(i int, sig syscall.Signal) {
+		t.Helper()
+		if err := procs[i].cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+			procs[i].cmd.Wait()
 		}
 	}
-	sameHashes(t, ctx, procs, top)
-	t.Logf("%d transactions acknowledged, %d before the kill; %d heights agree", len(acked), atKill, top)
+
+	waitAcked(5)
+
+	// kill -9 a validator mid-write, and restart it.
+	signal(2, syscall.SIGKILL)
+	at := nAcked()
+	waitAcked(at + 5) // three of four validators keep committing
+	procs[2] = startNode(t, bin, procs[2].home)
+	waitAcked(at + 10)
+	check("kill -9 and restart")
+
+	// Stop one validator: the network goes on.
+	signal(3, syscall.SIGTERM)
+	at = nAcked()
+	waitAcked(at + 5)
+	procs[3] = startNode(t, bin, procs[3].home)
+	waitAcked(at + 10)
+	check("one validator stopped and restarted")
+
+	// Stop two of four: the network halts. Consensus on the other two
+	// waits at one height without committing (for votes that cannot
+	// come), far longer than the consensus timeouts.
+	signal(2, syscall.SIGTERM)
+	signal(3, syscall.SIGTERM)
+	var stuck int64
+	eventually(t, ctx, "nodes 1 and 2 to wait at one height for 3 s", func() bool {
+		for _, p := range procs[:2] {
+			h, _, since, ok := roundState(ctx, p)
+			if !ok || time.Since(since) < 3*time.Second {
+				return false
+			}
+			stuck = h
+		}
+		return true
+	})
+	halted := nAcked()
+	for i, p := range procs[:2] {
+		if h := height(p); h >= stuck {
+			t.Fatalf("node %d committed height %d while two of four validators were down", i+1, h)
+		}
+	}
+	procs[2] = startNode(t, bin, procs[2].home)
+	waitAcked(halted + 5)
+	procs[3] = startNode(t, bin, procs[3].home)
+	check("two of four stopped, one back")
+
+	// Pause a node for longer than the consensus timeouts.
+	signal(1, syscall.SIGSTOP)
+	paused := height(procs[0])
+	at = nAcked()
+	waitAcked(at + 5)
+	eventually(t, ctx, "ten blocks without node 2", func() bool { return height(procs[0]) >= paused+10 })
+	signal(1, syscall.SIGCONT)
+	check("a node paused and continued")
+
+	// Wipe one node's blob store: on restart it fetches back what is
+	// placed on it. A patient's key set (key material, which every node
+	// keeps) is the blob.
+	const phone = "+15550199001"
+	start, err := c.StartRegistration(ctx, "Fault Test", phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := directory.LatestCode(filepath.Join(procs[0].home, "outbox.jsonl"), phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient, err := keys.Generate(keys.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.Register(ctx, c, start, code, patient); err != nil { // publishes her key set
+		t.Fatal(err)
+	}
+	ks, _, err := c.As(patient).KeySet(ctx, patient.ID(), ptoy.ID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := blob.Hash(ks.KeySet)
+	eventually(t, ctx, "node 4 to hold the key set", func() bool { return holds(ctx, procs[3], org, h, patient.ID()) })
+	signal(3, syscall.SIGTERM)
+	if err := os.RemoveAll(filepath.Join(procs[3].home, "data", "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	// Where the machine allows it (a mount namespace of an unprivileged
+	// user), node 4's blob store comes back on a small tmpfs of its own,
+	// for the full-disk fault below.
+	blobsDir := filepath.Join(procs[3].home, "data", "blobs")
+	tmpfs := tmpfsAllowed()
+	if tmpfs {
+		if err := os.MkdirAll(blobsDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		procs[3] = startCmd(t, procs[3].home, exec.Command("unshare", "-rm", "sh", "-c",
+			`mount -t tmpfs -o size=64m tmpfs "$1" && exec "$2" node --home "$3" --log warn`,
+			"sh", blobsDir, bin, procs[3].home))
+	} else {
+		procs[3] = startNode(t, bin, procs[3].home)
+	}
+	eventually(t, ctx, "node 4 to fetch the key set back after its blob store was wiped", func() bool {
+		return holds(ctx, procs[3], org, h, patient.ID())
+	})
+	check("a wiped blob store")
+
+	if !tmpfs {
+		t.Log("no full-disk fault: this machine does not let an unprivileged user mount a tmpfs (unshare -rm)")
+	} else {
+		// Fill node 4's blob store: an upload through it fails with a
+		// clear error and leaves nothing behind; when space returns, the
+		// same upload succeeds.
+		filler := filepath.Join("/proc", strconv.Itoa(procs[3].cmd.Process.Pid), "root", blobsDir, "filler")
+		fill(t, filler)
+		data := make([]byte, 2<<20) // kept as a file, not inside Pebble
+		rand.Read(data)
+		c4 := client.New(procs[3].url, procs[3].hc)
+		_, err := c4.Upload(ctx, org, data)
+		if ptoy.KindOf(err) != ptoy.Unavailable || !strings.Contains(err.Error(), "disk is full") {
+			t.Fatalf("an upload to a full disk: %v; want it refused as unavailable, saying the disk is full", err)
+		}
+		t.Logf("an upload to a full disk: %v", err)
+		if holds(ctx, procs[3], org, blob.Sum(data), patient.ID()) {
+			t.Fatal("a failed upload left a blob behind")
+		}
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c4.Upload(ctx, org, data); err != nil || got != blob.Sum(data) {
+			t.Fatalf("upload once space returned: %v, %v", got, err)
+		}
+		check("a full disk")
+	}
+
+	close(stop)
+	<-done
+	mu.Lock()
+	t.Logf("%d transactions acknowledged, %d sends failed", len(acked), failed)
+	mu.Unlock()
+}
+
+// tmpfsAllowed reports whether this process may mount a tmpfs in a
+// mount namespace of its own.
+func tmpfsAllowed() bool {
+	dir, err := os.MkdirTemp("", "tmpfs")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(dir)
+	return exec.Command("unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).Run() == nil
+}
+
+// fill writes name until its file system is full.
+func fill(t *testing.T, name string) {
+	t.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+// holds asks node p, as the storage node of org signer, whether it holds
+// blob h of patient.
+func holds(ctx context.Context, p *proc, signer *keys.KeyPair, h blob.Hash, patient ptoy.ID) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, p.url+"/v1/replica/"+h.String()+"?patient="+patient.String(), nil)
+	if err != nil || auth.Sign(req, "e2e", signer, time.Now()) != nil {
+		return false
+	}
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// roundState returns the height and round node p's consensus is at, and
+// when the round started.
+func roundState(ctx context.Context, p *proc) (height int64, round int, start time.Time, ok bool) {
+	cfg, err := node.LoadConfig(p.home)
+	if err != nil {
+		return 0, 0, time.Time{}, false
+	}
+	r, err := rpchttp.New(cfg.RPCAddr, "/websocket")
+	if err != nil {
+		return 0, 0, time.Time{}, false
+	}
+	cs, err := r.ConsensusState(ctx)
+	if err != nil {
+		return 0, 0, time.Time{}, false
+	}
+	var rs struct {
+		HRS   string    `json:"height/round/step"`
+		Start time.Time `json:"start_time"`
+	}
+	if json.Unmarshal(cs.RoundState, &rs) != nil {
+		return 0, 0, time.Time{}, false
+	}
+	f := strings.Split(rs.HRS, "/")
+	if len(f) != 3 {
+		return 0, 0, time.Time{}, false
+	}
+	height, err1 := strconv.ParseInt(f[0], 10, 64)
+	round, err2 := strconv.Atoi(f[1])
+	return height, round, rs.Start, err1 == nil && err2 == nil
 }
 
 // sameHashes checks that every node's block headers carry the same app

@@ -23,6 +23,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/hpke"
 	"errors"
 	"fmt"
@@ -109,6 +110,10 @@ type Gateway struct {
 	erased []blob.Hash                   // ciphertext to delete
 
 	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
+
+	scrubMu     sync.Mutex
+	scrubSlices int // repair passes per full scrub (set by Run; 1 before)
+	scrubPass   int // repair passes so far
 
 	pending   pendingUploads
 	recovered recoveredCache // emergency keys recovered for open break-glass windows
@@ -206,6 +211,7 @@ func pathHash(r *http.Request) (blob.Hash, error) {
 // serve streams o's blob h from this node, or from a peer that holds it.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash, o owner) error {
 	rc, info, err := g.cfg.Blobs.Get(r.Context(), h)
+	local := err == nil
 	if ptoy.KindOf(err) == ptoy.NotFound {
 		rc, info.Size, err = g.fetch(r.Context(), h, o)
 	}
@@ -221,12 +227,38 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash, o o
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	if _, err := io.Copy(w, rc); err != nil {
+	tr := &readErr{r: rc}
+	if _, err := io.Copy(w, tr); err != nil {
 		// The header is out: the client sees a short body and its hash
 		// check fails. Nothing more can be said to it.
 		g.cfg.Log.Warn("gateway: serving a blob failed", "blob", h.String()[:12], "err", err)
 	}
+	if local && tr.err != nil && ptoy.KindOf(tr.err) == ptoy.Other {
+		// This node's copy is corrupt: fetch it again now rather than
+		// at the scrub of its slice.
+		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
+		g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), h)
+		g.wantBlob(h, o)
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
+}
+
+// readErr remembers the error its reader returned, other than io.EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readErr) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
 }
 
 func (g *Gateway) putBlob(w http.ResponseWriter, r *http.Request) {

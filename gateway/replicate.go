@@ -88,11 +88,29 @@ func (g *Gateway) committed(c ledger.Committed) {
 	}
 }
 
+// ScrubCycle is how long a full scrub of a node's blobs takes: each
+// repair pass re-reads one slice of them, so that a pass costs a
+// fraction of reading everything. The first pass after start reads all.
+const ScrubCycle = 10 * time.Minute
+
+// ScrubSlices is the number of repair passes, repairEvery apart, over
+// which Run spreads a full scrub (at least 1).
+func ScrubSlices(repairEvery time.Duration) int {
+	if repairEvery <= 0 {
+		return 1
+	}
+	return max(1, int(ScrubCycle/repairEvery))
+}
+
 // Run replicates until ctx ends: it pulls what this node should hold as
 // blocks commit, and every repairEvery it checks that it holds every
-// blob placed on it (a wiped data directory), scrubs what it holds (a
-// corrupted blob) and collects unreferenced uploads.
+// blob placed on it (a wiped data directory), scrubs a slice of what it
+// holds (a corrupted blob; everything on the first pass) and collects
+// unreferenced uploads.
 func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
+	g.scrubMu.Lock()
+	g.scrubSlices = ScrubSlices(repairEvery)
+	g.scrubMu.Unlock()
 	if err := g.loadKeyMaterial(); err != nil {
 		g.cfg.Log.Error("gateway: loading key material", "err", err)
 	}
@@ -251,7 +269,8 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) s
 // Repair finds the blobs placed on this node that it lacks or holds
 // corrupted, queues them for pulling from peers, and deletes uploads that
 // nothing on the ledger references once they are older than the upload
-// time-to-live.
+// time-to-live. Every pass checks that each blob exists; the content is
+// re-read for this pass's slice only (see ScrubCycle).
 func (g *Gateway) Repair(ctx context.Context) {
 	referenced, err := g.referenced(ctx, func(h blob.Hash, o owner) {
 		if g.placedHere(h) {
@@ -269,14 +288,33 @@ func (g *Gateway) Repair(ctx context.Context) {
 		g.want[h] = owner{patient: rs[0].Patient}
 	}
 	g.mu.Unlock()
-	g.cfg.Blobs.Scrub(ctx, func(h blob.Hash, err error) {
+	g.scrub(ctx, referenced)
+	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
+}
+
+// scrub re-reads this pass's slice of the blobs held here: all of them on
+// the first pass, then slice i of ScrubSlices on pass i+1. A corrupt blob
+// is deleted and, if the ledger references it, fetched again. It returns
+// the slice and how many blobs it checked.
+func (g *Gateway) scrub(ctx context.Context, referenced map[blob.Hash]owner) (blob.Slice, int) {
+	g.scrubMu.Lock()
+	var sl blob.Slice
+	if g.scrubPass > 0 && g.scrubSlices > 1 {
+		sl = blob.Slice{I: (g.scrubPass - 1) % g.scrubSlices, N: g.scrubSlices}
+	}
+	g.scrubPass++
+	g.scrubMu.Unlock()
+	n, err := g.cfg.Blobs.Scrub(ctx, sl, func(h blob.Hash, err error) {
 		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
 		g.cfg.Blobs.Delete(ctx, h)
 		if o, ok := referenced[h]; ok {
 			g.wantBlob(h, o)
 		}
 	})
-	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
+	if err != nil && ctx.Err() == nil {
+		g.cfg.Log.Warn("gateway: scrub", "err", err)
+	}
+	return sl, n
 }
 
 // collect deletes the blobs added before cutoff that nothing on the

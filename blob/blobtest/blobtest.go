@@ -61,6 +61,7 @@ func RunWith(t *testing.T, open func(t *testing.T) blob.Store, opt Options) {
 	t.Run("ConcurrentSame", s.concurrentSame)
 	t.Run("ConcurrentDifferent", s.concurrentDifferent)
 	t.Run("ScrubHealthy", s.scrubHealthy)
+	t.Run("ScrubSlice", s.scrubSlice)
 	t.Run("Canceled", s.canceled)
 	t.Run("CanceledDuringPut", s.canceledDuringPut)
 	t.Run("ReaderError", s.readerError)
@@ -489,7 +490,7 @@ func (s suite) concurrentDifferent(t *testing.T) {
 				} else if !bytes.Equal(got, data) {
 					errs <- fmt.Errorf("blob %s read back differs", info.Hash)
 				}
-				if _, err := st.Scrub(ctx, func(h blob.Hash, err error) { errs <- fmt.Errorf("scrub: %s: %w", h, err) }); err != nil {
+				if _, err := st.Scrub(ctx, blob.Slice{}, func(h blob.Hash, err error) { errs <- fmt.Errorf("scrub: %s: %w", h, err) }); err != nil {
 					errs <- err
 				}
 			}
@@ -514,7 +515,7 @@ func (s suite) scrubHealthy(t *testing.T) {
 	st := s.store(t)
 	ctx := context.Background()
 	bad := func(h blob.Hash, err error) { t.Errorf("Scrub reported %s: %v", h, err) }
-	n, err := st.Scrub(ctx, bad)
+	n, err := st.Scrub(ctx, blob.Slice{}, bad)
 	if err != nil || n != 0 {
 		t.Fatalf("Scrub of an empty store = %d, %v; want 0, nil", n, err)
 	}
@@ -523,9 +524,38 @@ func (s suite) scrubHealthy(t *testing.T) {
 		info := Put(t, st, Content(9, size))
 		want[info.Hash] = info
 	}
-	n, err = st.Scrub(ctx, bad)
+	n, err = st.Scrub(ctx, blob.Slice{}, bad)
 	if err != nil || n != len(want) {
 		t.Fatalf("Scrub = %d, %v; want %d, nil", n, err, len(want))
+	}
+}
+
+// scrubSlice checks that a scrub of one slice checks exactly the blobs in
+// it, and that the slices of N together check every blob once.
+func (s suite) scrubSlice(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	want := s.putMany(t, st, 20)
+	const n = 3
+	seen := map[blob.Hash]int{}
+	total := 0
+	for i := 0; i < n; i++ {
+		sl := blob.Slice{I: i, N: n}
+		in := 0
+		for h := range want {
+			if sl.Has(h) {
+				in++
+				seen[h]++
+			}
+		}
+		got, err := st.Scrub(ctx, sl, func(h blob.Hash, err error) { t.Errorf("Scrub reported %s: %v", h, err) })
+		if err != nil || got != in {
+			t.Fatalf("Scrub of slice %d of %d = %d, %v; want %d, nil", i, n, got, err, in)
+		}
+		total += got
+	}
+	if total != len(want) || len(seen) != len(want) {
+		t.Fatalf("the %d slices checked %d blobs (%d distinct); want %d", n, total, len(seen), len(want))
 	}
 }
 
@@ -554,7 +584,7 @@ func (s suite) canceled(t *testing.T) {
 	wantCanceled(t, "Stat", err)
 	wantCanceled(t, "Delete", st.Delete(ctx, h))
 	wantCanceled(t, "List", st.List(ctx, func(blob.Info) error { return nil }))
-	_, err = st.Scrub(ctx, func(blob.Hash, error) {})
+	_, err = st.Scrub(ctx, blob.Slice{}, func(blob.Hash, error) {})
 	wantCanceled(t, "Scrub", err)
 	if infos := all(t, st); len(infos) != 1 || infos[0].Hash != h {
 		t.Fatalf("after canceled calls the store holds %+v, want only %s", infos, h)
@@ -645,7 +675,7 @@ func (s suite) closed(t *testing.T) {
 	wantKind(t, "Stat after Close", err, ptoy.Unavailable)
 	wantKind(t, "Delete after Close", st.Delete(ctx, h), ptoy.Unavailable)
 	wantKind(t, "List after Close", st.List(ctx, func(blob.Info) error { return nil }), ptoy.Unavailable)
-	_, err = st.Scrub(ctx, func(blob.Hash, error) {})
+	_, err = st.Scrub(ctx, blob.Slice{}, func(blob.Hash, error) {})
 	wantKind(t, "Scrub after Close", err, ptoy.Unavailable)
 	if err := st.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)

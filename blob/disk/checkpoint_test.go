@@ -44,7 +44,7 @@ func TestCheckpoint(t *testing.T) {
 	if _, err := c.Stat(ctx, later.Hash); ptoy.KindOf(err) != ptoy.NotFound {
 		t.Errorf("a blob stored after the checkpoint: %v, want NotFound", err)
 	}
-	n, err := c.Scrub(ctx, func(h blob.Hash, err error) { t.Errorf("scrub: %v", err) })
+	n, err := c.Scrub(ctx, blob.Slice{}, func(h blob.Hash, err error) { t.Errorf("scrub: %v", err) })
 	if err != nil || n != 2 {
 		t.Fatalf("scrub: %d blobs, %v; want 2", n, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -336,10 +337,16 @@ func (d *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 	if int64(len(first)) > max {
 		return blob.Info{}, blob.ErrTooLarge(op, max)
 	}
+	var info blob.Info
 	if int64(len(first)) <= d.inlineMax {
-		return d.putInline(op, first, want)
+		info, err = d.putInline(op, first, want)
+	} else {
+		info, err = d.putFile(op, ctx, cr, first, max, want)
 	}
-	return d.putFile(op, ctx, cr, first, max, want)
+	if errors.Is(err, syscall.ENOSPC) {
+		return blob.Info{}, ptoy.E(op, ptoy.Unavailable, "the blob store's disk is full; nothing was stored", err)
+	}
+	return info, err
 }
 
 // putInline stores data inside Pebble.
@@ -658,11 +665,14 @@ func (d *Store) List(ctx context.Context, fn func(blob.Info) error) error {
 
 // Scrub implements Store.Scrub. It also reports records that cannot be
 // decoded and blobs whose content is missing.
-func (d *Store) Scrub(ctx context.Context, bad func(h blob.Hash, err error)) (int, error) {
+func (d *Store) Scrub(ctx context.Context, s blob.Slice, bad func(h blob.Hash, err error)) (int, error) {
 	const op = "blob.Disk.Scrub"
 	checked := 0
 	buf := make([]byte, blob.ScrubBuf)
 	err := d.scan(op, ctx, func(rec record) error {
+		if !s.Has(rec.h) {
+			return nil
+		}
 		if rec.err != nil {
 			checked++
 			bad(rec.h, blob.ErrCorrupt(op, rec.h, rec.err))

@@ -106,7 +106,7 @@ func TestDiskReopen(t *testing.T) {
 		if _, err := d.Stat(context.Background(), gone); ptoy.KindOf(err) != ptoy.NotFound {
 			t.Fatalf("deleted blob after reopen: %v", err)
 		}
-		n, err := d.Scrub(context.Background(), func(h blob.Hash, err error) { t.Errorf("Scrub: %s: %v", h, err) })
+		n, err := d.Scrub(context.Background(), blob.Slice{}, func(h blob.Hash, err error) { t.Errorf("Scrub: %s: %v", h, err) })
 		if err != nil || n != len(blobs) {
 			t.Fatalf("Scrub = %d, %v; want %d", n, err, len(blobs))
 		}
@@ -128,7 +128,7 @@ func wantCorrupt(t *testing.T, d *disk.Store, h blob.Hash, total int) {
 		t.Fatalf("reading a corrupted blob: error %v, want ptoy.Other \"blob %s is corrupt\"", err, h)
 	}
 	var bad []blob.Hash
-	n, err := d.Scrub(context.Background(), func(b blob.Hash, err error) {
+	n, err := d.Scrub(context.Background(), blob.Slice{}, func(b blob.Hash, err error) {
 		if ptoy.KindOf(err) != ptoy.Other {
 			t.Errorf("Scrub reported %s with an error of kind %v: %v", b, ptoy.KindOf(err), err)
 		}
@@ -366,7 +366,7 @@ func TestDiskManyBlobs(t *testing.T) {
 	if err != nil || count != n {
 		t.Fatalf("List: %d blobs, %v; want %d", count, err, n)
 	}
-	checked, err := d.Scrub(context.Background(), func(h blob.Hash, err error) { t.Errorf("Scrub: %s: %v", h, err) })
+	checked, err := d.Scrub(context.Background(), blob.Slice{}, func(h blob.Hash, err error) { t.Errorf("Scrub: %s: %v", h, err) })
 	if err != nil || checked != n {
 		t.Fatalf("Scrub = %d, %v; want %d", checked, err, n)
 	}
@@ -398,7 +398,7 @@ func TestDiskCloseDuringUse(t *testing.T) {
 				case 0:
 					_, err = d.Put(ctx, bytes.NewReader(blobtest.Content(uint64(w*1000+i), 1500)), 2000, nil)
 				case 1:
-					_, err = d.Scrub(ctx, func(blob.Hash, error) {})
+					_, err = d.Scrub(ctx, blob.Slice{}, func(blob.Hash, error) {})
 				case 2:
 					err = d.List(ctx, func(blob.Info) error { return nil })
 				case 3:

@@ -501,11 +501,13 @@ func (s *Store) List(ctx context.Context, fn func(blob.Info) error) error {
 // back. A blob deleted meanwhile is skipped. If the object store stops
 // answering, the scrub stops with ptoy.Unavailable rather than report
 // blobs it could not read as bad.
-func (s *Store) Scrub(ctx context.Context, bad func(h blob.Hash, err error)) (int, error) {
+func (s *Store) Scrub(ctx context.Context, sl blob.Slice, bad func(h blob.Hash, err error)) (int, error) {
 	const op = "blob.s3.Scrub"
 	var all []blob.Info
 	if err := s.List(ctx, func(in blob.Info) error {
-		all = append(all, in)
+		if sl.Has(in.Hash) {
+			all = append(all, in)
+		}
 		return nil
 	}); err != nil {
 		return 0, relabel(op, err)

@@ -152,7 +152,7 @@ func TestS3Corrupt(t *testing.T) {
 		t.Fatalf("reading a corrupt blob: %v, want a corruption error", err)
 	}
 	var bad []blob.Hash
-	n, err := st.Scrub(ctx, func(b blob.Hash, err error) { bad = append(bad, b) })
+	n, err := st.Scrub(ctx, blob.Slice{}, func(b blob.Hash, err error) { bad = append(bad, b) })
 	if err != nil || n != 2 || len(bad) != 1 || bad[0] != h {
 		t.Fatalf("Scrub = %d, %v, bad %v; want 2 checked and %s bad", n, err, bad, h)
 	}
@@ -190,7 +190,7 @@ func TestS3ServerDown(t *testing.T) {
 	wantUnavailable(t, "Stat", err)
 	wantUnavailable(t, "Delete", st.Delete(ctx, h))
 	wantUnavailable(t, "List", st.List(ctx, func(blob.Info) error { return nil }))
-	_, err = st.Scrub(ctx, func(h blob.Hash, err error) { t.Errorf("Scrub reported %s as bad: %v", h, err) })
+	_, err = st.Scrub(ctx, blob.Slice{}, func(h blob.Hash, err error) { t.Errorf("Scrub reported %s as bad: %v", h, err) })
 	wantUnavailable(t, "Scrub", err)
 	_, err = s3.Open(ctx, opt)
 	wantUnavailable(t, "Open", err)

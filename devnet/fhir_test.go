@@ -504,16 +504,7 @@ func TestFHIRDemo(t *testing.T) {
 	}
 	tr := &http.Transport{} // the network serves plain HTTP
 	get := func(path string) (int, map[string]any) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", n.Info.Nodes[0].FHIR+"/"+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return authDo(t, ctx, tr, "GET", n.Info.Nodes[0].FHIR+"/"+path, "Bearer "+token, nil)
 	}
 	counts := map[string]float64{"Observation": 66 + 24, "Claim": 1, "Encounter": 60, "Immunization": 20, "DocumentReference": 25, "ExplanationOfBenefit": 5, "MedicationRequest": 13}
 	for typ, want := range counts {
@@ -655,24 +646,7 @@ func TestFHIRPatientSession(t *testing.T) {
 	}
 	tr := &http.Transport{}
 	call := func(method, path string, body any) (int, map[string]any) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequestWithContext(ctx, method, n.Info.Nodes[0].FHIR+"/"+path, rd)
-		req.Header.Set("Authorization", auth.SessionScheme+" "+tok)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/fhir+json")
-		}
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return authDo(t, ctx, tr, method, n.Info.Nodes[0].FHIR+"/"+path, auth.SessionScheme+" "+tok, body)
 	}
 	if st, out := call("GET", "Immunization?patient="+pid, nil); st != http.StatusOK || out["total"] != float64(20) {
 		t.Fatalf("Alice's immunizations: %d %v", st, out)
@@ -719,16 +693,7 @@ func TestFHIRPatientSession(t *testing.T) {
 	sessionTok := tok
 	tok = ""
 	bcall := func(path string) (int, map[string]any) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", n.Info.Nodes[0].FHIR+"/"+path, nil)
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return authDo(t, ctx, tr, "GET", n.Info.Nodes[0].FHIR+"/"+path, "Bearer "+bearer, nil)
 	}
 	if st, out := bcall("Immunization?patient=" + pid); st != http.StatusOK || out["total"] != float64(20) {
 		t.Fatalf("the app's search: %d %v", st, out)
@@ -997,4 +962,28 @@ func TestDroppedTransactionAnswered(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the waiter was never told")
 	}
+}
+
+// authDo sends a FHIR request with the Authorization header authz (and
+// body as JSON, if any) and decodes the JSON answer.
+func authDo(t *testing.T, ctx context.Context, tr http.RoundTripper, method, url, authz string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, rd)
+	req.Header.Set("Authorization", authz)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

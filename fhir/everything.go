@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,17 +99,10 @@ func (s *Server) everything(w http.ResponseWriter, r *http.Request, id string) {
 			s.fail(w, err)
 			return
 		}
-		since, err := parseSince(params.Get("_since"))
+		since, count, err := sinceAndCount(params)
 		if err != nil {
 			s.fail(w, err)
 			return
-		}
-		count := search.DefaultCount
-		if c := params.Get("_count"); c != "" {
-			if count, err = strconv.Atoi(c); err != nil || count < 1 || count > search.MaxCount {
-				s.fail(w, ptoy.E("fhir", ptoy.Invalid, "_count is a number from 1 to "+strconv.Itoa(search.MaxCount)))
-				return
-			}
 		}
 		res = &result{owner: p.reader, org: p.org, typ: path, query: &search.Query{Type: "Patient", Count: count},
 			keys: s.compartment(p, patient, types, since)}
@@ -165,4 +159,20 @@ func (s *Server) links(b *bundle, res *result, path, rawQuery string, offset, en
 	if offset > 0 {
 		link("previous", max(0, offset-res.query.Count))
 	}
+}
+
+// sinceAndCount reads the _since and _count of a history or an
+// $everything.
+func sinceAndCount(params url.Values) (time.Time, int, error) {
+	since, err := parseSince(params.Get("_since"))
+	if err != nil {
+		return since, 0, err
+	}
+	count := search.DefaultCount
+	if c := params.Get("_count"); c != "" {
+		if count, err = strconv.Atoi(c); err != nil || count < 1 || count > search.MaxCount {
+			return since, 0, ptoy.E("fhir", ptoy.Invalid, "_count is a number from 1 to "+strconv.Itoa(search.MaxCount))
+		}
+	}
+	return since, count, nil
 }

@@ -235,17 +235,10 @@ func (s *Server) typeHistory(w http.ResponseWriter, r *http.Request, typ string)
 			return
 		}
 	} else {
-		since, err := parseSince(params.Get("_since"))
+		since, count, err := sinceAndCount(params)
 		if err != nil {
 			s.fail(w, err)
 			return
-		}
-		count := search.DefaultCount
-		if c := params.Get("_count"); c != "" {
-			if count, err = strconv.Atoi(c); err != nil || count < 1 || count > search.MaxCount {
-				s.fail(w, ptoy.E("fhir", ptoy.Invalid, "_count is a number from 1 to "+strconv.Itoa(search.MaxCount)))
-				return
-			}
 		}
 		type version struct {
 			k  recKey

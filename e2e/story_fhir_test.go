@@ -106,7 +106,8 @@ func (s *story) step14(t *testing.T) {
 	// result of step 4, filed without any FHIR id, among them.
 	storyApp.base = base
 	var labs []map[string]any
-	// The node indexes the records it may read as they commit.
+	// The node indexes the records it may read as they commit: wait for
+	// City Lab's result of step 4.
 	wait.For(time.Minute, func() bool {
 		st, out, _ = s.fhirGet(t, base+"/Observation?patient="+alice.String())
 		es, _ := out["entry"].([]any)
@@ -115,7 +116,7 @@ func (s *story) step14(t *testing.T) {
 			r, _ := e.(map[string]any)["resource"].(map[string]any)
 			labs = append(labs, r)
 		}
-		return st == http.StatusOK && len(labs) > 0
+		return st == http.StatusOK && strings.Contains(toJSON(labs), "cholesterol")
 	})
 	if st != http.StatusOK || len(labs) == 0 || !strings.Contains(toJSON(labs), "cholesterol") {
 		t.Fatalf("Alice's labs over FHIR: %d %v", st, out)

@@ -42,48 +42,17 @@ func fhirCall(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair,
 // fhirCallFor is fhirCall for a purpose of use, with the answer's headers.
 func fhirCallFor(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, purpose pb.Purpose, method, path string, body any) (int, map[string]any, http.Header) {
 	t.Helper()
-	var rd io.Reader
 	var raw []byte
+	ctype := ""
 	if body != nil {
-		switch b := body.(type) {
-		case []byte:
+		ctype = "application/fhir+json"
+		if b, ok := body.([]byte); ok {
 			raw = b
-		default:
-			raw, _ = json.Marshal(b)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, n.Nodes[i].URL()+"/fhir/"+strings.TrimPrefix(path, "/"), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/fhir+json")
-	}
-	if !org.IsZero() {
-		req.Header.Set(auth.HeaderOrg, org.String())
-	}
-	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
-		req.Header.Set(auth.HeaderPurpose, consent.PurposeName(purpose))
-	}
-	if k != nil {
-		if err := auth.Sign(req, n.Nodes[i].ChainID(), k, time.Now()); err != nil {
-			t.Fatal(err)
+		} else {
+			raw, _ = json.Marshal(body)
 		}
 	}
-	resp, err := transportOf(n.Nodes[i]).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("%s %s: %d, not JSON: %s", method, path, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode, out, resp.Header
+	return fhirRequest(t, ctx, n, i, k, org, purpose, method, path, ctype, raw)
 }
 
 func entries(b map[string]any) []map[string]any {
@@ -822,25 +791,48 @@ func obsBody(pid string) []byte {
 // fhirSend sends body as it is, with content type ctype, signed by k for org.
 func fhirSend(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, method, path, ctype string, body []byte) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, n.Nodes[i].URL()+"/fhir/"+path, bytes.NewReader(body))
+	st, out, _ := fhirRequest(t, ctx, n, i, k, org, pb.Purpose_PURPOSE_UNSPECIFIED, method, path, ctype, body)
+	return st, out
+}
+
+// fhirRequest sends a FHIR request to node i, signed by k (if not nil)
+// for org and purpose, and returns the status, the decoded JSON answer
+// and its headers.
+func fhirRequest(t *testing.T, ctx context.Context, n *Net, i int, k *keys.KeyPair, org ptoy.ID, purpose pb.Purpose, method, path, ctype string, body []byte) (int, map[string]any, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, n.Nodes[i].URL()+"/fhir/"+strings.TrimPrefix(path, "/"), rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	req.Header.Set(auth.HeaderOrg, org.String())
-	if err := auth.Sign(req, n.Nodes[i].ChainID(), k, time.Now()); err != nil {
-		t.Fatal(err)
+	if !org.IsZero() {
+		req.Header.Set(auth.HeaderOrg, org.String())
+	}
+	if purpose != pb.Purpose_PURPOSE_UNSPECIFIED {
+		req.Header.Set(auth.HeaderPurpose, consent.PurposeName(purpose))
+	}
+	if k != nil {
+		if err := auth.Sign(req, n.Nodes[i].ChainID(), k, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resp, err := transportOf(n.Nodes[i]).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	if len(b) > 0 && json.Unmarshal(b, &out) != nil && resp.Header.Get("Content-Type") != "" && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		t.Fatalf("%s %s: %d, not JSON: %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode, out, resp.Header
 }
 
 // patientLaunch runs SMART's standalone launch for the person whose

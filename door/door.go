@@ -96,15 +96,7 @@ func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
 	case a.Unknown != "":
 		reason = a.Unknown
 	case a.Consent != nil:
-		r := *a.Consent
-		r.Reader, r.Patient, r.Purpose, r.Org = a.Reader, a.Patient, a.Purpose, a.Org
-		if r.Action == 0 {
-			r.Action = consent.Read
-		}
-		if d.cfg.BlockTime != nil {
-			r.Time = d.cfg.BlockTime()
-		}
-		p.Decision = consent.Decide(d.cfg.Consent, r)
+		p.Decision = d.Decide(a)
 		allow, reason = p.Decision.Allow, p.Decision.Reason()
 	default:
 		allow, reason = a.Rule()

@@ -38,7 +38,6 @@ import (
 	"ptoy/blob"
 	"ptoy/consent"
 	"ptoy/door"
-	"ptoy/fhir/resource"
 	"ptoy/fhir/search"
 	"ptoy/fhir/smart"
 	pb "ptoy/gen/ptoy/v1"
@@ -291,4 +290,3 @@ func (s *Server) elsewhere(org ptoy.ID) error {
 
 func sortStrings(s []string) { sort.Strings(s) }
 
-var _ = resource.Parse

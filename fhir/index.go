@@ -422,9 +422,8 @@ func (x *index) byRecord(rec []byte) []*entry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var out []*entry
-	for p, m := range x.byPatient {
+	for _, m := range x.byPatient {
 		if e := m[[16]byte(rec)]; e != nil {
-			_ = p
 			out = append(out, e)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -129,7 +128,7 @@ func (n *Node) putKeystore(w http.ResponseWriter, r *http.Request) {
 		n.keystoreFail(w, ptoy.E(op, ptoy.Invalid, "the keystore holds another key than your account's"))
 		return
 	}
-	if err := writeFileAtomic(n.keystorePath(id), b); err != nil {
+	if err := writeFile(n.keystorePath(id), b, 0o600); err != nil {
 		n.keystoreFail(w, ptoy.E(op, ptoy.Unavailable, "the node could not keep the keystore", err))
 		return
 	}
@@ -277,26 +276,4 @@ func (n *Node) signAndSend(ctx context.Context, body *pb.Body, kp *keys.KeyPair,
 		delete(n.nextSeq, id)
 	}
 	return resp, p, err
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -289,4 +289,3 @@ func (s *Server) elsewhere(org ptoy.ID) error {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
-

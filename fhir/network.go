@@ -405,4 +405,3 @@ func (s *Server) readVirtual(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	s.fail(w, errHidden(typ, id))
 }
-

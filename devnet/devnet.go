@@ -45,7 +45,11 @@ type Options struct {
 	// (node 1) on every start, so that they sign in to the web app with
 	// the passphrase: what ptoy dev does.
 	KeepKeystores bool
-	TLS           bool // every node serves TLS (certificates issued by the organisation keys)
+	// DemoEHR files General Hospital's demo EHR (synthetic patients, and
+	// Alice as "Alicia" at an old address) as its holdings, as ptoy sync
+	// would: what the record locator finds for her.
+	DemoEHR bool
+	TLS     bool // every node serves TLS (certificates issued by the organisation keys)
 }
 
 // Passphrase unlocks every demo keystore. Development only.
@@ -245,6 +249,11 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 		if opt.DemoRecords && !opt.NoPatients {
 			if err := n.seedRecords(ctx); err != nil {
 				return nil, ptoy.E(op, ptoy.Other, "filing the demo records: "+ptoy.Message(err), err)
+			}
+		}
+		if opt.DemoEHR {
+			if err := n.seedEHR(ctx); err != nil {
+				return nil, ptoy.E(op, ptoy.Other, "syncing the demo EHR: "+ptoy.Message(err), err)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"ptoy/consent"
+	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
 )
 
@@ -92,4 +93,22 @@ func labelsOf(res map[string]any) uint32 {
 		}
 	}
 	return bits
+}
+
+// Classify returns how a record of r is kept: the category it is filed
+// under, the sensitive labels of its meta.security, and the reference that
+// names its patient ("Patient/<id>"; for a Patient, its own id). ok is
+// false for types that are not kept as records.
+func Classify(r *resource.Resource) (cat pb.Category, labels uint32, patientRef string, ok bool) {
+	cat, ok = categoryOf[r.Type]
+	if !ok {
+		return 0, 0, "", false
+	}
+	if r.Type == "Patient" {
+		patientRef = "Patient/" + r.ID
+	} else {
+		m, _ := r.Map[compartment(r.Type)].(map[string]any)
+		patientRef, _ = m["reference"].(string)
+	}
+	return cat, labelsOf(r.Map), patientRef, true
 }

@@ -61,7 +61,9 @@ func (s *Server) Run(ctx context.Context) {
 	s.cfg.Ledger.Subscribe(func(c ledger.Committed) {
 		for _, w := range c.Writes {
 			if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
-				q.add(p)
+				if p != s.cfg.Org { // the organisation's holdings are not a patient's records
+					q.add(p)
+				}
 			} else if p, g, ok := ledger.ParseGrantKey(w.Key); ok && g == s.cfg.Org {
 				q.add(p)
 			} else if p, ok := ledger.BreakGlassPatient(w); ok {

@@ -169,7 +169,7 @@ func (s *Server) prepare(ctx context.Context, p *principal, r *resource.Resource
 // the organisation: all or nothing. On success the index has them.
 func (s *Server) commit(ctx context.Context, p *principal, patient ptoy.ID, ws []*pending) error {
 	const op = "fhir.commit"
-	pubs, err := s.publicKeys(ctx, patient)
+	pubs, err := s.PublicKeys(ctx, patient)
 	if err != nil {
 		return err
 	}
@@ -237,8 +237,8 @@ func (s *Server) commit(ctx context.Context, p *principal, patient ptoy.ID, ws [
 	return nil
 }
 
-// publicKeys returns the patient's published category keys.
-func (s *Server) publicKeys(ctx context.Context, patient ptoy.ID) ([]seal.PublicKey, error) {
+// PublicKeys returns the patient's published category keys.
+func (s *Server) PublicKeys(ctx context.Context, patient ptoy.ID) ([]seal.PublicKey, error) {
 	ks, err := s.cfg.Ledger.KeySet(patient)
 	if err != nil || ks == nil || len(ks.KeySet) != blob.HashLen {
 		return nil, &resource.Error{Status: http.StatusUnprocessableEntity, Issues: []resource.Issue{{Severity: "error", Code: "processing",

@@ -91,9 +91,17 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 	if err != nil {
 		return ptoy.E(op, ptoy.Invalid, "patient", err)
 	}
-	pa, err := b.account(patient)
-	if err != nil || pa.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
-		return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no patient %s", patient))
+	// An organisation's holdings: records it synced from its own EHR,
+	// about people not yet linked to a patient of the network, filed
+	// under the organisation itself (patient = org) and sealed to its own
+	// key. They name nobody: the ledger learns how many records of which
+	// categories the organisation holds, not whose they are.
+	held := len(m.Org) > 0 && bytes.Equal(m.Org, m.Patient)
+	if !held {
+		pa, err := b.account(patient)
+		if err != nil || pa.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
+			return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no patient %s", patient))
+		}
 	}
 	if n := len(m.Records); n == 0 || n > MaxRecordsPerTx {
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("a PutRecords carries 1 to %d records", MaxRecordsPerTx))
@@ -131,8 +139,10 @@ func (b *Block) putRecords(op string, acct *pb.Account, m *pb.PutRecords) error 
 		cats |= e.Labels | 1<<uint32(e.Category)
 		total += e.Size
 	}
-	if err := b.mayWrite(op, signer, patient, org, cats); err != nil {
-		return err
+	if !held {
+		if err := b.mayWrite(op, signer, patient, org, cats); err != nil {
+			return err
+		}
 	}
 	// The patient pays for what the patient (or a delegate) writes; an
 	// organisation pays for what it and its employees write.

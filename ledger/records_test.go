@@ -139,7 +139,7 @@ func (h *harness) queryRecords(what string, params []string, p func(string, ...a
 
 // recordName finds the script name of a record id among the usual ones.
 func (h *harness) recordName(id []byte) string {
-	for _, n := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"} {
+	for _, n := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "h1", "h2", "h3", "h4", "h5"} {
 		if string(recordID(n)) == string(id) {
 			return n
 		}

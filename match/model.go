@@ -239,3 +239,44 @@ func (m *Model) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "\t\t\t\t\t\nprior\t%.4f\t\t\t\t\nlink at\t%.2f\t\t\t\t\nreview at\t%.2f\t\t\t\t\n", m.Prior, m.Link, m.Review)
 	return tw.Flush()
 }
+
+// FitLabelled estimates a model from people whose truth is known: entity
+// names the real person each stands for. M and U are the frequencies of
+// each level among the candidate pairs of one person and of two (with the
+// same floors as Fit), and the prior the share of candidate pairs of one
+// person. It fails when the candidate pairs hold no pair of one person.
+func FitLabelled(people []Person, entity func(i int) string) (*Model, error) {
+	const op = "match.FitLabelled"
+	recs := make([]*rec, len(people))
+	for i, p := range people {
+		recs[i] = prepare(p)
+	}
+	b, ks := makeBlocks(recs)
+	nm, nu := zeros(), zeros()
+	var same, all float64
+	b.eachPair(ks, func(i, j int32) {
+		v := compare(recs[i], recs[j])
+		all++
+		counts := nu
+		if entity(int(i)) == entity(int(j)) {
+			counts = nm
+			same++
+		}
+		for f, l := range v {
+			if l > 0 {
+				counts[f][l]++
+			}
+		}
+	})
+	if same == 0 {
+		return nil, ptoy.E(op, ptoy.Invalid, "no candidate pair is of one person: nothing to learn matches from")
+	}
+	m := &Model{M: nm, U: nu, Prior: same / all, Pairs: int(all)}
+	for f := range numFields {
+		normalise(m.M[f], floorM)
+		normalise(m.U[f], floorU)
+	}
+	m.weights()
+	m.setThresholds()
+	return m, nil
+}

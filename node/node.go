@@ -44,6 +44,7 @@ import (
 	"ptoy/fhir/smart"
 	"ptoy/gateway"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/holdings"
 	"ptoy/keys"
 	"ptoy/ledger"
 	"ptoy/store"
@@ -108,12 +109,13 @@ type Node struct {
 	signMu sync.Mutex
 	// seqMu guards nextSeq: the sequence after the last transaction the
 	// node signed for an account and CheckTx took (submitAs).
-	seqMu   sync.Mutex
-	nextSeq map[ptoy.ID]uint64
-	unseal  unsealLimits
-	fhirDB  *store.Pebble
-	fhir    *fhir.Server
-	smart   *smart.Server
+	seqMu    sync.Mutex
+	nextSeq  map[ptoy.ID]uint64
+	unseal   unsealLimits
+	fhirDB   *store.Pebble
+	fhir     *fhir.Server
+	holdings *holdings.Holdings
+	smart    *smart.Server
 
 	// pause holds block execution while a backup copies the stores;
 	// cometDBs are CometBFT's databases; backupMu lets one backup run.
@@ -254,6 +256,9 @@ func Open(home string, opt Options) (*Node, error) {
 	if err := n.openFHIR(dirKey, peers); err != nil {
 		return nil, err
 	}
+	if err := n.openHoldings(dirKey); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle(fhir.Mount+"/", n.fhir.Handler())
@@ -265,6 +270,7 @@ func Open(home string, opt Options) (*Node, error) {
 	authenticated(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
 	mux.HandleFunc("POST /v1/admin/backup", n.serveBackup)
+	n.routeHoldings(mux)
 	mux.HandleFunc("PUT /v1/keystore", n.putKeystore)
 	mux.HandleFunc("POST /v1/keystore/unseal", n.unsealKeystore)
 	for p, h := range opt.Handlers {

@@ -1,0 +1,139 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"ptoy"
+	"ptoy/agent"
+	"ptoy/client"
+	"ptoy/match"
+)
+
+// findAt runs the record locator for a patient and returns the proposals
+// of the node of org.
+func findAt(t *testing.T, ctx context.Context, a *agent.Agent, org ptoy.ID, p ...match.Person) (client.LocatorNode, []client.Proposal, int) {
+	t.Helper()
+	found, err := a.FindRecords(ctx, p[0], p[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node client.LocatorNode
+	var ps []client.Proposal
+	others := 0
+	for _, f := range found {
+		if f.Err != nil {
+			t.Fatalf("the locator at %s: %v", f.Node.URL, f.Err)
+		}
+		if f.Node.Org == org {
+			node, ps = f.Node, f.Proposals
+		} else {
+			others += len(f.Proposals)
+		}
+	}
+	if node.URL == "" {
+		t.Fatalf("no locator node for %s among %d", org, len(found))
+	}
+	return node, ps, others
+}
+
+// TestRecordLocator is the record locator on four validators: General
+// Hospital's EHR holds Alice as "Alicia" at an old address; her
+// demographics find that record and only it, Bob's find nothing; she
+// confirms, the hospital re-seals the records to her keys, and she
+// decrypts them.
+func TestRecordLocator(t *testing.T) {
+	ctx, n := startNet(t, 6*time.Minute, Options{Validators: 4, DemoEHR: true})
+	gh, alice, bob := mustKey(t, n, "general-hospital"), mustKey(t, n, "alice"), mustKey(t, n, "bob")
+	_, alicia, err := DemoEHR(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := n.Nodes[0].Holdings()
+	if s := h.Summary(); s.Patients != 203 || s.Records < 203*5 {
+		t.Fatalf("the demo EHR: %+v", s)
+	}
+	held, err := n.Client(0).Holdings(ctx, gh, DemoEHRSource)
+	if err != nil || len(held.Records) != h.Summary().Records {
+		t.Fatalf("the holdings listed to the hospital: %v", err)
+	}
+	if _, err := n.Client(0).Holdings(ctx, alice, ""); ptoy.KindOf(err) != ptoy.PermissionDenied {
+		t.Fatalf("a patient listing the hospital's holdings: %v", err)
+	}
+
+	// Bob, born the year another patient was, is proposed nothing.
+	if _, ps, others := findAt(t, ctx, agent.New(n.Client(1), bob), gh.ID(), BobDemographics); len(ps)+others != 0 {
+		t.Fatalf("Bob is proposed %v (+%d elsewhere)", ps, others)
+	}
+	// Alice is proposed Alicia's records, and not Alison's.
+	aa := agent.New(n.Client(1), alice)
+	// With her address now alone, the hospital is not sure enough to
+	// propose anything to her (the match waits in its review queue);
+	// with the address she had before, it is.
+	if _, ps, others := findAt(t, ctx, aa, gh.ID(), AliceDemographics); len(ps)+others != 0 {
+		t.Fatalf("Alice with her current address alone: %+v (+%d elsewhere)", ps, others)
+	}
+	if q := h.Review(); len(q) != 1 || q[0].Patient != alice.ID() {
+		t.Fatalf("the review queue: %+v", q)
+	}
+	node, ps, others := findAt(t, ctx, aa, gh.ID(), AliceDemographics, AliceBefore)
+	if len(ps) != 1 || others != 0 {
+		t.Fatalf("Alice's proposals: %+v (+%d elsewhere)", ps, others)
+	}
+	p := ps[0]
+	if p.Records != alicia || p.Status != "proposed" || p.From == 0 || p.To < p.From || len(p.Categories) < 3 {
+		t.Fatalf("the proposal: %+v (Alicia has %d resources)", p, alicia)
+	}
+	// Asking again proposes the same, once.
+	if _, again, _ := findAt(t, ctx, aa, gh.ID(), AliceDemographics, AliceBefore); len(again) != 1 || again[0].ID != p.ID {
+		t.Fatalf("asking again: %+v", again)
+	}
+	// Someone else cannot confirm Alice's proposal.
+	if _, err := client.AnswerProposal(ctx, nil, bob, node.URL, p.ID, true); ptoy.KindOf(err) != ptoy.NotFound {
+		t.Fatalf("Bob confirming Alice's proposal: %v", err)
+	}
+	before, err := n.Client(0).As(alice).Records(ctx, alice.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := aa.Confirm(ctx, node, p)
+	if err != nil || linked != alicia {
+		t.Fatalf("confirming: %d, %v", linked, err)
+	}
+	after, err := n.Client(0).As(alice).Records(ctx, alice.ID())
+	if err != nil || len(after) != len(before)+alicia {
+		t.Fatalf("Alice's records: %d before, %d after (%v)", len(before), len(after), err)
+	}
+	// She decrypts them, through another node than the hospital's.
+	opened := 0
+	for _, st := range after {
+		if !bytes.Equal(st.Org, gh.ID().Bytes()) {
+			continue
+		}
+		plain, _, err := n.Client(2).GetRecord(ctx, alice, alice.ID(), st.Entry.Id, client.ReadOptions{})
+		if err != nil {
+			t.Fatalf("Alice reading a linked record: %v", err)
+		}
+		if bytes.Contains(plain, []byte(`"family":"Example"`)) && bytes.Contains(plain, []byte(`"Alicia"`)) {
+			opened++
+		}
+	}
+	if opened != 1 {
+		t.Fatalf("Alice decrypted %d Patient records of Alicia, want 1", opened)
+	}
+	// Confirmed, the proposal is not made again to anyone; confirming
+	// twice links nothing twice.
+	if again, err := aa.Confirm(ctx, node, p); err != nil || again != alicia {
+		t.Fatalf("confirming again: %d, %v", again, err)
+	}
+	if s := h.Summary(); s.Linked != 1 {
+		t.Fatalf("after the link: %+v", s)
+	}
+	// A rejected proposal is remembered: nothing to reject now, and an
+	// unknown proposal is not found.
+	if err := aa.Reject(ctx, node, client.Proposal{ID: "00"}); ptoy.KindOf(err) != ptoy.NotFound {
+		t.Fatalf("rejecting an unknown proposal: %v", err)
+	}
+}

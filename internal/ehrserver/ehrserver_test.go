@@ -4,10 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -411,6 +417,88 @@ func TestExportOff(t *testing.T) {
 	}
 	if a := get(t, s.URL+"/Patient", ""); a.status != http.StatusOK {
 		t.Errorf("a search without authorization configured: HTTP %d", a.status)
+	}
+
+	// A transaction Bundle posted to the FHIR base, as a client would.
+	b, err := os.ReadFile(filepath.Join(uscoreDir(t), "uscore_bundle_patient_85.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(s.URL+"/", "application/fhir+json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tr struct {
+		Type  string
+		Entry []struct {
+			Response struct{ Status, Location string }
+		}
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || resp.StatusCode != http.StatusOK || tr.Type != "transaction-response" || len(tr.Entry) != 267 {
+		t.Fatalf("POST /: HTTP %d, %v, type %q, %d entries", resp.StatusCode, err, tr.Type, len(tr.Entry))
+	}
+	// urn:uuid references now name the resources the server made.
+	enc := get(t, s.URL+"/Encounter?patient=Patient/85&_count=1", "").json(t)
+	ref := enc["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["subject"].(map[string]any)["reference"]
+	if ref != "Patient/85" || enc["total"].(float64) != 60 {
+		t.Errorf("Encounter subject %v, %v encounters of Patient/85", ref, enc["total"])
+	}
+	if st := s.Stats(t); st.Transactions != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// An RSA client key (RS384) works as the ES384 one does.
+func TestRS384Client(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding
+	jwk, _ := json.Marshal(map[string]string{
+		"kty": "RSA", "kid": "rsa-1", "alg": "RS384",
+		"n": b64.EncodeToString(key.N.Bytes()),
+		"e": b64.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+	})
+	s := ehrserver.Start(t, ehrserver.Options{ClientID: "rsa-client", JWK: jwk})
+	sign := func(claims map[string]any) string {
+		h, _ := json.Marshal(map[string]string{"alg": "RS384", "typ": "JWT", "kid": "rsa-1"})
+		c, _ := json.Marshal(claims)
+		in := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
+		d := sha512.Sum384([]byte(in))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA384, d[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in + "." + b64.EncodeToString(sig)
+	}
+	token := func(jti string) (int, map[string]any) {
+		as := sign(map[string]any{"iss": "rsa-client", "sub": "rsa-client", "aud": s.TokenURL, "exp": time.Now().Add(time.Minute).Unix(), "jti": jti})
+		resp, err := http.PostForm(s.TokenURL, url.Values{
+			"grant_type": {"client_credentials"}, "scope": {"system/*.read"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {as},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, m
+	}
+	status, m := token("one")
+	if status != http.StatusOK || m["token_type"] != "bearer" || m["expires_in"].(float64) != 300 {
+		t.Fatalf("RS384 token: HTTP %d %v", status, m)
+	}
+	if a := get(t, s.URL+"/Patient", m["access_token"].(string)); a.status != http.StatusOK {
+		t.Errorf("a search with the RS384 client's token: HTTP %d", a.status)
+	}
+	if status, m := token("one"); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+		t.Errorf("a replayed RS384 assertion: HTTP %d %v", status, m)
 	}
 }
 

@@ -24,6 +24,17 @@ var (
 // tests run.
 func Dir(t testing.TB) string {
 	t.Helper()
+	d, err := Modules()
+	if err != nil {
+		t.Fatalf("installing the npm packages the tests use (tools/npm.sh): %v", err)
+	}
+	return d
+}
+
+// Modules is Dir for programs outside go test (a benchmark command): it
+// installs the packages once per process and returns the node_modules
+// directory, or why it could not.
+func Modules() (string, error) {
 	once.Do(func() {
 		var root string
 		if root, err = moduleRoot(); err != nil {
@@ -36,10 +47,7 @@ func Dir(t testing.TB) string {
 			dir = strings.TrimSpace(string(out))
 		}
 	})
-	if err != nil {
-		t.Fatalf("installing the npm packages the tests use (tools/npm.sh): %v", err)
-	}
-	return dir
+	return dir, err
 }
 
 // Package returns the directory of one installed package.

@@ -38,6 +38,10 @@ var demoEHRPeople = []match.Person{
 		Street: "90 Dock Road", City: "Holyoke", Postcode: "01040", State: "MA"},
 }
 
+// DemoEHRPatients is how many synthetic patients the demo EHR holds
+// beside the three the story names.
+const DemoEHRPatients = 60
+
 // DemoEHRSource is the name General Hospital's demo EHR is synced under.
 const DemoEHRSource = "general-hospital-ehr"
 
@@ -86,7 +90,7 @@ func setDemographics(body map[string]any, p match.Person) {
 // seedEHR files General Hospital's demo EHR as its holdings, as its sync
 // would.
 func (n *Net) seedEHR(ctx context.Context) error {
-	res, _, err := DemoEHR(200)
+	res, _, err := DemoEHR(DemoEHRPatients)
 	if err != nil {
 		return err
 	}

@@ -47,12 +47,12 @@ func findAt(t *testing.T, ctx context.Context, a *agent.Agent, org ptoy.ID, p ..
 func TestRecordLocator(t *testing.T) {
 	ctx, n := startNet(t, 6*time.Minute, Options{Validators: 4, DemoEHR: true})
 	gh, alice, bob := mustKey(t, n, "general-hospital"), mustKey(t, n, "alice"), mustKey(t, n, "bob")
-	_, alicia, err := DemoEHR(200)
+	_, alicia, err := DemoEHR(DemoEHRPatients)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := n.Nodes[0].Holdings()
-	if s := h.Summary(); s.Patients != 203 || s.Records < 203*5 {
+	if s := h.Summary(); s.Patients != DemoEHRPatients+3 || s.Records < (DemoEHRPatients+3)*5 {
 		t.Fatalf("the demo EHR: %+v", s)
 	}
 	held, err := n.Client(0).Holdings(ctx, gh, DemoEHRSource)

@@ -118,6 +118,7 @@ func TestStory(t *testing.T) {
 	t.Run("8 break-glass", s.step8)
 	t.Run("9 audit trail", s.step9)
 	t.Run("10 storage and PTOY", s.step10)
+	t.Run("13 find my records", s.step13)
 	t.Run("16 back doors", s.step16)
 }
 

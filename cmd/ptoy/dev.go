@@ -49,7 +49,7 @@ nothing is left behind. Development only.`)
 		addr = ""
 	}
 	n, err := devnet.Start(ctx, devnet.Options{Home: *home, Validators: *vals, Listen: addr, Logger: log, Console: e.stdout,
-		NoPatients: !*patients, DemoRecords: true, KeepKeystores: true, KDF: homeKDF(e)})
+		NoPatients: !*patients, DemoRecords: true, KeepKeystores: true, DemoEHR: true, KDF: homeKDF(e)})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return ptoy.E("dev", ptoy.Unavailable, ptoy.Message(err)+"; choose another address with --listen", err)
 	}

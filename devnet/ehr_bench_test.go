@@ -1,0 +1,111 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"ptoy/match"
+	"ptoy/synth"
+)
+
+// BenchmarkEHRImport files synthetic EHR resources as General Hospital's
+// holdings end to end (parse, validate, seal, put the ciphertext,
+// commit, index), in batches of 500, on 1 and 4 validators, and prints
+// resources per second.
+//
+//	go test -run '^$' -bench EHRImport -benchtime 1x ./devnet
+func BenchmarkEHRImport(b *testing.B) {
+	for _, vals := range []int{1, 4} {
+		b.Run(fmt.Sprintf("validators=%d", vals), func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+			defer cancel()
+			n, err := Start(ctx, Options{Home: b.TempDir(), Validators: vals, NoPatients: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer n.Close()
+			var res [][]byte
+			ps, _ := synth.Generate(99, 100, synth.Options{Hospital: "General Hospital"})
+			for p := range ps {
+				p.Record.Each(func(_ string, r []byte) error { res = append(res, r); return nil })
+			}
+			h := n.Nodes[0].Holdings()
+			b.ResetTimer()
+			start := time.Now()
+			total := 0
+			for i := range b.N {
+				src := fmt.Sprintf("bench-%d", i)
+				for s := 0; s < len(res); s += 500 {
+					out, err := h.Import(ctx, src, res[s:min(s+500, len(res))])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(out.Failed) > 0 || out.Created != min(500, len(res)-s) {
+						b.Fatalf("import: %+v", out)
+					}
+				}
+				total += len(res)
+			}
+			b.ReportMetric(float64(total)/time.Since(start).Seconds(), "resources/s")
+		})
+	}
+}
+
+// BenchmarkLocate answers record locator requests at a node holding
+// 100,000 source patients (their Patient resources), and prints requests
+// per second. Each request is decided and recorded in the audit log.
+//
+//	go test -run '^$' -bench Locate -benchtime 2000x ./devnet
+func BenchmarkLocate(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{Home: b.TempDir(), NoPatients: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	h := n.Nodes[0].Holdings()
+	const people = 100_000
+	ps, _ := synth.Generate(7, people, synth.Options{Hospital: "General Hospital", Duplicates: 0.1})
+	var batch [][]byte
+	var queries []match.Person
+	for p := range ps {
+		r := p.Record.Resources[0]
+		raw, err := r.JSON(true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, raw)
+		if p.Copy != nil && len(queries) < 1000 {
+			c := p.Copy.Person
+			queries = append(queries, match.Person{Given: c.Given, Family: c.Family, Sex: c.Sex, Birth: c.Birth.Format("2006-01-02"),
+				Phone: c.Phone, Street: c.Line(), City: c.City, Postcode: c.Postcode, State: c.State})
+		}
+		if len(batch) == 1000 {
+			if _, err := h.Import(ctx, "bench", batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	alice, err := n.Key("gh-admin") // any account: the locator records the request under it
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.Locate(ctx, alice.ID(), queries[0]) // builds the index and fits the model
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := h.Locate(ctx, alice.ID(), queries[i%len(queries)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "requests/s")
+}

@@ -98,6 +98,26 @@ func checkHeld(t *testing.T, ctx context.Context, c *client.Client, gh *keys.Key
 	}
 }
 
+// digests reads a source to its end: each resource's reference and the
+// digest the node keeps of it.
+func digests(t *testing.T, ctx context.Context, src ehrsync.Source) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for {
+		b, _, err := src.Next(ctx, 1000)
+		for _, r := range b {
+			var m struct{ ResourceType, ID string }
+			json.Unmarshal(r, &m)
+			want[m.ResourceType+"/"+m.ID] = holdings.Digest(r)
+		}
+		if err == io.EOF {
+			return want
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSyncKilledAndResumed syncs General Hospital's EHR from a
 // directory of transaction Bundles and from a FHIR server the test
 // starts (medplum, with SMART Backend Services tokens that expire during
@@ -127,20 +147,7 @@ func TestSyncKilledAndResumed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]string{}
-		for {
-			b, _, err := src.Next(ctx, 1000)
-			for _, r := range b {
-				var m struct{ ResourceType, ID string }
-				json.Unmarshal(r, &m)
-				want[m.ResourceType+"/"+m.ID] = holdings.Digest(r)
-			}
-			if err == io.EOF {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-		}
+		want := digests(t, ctx, src)
 		cp := filepath.Join(work, "dir.json")
 		args := []string{"--as", "general-hospital", "--dir", dir, "--source", "gh-bundles", "--checkpoint", cp, "--batch", "100"}
 		killSyncHalfway(t, bin, env, len(want), args...)
@@ -198,20 +205,7 @@ func TestSyncKilledAndResumed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]string{}
-		for {
-			b, _, err := src.Next(ctx, 1000)
-			for _, r := range b {
-				var m struct{ ResourceType, ID string }
-				json.Unmarshal(r, &m)
-				want[m.ResourceType+"/"+m.ID] = holdings.Digest(r)
-			}
-			if err == io.EOF {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-		}
+		want := digests(t, ctx, src)
 		if len(want) != n {
 			t.Fatalf("the server holds %d resources of the types synced, %d were loaded", len(want), n)
 		}

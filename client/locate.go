@@ -258,3 +258,42 @@ func (c *Client) signedJSON(ctx context.Context, signer auth.Signer, method, pat
 
 // HTTPClient returns the HTTP client c sends with.
 func (c *Client) HTTPClient() *http.Client { return c.hc }
+
+// ReviewItem is a match in an organisation's review queue.
+type ReviewItem struct {
+	Patient  ptoy.ID `json:"patient"`
+	Proposal string  `json:"proposal"`
+	Score    float64 `json:"score"`
+	Records  int     `json:"records"`
+}
+
+// Review lists the organisation's matching review queue (signer: the
+// organisation or one of its admins).
+func (c *Client) Review(ctx context.Context, signer auth.Signer) ([]ReviewItem, error) {
+	var q []ReviewItem
+	return q, c.signedJSON(ctx, signer, http.MethodGet, "/v1/ehr/review", nil, &q)
+}
+
+// Approve turns a match of the review queue into a proposal to the
+// patient.
+func (c *Client) Approve(ctx context.Context, signer auth.Signer, patient ptoy.ID, proposal string) error {
+	body, _ := json.Marshal(map[string]string{"patient": patient.String(), "proposal": proposal})
+	return c.signedJSON(ctx, signer, http.MethodPost, "/v1/ehr/review/approve", body, nil)
+}
+
+// Duplicate is a pair of source patients of one source who may be one
+// person.
+type Duplicate struct {
+	Source string  `json:"source"`
+	A      string  `json:"a"`
+	B      string  `json:"b"`
+	Score  float64 `json:"score"`
+	Band   string  `json:"band"`
+}
+
+// Duplicates lists the source patients of source ("" for all) who may be
+// one person.
+func (c *Client) Duplicates(ctx context.Context, signer auth.Signer, source string) ([]Duplicate, error) {
+	var ds []Duplicate
+	return ds, c.signedJSON(ctx, signer, http.MethodGet, "/v1/ehr/duplicates?source="+url.QueryEscape(source), nil, &ds)
+}

@@ -13,7 +13,7 @@ import (
 // The demo EHR: what General Hospital's own EHR holds before it joins the
 // network. Alice is in it as "Alicia", at the address she had before;
 // beside her, a woman with a name like hers born another year, and a
-// man born the same year as she was.
+// man born the same year as she was, whom the hospital registered twice.
 var (
 	// AliceDemographics are what Alice gives the record locator.
 	AliceDemographics = match.Person{Given: "Alice", Family: "Example", Sex: "female", Birth: "1985-03-14",
@@ -36,10 +36,18 @@ var demoEHRPeople = []match.Person{
 		Street: "3 Mill Street", City: "Chicopee", Postcode: "01013", State: "MA"},
 	{Given: "Robert", Family: "Sample", Sex: "male", Birth: "1985-08-30", Phone: "(555) 019-3340",
 		Street: "90 Dock Road", City: "Holyoke", Postcode: "01040", State: "MA"},
+	// The same man registered twice by the hospital itself.
+	{Given: "Bob", Family: "Sample", Sex: "male", Birth: "1985-08-30", Phone: "(555) 019-3340",
+		Street: "90 Dock Rd", City: "Holyoke", Postcode: "01040", State: "MA"},
 }
 
+// RobertDemographics are the demo EHR's Robert Sample as he would give
+// them.
+var RobertDemographics = match.Person{Given: "Robert", Family: "Sample", Sex: "male", Birth: "1985-08-30",
+	Phone: "+1 555 019 3340", Street: "90 Dock Road", City: "Holyoke", Postcode: "01040", State: "MA"}
+
 // DemoEHRPatients is how many synthetic patients the demo EHR holds
-// beside the three the story names.
+// beside the four the story names.
 const DemoEHRPatients = 60
 
 // DemoEHRSource is the name General Hospital's demo EHR is synced under.

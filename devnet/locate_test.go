@@ -52,7 +52,7 @@ func TestRecordLocator(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := n.Nodes[0].Holdings()
-	if s := h.Summary(); s.Patients != DemoEHRPatients+3 || s.Records < (DemoEHRPatients+3)*5 {
+	if s := h.Summary(); s.Patients != DemoEHRPatients+4 || s.Records < (DemoEHRPatients+4)*5 {
 		t.Fatalf("the demo EHR: %+v", s)
 	}
 	held, err := n.Client(0).Holdings(ctx, gh, DemoEHRSource)
@@ -75,8 +75,20 @@ func TestRecordLocator(t *testing.T) {
 	if _, ps, others := findAt(t, ctx, aa, gh.ID(), AliceDemographics); len(ps)+others != 0 {
 		t.Fatalf("Alice with her current address alone: %+v (+%d elsewhere)", ps, others)
 	}
-	if q := h.Review(); len(q) != 1 || q[0].Patient != alice.ID() {
-		t.Fatalf("the review queue: %+v", q)
+	ghAdmin := mustKey(t, n, "gh-admin")
+	q, err := n.Client(0).Review(ctx, ghAdmin)
+	if err != nil || len(q) != 1 || q[0].Patient != alice.ID() {
+		t.Fatalf("the review queue: %+v %v", q, err)
+	}
+	if _, err := n.Client(0).Review(ctx, mustKey(t, n, "nurse-lee")); ptoy.KindOf(err) != ptoy.PermissionDenied {
+		t.Fatalf("a nurse reading the review queue: %v", err)
+	}
+	// The hospital's staff judge it her: it becomes a proposal to her.
+	if err := n.Client(0).Approve(ctx, ghAdmin, alice.ID(), q[0].Proposal); err != nil {
+		t.Fatal(err)
+	}
+	if _, ps, _ := findAt(t, ctx, aa, gh.ID(), AliceDemographics); len(ps) != 1 || ps[0].ID != q[0].Proposal {
+		t.Fatalf("after the review: %+v", ps)
 	}
 	node, ps, others := findAt(t, ctx, aa, gh.ID(), AliceDemographics, AliceBefore)
 	if len(ps) != 1 || others != 0 {
@@ -131,9 +143,30 @@ func TestRecordLocator(t *testing.T) {
 	if s := h.Summary(); s.Linked != 1 {
 		t.Fatalf("after the link: %+v", s)
 	}
-	// A rejected proposal is remembered: nothing to reject now, and an
-	// unknown proposal is not found.
 	if err := aa.Reject(ctx, node, client.Proposal{ID: "00"}); ptoy.KindOf(err) != ptoy.NotFound {
 		t.Fatalf("rejecting an unknown proposal: %v", err)
+	}
+	if err := aa.Reject(ctx, node, p); ptoy.KindOf(err) != ptoy.Invalid {
+		t.Fatalf("rejecting a confirmed proposal: %v", err)
+	}
+	// Bob says he is Robert Sample: the hospital proposes both of its
+	// records of Robert; he rejects them, and they are not made again.
+	ba := agent.New(n.Client(0), bob)
+	_, rp, _ := findAt(t, ctx, ba, gh.ID(), RobertDemographics)
+	if len(rp) != 2 {
+		t.Fatalf("Bob as Robert: %+v", rp)
+	}
+	for _, x := range rp {
+		if err := ba.Reject(ctx, node, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, again, _ := findAt(t, ctx, ba, gh.ID(), RobertDemographics); len(again) != 0 {
+		t.Fatalf("after rejecting: %+v", again)
+	}
+	// The same matcher finds the man the hospital registered twice.
+	ds, err := n.Client(0).Duplicates(ctx, ghAdmin, DemoEHRSource)
+	if err != nil || len(ds) != 1 || ds[0].Band != "link" {
+		t.Fatalf("duplicates within the hospital's EHR: %+v %v", ds, err)
 	}
 }

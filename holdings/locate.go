@@ -486,3 +486,48 @@ func (h *Holdings) refile(ctx context.Context, id [16]byte, r *heldRec, pubs []s
 	return &toWrite{id: id, rec: r, ct: out, entry: &pb.RecordEntry{Id: id[:], Version: 1, Category: sc,
 		Labels: st.Entry.Labels, Hash: hash[:], Size: uint64(len(out))}}, nil
 }
+
+// Duplicate is a pair of source patients of one source whom the matcher
+// takes for one person (link band) or cannot tell apart (review band).
+type Duplicate struct {
+	Source string  `json:"source"`
+	A      string  `json:"a"` // "Patient/<id>" at the source
+	B      string  `json:"b"`
+	Score  float64 `json:"score"`
+	Band   string  `json:"band"`
+}
+
+// Duplicates finds the source patients of source ("" for each source,
+// pairs within one source only) who may be one person: the matcher the
+// record locator uses, run against the holdings' own people. Pairs come
+// best first.
+func (h *Holdings) Duplicates(source string) ([]Duplicate, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x, err := h.matcher()
+	if err != nil {
+		return nil, err
+	}
+	var out []Duplicate
+	for id, s := range h.subjects {
+		if len(s.Linked) > 0 || source != "" && s.Source != source {
+			continue
+		}
+		self := hex.EncodeToString(id[:])
+		for _, c := range x.Candidates(s.Person) {
+			raw, err := hex.DecodeString(c.ID)
+			if err != nil || len(raw) != 16 || c.ID <= self {
+				continue // each pair once, and not a person with themselves
+			}
+			o := h.subjects[[16]byte(raw)]
+			if o == nil || o.Source != s.Source {
+				continue
+			}
+			out = append(out, Duplicate{Source: s.Source, A: s.Ref, B: o.Ref, Score: c.Score, Band: c.Band.String()})
+		}
+	}
+	slices.SortFunc(out, func(a, b Duplicate) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B))
+	})
+	return out, nil
+}

@@ -44,6 +44,7 @@ func (n *Node) routeHoldings(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/ehr/import", n.serveImport)
 	mux.HandleFunc("GET /v1/ehr/holdings", n.serveHeld)
 	mux.HandleFunc("GET /v1/ehr/review", n.serveReview)
+	mux.HandleFunc("GET /v1/ehr/duplicates", n.serveDuplicates)
 	mux.HandleFunc("POST /v1/ehr/review/approve", n.serveApprove)
 	mux.HandleFunc("GET /v1/locate/nodes", n.serveLocatorNodes)
 	mux.HandleFunc("POST /v1/locate", n.serveLocate)
@@ -119,6 +120,21 @@ func (n *Node) serveReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, n.holdings.Review())
+}
+
+// serveDuplicates lists the source patients of a source who may be one
+// person (the organisation or its admins).
+func (n *Node) serveDuplicates(w http.ResponseWriter, r *http.Request) {
+	if err := n.orgAdmin(r, "see duplicate patients"); err != nil {
+		failHTTP(w, err)
+		return
+	}
+	ds, err := n.holdings.Duplicates(r.URL.Query().Get("source"))
+	if err != nil {
+		failHTTP(w, err)
+		return
+	}
+	writeJSON(w, ds)
 }
 
 func (n *Node) serveApprove(w http.ResponseWriter, r *http.Request) {

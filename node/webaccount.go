@@ -174,11 +174,11 @@ func (a webAccount) Name(tok string, id, org ptoy.ID) string {
 }
 
 func (a webAccount) Wallet(ctx context.Context, tok string) (*web.WalletState, error) {
-	id, _, err := a.n.sessionKeys(tok)
+	id, kp, err := a.n.sessionKeys(tok)
 	if err != nil {
 		return nil, err
 	}
-	c := a.n.selfClient()
+	c := a.n.selfClient().As(kp)
 	w := &web.WalletState{}
 	switch b, err := c.Balance(ctx, id); {
 	case err == nil:

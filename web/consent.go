@@ -366,6 +366,9 @@ type accessEntry struct {
 }
 
 var actionWords = map[string]string{
+	"fhir-search":  "Searched your records",
+	"fhir-read":    "Read a record",
+	"fhir-write":   "Added a record",
 	"read":         "Read a record",
 	"write":        "Added a record",
 	"key-material": "Fetched encrypted keys",
@@ -426,8 +429,8 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 					if set, err := consent.ParseCategories(c); err == nil {
 						rec = consent.DescribeCategories(set)
 					}
-				} else if len(rec) > 16 {
-					rec = rec[:16] + "…"
+				} else if len(rec) > 80 {
+					rec = rec[:80] + "…"
 				}
 				e.What += ": " + rec
 			}

@@ -446,13 +446,19 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 	add(trail.Pending, false)
 	slices.SortStableFunc(entries, func(a, b accessEntry) int { return b.at.Compare(a.at) })
 	glass := 0
+	var others, own []accessEntry
 	for _, e := range entries {
 		if e.Glass {
 			glass++
 		}
+		if e.Who == "You" {
+			own = append(own, e)
+		} else {
+			others = append(others, e)
+		}
 	}
 	s.render(w, r, http.StatusOK, "accesses", page{Title: "Who has seen your records", SignedIn: true, Nav: "/accesses", Data: map[string]any{
-		"Entries": entries, "Failure": failure, "Node": trail.Node, "Complete": trail.Complete,
+		"Others": others, "Own": own, "Failure": failure, "Node": trail.Node, "Complete": trail.Complete,
 		"Verified": len(trail.Verified), "Pending": len(trail.Pending), "Glass": glass,
 	}})
 }

@@ -134,7 +134,18 @@ func TestPatientJourney(t *testing.T) {
 	}
 	has("main", "128/82 mmHg")
 	p.check("record-added")
+	// A note: its text on its page.
+	click(t, bctx, `nav a[href="/records/new"]`)
+	click(t, bctx, `a[href="/records/new?kind=note"]`)
+	run(chromedp.SendKeys(chromedp.ID("title"), "Dizzy after the new tablets"), chromedp.SendKeys(chromedp.ID("text"), "Felt dizzy twice this week,\nboth times in the morning."))
+	click(t, bctx, `form[action="/records/new"] button[type=submit]`)
+	if loc := location(t, bctx); !strings.HasPrefix(loc, base+"/records/DocumentReference/") {
+		t.Fatalf("after adding a note: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has(".text", "both times in the morning")
+	p.check("note-added")
 	click(t, bctx, `nav a[href="/timeline"]`)
+	has("main", "Dizzy after the new tablets")
 	has("main", "Vital signs")
 	has("main", "128/82 mmHg")
 	p.check("timeline-with-reading")
@@ -158,7 +169,7 @@ func TestPatientJourney(t *testing.T) {
 		t.Fatalf("the access log does not show Dr Osei's read, verified:\n%s", text(t, bctx, "main"))
 	}
 	has("main", "General Hospital")
-	has("main", "Read a record")
+	has("main", "Searched your records")
 	has("main", "None is left out")
 	p.check("accesses")
 
@@ -195,6 +206,16 @@ func TestPatientJourney(t *testing.T) {
 		t.Fatalf("Alice's balance after sending 2.5 PTOY: %d → %d", before, got)
 	}
 	p.check("wallet-sent")
+
+	// More storage: the 100 MB plan for 10 PTOY.
+	run(chromedp.Click(chromedp.CSS(`input[name=plan]`)))
+	click(t, bctx, `form[action="/wallet/plan"] button[type=submit]`)
+	if loc := location(t, bctx); loc != base+"/wallet?done=plan" {
+		t.Fatalf("after buying a plan: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has("main", "of 110 MB")
+	has("main", "Plan")
+	p.check("wallet-plan")
 
 	// Account: a new phone number, confirmed with the code sent to it.
 	click(t, bctx, `nav a[href="/account"]`)

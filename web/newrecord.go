@@ -116,7 +116,7 @@ func (s *Server) newRecord(w http.ResponseWriter, r *http.Request) {
 			f.Errors["diastolic"] = "Diastolic: " + e2
 		}
 		if e1 == "" && e2 == "" && dia >= sys {
-			f.Errors["diastolic"] = "The diastolic (lower) number is below the systolic (upper) one."
+			f.Errors["diastolic"] = "The diastolic (lower) number must be below the systolic (upper) one."
 		}
 		component := func(code, display string, v int) map[string]any {
 			return map[string]any{

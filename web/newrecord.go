@@ -135,7 +135,7 @@ func (s *Server) newRecord(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		f.Kind = "bp"
-		f.Errors["kind"] = "Choose what to add."
+		f.Errors[""] = "Choose what to add: a blood pressure reading or a note."
 	}
 	if len(f.Errors) > 0 {
 		s.render(w, r, http.StatusUnprocessableEntity, "newrecord", page{Title: "Add a record", SignedIn: true, Nav: "/records/new", Data: f})

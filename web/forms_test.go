@@ -38,8 +38,11 @@ func (n *node) Grants(context.Context, string) ([]*pb.GrantState, error) {
 	return []*pb.GrantState{{Status: pb.GrantStatus_GRANT_STATUS_ACTIVE, Grant: &pb.Grant{Patient: me.Bytes(), Grantee: hospital.Bytes(),
 		Categories: 1 << pb.Category_CATEGORY_CONDITIONS, Purpose: pb.Purpose_PURPOSE_TREATMENT, Permission: pb.Permission_PERMISSION_READ}}}, nil
 }
-func (n *node) Grant(context.Context, string, ptoy.ID, agent.GrantOptions) error { n.changes.Add(1); return nil }
-func (n *node) Revoke(context.Context, string, ptoy.ID) error                    { n.changes.Add(1); return nil }
+func (n *node) Grant(context.Context, string, ptoy.ID, agent.GrantOptions) error {
+	n.changes.Add(1)
+	return nil
+}
+func (n *node) Revoke(context.Context, string, ptoy.ID) error { n.changes.Add(1); return nil }
 func (n *node) WhyNot(context.Context, string, ptoy.ID, pb.Category, pb.Purpose) (string, error) {
 	return "", nil
 }
@@ -63,7 +66,10 @@ func (n *node) StartPhoneChange(context.Context, string, string) (string, error)
 	n.changes.Add(1)
 	return strings.Repeat("ab", 16), nil
 }
-func (n *node) ChangePhone(context.Context, string, string, string) error { n.changes.Add(1); return nil }
+func (n *node) ChangePhone(context.Context, string, string, string) error {
+	n.changes.Add(1)
+	return nil
+}
 func (n *node) ChangePassphrase(context.Context, string, string, string) error {
 	n.changes.Add(1)
 	return nil

@@ -147,7 +147,8 @@ func (a webAccount) Accesses(ctx context.Context, tok string) (*client.AuditTrai
 	if err != nil {
 		return nil, err
 	}
-	return a.n.selfClient().As(kp).AuditEvents(ctx, kp, id, time.Time{}, time.Time{})
+	c := a.n.selfClient().As(kp)
+	return c.AuditEventsChecked(ctx, c, kp, id, time.Time{}, time.Time{})
 }
 
 // Name names an account for the patient: an organisation by its name, a

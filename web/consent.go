@@ -38,8 +38,9 @@ type Consent interface {
 	// "" if it can.
 	WhyNot(ctx context.Context, tok string, reader ptoy.ID, c pb.Category, p pb.Purpose) (string, error)
 	// Accesses is the patient's audit trail at the node, each event's
-	// proof checked against the ledger's anchors; a check that fails is
-	// ptoy.Unauthenticated with what failed.
+	// proof checked against the ledger's anchors: the events whose proof
+	// fails are in the trail's Failed, a chain that does not check in its
+	// ChainErr (client.AuditEventsChecked).
 	Accesses(ctx context.Context, tok string) (*client.AuditTrail, error)
 	// Name names an account for the patient, acting for org if it is a
 	// practitioner: never PHI of others.
@@ -361,7 +362,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // accessEntry is one access as the page shows it.
 type accessEntry struct {
 	Time, Who, Org, Purpose, What, Decision, Proof string
-	Glass, Denied, Verified                        bool
+	Glass, Denied, Verified, Failed                bool
 	at                                             time.Time
 }
 
@@ -403,12 +404,18 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var entries []accessEntry
-	add := func(evs []audit.Event, verified bool) {
-		for _, ev := range evs {
+	add := func(evs []audit.Event, verified bool, errs []error) {
+		for i, ev := range evs {
 			e := accessEntry{Time: ev.Time.UTC().Format("2 January 2006, 15:04:05 UTC"), Purpose: capital(ev.Purpose),
 				Verified: verified, Proof: "Verified", at: ev.Time, Glass: ev.Action == "break-glass" || ev.Purpose == "emergency",
 				Denied: ev.Decision == audit.Deny}
-			if !verified {
+			switch {
+			case errs != nil:
+				e.Failed, e.Proof = true, "Failed: "+ptoy.Message(errs[i])
+				if ev.Time.IsZero() {
+					e.Time = "Unknown"
+				}
+			case !verified:
 				e.Proof = "Not yet anchored on the ledger"
 			}
 			switch {
@@ -442,8 +449,17 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 			entries = append(entries, e)
 		}
 	}
-	add(trail.Verified, true)
-	add(trail.Pending, false)
+	add(trail.Verified, true, nil)
+	add(trail.Pending, false, nil)
+	var failed []audit.Event
+	var why []error
+	for _, f := range trail.Failed {
+		failed, why = append(failed, f.Event), append(why, f.Err)
+	}
+	add(failed, false, why)
+	if trail.ChainErr != nil && failure == "" {
+		failure = "The list does not check against the ledger: " + ptoy.Message(trail.ChainErr) + ". Some accesses may be missing or altered."
+	}
 	slices.SortStableFunc(entries, func(a, b accessEntry) int { return b.at.Compare(a.at) })
 	glass := 0
 	var others, own []accessEntry
@@ -451,7 +467,7 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 		if e.Glass {
 			glass++
 		}
-		if e.Who == "You" {
+		if e.Who == "You" && !e.Failed {
 			own = append(own, e)
 		} else {
 			others = append(others, e)
@@ -459,6 +475,6 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "accesses", page{Title: "Who has seen your records", SignedIn: true, Nav: "/accesses", Data: map[string]any{
 		"Others": others, "Own": own, "Failure": failure, "Node": trail.Node, "Complete": trail.Complete,
-		"Verified": len(trail.Verified), "Pending": len(trail.Pending), "Glass": glass,
+		"Verified": len(trail.Verified), "Pending": len(trail.Pending), "Failed": len(trail.Failed), "Glass": glass,
 	}})
 }

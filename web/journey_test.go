@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,12 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"ptoy"
+	"ptoy/audit"
 	"ptoy/auth"
 	"ptoy/devnet"
 	"ptoy/directory"
 	"ptoy/internal/wait"
 	"ptoy/keys"
 	"ptoy/ledger"
+	"ptoy/store"
 )
 
 // TestPatientJourney walks Alice, in Chromium, through the pages that
@@ -259,6 +262,42 @@ func TestPatientJourney(t *testing.T) {
 	click(t, bctx, `form[action="/signin"] button[type=submit]`)
 	has("#passphrase-error", "passphrase is wrong")
 	signIn(newPass)
+
+	// The node's operator edits Dr Osei's access in the node's audit
+	// store: its proof fails, and the page says so on that entry and of
+	// the list as a whole.
+	n.StopNode(0)
+	db, err := store.Open(n.Info.Nodes[0].Home + "/data/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edits []store.Write
+	db.Scan(nil, nil, func(k, v []byte) error {
+		e, err := audit.DecodeEvent(v)
+		if err == nil && e.Patient == alice.ID() && e.Actor == osei.ID() && len(edits) == 0 {
+			e.Reason = "nothing happened here"
+			edits = append(edits, store.Write{Key: bytes.Clone(k), Value: e.Encode()})
+		}
+		return nil
+	})
+	if len(edits) != 1 {
+		t.Fatal("no event of Dr Osei's in the node's audit store")
+	}
+	if err := db.Commit(edits, true); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := n.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	signIn(newPass)
+	visit("/accesses")
+	// (Other events in its batch fail too: their proofs pass through it.)
+	has("main", "failed the check")
+	has("main", "The list does not check against the ledger")
+	has(".card.failed", "practitioner "+consentShort(osei.ID()))
+	has(".card.failed", "Failed: node node1 served an audit event that does not match its anchored batch")
+	p.check("accesses-tampered")
 }
 
 // fhirSearch searches the FHIR API of node 1 as practitioner k acting

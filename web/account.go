@@ -67,7 +67,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, tok strin
 		s.fail(w, r, err)
 		return
 	}
+	me, _ := s.cfg.Patients.Session(tok)
 	s.render(w, r, status, "account", page{Title: "Your account", SignedIn: true, Nav: "/account", Data: map[string]any{
+		"Account": me.String(),
 		"Name": name, "Phone": phone, "Form": f, "Done": done, "MinPassphrase": minPassphrase,
 	}})
 }

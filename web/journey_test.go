@@ -118,6 +118,7 @@ func TestPatientJourney(t *testing.T) {
 	has(".cards", "Read and write")
 	has(".cards", "Treatment")
 	whyNot, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector(".whynot").textContent`))
+	t.Logf("why not: %.300s", whyNot)
 	if !strings.Contains(whyNot, "Mental health") || !strings.Contains(whyNot, "Medications") {
 		t.Errorf("the categories the hospital cannot see, and why: %s", whyNot)
 	}

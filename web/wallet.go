@@ -87,7 +87,9 @@ func (s *Server) renderWallet(w http.ResponseWriter, r *http.Request, tok string
 	if quota > 0 {
 		pct = int(min(100, used*100/quota))
 	}
+	me, _ := s.cfg.Patients.Session(tok)
 	s.render(w, r, status, "wallet", page{Title: "Wallet and storage", SignedIn: true, Nav: "/wallet", Data: map[string]any{
+		"Account": me.String(),
 		"Balance": ledger.FormatPTOY(st.Balance), "Used": ledger.FormatBytes(used), "Quota": ledger.FormatBytes(quota),
 		"Percent": pct, "Plans": plans, "Active": active, "Form": f, "Done": done,
 	}})

@@ -70,7 +70,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, tok strin
 	me, _ := s.cfg.Patients.Session(tok)
 	s.render(w, r, status, "account", page{Title: "Your account", SignedIn: true, Nav: "/account", Data: map[string]any{
 		"Account": me.String(),
-		"Name": name, "Phone": phone, "Form": f, "Done": done, "MinPassphrase": minPassphrase,
+		"Name":    name, "Phone": phone, "Form": f, "Done": done, "MinPassphrase": minPassphrase,
 	}})
 }
 

@@ -94,6 +94,19 @@ type AuditTrail struct {
 	// LedgerNode is the base URL of the node through which the anchors
 	// were read.
 	LedgerNode string
+	// Failed are the events whose proof did not check, and ChainErr what
+	// did not check of the patient's chain, when the trail was listed with
+	// AuditEventsChecked; AuditEventsVia fails instead.
+	Failed   []AuditFailure
+	ChainErr error
+}
+
+// AuditFailure is an event whose proof did not check: the event as the
+// node served it (zero if it did not decode) and what failed
+// (ptoy.Unauthenticated).
+type AuditFailure struct {
+	Event audit.Event
+	Err   error
 }
 
 // AuditEvents is AuditEventsVia with c itself as the ledger node: the
@@ -114,6 +127,21 @@ func (c *Client) AuditEvents(ctx context.Context, patient tx.Signer, id ptoy.ID,
 // The whole list is fetched and checked, and from and to (zero: open)
 // bound what is returned.
 func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
+	return c.auditEvents(ctx, ledger, patient, id, from, to, false)
+}
+
+// AuditEventsChecked is AuditEventsVia for a reader who wants every event
+// with its own verdict: an event whose proof does not check is kept in
+// the trail's Failed with what failed, and a chain that does not check
+// in ChainErr (Complete is then false), rather than failing the whole
+// list. Errors are those of asking the node.
+func (c *Client) AuditEventsChecked(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
+	return c.auditEvents(ctx, ledger, patient, id, from, to, true)
+}
+
+// auditEvents lists and checks the patient's audit trail; with each it
+// keeps going past a check that fails, noting it in the trail.
+func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time, each bool) (*AuditTrail, error) {
 	const op = "client.AuditEvents"
 	if ledger == nil {
 		ledger = c
@@ -163,14 +191,33 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 	}
 	var verified []audit.Event
 	var lastBatch uint64
+	failed := func(ev audit.Event, err error) error {
+		if !each {
+			return err
+		}
+		if inRange(ev.Time, from, to) || ev.Time.IsZero() {
+			out.Failed = append(out.Failed, AuditFailure{Event: ev, Err: err})
+		}
+		return nil
+	}
 	for _, ap := range r.Msg.Events {
 		ev, err := audit.DecodeEvent(ap.Event)
 		if err != nil {
-			return nil, err
+			if !each {
+				return nil, err
+			}
+			failed(audit.Event{}, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event that does not decode", err))
+			continue
 		}
 		a, err := anchor(ap.Batch)
 		if err != nil {
-			return nil, err
+			if ptoy.KindOf(err) != ptoy.Unauthenticated {
+				return nil, err
+			}
+			if err := failed(ev, err); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		p := audit.Proof{Event: ev, Index: ap.Index,
 			Batch: audit.Batch{ID: ap.Batch, First: ap.First, Last: ap.Last, Count: uint32(ap.Last - ap.First + 1)}}
@@ -183,21 +230,32 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 		anchored := audit.Batch{ID: a.Batch, First: a.First, Last: a.Last, Count: uint32(a.Last - a.First + 1)}
 		copy(anchored.Root[:], a.Root)
 		if err := audit.VerifyAnchored(p, anchored); err != nil {
-			return nil, ptoy.E(op, ptoy.Unauthenticated,
-				"node "+r.Msg.Node+" served an audit event that does not match its anchored batch", err)
+			if err := failed(ev, ptoy.E(op, ptoy.Unauthenticated,
+				"node "+r.Msg.Node+" served an audit event that does not match its anchored batch", err)); err != nil {
+				return nil, err
+			}
+			lastBatch = max(lastBatch, ap.Batch)
+			continue
 		}
 		if ev.Patient != id {
-			return nil, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event of another patient")
+			if err := failed(ev, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event of another patient")); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		verified = append(verified, ev)
 		lastBatch = max(lastBatch, ap.Batch)
 	}
 	if lastBatch > 0 {
 		if err := checkChain(r.Msg.Chain, id, lastBatch, verified, anchor); err != nil {
-			return nil, ptoy.E(op, ptoy.Unauthenticated,
-				"node "+r.Msg.Node+" left events out of the patient's audit trail", err)
+			if !each {
+				return nil, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" left events out of the patient's audit trail", err)
+			}
+			out.ChainErr = ptoy.E(op, ptoy.Unauthenticated,
+				"the list node "+r.Msg.Node+" served does not match the chain of the patient's events anchored on the ledger", err)
+		} else {
+			out.Complete = true
 		}
-		out.Complete = true
 	}
 	for _, ev := range verified {
 		if inRange(ev.Time, from, to) {

@@ -114,6 +114,9 @@ type pending struct {
 	// Done marks a completed registration, kept without name, phone or
 	// code until its purge time so that a replay is told it was used.
 	Done bool `json:"d,omitempty"`
+	// Change is the patient whose new phone number this code verifies
+	// (StartPhoneChange); empty for a registration.
+	Change []byte `json:"g,omitempty"`
 }
 
 type profileRecord struct {
@@ -208,7 +211,7 @@ func (d *Directory) Start(ctx context.Context, name, phone string) (regID string
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	id, code, expires, err := d.begin(op, name, phone)
+	id, code, expires, err := d.begin(op, name, phone, nil)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -221,7 +224,7 @@ func (d *Directory) Start(ctx context.Context, name, phone string) (regID string
 
 // begin stores a new pending registration and returns its id, code
 // and expiry.
-func (d *Directory) begin(op, name, phone string) (id []byte, code string, expires time.Time, err error) {
+func (d *Directory) begin(op, name, phone string, change []byte) (id []byte, code string, expires time.Time, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -278,6 +281,7 @@ func (d *Directory) begin(op, name, phone string) (id []byte, code string, expir
 		// Check, and completed up to ttl after its Claim, so keep it at
 		// least that long past expiry.
 		PurgeAt: expires.Add(2*d.ttl + purgeGrace),
+		Change:  change,
 	}
 	pk := pendingKey(id)
 	pv, err := d.keys.sealJSON(op, pk, p)
@@ -355,6 +359,9 @@ func (d *Directory) Check(ctx context.Context, regID, code string) error {
 	if err != nil {
 		return err
 	}
+	if len(p.Change) > 0 {
+		return ptoy.E(op, ptoy.NotFound, unknownRegMsg)
+	}
 	if len(p.Claimed) > 0 {
 		return ptoy.E(op, ptoy.PermissionDenied, usedMsg)
 	}
@@ -397,6 +404,9 @@ func (d *Directory) Claim(ctx context.Context, regID, code string, patient ptoy.
 	id, pk, p, err := d.loadPending(op, regID)
 	if err != nil {
 		return "", err
+	}
+	if len(p.Change) > 0 {
+		return "", ptoy.E(op, ptoy.NotFound, unknownRegMsg)
 	}
 	if len(p.Claimed) > 0 {
 		return "", ptoy.E(op, ptoy.PermissionDenied, usedMsg)

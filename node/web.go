@@ -22,5 +22,6 @@ func (p webPatients) SignOut(tok string) { p.n.EndSession(tok) }
 
 // openWeb makes the patient app the node serves at "/".
 func (n *Node) openWeb() (*web.Server, error) {
-	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Log: n.log})
+	a := webAccount{n}
+	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Consent: a, Wallet: a, Profile: a, Log: n.log})
 }

@@ -20,7 +20,7 @@ import (
 	"ptoy/keys"
 )
 
-var screenshots = flag.String("screenshots", "", "also keep the browser tests' screenshots in this directory")
+var screenshots = flag.String("screenshots", "", "also keep the browser tests' screenshots in this directory (or $PTOY_SCREENSHOTS)")
 
 // browser starts a headless Chromium (installed by tools/chromium.sh if
 // missing) and returns a tab's context.
@@ -87,7 +87,7 @@ func (p *pages) check(name string) {
 	p.t.Helper()
 	p.n++
 	for _, w := range []int64{1280, 390} {
-		h := int64(900)
+		h := int64(800)
 		if w == 390 {
 			h = 844
 		}
@@ -106,7 +106,7 @@ func (p *pages) check(name string) {
 			p.t.Fatal(err)
 		}
 		file := fmt.Sprintf("%02d-%s-%d.png", p.n, name, w)
-		for _, d := range []string{p.dir, *screenshots} {
+		for _, d := range []string{p.dir, *screenshots, os.Getenv("PTOY_SCREENSHOTS")} {
 			if d != "" {
 				if err := os.WriteFile(filepath.Join(d, file), shot, 0o644); err != nil {
 					p.t.Fatal(err)
@@ -132,7 +132,7 @@ func (p *pages) check(name string) {
 			}
 		}
 	}
-	if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+	if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -150,7 +150,7 @@ func (s *Server) lab(w http.ResponseWriter, r *http.Request) {
 	if title == "" {
 		title = "Lab " + code
 	}
-	s.render(w, r, http.StatusOK, "lab", page{Title: title, SignedIn: true, Data: map[string]any{
+	s.render(w, r, http.StatusOK, "lab", page{Title: title, SignedIn: true, Nav: "/timeline", Data: map[string]any{
 		"Title": title, "Code": code, "Points": pts, "Chart": chart(title, pts, low, high),
 	}})
 }

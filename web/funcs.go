@@ -5,7 +5,20 @@ import (
 	"time"
 )
 
+// navItem is one link of the main navigation.
+type navItem struct{ Path, Label string }
+
+var nav = []navItem{
+	{"/timeline", "Timeline"},
+	{"/records/new", "Add a record"},
+	{"/access", "Who can see"},
+	{"/accesses", "Who has seen"},
+	{"/wallet", "Wallet"},
+	{"/account", "Account"},
+}
+
 var funcs = template.FuncMap{
+	"navItems": func() []navItem { return nav },
 	// date shows a FHIR date or dateTime as a day ("2 March 2024").
 	"date": func(s string) string {
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"} {

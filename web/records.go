@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"ptoy"
 )
@@ -171,6 +173,8 @@ var kinds = []kind{
 		title: func(r any) string { return concept(at(r, "vaccineCode")) }},
 	{Type: "Observation", Label: "Lab results", One: "Lab result", Query: "&category=laboratory", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("issued")},
 		title: func(r any) string { return concept(at(r, "code")) }},
+	{Type: "Observation", Label: "Vital signs", One: "Vital sign", Query: "&category=vital-signs", date: []func(any) any{dateAt("effectiveDateTime"), dateAt("effectivePeriod", "start"), dateAt("issued")},
+		title: func(r any) string { return concept(at(r, "code")) }},
 	{Type: "DocumentReference", Label: "Documents", One: "Document", date: []func(any) any{dateAt("date"), dateAt("context", "period", "start")},
 		title: func(r any) string {
 			if d := str(at(r, "description")); d != "" {
@@ -202,10 +206,52 @@ func kindOf(typ string) (kind, bool) {
 	return kind{}, false
 }
 
+// kindFor is the kind of a record read: a vital-signs Observation is a
+// vital sign, any other a lab result.
+func kindFor(k kind, r map[string]any) kind {
+	if k.Type != "Observation" {
+		return k
+	}
+	for _, c := range list(r["category"]) {
+		for _, cd := range list(obj(c)["coding"]) {
+			if str(obj(cd)["code"]) == "vital-signs" {
+				for _, v := range kinds {
+					if v.Label == "Vital signs" {
+						return v
+					}
+				}
+			}
+		}
+	}
+	return k
+}
+
 // entry is one record as the pages show it.
 type entry struct {
 	Type, ID, Label, One, Title, Date string
 	Lab                               *labValue
+	Text                              string // a plain-text document's text
+}
+
+// noteText is the text of a document's plain-text attachment, if it has
+// one inline.
+func noteText(r map[string]any) string {
+	for _, c := range list(r["content"]) {
+		a := obj(obj(c)["attachment"])
+		if !strings.HasPrefix(str(a["contentType"]), "text/plain") {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(str(a["data"]))
+		if err != nil || !utf8.Valid(b) {
+			continue
+		}
+		t := string(b)
+		if utf8.RuneCountInString(t) > 20000 {
+			t = string([]rune(t)[:20000]) + "…"
+		}
+		return t
+	}
+	return ""
 }
 
 // labValue is a lab result's value, unit, reference range and flag.
@@ -232,6 +278,9 @@ func (k kind) entry(r map[string]any) entry {
 	}
 	if k.Type == "Observation" {
 		e.Lab = lab(r)
+	}
+	if k.Type == "DocumentReference" {
+		e.Text = noteText(r)
 	}
 	return e
 }
@@ -265,6 +314,18 @@ func lab(r map[string]any) *labValue {
 		l.Value = s
 	} else if c := concept(r["valueCodeableConcept"]); c != "" {
 		l.Value = c
+	} else if cs := list(r["component"]); len(cs) > 0 {
+		// A panel such as blood pressure: its components' values, "128/82".
+		var vs []string
+		for _, c := range cs {
+			if f, ok := num(at(c, "valueQuantity", "value")); ok {
+				vs = append(vs, fmtNum(f))
+				if l.Unit == "" {
+					l.Unit = str(at(c, "valueQuantity", "unit"))
+				}
+			}
+		}
+		l.Value = strings.Join(vs, "/")
 	}
 	rr := obj(at(r, "referenceRange", 0))
 	if lo, ok := num(at(rr, "low", "value")); ok {
@@ -387,7 +448,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 			summary = append(summary, fmt.Sprintf("%d %s", counts[k.Label], strings.ToLower(name)))
 		}
 	}
-	s.render(w, r, http.StatusOK, "timeline", page{Title: "Your health timeline", SignedIn: true, Data: map[string]any{
+	s.render(w, r, http.StatusOK, "timeline", page{Title: "Your health timeline", SignedIn: true, Nav: "/timeline", Data: map[string]any{
 		"Years": timeline(entries), "Total": len(entries), "Summary": strings.Join(summary, ", "),
 	}})
 }
@@ -473,10 +534,11 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	k = kindFor(k, res)
 	e := k.entry(res)
 	var fs []field
 	details(res, "", &fs)
-	s.render(w, r, http.StatusOK, "record", page{Title: e.Title, SignedIn: true, Data: map[string]any{
-		"Entry": e, "Status": str(res["status"]), "Fields": fs,
+	s.render(w, r, http.StatusOK, "record", page{Title: e.Title, SignedIn: true, Nav: "/timeline", Data: map[string]any{
+		"Entry": e, "Status": str(res["status"]), "Fields": fs, "Added": r.URL.Query().Get("added") == "1",
 	}})
 }

@@ -15,6 +15,18 @@
 //	GET  /timeline            the patient's records by year
 //	GET  /records/{type}/{id} one record, readable
 //	GET  /labs/{code}         one lab (a LOINC code) over time: a chart and a table
+//	GET  /records/new, POST   add your own record: a note or a blood-pressure reading
+//	GET  /access              who can see your records: grants, and why not
+//	POST /access/grant, /access/revoke
+//	GET  /accesses            who has seen your records: the audit trail, proofs checked
+//	GET  /wallet              PTOY balance and storage
+//	POST /wallet/send, /wallet/plan
+//	GET  /account             name and phone
+//	POST /account/phone, /account/phone/confirm, /account/passphrase
+//
+// The pages that act (grant, revoke, send, change the phone or the
+// passphrase) do so through the node (Consent, Wallet, Profile) as the
+// patient's session, with the keys it holds.
 package web
 
 import (
@@ -54,7 +66,12 @@ type Config struct {
 	// FHIR is the node's FHIR API (paths under /fhir), called in process
 	// with the patient's session.
 	FHIR http.Handler
-	Log  *slog.Logger
+	// Consent, Wallet and Profile serve the pages of the same names; a
+	// page whose part is nil answers that it is not available.
+	Consent Consent
+	Wallet  Wallet
+	Profile Profile
+	Log     *slog.Logger
 }
 
 // Server is the patient app.
@@ -85,7 +102,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "timeline", "record", "lab", "error"} {
+	for _, name := range []string{"signin", "timeline", "record", "lab", "error", "access", "accesses", "wallet", "account", "newrecord"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("web.New", ptoy.Other, err)
@@ -102,6 +119,19 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /timeline", s.timeline)
 	m.HandleFunc("GET /records/{type}/{id}", s.record)
 	m.HandleFunc("GET /labs/{code}", s.lab)
+	m.HandleFunc("GET /records/new", s.newRecordPage)
+	m.HandleFunc("POST /records/new", s.newRecord)
+	m.HandleFunc("GET /access", s.accessPage)
+	m.HandleFunc("POST /access/grant", s.grant)
+	m.HandleFunc("POST /access/revoke", s.revoke)
+	m.HandleFunc("GET /accesses", s.accessesPage)
+	m.HandleFunc("GET /wallet", s.walletPage)
+	m.HandleFunc("POST /wallet/send", s.send)
+	m.HandleFunc("POST /wallet/plan", s.buyPlan)
+	m.HandleFunc("GET /account", s.accountPage)
+	m.HandleFunc("POST /account/phone", s.startPhoneChange)
+	m.HandleFunc("POST /account/phone/confirm", s.confirmPhoneChange)
+	m.HandleFunc("POST /account/passphrase", s.changePassphrase)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "There is no page here.")
 	})
@@ -111,7 +141,8 @@ func New(cfg Config) (*Server, error) {
 
 // Paths are the patterns the app answers under, for the node's mux (so
 // that what no part of the node serves stays unmatched).
-var Paths = []string{"/{$}", "/signin", "/signout", "/timeline", "/records/", "/labs/", "/static/"}
+var Paths = []string{"/{$}", "/signin", "/signout", "/timeline", "/records/", "/labs/", "/static/",
+	"/access", "/access/", "/accesses", "/wallet", "/wallet/", "/account", "/account/"}
 
 // Handler serves the app.
 func (s *Server) Handler() http.Handler {
@@ -133,7 +164,9 @@ type page struct {
 	Title    string
 	CSRF     string
 	SignedIn bool
-	Data     any
+	// Nav is the path of the page's place in the main navigation.
+	Nav  string
+	Data any
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {

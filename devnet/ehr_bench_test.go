@@ -6,13 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"ptoy/keys"
 	"ptoy/match"
 	"ptoy/synth"
 )
 
+// importBatch is the batch of the import benchmark: ptoy sync's largest.
+const importBatch = 5000
+
 // BenchmarkEHRImport files synthetic EHR resources as General Hospital's
 // holdings end to end (parse, validate, seal, put the ciphertext,
-// commit, index), in batches of 500, on 1 and 4 validators, and prints
+// commit, index), in batches of 5,000, on 1 and 4 validators, and prints
 // resources per second.
 //
 //	go test -run '^$' -bench EHRImport -benchtime 1x ./devnet
@@ -21,7 +25,7 @@ func BenchmarkEHRImport(b *testing.B) {
 		b.Run(fmt.Sprintf("validators=%d", vals), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 			defer cancel()
-			n, err := Start(ctx, Options{Home: b.TempDir(), Validators: vals, NoPatients: true})
+			n, err := Start(ctx, Options{Home: b.TempDir(), Validators: vals, NoPatients: true, KDF: keys.TestKDF})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -37,12 +41,12 @@ func BenchmarkEHRImport(b *testing.B) {
 			total := 0
 			for i := range b.N {
 				src := fmt.Sprintf("bench-%d", i)
-				for s := 0; s < len(res); s += 500 {
-					out, err := h.Import(ctx, src, res[s:min(s+500, len(res))])
+				for s := 0; s < len(res); s += importBatch {
+					out, err := h.Import(ctx, src, res[s:min(s+importBatch, len(res))])
 					if err != nil {
 						b.Fatal(err)
 					}
-					if len(out.Failed) > 0 || out.Created != min(500, len(res)-s) {
+					if len(out.Failed) > 0 || out.Created != min(importBatch, len(res)-s) {
 						b.Fatalf("import: %+v", out)
 					}
 				}
@@ -61,12 +65,20 @@ func BenchmarkEHRImport(b *testing.B) {
 func BenchmarkLocate(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	n, err := Start(ctx, Options{Home: b.TempDir(), NoPatients: true})
+	n, err := Start(ctx, Options{Home: b.TempDir(), NoPatients: true, KDF: keys.TestKDF})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer n.Close()
 	h := n.Nodes[0].Holdings()
+	gh, err := n.Key("general-hospital")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// 100,000 Patient resources need more than the first plan's 100 MB.
+	if _, err := n.Client(0).BuyPlan(ctx, gh, 2, gh.ID()); err != nil {
+		b.Fatal(err)
+	}
 	const people = 100_000
 	ps, _ := synth.Generate(7, people, synth.Options{Hospital: "General Hospital", Duplicates: 0.1})
 	var batch [][]byte

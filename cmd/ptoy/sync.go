@@ -45,7 +45,7 @@ checkpoint, .failed.ndjson) with the reason, and do not stop the run.`)
 	name := fs.String("source", "", "the source's `NAME` (default: dir:<base name> or the server's URL)")
 	cpPath := fs.String("checkpoint", "", "the checkpoint `FILE`")
 	report := fs.String("report", "", "where failed resources are listed (`FILE`, NDJSON)")
-	batch := fs.Int("batch", 500, "resources per batch (`N`, 1 to 1000)")
+	batch := fs.Int("batch", 1000, "resources per batch (`N`, 1 to 5000)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	sf := addServerFlags(fs)
 	pos, err := parseArgs(fs, args)
@@ -60,8 +60,8 @@ checkpoint, .failed.ndjson) with the reason, and do not stop the run.`)
 		return usageErr("ptoy sync needs --as KEYNAME: the organisation or one of its admins (run ptoy sync -h)")
 	case (*dir == "") == (*fhirURL == ""):
 		return usageErr("ptoy sync needs one source: --dir DIR or --fhir URL")
-	case *batch < 1 || *batch > 1000:
-		return usageErr("--batch is 1 to 1000")
+	case *batch < 1 || *batch > 5000:
+		return usageErr("--batch is 1 to 5000")
 	}
 	k, err := c.loadKey(*as)
 	if err != nil {

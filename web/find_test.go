@@ -39,7 +39,9 @@ func (g *registrar) Start(_ context.Context, _, _, _ string) (string, string, er
 	g.calls.Add(1)
 	return signupID, "+1 ••• ••• 0123", g.startErr
 }
-func (g *registrar) Pending(id string) (string, bool) { return "+1 ••• ••• 0123", id == signupID }
+func (g *registrar) Pending(id string) (string, bool) {
+	return "+1 ••• ••• 0123", id == signupID
+}
 func (g *registrar) Complete(context.Context, string, string, string) (string, time.Time, ptoy.ID, error) {
 	g.calls.Add(1)
 	if g.completeEr != nil {
@@ -174,8 +176,8 @@ func fieldError(t *testing.T, what string, w *httptest.ResponseRecorder, field, 
 		t.Errorf("%s: no message %q next to %s (%v)", what, msg, field, m)
 		return
 	}
-	if !regexp.MustCompile(`aria-describedby="[^"]*\b` + field + `-error\b`).MatchString(body) ||
-		!regexp.MustCompile(`id="` + field + `"[^>]*aria-invalid="true"`).MatchString(body) {
+	if !regexp.MustCompile(`aria-describedby="[^"]*\b`+field+`-error\b`).MatchString(body) ||
+		!regexp.MustCompile(`id="`+field+`"[^>]*aria-invalid="true"`).MatchString(body) {
 		t.Errorf("%s: %s does not point at its message or is not marked invalid", what, field)
 	}
 }

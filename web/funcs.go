@@ -10,7 +10,7 @@ import (
 // "input" in layout.html).
 type inputField struct {
 	ID, Label, Value, Error, Hint, Type, Auto, Mode string
-	Optional                                      bool
+	Optional                                        bool
 }
 
 // input makes an inputField; opts are "type=…", "auto=…" (autocomplete),

@@ -19,7 +19,7 @@ import (
 // sign-up and "find my records" on a one-node network whose General
 // Hospital synced its EHR (Alice is in it as "Alicia", at the address she
 // had before): she signs up with her name and phone (the code from the
-// outbox; passphrases that differ first), lands on "find my records" with
+// outbox; passphrases that differ, then a wrong code, first), lands on "find my records" with
 // her account id, searches with Bob's details and finds nothing, searches
 // with hers and her previous address and is proposed General Hospital's
 // records (their count and years), confirms, and sees them in her
@@ -100,6 +100,16 @@ func TestSignupAndFindRecords(t *testing.T) {
 	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)
 	has("#again-error", "not the same")
 	p.check("signup-code-errors")
+	// A wrong code is told next to it, and the same form then goes on
+	// with the right one.
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	run(chromedp.SendKeys(chromedp.ID("code"), wrong), chromedp.SendKeys(chromedp.ID("passphrase"), "harbour lights at dusk"),
+		chromedp.SendKeys(chromedp.ID("again"), "harbour lights at dusk"))
+	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)
+	has("#code-error", "Wrong code; 4 attempts left")
 	run(chromedp.SendKeys(chromedp.ID("code"), code), chromedp.SendKeys(chromedp.ID("passphrase"), "harbour lights at dusk"),
 		chromedp.SendKeys(chromedp.ID("again"), "harbour lights at dusk"))
 	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)

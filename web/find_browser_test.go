@@ -102,14 +102,25 @@ func TestSignupAndFindRecords(t *testing.T) {
 	p.check("signup-code-errors")
 	// A wrong code is told next to it, and the same form then goes on
 	// with the right one.
+	clearCode := func() {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("code").value = ""`)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	wrong := "000000"
 	if code == wrong {
 		wrong = "111111"
 	}
+	clearCode()
 	run(chromedp.SendKeys(chromedp.ID("code"), wrong), chromedp.SendKeys(chromedp.ID("passphrase"), "harbour lights at dusk"),
 		chromedp.SendKeys(chromedp.ID("again"), "harbour lights at dusk"))
 	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)
 	has("#code-error", "Wrong code; 4 attempts left")
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.ID("code"))); v != wrong {
+		t.Errorf("the code typed was not kept in the form: %q", v)
+	}
+	clearCode()
 	run(chromedp.SendKeys(chromedp.ID("code"), code), chromedp.SendKeys(chromedp.ID("passphrase"), "harbour lights at dusk"),
 		chromedp.SendKeys(chromedp.ID("again"), "harbour lights at dusk"))
 	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)

@@ -39,10 +39,11 @@ type Signup interface {
 // the code and the passphrase (never kept in the form).
 type signupForm struct {
 	Name, Phone string
-	// ID is the sign-up's id once the code is sent; To, the phone masked.
-	ID, To  string
-	Message string
-	Errors  errs
+	// ID is the sign-up's id once the code is sent; To, the phone masked;
+	// Code, what was typed for it.
+	ID, To, Code string
+	Message      string
+	Errors       errs
 }
 
 var signupRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -132,8 +133,8 @@ func (s *Server) completeSignup(w http.ResponseWriter, r *http.Request) {
 		s.renderSignup(w, r, http.StatusUnprocessableEntity, signupForm{Message: "This sign-up is unknown or too old. Start again: we will send you a new code."})
 		return
 	}
-	f := signupForm{ID: id, To: to, Errors: errs{}}
 	code, pass, again := value(r, "code", 16), r.PostFormValue("passphrase"), r.PostFormValue("again")
+	f := signupForm{ID: id, To: to, Code: code, Errors: errs{}}
 	switch {
 	case code == "":
 		f.Errors["code"] = "Enter the code we sent to your phone."

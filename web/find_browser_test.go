@@ -23,7 +23,8 @@ import (
 // her account id, searches with Bob's details and finds nothing, searches
 // with hers and her previous address and is proposed General Hospital's
 // records (their count and years), confirms, and sees them in her
-// timeline; searching again shows them confirmed, not proposed again.
+// timeline; searching again shows them confirmed, not proposed again;
+// she logs out and signs in with her account id and passphrase.
 // Every page is photographed at 1280 and 390 px and checked with
 // axe-core.
 func TestSignupAndFindRecords(t *testing.T) {
@@ -200,4 +201,13 @@ func TestSignupAndFindRecords(t *testing.T) {
 		t.Errorf("asking again offers Confirm again")
 	}
 	p.check("find-again")
+
+	// The keystore the node kept opens with her passphrase: she logs out
+	// and signs in with her account id.
+	click(t, bctx, `form[action="/signout"] button`)
+	run(chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("passphrase"), "harbour lights at dusk"))
+	click(t, bctx, `form[action="/signin"] button[type=submit]`)
+	if loc := location(t, bctx); loc != base+"/timeline" {
+		t.Fatalf("signing in after sign-up: %s\n%s", loc, text(t, bctx, "main"))
+	}
 }

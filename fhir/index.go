@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +193,18 @@ func (x *index) entryOf(k recKey, s *stored) (*entry, error) {
 	if s.Type != "Patient" && res["subject"] == nil && res["patient"] == nil && res["beneficiary"] == nil {
 		ref := map[string]any{"reference": "Patient/" + k.patient.String()}
 		res["subject"], res["patient"], res["beneficiary"] = ref, ref, ref
+	}
+	// A record an organisation's EHR held before the patient was linked
+	// to it names the patient by the EHR's own id: it is searched as the
+	// patient's whom the ledger files it under.
+	if own := "Patient/" + k.patient.String(); s.Type != "Patient" {
+		for _, f := range []string{"subject", "patient", "beneficiary"} {
+			if ref, ok := res[f].(map[string]any); ok {
+				if r, _ := ref["reference"].(string); strings.HasPrefix(r, "Patient/") && r != own {
+					ref["reference"] = own
+				}
+			}
+		}
 	}
 	ix, err := x.reg.Extract(s.Type, res)
 	if err != nil {

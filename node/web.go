@@ -23,5 +23,6 @@ func (p webPatients) SignOut(tok string) { p.n.EndSession(tok) }
 // openWeb makes the patient app the node serves at "/".
 func (n *Node) openWeb() (*web.Server, error) {
 	a := webAccount{n}
-	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Consent: a, Wallet: a, Profile: a, Log: n.log})
+	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Consent: a, Wallet: a, Profile: a,
+		Signup: newWebSignup(n), Locator: &webLocator{n: n}, Log: n.log})
 }

@@ -23,10 +23,19 @@
 //	POST /wallet/send, /wallet/plan
 //	GET  /account             name and phone
 //	POST /account/phone, /account/phone/confirm, /account/passphrase
+//	GET  /signup, POST        sign up: name and phone, then the code and a passphrase
+//	POST /signup/complete
+//	GET  /find, POST          find my records: demographics to the record locator
+//	POST /find/confirm, /find/reject
 //
 // The pages that act (grant, revoke, send, change the phone or the
-// passphrase) do so through the node (Consent, Wallet, Profile) as the
-// patient's session, with the keys it holds.
+// passphrase, confirm a proposal) do so through the node (Consent,
+// Wallet, Profile, Locator) as the patient's session, with the keys it
+// holds. Sign-up (Signup) registers a new patient at the node, which
+// makes their keys, keeps their keystore sealed under their passphrase
+// and opens their session. The demographics a patient gives the record
+// locator are posted, never put in a URL, and not kept: the app keeps a
+// session's last answers only (who proposes how many records of what).
 package web
 
 import (
@@ -71,6 +80,10 @@ type Config struct {
 	Consent Consent
 	Wallet  Wallet
 	Profile Profile
+	// Signup signs new patients up; Locator finds their records. Their
+	// pages answer that they are not available when nil.
+	Signup  Signup
+	Locator Locator
 	Log     *slog.Logger
 }
 
@@ -79,6 +92,7 @@ type Server struct {
 	cfg   Config
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	found searches
 }
 
 //go:embed templates/*.html
@@ -102,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "timeline", "record", "lab", "error", "access", "accesses", "wallet", "account", "newrecord"} {
+	for _, name := range []string{"signin", "timeline", "record", "lab", "error", "access", "accesses", "wallet", "account", "newrecord", "signup", "find"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("web.New", ptoy.Other, err)
@@ -132,6 +146,13 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("POST /account/phone", s.startPhoneChange)
 	m.HandleFunc("POST /account/phone/confirm", s.confirmPhoneChange)
 	m.HandleFunc("POST /account/passphrase", s.changePassphrase)
+	m.HandleFunc("GET /signup", s.signupPage)
+	m.HandleFunc("POST /signup", s.startSignup)
+	m.HandleFunc("POST /signup/complete", s.completeSignup)
+	m.HandleFunc("GET /find", s.findPage)
+	m.HandleFunc("POST /find", s.find)
+	m.HandleFunc("POST /find/confirm", s.answer)
+	m.HandleFunc("POST /find/reject", s.answer)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "There is no page here.")
 	})
@@ -142,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 // Paths are the patterns the app answers under, for the node's mux (so
 // that what no part of the node serves stays unmatched).
 var Paths = []string{"/{$}", "/signin", "/signout", "/timeline", "/records/", "/labs/", "/static/",
-	"/access", "/access/", "/accesses", "/wallet", "/wallet/", "/account", "/account/"}
+	"/access", "/access/", "/accesses", "/wallet", "/wallet/", "/account", "/account/", "/signup", "/signup/", "/find", "/find/"}
 
 // Handler serves the app.
 func (s *Server) Handler() http.Handler {
@@ -325,6 +346,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		s.found.drop(c.Value)
 		s.cfg.Patients.SignOut(c.Value)
 	}
 	s.setCookie(w, r, sessionCookie, "", -1)

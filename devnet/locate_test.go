@@ -3,6 +3,9 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -168,5 +171,25 @@ func TestRecordLocator(t *testing.T) {
 	ds, err := n.Client(0).Duplicates(ctx, ghAdmin, DemoEHRSource)
 	if err != nil || len(ds) != 1 || ds[0].Band != "link" {
 		t.Fatalf("duplicates within the hospital's EHR: %+v %v", ds, err)
+	}
+	// Nothing of the EHR's demographics, or of what the patients gave
+	// the locator, is on any node's disk in clear: not in the ledger, the
+	// blocks, the blob stores or the holdings' own store.
+	for i := range n.Nodes {
+		n.StopNode(i)
+	}
+	for i := range n.Nodes {
+		filepath.WalkDir(n.Info.Nodes[i].Home, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(path)
+			for _, clear := range []string{"Alicia", "Elm Road", "Exampel", "Dock Road", "Harbour Street", "1985-03-14"} {
+				if bytes.Contains(b, []byte(clear)) {
+					t.Errorf("%s holds %q in clear", path, clear)
+				}
+			}
+			return nil
+		})
 	}
 }

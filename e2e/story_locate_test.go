@@ -2,9 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 
-	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/devnet"
 )
@@ -13,33 +14,33 @@ import (
 // EHR (synced by ptoy dev) holds her as "Alicia" at her old address,
 // proposes the link: how many records, which years, nothing more; the
 // man born the year she was, and the woman with a name like hers, are
-// not proposed. She confirms, and the records decrypt for her.
+// not proposed. She confirms, and the records decrypt for her. All of it
+// with ptoy locate.
 func (s *story) step13(t *testing.T) {
 	alice, gh := s.key("alice"), s.key("general-hospital")
-	a := agent.New(s.client(2), alice)
-	found, err := a.FindRecords(s.ctx, devnet.AliceDemographics, devnet.AliceBefore)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var node client.LocatorNode
-	var ps []client.Proposal
-	for _, f := range found {
-		if f.Err != nil {
-			t.Fatalf("the locator at %s: %v", f.Node.URL, f.Err)
+	a, b := devnet.AliceDemographics, devnet.AliceBefore
+	args := []string{"locate", "--as", "alice", "--given", a.Given, "--family", a.Family, "--birth", a.Birth, "--sex", a.Sex,
+		"--phone", a.Phone, "--street", a.Street, "--city", a.City, "--postcode", a.Postcode, "--state", a.State,
+		"--previous-street", b.Street, "--previous-postcode", b.Postcode}
+	out, _ := s.ptoy(2, true, "", args...)
+	var id string
+	var records int
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if strings.HasPrefix(line, "General Hospital") && len(f) > 3 && f[len(f)-2] == "proposed" {
+			id = f[len(f)-1]
+			records, _ = strconv.Atoi(f[2])
+		} else if len(f) > 0 && f[0] != "ORGANISATION" && strings.Contains(line, "proposed") {
+			t.Fatalf("another organisation proposes: %s", line)
 		}
-		if f.Node.Org == gh.ID() {
-			node, ps = f.Node, f.Proposals
-		} else if len(f.Proposals) > 0 {
-			t.Fatalf("%s proposes %+v", f.Node.URL, f.Proposals)
-		}
 	}
-	if len(ps) != 1 || ps[0].Records == 0 || ps[0].From == 0 {
-		t.Fatalf("General Hospital's proposals: %+v", ps)
+	if id == "" || records == 0 {
+		t.Fatalf("ptoy locate:\n%s", out)
 	}
-	t.Logf("General Hospital proposes %d records of %d–%d: %v", ps[0].Records, ps[0].From, ps[0].To, ps[0].Categories)
-	n, err := a.Confirm(s.ctx, node, ps[0])
-	if err != nil || n != ps[0].Records {
-		t.Fatalf("confirming: %d, %v", n, err)
+	t.Logf("ptoy locate:\n%s", out)
+	out, _ = s.ptoy(2, true, "", append(args, "--confirm", id)...)
+	if !strings.Contains(out, "linked "+strconv.Itoa(records)+" records from General Hospital") {
+		t.Fatalf("ptoy locate --confirm:\n%s", out)
 	}
 	recs, err := s.client(3).As(alice).Records(s.ctx, alice.ID())
 	if err != nil {
@@ -57,5 +58,12 @@ func (s *story) step13(t *testing.T) {
 	}
 	if opened != 1 {
 		t.Fatalf("Alice opened %d Patient records of Alicia through node 3", opened)
+	}
+	// Bob, born the year the hospital's Robert Sample was, is proposed
+	// nothing with his own details.
+	bo := devnet.BobDemographics
+	out, _ = s.ptoy(1, true, "", "locate", "--as", "bob", "--given", bo.Given, "--family", bo.Family, "--birth", bo.Birth, "--phone", bo.Phone)
+	if !strings.Contains(out, "no organisation proposes records") || strings.Contains(out, "not asked") {
+		t.Fatalf("Bob's search:\n%s", out)
 	}
 }

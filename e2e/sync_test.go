@@ -224,4 +224,45 @@ func TestSyncKilledAndResumed(t *testing.T) {
 			t.Fatalf("the sync took %d tokens: it should have renewed them", st.Tokens)
 		}
 	})
+
+	t.Run("export and since", func(t *testing.T) {
+		srv := ehrserver.Start(t, ehrserver.Options{Export: true, ExportPolls: 2})
+		load := func(seed int64, n int) int {
+			total := 0
+			ps, _ := synth.Generate(seed, n, synth.Options{Hospital: "General Hospital"})
+			for p := range ps {
+				var entries []string
+				p.Record.Each(func(typ string, b []byte) error {
+					var m struct{ ID string }
+					json.Unmarshal(b, &m)
+					entries = append(entries, fmt.Sprintf(`{"resource":%s,"request":{"method":"PUT","url":"%s/%s"}}`, b, typ, m.ID))
+					return nil
+				})
+				srv.Load(t, []byte(`{"resourceType":"Bundle","type":"batch","entry":[`+strings.Join(entries, ",")+`]}`))
+				total += len(entries)
+			}
+			return total
+		}
+		first := load(45, 6)
+		args := []string{"--as", "general-hospital", "--fhir", srv.URL, "--source", "gh-export", "--checkpoint", filepath.Join(work, "export.json")}
+		out := runSync(t, bin, env, args...)
+		if !strings.Contains(out, fmt.Sprintf("(%d new, 0 changed, 0 unchanged)", first)) {
+			t.Fatalf("the export sync:\n%s", out)
+		}
+		if st := srv.Stats(t); st.ExportKickoffs != 1 || st.ExportFiles == 0 || st.SearchPages != 0 {
+			t.Fatalf("the sync did not read through $export: %+v", st)
+		}
+		// Later: what changed since the first sync, and only that.
+		since := time.Now().UTC().Format(time.RFC3339Nano)
+		more := load(47, 2)
+		out = runSync(t, bin, env, append(args, "--since", since)...)
+		if !strings.Contains(out, fmt.Sprintf(" %d (%d new, 0 changed, 0 unchanged)", more, more)) {
+			t.Fatalf("the incremental sync:\n%s", out)
+		}
+		src, err := ehrsync.OpenServer(ctx, srv.URL, "gh-export", ehrsync.ServerOptions{NoExport: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHeld(t, ctx, c, gh, "gh-export", digests(t, ctx, src))
+	})
 }

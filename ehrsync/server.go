@@ -200,7 +200,7 @@ func (s *Server) fill(ctx context.Context) (bool, error) {
 	if u == "" {
 		q := url.Values{"_count": {strconv.Itoa(s.o.PageSize)}}
 		if !s.o.Since.IsZero() {
-			q.Set("_lastUpdated", "gt"+s.o.Since.UTC().Format(time.RFC3339))
+			q.Set("_lastUpdated", "gt"+s.o.Since.UTC().Format(time.RFC3339Nano))
 		}
 		u = s.base + "/" + s.o.Types[p.Type] + "?" + q.Encode()
 	}
@@ -294,7 +294,7 @@ func (s *Server) runExport(ctx context.Context) ([]string, error) {
 	const op = "ehrsync.export"
 	q := url.Values{"_type": {strings.Join(s.o.Types, ",")}}
 	if !s.o.Since.IsZero() {
-		q.Set("_since", s.o.Since.UTC().Format(time.RFC3339))
+		q.Set("_since", s.o.Since.UTC().Format(time.RFC3339Nano))
 	}
 	resp, err := s.do(ctx, http.MethodGet, s.base+"/$export?"+q.Encode(), http.Header{"Prefer": {"respond-async"}, "Accept": {"application/fhir+json"}})
 	if err != nil {

@@ -34,6 +34,7 @@ type ImportResult struct {
 	Created   int             `json:"created"`
 	Updated   int             `json:"updated"`
 	Unchanged int             `json:"unchanged"`
+	Forwarded int             `json:"forwarded,omitempty"`
 	Failed    []ImportFailure `json:"failed,omitempty"`
 }
 

@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -137,6 +138,28 @@ func TestRecordLocator(t *testing.T) {
 	}
 	if opened != 1 {
 		t.Fatalf("Alice decrypted %d Patient records of Alicia, want 1", opened)
+	}
+	// A later sync brings a new result for Alicia: the hospital files it
+	// for Alice too (the link's grant lets it), and she reads it.
+	ehr, _, _ := DemoEHR(DemoEHRPatients)
+	var aliciaID string
+	for _, r := range ehr {
+		var m struct {
+			ResourceType, ID string
+			Name             []struct{ Given []string }
+		}
+		json.Unmarshal(r, &m)
+		if m.ResourceType == "Patient" && len(m.Name) > 0 && len(m.Name[0].Given) > 0 && m.Name[0].Given[0] == "Alicia" {
+			aliciaID = m.ID
+		}
+	}
+	newLab := []byte(`{"resourceType":"Observation","id":"later-ldl-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"18262-6","display":"LDL Cholesterol"}]},"subject":{"reference":"Patient/` + aliciaID + `"},"effectiveDateTime":"2026-11-01","valueQuantity":{"value":97,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`)
+	res, err := h.Import(ctx, DemoEHRSource, [][]byte{newLab})
+	if err != nil || res.Created != 1 || res.Forwarded != 1 {
+		t.Fatalf("a later result for a linked patient: %+v %v", res, err)
+	}
+	if later, err := n.Client(0).As(alice).Records(ctx, alice.ID()); err != nil || len(later) != len(after)+1 {
+		t.Fatalf("Alice's records after the later sync: %d, want %d (%v)", len(later), len(after)+1, err)
 	}
 	// Confirmed, the proposal is not made again to anyone; confirming
 	// twice links nothing twice.

@@ -298,9 +298,12 @@ type Failure struct {
 
 // Result is what an import did.
 type Result struct {
-	Created   int       `json:"created"`
-	Updated   int       `json:"updated"`
-	Unchanged int       `json:"unchanged"`
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Forwarded counts the new and changed records of source patients
+	// already linked to a patient that were filed for that patient too.
+	Forwarded int       `json:"forwarded,omitempty"`
 	Failed    []Failure `json:"failed,omitempty"`
 }
 
@@ -414,6 +417,7 @@ func (h *Holdings) Import(ctx context.Context, source string, raws [][]byte) (*R
 			res.Updated++
 		}
 	}
+	res.Forwarded = h.forward(ctx, out)
 	// Patients whose resources were unchanged may still be missing
 	// their entry here (recovered from the ledger above): write them.
 	b := h.cfg.DB.NewBatch()
@@ -609,6 +613,78 @@ func (h *Holdings) commit(ctx context.Context, ws []*toWrite) error {
 		return ptoy.E(op, ptoy.Unavailable, err)
 	}
 	return nil
+}
+
+// forward files the new and changed records of linked source patients
+// for their patient: a new record as its version 1, a changed one as the
+// patient's copy's next version, sealed to the patient's category keys.
+// It needs the patient's leave to write them; without it (the grant the
+// link gave has ended) the records stay held, as they are, and the next
+// link or sync forwards them. It returns how many it filed.
+func (h *Holdings) forward(ctx context.Context, ws []*toWrite) int {
+	const op = "holdings.forward"
+	by := map[ptoy.ID][]*toWrite{}
+	h.mu.RLock()
+	for _, w := range ws {
+		if s := h.subjects[w.rec.Subject]; s != nil && len(s.Linked) == ptoy.IDLen {
+			p := ptoy.ID(s.Linked)
+			by[p] = append(by[p], w)
+		}
+	}
+	h.mu.RUnlock()
+	n := 0
+	for patient, list := range by {
+		pubs, err := h.cfg.PublicKeys(ctx, patient)
+		if err != nil {
+			h.cfg.Log.Warn("holdings: a linked patient's keys could not be read; records stay held", "err", err)
+			continue
+		}
+		var fw []*toWrite
+		for _, w := range list {
+			sc := consent.SealCategory(w.rec.Cat, w.rec.Labels)
+			to, ok := seal.Latest(pubs, seal.Category(sc))
+			if !ok {
+				continue
+			}
+			v := uint32(1)
+			if st, err := h.cfg.Ledger.Record(patient, w.id[:], 0); err == nil {
+				v = st.Entry.Version + 1
+			}
+			ct, err := seal.SealBytes(w.raw, seal.Ref{ID: w.id, Version: v}, to)
+			if err != nil {
+				continue
+			}
+			hash := blob.Sum(ct)
+			fw = append(fw, &toWrite{id: w.id, rec: w.rec, ct: ct, entry: &pb.RecordEntry{Id: w.id[:], Version: v, Category: sc,
+				Labels: w.rec.Labels | consent.Bit(w.rec.Cat), Hash: hash[:], Size: uint64(len(ct))}})
+		}
+		for start := 0; start < len(fw); start += maxPut {
+			part := fw[start:min(start+maxPut, len(fw))]
+			m := &pb.PutRecords{Patient: patient.Bytes(), Org: h.cfg.Org.Bytes()}
+			for _, w := range part {
+				m.Records = append(m.Records, w.entry)
+			}
+			if err := h.putBlobs(ctx, part); err != nil {
+				h.cfg.Log.Warn("holdings: forwarding to a linked patient failed; records stay held", "err", err)
+				break
+			}
+			if err := h.submit(ctx, op, &pb.Body{Msg: &pb.Body_PutRecords{PutRecords: m}}); err != nil {
+				h.cfg.Log.Info("holdings: a linked patient's records stay held", "reason", ptoy.Message(err))
+				break
+			}
+			b := h.cfg.DB.NewBatch()
+			h.mu.Lock()
+			for _, w := range part {
+				w.rec.Linked, w.rec.LinkedVersion = patient.Bytes(), w.rec.Version
+				h.put(b, h.key(keyRec, w.id[:]), w.rec)
+			}
+			h.mu.Unlock()
+			b.Commit(pebble.Sync)
+			b.Close()
+			n += len(part)
+		}
+	}
+	return n
 }
 
 // remember records w in batch b and in memory (h.mu held).

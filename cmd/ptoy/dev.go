@@ -63,6 +63,8 @@ nothing is left behind. Development only.`)
 	}
 	fmt.Fprintf(e.stdout, "FHIR R4 at %s (SMART access tokens for the demo cast in dev.json)\n", n.Info.FHIR)
 	fmt.Fprintf(e.stdout, "patient app at %s/ (demo patients sign in with their id from dev.json and the passphrase %q)\n", n.Info.Web, devnet.Passphrase)
+	held := n.Nodes[0].Holdings().Summary()
+	fmt.Fprintf(e.stdout, "General Hospital's EHR synced: %d records of %d patients held; sign up at %s/signup, then find your records at /find\n", held.Records, held.Patients, n.Info.Web)
 	ready := fmt.Sprintf("ready %s chain=%s validators=%d height=%d info=%s/dev.json\n", n.Info.API, st.ChainId, len(n.Nodes), st.Height, n.Opts().Home)
 	fmt.Fprint(e.stdout, ready)
 	if err := os.WriteFile(devnet.ReadyFile(n.Opts().Home), []byte(ready), 0o600); err != nil {

@@ -89,7 +89,12 @@ type Config struct {
 	MaxPending int64
 	// Peers maps each storage node's organisation id to the base URL of
 	// its HTTP server (this node included or not).
-	Peers     map[ptoy.ID]string
+	Peers map[ptoy.ID]string
+	// Members, if set, replaces Peers: it returns the storage nodes as of
+	// the last committed block (organisation id to base URL), which
+	// follow the ledger's membership. This node's organisation is among
+	// them only if it is a storage node (its URL may be empty).
+	Members   func() map[ptoy.ID]string
 	MaxUpload int64 // bytes; default 64 MiB
 	// UploadTTL is how long an upload that no committed transaction
 	// references is kept before garbage collection; default 1 hour.

@@ -15,14 +15,25 @@ import (
 	"ptoy/store"
 )
 
+// peers maps the storage nodes' organisations to their base URLs.
+func (g *Gateway) peers() map[ptoy.ID]string {
+	if g.cfg.Members != nil {
+		return g.cfg.Members()
+	}
+	return g.cfg.Peers
+}
+
 // storageNodes are the organisations whose nodes store ciphertext, as
-// the placement function sees them (hex ids, sorted).
+// the placement function sees them (hex ids, sorted). With static Peers
+// this node is always one of them; with Members, only while the ledger
+// says so.
 func (g *Gateway) storageNodes() []string {
 	var ids []string
-	for id := range g.cfg.Peers {
+	peers := g.peers()
+	for id := range peers {
 		ids = append(ids, id.String())
 	}
-	if _, ok := g.cfg.Peers[g.cfg.Org]; !ok {
+	if _, ok := peers[g.cfg.Org]; !ok && g.cfg.Members == nil {
 		ids = append(ids, g.cfg.Org.String())
 	}
 	slices.Sort(ids)
@@ -204,6 +215,7 @@ func (g *Gateway) done(h blob.Hash) {
 // caught.
 func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadCloser, int64, error) {
 	order := g.placement(h)
+	peers := g.peers()
 	for _, id := range g.storageNodes() {
 		if !slices.Contains(order, id) {
 			order = append(order, id)
@@ -214,8 +226,8 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadClose
 			continue
 		}
 		oid, _ := ptoy.ParseID(id)
-		base, ok := g.cfg.Peers[oid]
-		if !ok {
+		base, ok := peers[oid]
+		if !ok || base == "" {
 			continue
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)
@@ -247,8 +259,8 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) s
 		return "missing"
 	}
 	oid, _ := ptoy.ParseID(org)
-	base, ok := g.cfg.Peers[oid]
-	if !ok {
+	base, ok := g.peers()[oid]
+	if !ok || base == "" {
 		return "unreachable"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)

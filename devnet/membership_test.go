@@ -108,7 +108,12 @@ func TestMembership(t *testing.T) {
 
 	// Admission: General Hospital proposes (the candidate co-signs), two
 	// more members vote yes: 3 of 4.
-	candKey, _, err := (keys.Dir{Path: filepath.Join(home, "keys")}).Load("org", mustRead(t, filepath.Join(home, "keys", "passphrase")))
+	pass := mustRead(t, filepath.Join(home, "keys", "passphrase"))
+	candKey, _, err := (keys.Dir{Path: filepath.Join(home, "keys")}).Load("org", pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	candNode, _, err := (keys.Dir{Path: filepath.Join(home, "keys")}).Load("node", pass)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,10 +128,13 @@ func TestMembership(t *testing.T) {
 	if po.NodeUrl != n5.URL() || req.Org != candKey.ID().String() || req.Org != joined.Org {
 		t.Fatalf("join request: node URL %s (node serves %s), org %s (key %s)", po.NodeUrl, n5.URL(), req.Org, candKey.ID())
 	}
-	commit(ctx, t, c, &pb.Body{Msg: &pb.Body_ProposeOrg{ProposeOrg: po}}, orgs[0], candKey)
+	commit(ctx, t, c, &pb.Body{Msg: &pb.Body_ProposeOrg{ProposeOrg: po}}, orgs[0], candKey, candNode)
 	pid := lastProposal(ctx, t, c)
 	commit(ctx, t, n.Client(1), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: pid, Approve: true}}}, orgs[1])
-	commit(ctx, t, n.Client(2), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: pid, Approve: true}}}, orgs[2])
+	h := commit(ctx, t, n.Client(2), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: pid, Approve: true}}}, orgs[2])
+	if err := n.Nodes[0].WaitHeight(ctx, h); err != nil {
+		t.Fatal(err)
+	}
 	o, err := orgOf(ctx, c, candKey.ID())
 	if err != nil || o.NodeUrl != n5.URL() {
 		t.Fatalf("the admitted organisation: %v, %v", o, err)
@@ -193,12 +201,18 @@ func TestMembership(t *testing.T) {
 	commit(ctx, t, c, &pb.Body{Msg: &pb.Body_ProposeRemoval{ProposeRemoval: &pb.ProposeRemoval{Org: removed.Bytes()}}}, orgs[0])
 	rid := lastProposal(ctx, t, c)
 	commit(ctx, t, n.Client(1), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: rid, Approve: true}}}, orgs[1])
-	commit(ctx, t, n.Client(2), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: rid, Approve: true}}}, orgs[2])
+	h = commit(ctx, t, n.Client(2), &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: rid, Approve: true}}}, orgs[2])
+	if err := n.Nodes[0].WaitHeight(ctx, h); err != nil {
+		t.Fatal(err)
+	}
 	if o, err := orgOf(ctx, c, removed); err != nil || o.RemovedHeight != 0 {
 		t.Fatalf("3 of 5 removed it already: %v, %v", o, err)
 	}
 	cl5 := client.New(n5.URL(), nil)
-	commit(ctx, t, cl5, &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: rid, Approve: true}}}, candKey)
+	h = commit(ctx, t, cl5, &pb.Body{Msg: &pb.Body_Vote{Vote: &pb.Vote{Proposal: rid, Approve: true}}}, candKey)
+	if err := n.Nodes[0].WaitHeight(ctx, h); err != nil {
+		t.Fatal(err)
+	}
 	if o, err := orgOf(ctx, c, removed); err != nil || o.RemovedHeight == 0 || len(o.ValidatorKey) != 0 {
 		t.Fatalf("after 4 of 5: %v, %v", o, err)
 	}
@@ -244,8 +258,8 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 // commit submits a transaction and fails the test unless it commits with
-// success.
-func commit(ctx context.Context, t *testing.T, c *client.Client, body *pb.Body, signer *keys.KeyPair, cosigners ...*keys.KeyPair) {
+// success; it returns the height of the block.
+func commit(ctx context.Context, t *testing.T, c *client.Client, body *pb.Body, signer *keys.KeyPair, cosigners ...*keys.KeyPair) int64 {
 	t.Helper()
 	var cs []tx.Signer
 	for _, k := range cosigners {
@@ -258,6 +272,7 @@ func commit(ctx context.Context, t *testing.T, c *client.Client, body *pb.Body, 
 	if r.Code != 0 {
 		t.Fatalf("%T: code %d: %s", body.Msg, r.Code, r.Log)
 	}
+	return r.Height
 }
 
 func lastProposal(ctx context.Context, t *testing.T, c *client.Client) uint64 {

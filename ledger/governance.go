@@ -138,6 +138,9 @@ func (b *Block) admit(p *pb.ProposeOrg) {
 	b.putMsg(orgKey(id), &pb.Org{Id: id.Bytes(), Name: p.Name, Kind: p.Kind, ValidatorKey: p.ValidatorKey, AdmittedHeight: b.height, NodeUrl: p.NodeUrl})
 	n, _ := b.get(keyMembers)
 	b.set(keyMembers, u64(readU64(n)+1))
+	if len(p.NodeSigningKey) > 0 {
+		b.addNode(id, p.NodeSigningKey, p.NodeKem)
+	}
 	if len(p.ValidatorKey) > 0 && b.height > 0 {
 		b.updates = append(b.updates, ValidatorUpdate{PubKey: bytes.Clone(p.ValidatorKey), Power: ValidatorPower})
 	}
@@ -180,6 +183,17 @@ func (b *Block) proposeOrg(op string, t *tx.Tx, acct *pb.Account, m *pb.ProposeO
 	if err := b.checkValidatorKeyUnused(op, m.ValidatorKey); err != nil {
 		return err
 	}
+	if len(m.NodeSigningKey) > 0 || m.NodeKem != nil {
+		if bytes.Equal(m.NodeSigningKey, m.SigningKey) {
+			return ptoy.E(op, ptoy.Invalid, "the candidate's node needs a key of its own, not the organisation's")
+		}
+		if err := b.checkNewSigningKey(op, t, m.NodeSigningKey, "candidate's node"); err != nil {
+			return err
+		}
+		if err := b.checkKEM(op, m.NodeKem); err != nil {
+			return err
+		}
+	}
 	nb, err := b.get(keyNextProp)
 	if err != nil {
 		return err
@@ -187,8 +201,9 @@ func (b *Block) proposeOrg(op string, t *tx.Tx, acct *pb.Account, m *pb.ProposeO
 	id := readU64(nb) + 1
 	b.set(keyNextProp, u64(id))
 	p := &pb.Proposal{
-		Id:            id,
-		Org:           &pb.ProposeOrg{Name: m.Name, Kind: m.Kind, SigningKey: m.SigningKey, Kem: m.Kem, ValidatorKey: m.ValidatorKey, NodeUrl: m.NodeUrl},
+		Id: id,
+		Org: &pb.ProposeOrg{Name: m.Name, Kind: m.Kind, SigningKey: m.SigningKey, Kem: m.Kem, ValidatorKey: m.ValidatorKey, NodeUrl: m.NodeUrl,
+			NodeSigningKey: m.NodeSigningKey, NodeKem: m.NodeKem},
 		Proposer:      proposer.Bytes(),
 		Yes:           [][]byte{proposer.Bytes()},
 		Status:        pb.ProposalStatus_PROPOSAL_STATUS_OPEN,
@@ -258,7 +273,8 @@ func (b *Block) tally(p *pb.Proposal) error {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
 		}
 	case 3*yes > 2*n:
-		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil || b.checkValidatorKeyUnused("", p.Org.ValidatorKey) != nil {
+		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil || b.checkValidatorKeyUnused("", p.Org.ValidatorKey) != nil ||
+			(len(p.Org.NodeSigningKey) > 0 && b.checkKeyUnused("", p.Org.NodeSigningKey, "node") != nil) {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED
 		} else {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED

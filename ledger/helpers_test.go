@@ -613,6 +613,12 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 			m.ValidatorKey = h.w.key(v).SigningPublic()
 		}
 		m.NodeUrl, _ = a.get("url")
+		if v, ok := a.get("node"); ok {
+			m.NodeSigningKey = h.w.key(v).SigningPublic()
+			if m.NodeKem, err = h.kemArg(a, v); err != nil {
+				return builtTx{}, err
+			}
+		}
 		body.Msg = &pb.Body_ProposeOrg{ProposeOrg: m}
 	case "propose-removal":
 		m := &pb.ProposeRemoval{OnBehalfOf: h.orgArg(a, "for")}

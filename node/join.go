@@ -129,9 +129,13 @@ type Joined struct {
 	KEMAlg       uint32 `json:"kem_alg"`       //
 	KEM          string `json:"kem"`           // hex
 	ValidatorKey string `json:"validator_key"` // hex, Ed25519
-	NodeURL      string `json:"node_url"`
-	ChainID      string `json:"chain_id"`
-	GenesisHash  string `json:"genesis_hash"`
+	// The node's own account: key and encryption key (hex).
+	NodeSigningKey string `json:"node_signing_key"`
+	NodeKEMAlg     uint32 `json:"node_kem_alg"`
+	NodeKEM        string `json:"node_kem"`
+	NodeURL        string `json:"node_url"`
+	ChainID        string `json:"chain_id"`
+	GenesisHash    string `json:"genesis_hash"`
 }
 
 // JoinRequestFile is where JoinNetwork writes Joined in the home.
@@ -186,6 +190,7 @@ func JoinNetwork(spec JoinSpec) (*Joined, error) {
 	}
 	c.Peers = slices.Clone(spec.Network.Peers)
 	c.PassphraseFile = filepath.Join("keys", "passphrase")
+	c.NodeKey = "node"
 	nodeURL := spec.NodeURL
 	if nodeURL == "" {
 		host, port, err := net.SplitHostPort(c.HTTPAddr)
@@ -238,6 +243,13 @@ func JoinNetwork(spec JoinSpec) (*Joined, error) {
 	if _, err := kd.Save(c.OrgKey, k, pass, spec.Now); err != nil {
 		return nil, err
 	}
+	acct, err := keys.Generate(keys.KEMHybrid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := kd.Save(c.NodeKey, acct, pass, spec.Now); err != nil {
+		return nil, err
+	}
 	if err := doc.SaveAs(cc.GenesisFile()); err != nil {
 		return nil, ptoy.E(op, ptoy.Other, err)
 	}
@@ -256,6 +268,7 @@ func JoinNetwork(spec JoinSpec) (*Joined, error) {
 		Org: k.ID().String(), SigningKey: hex.EncodeToString(k.SigningPublic()),
 		KEMAlg: uint32(k.KEMAlg()), KEM: hex.EncodeToString(k.KEMPublic()),
 		ValidatorKey: hex.EncodeToString(pub.Bytes()), NodeURL: nodeURL,
+		NodeSigningKey: hex.EncodeToString(acct.SigningPublic()), NodeKEMAlg: uint32(acct.KEMAlg()), NodeKEM: hex.EncodeToString(acct.KEMPublic()),
 		ChainID: doc.ChainID, GenesisHash: hex.EncodeToString(sum[:]),
 	}
 	b, _ := json.MarshalIndent(j, "", "  ")
@@ -284,7 +297,19 @@ func (j *Joined) ProposeOrg(name string, kind pb.OrgKind) (*pb.ProposeOrg, error
 	if ptoy.IDFromKey(sk).String() != j.Org {
 		return nil, ptoy.E(op, ptoy.Invalid, "org is not the id of signing_key")
 	}
-	return &pb.ProposeOrg{Name: name, Kind: kind, SigningKey: sk, Kem: &pb.KemKey{Alg: j.KEMAlg, Key: kem}, ValidatorKey: vk, NodeUrl: j.NodeURL}, nil
+	p := &pb.ProposeOrg{Name: name, Kind: kind, SigningKey: sk, Kem: &pb.KemKey{Alg: j.KEMAlg, Key: kem}, ValidatorKey: vk, NodeUrl: j.NodeURL}
+	if j.NodeSigningKey != "" {
+		nk, err := hex.DecodeString(j.NodeSigningKey)
+		if err != nil || len(nk) != 32 {
+			return nil, ptoy.E(op, ptoy.Invalid, "node_signing_key is not 64 hex digits")
+		}
+		nkem, err := hex.DecodeString(j.NodeKEM)
+		if err != nil || len(nkem) == 0 {
+			return nil, ptoy.E(op, ptoy.Invalid, "node_kem is not hex")
+		}
+		p.NodeSigningKey, p.NodeKem = nk, &pb.KemKey{Alg: j.NodeKEMAlg, Key: nkem}
+	}
+	return p, nil
 }
 
 // ReadJoined reads a join request (HOME/join-request.json).

@@ -867,9 +867,14 @@ type ProposeOrg struct {
 	// Base URL (https, or http on loopback) of the organisation's storage
 	// node, if it runs one: once admitted, ciphertext is placed on it and
 	// the other nodes pull from it there.
-	NodeUrl       string `protobuf:"bytes,7,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NodeUrl string `protobuf:"bytes,7,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
+	// The key of the organisation's node account (optional; it co-signs):
+	// admission puts it on the employee list with ROLE_NODE, as genesis
+	// does for founding members' nodes.
+	NodeSigningKey []byte  `protobuf:"bytes,8,opt,name=node_signing_key,json=nodeSigningKey,proto3" json:"node_signing_key,omitempty"`
+	NodeKem        *KemKey `protobuf:"bytes,9,opt,name=node_kem,json=nodeKem,proto3" json:"node_kem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ProposeOrg) Reset() {
@@ -949,6 +954,20 @@ func (x *ProposeOrg) GetNodeUrl() string {
 		return x.NodeUrl
 	}
 	return ""
+}
+
+func (x *ProposeOrg) GetNodeSigningKey() []byte {
+	if x != nil {
+		return x.NodeSigningKey
+	}
+	return nil
+}
+
+func (x *ProposeOrg) GetNodeKem() *KemKey {
+	if x != nil {
+		return x.NodeKem
+	}
+	return nil
 }
 
 // ProposeRemoval asks the consortium to remove a member's validator and
@@ -1360,7 +1379,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fRegisterPatient\x12!\n" +
 	"\x03kem\x18\x01 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12\x1c\n" +
 	"\tregistrar\x18\x02 \x01(\fR\tregistrar\x12\x1b\n" +
-	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xec\x01\n" +
+	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xc2\x02\n" +
 	"\n" +
 	"ProposeOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
@@ -1371,7 +1390,9 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\x12 \n" +
 	"\fon_behalf_of\x18\x06 \x01(\fR\n" +
 	"onBehalfOf\x12\x19\n" +
-	"\bnode_url\x18\a \x01(\tR\anodeUrl\"D\n" +
+	"\bnode_url\x18\a \x01(\tR\anodeUrl\x12(\n" +
+	"\x10node_signing_key\x18\b \x01(\fR\x0enodeSigningKey\x12*\n" +
+	"\bnode_kem\x18\t \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\"D\n" +
 	"\x0eProposeRemoval\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12 \n" +
 	"\fon_behalf_of\x18\x02 \x01(\fR\n" +
@@ -1495,15 +1516,16 @@ var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	4,  // 25: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
 	0,  // 26: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
 	4,  // 27: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
-	4,  // 28: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
-	1,  // 29: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
-	1,  // 30: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
-	4,  // 31: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	4,  // 28: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
+	4,  // 29: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
+	1,  // 30: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
+	1,  // 31: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
+	4,  // 32: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_tx_proto_init() }

@@ -109,6 +109,7 @@ type Gateway struct {
 	cfg Config
 
 	wake   chan struct{}
+	rescan chan struct{} // membership changed: a repair pass now
 	mu     sync.Mutex
 	want   map[blob.Hash]owner           // blobs this node should pull, and whose they are
 	keys   map[blob.Hash][]ledger.KeyRef // key material referenced on the ledger
@@ -154,7 +155,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Door = door.New(door.Config{Node: cfg.Node, Consent: st, BlockTime: cfg.Ledger.BlockTime, Audit: cfg.Audit, Now: cfg.Now})
 	}
-	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
+	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), rescan: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
 	g.stored.Store(-1)
 	cfg.Ledger.Subscribe(g.committed)
 	return g

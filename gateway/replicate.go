@@ -58,11 +58,19 @@ func (g *Gateway) placedHere(h blob.Hash) bool {
 }
 
 // committed runs after each block: it queues the new records this node
-// must hold, deletes the ciphertext of erased records, remembers new key
+// must hold, asks for a repair pass when the membership changed, deletes the ciphertext of erased records, remembers new key
 // material, and stops counting referenced uploads against their uploader.
 func (g *Gateway) committed(c ledger.Committed) {
 	queued := false
 	for _, w := range c.Writes {
+		if g.cfg.Members != nil && ledger.IsOrgKey(w.Key) {
+			// An organisation was admitted or its node removed: placement
+			// may now put blobs on this node that it lacks.
+			select {
+			case g.rescan <- struct{}{}:
+			default:
+			}
+		}
 		if patient, _, _, ok := ledger.ParseRecordKey(w.Key); ok && w.Value != nil {
 			st := new(pb.RecordState)
 			if err := unmarshalRecord(w.Value, st); err != nil {
@@ -114,9 +122,10 @@ func ScrubSlices(repairEvery time.Duration) int {
 }
 
 // Run replicates until ctx ends: it pulls what this node should hold as
-// blocks commit, and every repairEvery it checks that it holds every
-// blob placed on it (a wiped data directory), scrubs a slice of what it
-// holds (a corrupted blob; everything on the first pass) and collects
+// blocks commit, and every repairEvery (and when the membership changes)
+// it checks that it holds every blob placed on it (a wiped data
+// directory, a placement that now includes it), scrubs a slice of what
+// it holds (a corrupted blob; everything on the first pass) and collects
 // unreferenced uploads.
 func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	g.scrubMu.Lock()
@@ -128,17 +137,34 @@ func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	g.Repair(ctx)
 	t := time.NewTicker(repairEvery)
 	defer t.Stop()
+	backoff := retryFirst
 	for {
 		g.pullWanted(ctx)
+		// What no peer could give yet (a peer that has not committed the
+		// block that references it) is asked again soon, then less often.
+		var retry <-chan time.Time
+		if g.Backlog() > 0 {
+			retry = time.After(backoff)
+			backoff = min(2*backoff, repairEvery)
+		} else {
+			backoff = retryFirst
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry:
 		case <-g.wake:
+		case <-g.rescan:
+			g.Repair(ctx)
 		case <-t.C:
 			g.Repair(ctx)
 		}
 	}
 }
+
+// retryFirst is how soon a blob no peer could give is asked for again;
+// each further miss doubles the wait, up to the repair interval.
+const retryFirst = 250 * time.Millisecond
 
 // Backlog is the number of blobs this node should hold and is still
 // pulling from its peers (the replication backlog).

@@ -297,6 +297,11 @@ func statusWord(s pb.ProposalStatus) string {
 	return "open"
 }
 
+// IsOrgKey reports whether a state key is an organisation's record:
+// subscribers use it on commit write sets to see membership change (an
+// admission, a removal).
+func IsOrgKey(k []byte) bool { return bytes.HasPrefix(k, prefixOrg) }
+
 // orgs returns every organisation as the block sees it (committed state
 // with the block's writes over it), in key order.
 func (b *Block) orgs() ([]*pb.Org, error) {

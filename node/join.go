@@ -67,9 +67,10 @@ func (n *Node) serveNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 // FetchNetwork asks the member node at base (its HTTP server's URL) for
-// what joining needs. Over https the member's certificate must be one
-// the system trusts (a made certificate, issued by an organisation key,
-// is not: then give the genesis file and peers instead, see JoinSpec).
+// what joining needs. Over https the client must trust the member's
+// certificate (a made one is issued by its organisation's key: trust
+// that key's HOME/tls/org-ca.crt); nil is a client with the system's
+// roots.
 func FetchNetwork(ctx context.Context, client *http.Client, base string) (*NetworkInfo, error) {
 	const op = "node.FetchNetwork"
 	u, err := url.Parse(base)

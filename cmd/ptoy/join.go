@@ -28,7 +28,11 @@ func runJoin(ctx context.Context, e *env, home, org, member, genesis, peers, sto
 	case member != "" && genesis != "":
 		return usageErr("give --join URL or --genesis FILE with --peers, not both")
 	case member != "":
-		got, err := node.FetchNetwork(ctx, nil, member)
+		hc, err := (&common{e: e}).httpClient()
+		if err != nil {
+			return err
+		}
+		got, err := node.FetchNetwork(ctx, hc, member)
 		if err != nil {
 			return err
 		}

@@ -89,7 +89,12 @@ type Config struct {
 	MaxPending int64
 	// Peers maps each storage node's organisation id to the base URL of
 	// its HTTP server (this node included or not).
-	Peers     map[ptoy.ID]string
+	Peers map[ptoy.ID]string
+	// Members, if set, replaces Peers: it returns the storage nodes as of
+	// the last committed block (organisation id to base URL), which
+	// follow the ledger's membership. This node's organisation is among
+	// them only if it is a storage node (its URL may be empty).
+	Members   func() map[ptoy.ID]string
 	MaxUpload int64 // bytes; default 64 MiB
 	// UploadTTL is how long an upload that no committed transaction
 	// references is kept before garbage collection; default 1 hour.
@@ -104,6 +109,7 @@ type Gateway struct {
 	cfg Config
 
 	wake   chan struct{}
+	rescan chan struct{} // membership changed: a repair pass now
 	mu     sync.Mutex
 	want   map[blob.Hash]owner           // blobs this node should pull, and whose they are
 	keys   map[blob.Hash][]ledger.KeyRef // key material referenced on the ledger
@@ -149,7 +155,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Door = door.New(door.Config{Node: cfg.Node, Consent: st, BlockTime: cfg.Ledger.BlockTime, Audit: cfg.Audit, Now: cfg.Now})
 	}
-	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
+	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), rescan: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
 	g.stored.Store(-1)
 	cfg.Ledger.Subscribe(g.committed)
 	return g

@@ -97,8 +97,8 @@ func (g *Gateway) releaseKey(w http.ResponseWriter, r *http.Request) {
 // misdirected answers a request that another organisation's node must
 // answer: 421, with that node's URL when it is known.
 func (g *Gateway) misdirected(w http.ResponseWriter, org ptoy.ID) {
-	base, ok := g.cfg.Peers[org]
-	if org.IsZero() || !ok {
+	base, ok := g.peers()[org]
+	if org.IsZero() || !ok || base == "" {
 		g.fail(w, ptoy.E("gateway", ptoy.NotFound, "keys are released by the node of the organisation you read for ("+HeaderOrg+"); no such node is known"))
 		return
 	}

@@ -15,14 +15,25 @@ import (
 	"ptoy/store"
 )
 
+// peers maps the storage nodes' organisations to their base URLs.
+func (g *Gateway) peers() map[ptoy.ID]string {
+	if g.cfg.Members != nil {
+		return g.cfg.Members()
+	}
+	return g.cfg.Peers
+}
+
 // storageNodes are the organisations whose nodes store ciphertext, as
-// the placement function sees them (hex ids, sorted).
+// the placement function sees them (hex ids, sorted). With static Peers
+// this node is always one of them; with Members, only while the ledger
+// says so.
 func (g *Gateway) storageNodes() []string {
 	var ids []string
-	for id := range g.cfg.Peers {
+	peers := g.peers()
+	for id := range peers {
 		ids = append(ids, id.String())
 	}
-	if _, ok := g.cfg.Peers[g.cfg.Org]; !ok {
+	if _, ok := peers[g.cfg.Org]; !ok && g.cfg.Members == nil {
 		ids = append(ids, g.cfg.Org.String())
 	}
 	slices.Sort(ids)
@@ -47,11 +58,19 @@ func (g *Gateway) placedHere(h blob.Hash) bool {
 }
 
 // committed runs after each block: it queues the new records this node
-// must hold, deletes the ciphertext of erased records, remembers new key
+// must hold, asks for a repair pass when the membership changed, deletes the ciphertext of erased records, remembers new key
 // material, and stops counting referenced uploads against their uploader.
 func (g *Gateway) committed(c ledger.Committed) {
 	queued := false
 	for _, w := range c.Writes {
+		if g.cfg.Members != nil && ledger.IsOrgKey(w.Key) {
+			// An organisation was admitted or its node removed: placement
+			// may now put blobs on this node that it lacks.
+			select {
+			case g.rescan <- struct{}{}:
+			default:
+			}
+		}
 		if patient, _, _, ok := ledger.ParseRecordKey(w.Key); ok && w.Value != nil {
 			st := new(pb.RecordState)
 			if err := unmarshalRecord(w.Value, st); err != nil {
@@ -103,9 +122,10 @@ func ScrubSlices(repairEvery time.Duration) int {
 }
 
 // Run replicates until ctx ends: it pulls what this node should hold as
-// blocks commit, and every repairEvery it checks that it holds every
-// blob placed on it (a wiped data directory), scrubs a slice of what it
-// holds (a corrupted blob; everything on the first pass) and collects
+// blocks commit, and every repairEvery (and when the membership changes)
+// it checks that it holds every blob placed on it (a wiped data
+// directory, a placement that now includes it), scrubs a slice of what
+// it holds (a corrupted blob; everything on the first pass) and collects
 // unreferenced uploads.
 func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	g.scrubMu.Lock()
@@ -117,17 +137,34 @@ func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	g.Repair(ctx)
 	t := time.NewTicker(repairEvery)
 	defer t.Stop()
+	backoff := retryFirst
 	for {
 		g.pullWanted(ctx)
+		// What no peer could give yet (a peer that has not committed the
+		// block that references it) is asked again soon, then less often.
+		var retry <-chan time.Time
+		if g.Backlog() > 0 {
+			retry = time.After(backoff)
+			backoff = min(2*backoff, repairEvery)
+		} else {
+			backoff = retryFirst
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry:
 		case <-g.wake:
+		case <-g.rescan:
+			g.Repair(ctx)
 		case <-t.C:
 			g.Repair(ctx)
 		}
 	}
 }
+
+// retryFirst is how soon a blob no peer could give is asked for again;
+// each further miss doubles the wait, up to the repair interval.
+const retryFirst = 250 * time.Millisecond
 
 // Backlog is the number of blobs this node should hold and is still
 // pulling from its peers (the replication backlog).
@@ -204,6 +241,7 @@ func (g *Gateway) done(h blob.Hash) {
 // caught.
 func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadCloser, int64, error) {
 	order := g.placement(h)
+	peers := g.peers()
 	for _, id := range g.storageNodes() {
 		if !slices.Contains(order, id) {
 			order = append(order, id)
@@ -214,8 +252,8 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadClose
 			continue
 		}
 		oid, _ := ptoy.ParseID(id)
-		base, ok := g.cfg.Peers[oid]
-		if !ok {
+		base, ok := peers[oid]
+		if !ok || base == "" {
 			continue
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)
@@ -247,8 +285,8 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) s
 		return "missing"
 	}
 	oid, _ := ptoy.ParseID(org)
-	base, ok := g.cfg.Peers[oid]
-	if !ok {
+	base, ok := g.peers()[oid]
+	if !ok || base == "" {
 		return "unreachable"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/v1/replica/"+h.String()+"?"+o.query(), nil)

@@ -48,7 +48,8 @@ package ledger
 //
 //	register [registrar=ORG] [phone=NAME|none] [phonelen=N] [KEM]
 //	                                            (KEM and phone default to the signer's)
-//	propose key=CANDIDATE [name="…"] [kind=K] [validator=NAME] [for=ORG] [KEM]
+//	propose key=CANDIDATE [name="…"] [kind=K] [validator=NAME] [url=URL] [node=NAME] [for=ORG] [KEM]
+//	propose-removal org=ORG [for=ORG]
 //	vote PROPOSAL yes|no [for=ORG]
 //	add-employee who=NAME role=R [org=ORG] [KEM] (KEM defaults to who's)
 //	remove-employee who=NAME [org=ORG]

@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/kv"
 	"ptoy/tx"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // InitChain writes the genesis state: the parameters, the founding
@@ -77,16 +84,63 @@ func (b *Block) checkOrg(op string, p *pb.ProposeOrg) error {
 	if n := len(p.ValidatorKey); n != 0 && n != ed25519.PublicKeySize {
 		return ptoy.E(op, ptoy.Invalid, "validator key must be an Ed25519 public key (32 bytes)")
 	}
+	if err := checkNodeURL(op, p.NodeUrl); err != nil {
+		return err
+	}
 	return b.checkKEM(op, p.Kem)
+}
+
+// maxNodeURL bounds a node URL on the ledger.
+const maxNodeURL = 256
+
+// checkNodeURL accepts an empty URL (no storage node) or the base URL of
+// a node's HTTP server: https, or http to a loopback address (nodes speak
+// to each other over TLS off one machine), a host, no path, query,
+// fragment or user name.
+func checkNodeURL(op, s string) error {
+	if s == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("node URL %q %s", s, why))
+	}
+	if len(s) > maxNodeURL {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("node URL is %d bytes; at most %d", len(s), maxNodeURL))
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return bad("is not a URL")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return bad("must be https://host[:port]")
+	case u.Host == "" || u.Hostname() == "":
+		return bad("names no host")
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return bad("must be only scheme://host[:port], the base of the node's HTTP server")
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return bad("is plain HTTP off loopback; nodes speak to each other over https")
+	}
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // admit creates the organisation's account and record.
 func (b *Block) admit(p *pb.ProposeOrg) {
 	id := ptoy.IDFromKey(p.SigningKey)
 	b.putMsg(accountKey(id), b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_ORG, p.SigningKey, p.Kem))
-	b.putMsg(orgKey(id), &pb.Org{Id: id.Bytes(), Name: p.Name, Kind: p.Kind, ValidatorKey: p.ValidatorKey, AdmittedHeight: b.height})
+	b.putMsg(orgKey(id), &pb.Org{Id: id.Bytes(), Name: p.Name, Kind: p.Kind, ValidatorKey: p.ValidatorKey, AdmittedHeight: b.height, NodeUrl: p.NodeUrl})
 	n, _ := b.get(keyMembers)
 	b.set(keyMembers, u64(readU64(n)+1))
+	if len(p.NodeSigningKey) > 0 {
+		b.addNode(id, p.NodeSigningKey, p.NodeKem)
+	}
 	if len(p.ValidatorKey) > 0 && b.height > 0 {
 		b.updates = append(b.updates, ValidatorUpdate{PubKey: bytes.Clone(p.ValidatorKey), Power: ValidatorPower})
 	}
@@ -126,6 +180,20 @@ func (b *Block) proposeOrg(op string, t *tx.Tx, acct *pb.Account, m *pb.ProposeO
 	if err := b.checkNewSigningKey(op, t, m.SigningKey, "candidate organisation"); err != nil {
 		return err
 	}
+	if err := b.checkValidatorKeyUnused(op, m.ValidatorKey); err != nil {
+		return err
+	}
+	if len(m.NodeSigningKey) > 0 || m.NodeKem != nil {
+		if bytes.Equal(m.NodeSigningKey, m.SigningKey) {
+			return ptoy.E(op, ptoy.Invalid, "the candidate's node needs a key of its own, not the organisation's")
+		}
+		if err := b.checkNewSigningKey(op, t, m.NodeSigningKey, "candidate's node"); err != nil {
+			return err
+		}
+		if err := b.checkKEM(op, m.NodeKem); err != nil {
+			return err
+		}
+	}
 	nb, err := b.get(keyNextProp)
 	if err != nil {
 		return err
@@ -133,8 +201,9 @@ func (b *Block) proposeOrg(op string, t *tx.Tx, acct *pb.Account, m *pb.ProposeO
 	id := readU64(nb) + 1
 	b.set(keyNextProp, u64(id))
 	p := &pb.Proposal{
-		Id:            id,
-		Org:           &pb.ProposeOrg{Name: m.Name, Kind: m.Kind, SigningKey: m.SigningKey, Kem: m.Kem, ValidatorKey: m.ValidatorKey},
+		Id: id,
+		Org: &pb.ProposeOrg{Name: m.Name, Kind: m.Kind, SigningKey: m.SigningKey, Kem: m.Kem, ValidatorKey: m.ValidatorKey, NodeUrl: m.NodeUrl,
+			NodeSigningKey: m.NodeSigningKey, NodeKem: m.NodeKem},
 		Proposer:      proposer.Bytes(),
 		Yes:           [][]byte{proposer.Bytes()},
 		Status:        pb.ProposalStatus_PROPOSAL_STATUS_OPEN,
@@ -175,8 +244,10 @@ func (b *Block) vote(op string, acct *pb.Account, m *pb.Vote) error {
 // tally admits a proposal once more than two thirds of the members
 // approve, and rejects it once that can no longer happen. Admitting
 // applies it: an organisation joins, the parameters replace the network's,
-// or the treasury pays (a spend the treasury can no longer pay is
-// rejected, as is a candidate whose key got used meanwhile).
+// the treasury pays, or a member's validator and storage node leave (a
+// spend the treasury can no longer pay is rejected, as is a candidate
+// whose key got used meanwhile, or a removal that would now leave no
+// validator).
 func (b *Block) tally(p *pb.Proposal) error {
 	n, err := b.members()
 	if err != nil {
@@ -194,8 +265,16 @@ func (b *Block) tally(p *pb.Proposal) error {
 		} else if ok {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
 		}
+	case 3*yes > 2*n && p.Removal != nil:
+		p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED
+		if ok, err := b.remove(p.Removal.Org); err != nil {
+			return err
+		} else if ok {
+			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
+		}
 	case 3*yes > 2*n:
-		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil {
+		if b.checkKeyUnused("", p.Org.SigningKey, "candidate") != nil || b.checkValidatorKeyUnused("", p.Org.ValidatorKey) != nil ||
+			(len(p.Org.NodeSigningKey) > 0 && b.checkKeyUnused("", p.Org.NodeSigningKey, "node") != nil) {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_REJECTED
 		} else {
 			p.Status = pb.ProposalStatus_PROPOSAL_STATUS_ADMITTED
@@ -216,4 +295,133 @@ func statusWord(s pb.ProposalStatus) string {
 		return "rejected"
 	}
 	return "open"
+}
+
+// IsOrgKey reports whether a state key is an organisation's record:
+// subscribers use it on commit write sets to see membership change (an
+// admission, a removal).
+func IsOrgKey(k []byte) bool { return bytes.HasPrefix(k, prefixOrg) }
+
+// orgs returns every organisation as the block sees it (committed state
+// with the block's writes over it), in key order.
+func (b *Block) orgs() ([]*pb.Org, error) {
+	vals := map[string][]byte{}
+	err := b.l.kv.Scan(prefixOrg, kv.PrefixEnd(prefixOrg), func(k, v []byte) error {
+		vals[string(k)] = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range []map[string][]byte{b.writes, b.txw} {
+		for k, v := range w {
+			if strings.HasPrefix(k, string(prefixOrg)) {
+				vals[k] = v
+			}
+		}
+	}
+	keys := make([]string, 0, len(vals))
+	for k, v := range vals {
+		if !isTomb(v) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]*pb.Org, 0, len(keys))
+	for _, k := range keys {
+		o := new(pb.Org)
+		if err := proto.Unmarshal(vals[k], o); err != nil {
+			return nil, ptoy.E("ledger", ptoy.Other, "corrupt state value", err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// validators counts the organisations that run a validator, and says
+// whether key is one of their validator keys.
+func (b *Block) validators(key []byte) (int, bool, error) {
+	orgs, err := b.orgs()
+	if err != nil {
+		return 0, false, err
+	}
+	n, found := 0, false
+	for _, o := range orgs {
+		if len(o.ValidatorKey) > 0 {
+			n++
+			found = found || bytes.Equal(o.ValidatorKey, key)
+		}
+	}
+	return n, found, nil
+}
+
+// checkValidatorKeyUnused refuses a candidate's validator key that a
+// member's validator already uses: consensus knows a validator by its
+// key alone, so two organisations must never share one.
+func (b *Block) checkValidatorKeyUnused(op string, key []byte) error {
+	if len(key) == 0 {
+		return nil
+	}
+	_, used, err := b.validators(key)
+	if err != nil {
+		return err
+	}
+	if used {
+		return ptoy.E(op, ptoy.Exists, "the candidate's validator key is already a member's validator key")
+	}
+	return nil
+}
+
+// checkRemoval says why org's validator and storage node cannot be
+// removed now, if they cannot: it is no member, they were removed
+// already, or it runs the last validator.
+func (b *Block) checkRemoval(op string, orgb []byte) (*pb.Org, error) {
+	_, o, err := b.org(op, orgb)
+	if err != nil {
+		return nil, err
+	}
+	if o.RemovedHeight > 0 {
+		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("organisation %s's validator and storage node were removed at height %d", ptoy.ID(o.Id), o.RemovedHeight))
+	}
+	if len(o.ValidatorKey) > 0 {
+		n, _, err := b.validators(nil)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 1 {
+			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("organisation %s runs the network's only validator; removing it would leave none", ptoy.ID(o.Id)))
+		}
+	}
+	return o, nil
+}
+
+// proposeRemoval proposes removing a member's validator and storage node.
+func (b *Block) proposeRemoval(op string, acct *pb.Account, m *pb.ProposeRemoval) error {
+	proposer, _, err := b.actFor(op, acct, m.OnBehalfOf)
+	if err != nil {
+		return err
+	}
+	if _, err := b.checkRemoval(op, m.Org); err != nil {
+		return err
+	}
+	return b.newProposal(&pb.Proposal{Removal: &pb.ProposeRemoval{Org: bytes.Clone(m.Org)}}, proposer)
+}
+
+// remove takes org's validator out of consensus (power 0) and its node
+// out of placement. It reports false, having written nothing, when that
+// is no longer possible (checkRemoval).
+func (b *Block) remove(orgb []byte) (bool, error) {
+	o, err := b.checkRemoval("ledger.remove", orgb)
+	if ptoy.KindOf(err) == ptoy.Invalid || ptoy.KindOf(err) == ptoy.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(o.ValidatorKey) > 0 {
+		b.updates = append(b.updates, ValidatorUpdate{PubKey: bytes.Clone(o.ValidatorKey), Power: 0})
+	}
+	o.ValidatorKey, o.NodeUrl, o.RemovedHeight = nil, "", b.height
+	b.putMsg(orgKey(ptoy.ID(o.Id)), o)
+	return true, nil
 }

@@ -612,7 +612,22 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		if v, ok := a.get("validator"); ok {
 			m.ValidatorKey = h.w.key(v).SigningPublic()
 		}
+		m.NodeUrl, _ = a.get("url")
+		if v, ok := a.get("node"); ok {
+			m.NodeSigningKey = h.w.key(v).SigningPublic()
+			if m.NodeKem, err = h.kemArg(a, v); err != nil {
+				return builtTx{}, err
+			}
+		}
 		body.Msg = &pb.Body_ProposeOrg{ProposeOrg: m}
+	case "propose-removal":
+		m := &pb.ProposeRemoval{OnBehalfOf: h.orgArg(a, "for")}
+		org, ok := a.get("org")
+		if !ok {
+			return builtTx{}, fmt.Errorf("propose-removal: org= is required")
+		}
+		m.Org = h.w.idBytes(org)
+		body.Msg = &pb.Body_ProposeRemoval{ProposeRemoval: m}
 	case "vote":
 		if len(a.pos) < 2 {
 			return builtTx{}, fmt.Errorf("want: vote PROPOSAL yes|no")
@@ -767,6 +782,12 @@ func (h *harness) fmtOrg(o *pb.Org) string {
 	if len(o.ValidatorKey) > 0 {
 		s += " validator=" + h.w.pubName(o.ValidatorKey)
 	}
+	if o.NodeUrl != "" {
+		s += " url=" + o.NodeUrl
+	}
+	if o.RemovedHeight > 0 {
+		s += fmt.Sprintf(" removed=%d", o.RemovedHeight)
+	}
 	return s
 }
 
@@ -783,6 +804,10 @@ func (h *harness) idList(ids [][]byte) string {
 }
 
 func (h *harness) fmtProposal(p *pb.Proposal) string {
+	if p.Removal != nil {
+		return fmt.Sprintf("proposal %d remove %s proposer=%s yes=%s no=%s %s created=%d",
+			p.Id, h.w.idName(p.Removal.Org), h.w.idName(p.Proposer), h.idList(p.Yes), h.idList(p.No), statusWord(p.Status), p.CreatedHeight)
+	}
 	return fmt.Sprintf("proposal %d %q %s key=%s proposer=%s yes=%s no=%s %s created=%d",
 		p.Id, p.Org.GetName(), kindWord(p.Org.GetKind()), h.w.pubName(p.Org.GetSigningKey()), h.w.idName(p.Proposer),
 		h.idList(p.Yes), h.idList(p.No), statusWord(p.Status), p.CreatedHeight)

@@ -29,6 +29,8 @@ func (b *Block) apply(t *tx.Tx) error {
 		switch m := t.Body.Msg.(type) {
 		case *pb.Body_ProposeOrg:
 			err = b.proposeOrg(op, t, acct, m.ProposeOrg)
+		case *pb.Body_ProposeRemoval:
+			err = b.proposeRemoval(op, acct, m.ProposeRemoval)
 		case *pb.Body_Vote:
 			err = b.vote(op, acct, m.Vote)
 		case *pb.Body_AddEmployee:

@@ -166,9 +166,8 @@ func (n *Node) serveApprove(w http.ResponseWriter, r *http.Request) {
 // asks, with each organisation's encryption key (from the ledger).
 func (n *Node) serveLocatorNodes(w http.ResponseWriter, r *http.Request) {
 	var out []client.LocatorNode
-	for id, u := range n.cfg.Storage {
-		oid, err := ptoy.ParseID(id)
-		if err != nil {
+	for oid, u := range n.members.Peers() {
+		if u == "" {
 			continue
 		}
 		a, err := n.ledger.Account(oid)

@@ -125,6 +125,7 @@ type Node struct {
 
 	srv      *http.Server
 	conns    *limitListener
+	members  *membership
 	peerTLS  *peerTLS
 	httpAddr string
 	closeOne sync.Once
@@ -244,11 +245,12 @@ func Open(home string, opt Options) (*Node, error) {
 	chainID := n.comet.GenesisDoc().ChainID
 	n.auth = &auth.Authenticator{ChainID: chainID, Now: time.Now, Accounts: n.ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
 	n.door = door.New(door.Config{Node: cfg.Moniker, Consent: index, BlockTime: n.ledger.BlockTime, Audit: n.audit})
-	n.peerTLS = newPeerTLS(peers, n.orgSigningKey)
+	n.members = newMembership(n.ledger, peers, n.orgKey.ID(), log.Warn)
+	n.peerTLS = newPeerTLS(n.members.Peers, n.orgSigningKey)
 	n.gw = gateway.New(gateway.Config{
 		Consent: index, Auth: n.auth, Door: n.door,
 		Node: cfg.Moniker, ChainID: chainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
-		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, MaxUpload: cfg.MaxUpload, Log: log,
+		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, Members: n.members.Peers, MaxUpload: cfg.MaxUpload, Log: log,
 		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 
@@ -270,6 +272,7 @@ func Open(home string, opt Options) (*Node, error) {
 	authenticated(api.NewConsent(n))
 	mux.Handle("/v1/", n.gw.Handler())
 	mux.HandleFunc("POST /v1/admin/backup", n.serveBackup)
+	mux.HandleFunc("GET /v1/network", n.serveNetwork)
 	n.routeHoldings(mux)
 	mux.HandleFunc("PUT /v1/keystore", n.putKeystore)
 	mux.HandleFunc("POST /v1/keystore/unseal", n.unsealKeystore)

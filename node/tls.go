@@ -230,19 +230,25 @@ func serial() *big.Int {
 
 // peerTLS dials the network's nodes over TLS, checking that each presents
 // a certificate issued by the signing key the ledger lists for the
-// organisation that runs it (orgs maps each node's host:port, as its URL
-// in storage gives it, to that organisation). A certificate from an
-// authority the system trusts, for the node's host name, is accepted too,
-// so that an operator may serve one; anything else is refused.
+// organisation that runs it (the storage nodes, as peers returns them,
+// give each node's host:port and the organisation that runs it). A
+// certificate from an authority the system trusts, for the node's host
+// name, is accepted too, so that an operator may serve one; anything else
+// is refused.
 type peerTLS struct {
-	orgs map[string]ptoy.ID
-	key  func(ptoy.ID) (ed25519.PublicKey, error)
+	peers func() map[ptoy.ID]string
+	key   func(ptoy.ID) (ed25519.PublicKey, error)
 }
 
-// newPeerTLS maps the https URLs of peers (organisation id to base URL).
-func newPeerTLS(peers map[ptoy.ID]string, key func(ptoy.ID) (ed25519.PublicKey, error)) *peerTLS {
-	p := &peerTLS{orgs: map[string]ptoy.ID{}, key: key}
-	for id, u := range peers {
+// newPeerTLS dials the https URLs of peers (organisation id to base URL),
+// read at each dial: the storage nodes follow the ledger's membership.
+func newPeerTLS(peers func() map[ptoy.ID]string, key func(ptoy.ID) (ed25519.PublicKey, error)) *peerTLS {
+	return &peerTLS{peers: peers, key: key}
+}
+
+// org returns the organisation whose node is at addr (host:port).
+func (p *peerTLS) org(addr string) (ptoy.ID, bool) {
+	for id, u := range p.peers() {
 		pu, err := url.Parse(u)
 		if err != nil || pu.Scheme != "https" {
 			continue
@@ -251,9 +257,11 @@ func newPeerTLS(peers map[ptoy.ID]string, key func(ptoy.ID) (ed25519.PublicKey, 
 		if port == "" {
 			port = "443"
 		}
-		p.orgs[net.JoinHostPort(pu.Hostname(), port)] = id
+		if net.JoinHostPort(pu.Hostname(), port) == addr {
+			return id, true
+		}
 	}
-	return p
+	return ptoy.ID{}, false
 }
 
 // transport returns an HTTP transport whose https connections go through
@@ -267,7 +275,7 @@ func (p *peerTLS) transport() *http.Transport {
 
 func (p *peerTLS) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	const op = "node.peerTLS"
-	org, ok := p.orgs[addr]
+	org, ok := p.org(addr)
 	if !ok {
 		return nil, ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("%s is not the address of a known node; node-to-node TLS goes only to the nodes in the storage list", addr))
 	}

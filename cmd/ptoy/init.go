@@ -22,22 +22,41 @@ var orgKinds = map[string]pb.OrgKind{
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "init", "--home DIR --org NAME [--kind hospital]",
+	fs := flags(e, "init", "--home DIR --org NAME [--kind hospital] | --home DIR --org NAME (--join URL | --genesis FILE --peers LIST) --http HOST:PORT --p2p tcp://HOST:PORT",
 		`Creates a node home for a new network with one validator, run by one
 founding organisation. The organisation key is sealed in DIR/keys/org.key
 under a generated passphrase in DIR/keys/passphrase (mode 0600), and beside
 it, under the same passphrase, the directory key and the network phone key
 (DIR/keys/*.secret); move the passphrase to a secret store and use
-PTOY_PASSPHRASE in production.`)
+PTOY_PASSPHRASE in production.
+
+With --join URL (a member node's API) or --genesis FILE and --peers, it
+creates instead the home of a new organisation's node for an existing
+network: the member's genesis file, its CometBFT peers and storage nodes
+(or the ones given), new organisation, node and validator keys, and
+DIR/join-request.json, what the members admit it with (see "Joining a
+network" in the README). The node syncs as a non-validator until then.`)
 	home := fs.String("home", "", "node home directory (required)")
 	org := fs.String("org", "", "founding organisation's name (required)")
 	kind := fs.String("kind", "hospital", "organisation kind: hospital, clinic, lab, pharmacy or insurer")
 	chain := fs.String("chain-id", "", "chain id (random if empty)")
+	join := fs.String("join", "", "join the network of the member node at `URL` (its API)")
+	genesis := fs.String("genesis", "", "join the network of genesis `FILE` (with --peers)")
+	peers := fs.String("peers", "", "CometBFT peers to sync from, nodeid@host:port,… (with --join: instead of the member's)")
+	storage := fs.String("storage", "", "storage nodes ORG_ID=URL,… (with --genesis)")
+	httpAddr := fs.String("http", "", "joining node's API address HOST:PORT")
+	p2p := fs.String("p2p", "", "joining node's CometBFT P2P address tcp://HOST:PORT")
+	rpc := fs.String("rpc", "", "joining node's CometBFT RPC address tcp://HOST:PORT (none if empty)")
+	nodeURL := fs.String("node-url", "", "base `URL` by which the other nodes reach the joining node (default from --http)")
+	fast := fs.Bool("fast", false, "short consensus timeouts (a network on one machine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *home == "" || *org == "" {
 		return usageErr("--home and --org are required")
+	}
+	if *join != "" || *genesis != "" {
+		return runJoin(ctx, e, *home, *org, *join, *genesis, *peers, *storage, *httpAddr, *p2p, *rpc, *nodeURL, *fast)
 	}
 	k, ok := orgKinds[*kind]
 	if !ok {

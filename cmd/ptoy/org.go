@@ -22,6 +22,8 @@ func init() {
 var orgSubcommands = []subcommand{
 	{"list", "list the member organisations", runOrgList},
 	{"propose", "propose a new member organisation", runOrgPropose},
+	{"cosign", "co-sign and submit the proposal that admits this home's organisation", runOrgCosign},
+	{"remove", "propose removing a member's validator and storage node", runOrgRemove},
 	{"vote", "vote on a proposal", runOrgVote},
 	{"proposals", "list the admission proposals", runOrgProposals},
 }
@@ -105,6 +107,9 @@ were admitted (0 for founding members) and whether they run a validator.`)
 		if len(o.ValidatorKey) > 0 {
 			v = "yes"
 		}
+		if o.RemovedHeight > 0 {
+			v = fmt.Sprintf("removed at %d", o.RemovedHeight)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", idOf(o.Id), o.Name, orgKindName(o.Kind), o.AdmittedHeight, v)
 	}
 	return tw.Flush()
@@ -135,7 +140,7 @@ func onBehalfOf(ctx context.Context, cl *client.Client, r *accountRef) ([]byte, 
 }
 
 func runOrgPropose(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "org propose", `--as KEYNAME [--for ORG] --name "Name" --kind KIND --candidate KEYNAME [--validator-key HEX]`,
+	fs := flags(e, "org propose", `--as KEYNAME [--for ORG] --name "Name" --kind KIND (--candidate KEYNAME [--validator-key HEX] [--node-url URL] | --request FILE --out FILE)`,
 		`Proposes that the consortium admit a new organisation. KEYNAME signs: a
 member organisation's key, or an admin employee's key with --for naming the
 organisation (id or key name) it acts for. The candidate's key pair, key
@@ -143,7 +148,14 @@ organisation (id or key name) it acts for. The candidate's key pair, key
 it. The proposer's vote counts as yes; more than two thirds of the members
 must vote yes. KIND is hospital, clinic, lab, pharmacy or insurer.
 --validator-key is the Ed25519 consensus public key (64 hex digits) of the
-candidate's validator node, if it runs one: once admitted, it validates.`)
+candidate's validator node, if it runs one: once admitted, it validates.
+--node-url is the base URL of its storage node: once admitted, ciphertext
+is placed on it.
+
+For an organisation that made its node with ptoy init --join, give its
+--request FILE (its join-request.json: keys, validator key, node URL)
+instead: the signed proposal is written to --out FILE, for the candidate
+to co-sign and submit with ptoy org cosign.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` that signs")
 	forOrg := fs.String("for", "", "organisation (`ORG` id or key name) an admin signs for")
@@ -151,6 +163,9 @@ candidate's validator node, if it runs one: once admitted, it validates.`)
 	kindFlag := fs.String("kind", "", "kind of organisation: hospital, clinic, lab, pharmacy or insurer")
 	candidate := fs.String("candidate", "", "key `NAME` of the candidate organisation")
 	valKey := fs.String("validator-key", "", "Ed25519 public key of the candidate's validator node, in `HEX`")
+	nodeURL := fs.String("node-url", "", "base `URL` of the candidate's storage node")
+	request := fs.String("request", "", "the candidate's join request `FILE` (join-request.json)")
+	out := fs.String("out", "", "with --request, write the signed proposal to the new `FILE`")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -161,6 +176,16 @@ candidate's validator node, if it runs one: once admitted, it validates.`)
 	switch {
 	case *as == "":
 		return usageErr("ptoy org propose needs --as KEYNAME (run ptoy org propose -h)")
+	case *request != "" && (*candidate != "" || *valKey != "" || *nodeURL != ""):
+		return usageErr("--request gives the candidate's keys and node URL: leave out --candidate, --validator-key and --node-url")
+	case *request != "" && (strings.TrimSpace(*name) == "" || *kindFlag == ""):
+		return usageErr("ptoy org propose needs --name and --kind (run ptoy org propose -h)")
+	case *request != "":
+		kind, err := parseOrgKind(*kindFlag)
+		if err != nil {
+			return err
+		}
+		return proposeRequest(ctx, e, c, *as, *forOrg, *request, *name, kind, *out)
 	case *candidate == "":
 		return usageErr("ptoy org propose needs --candidate KEYNAME (run ptoy org propose -h)")
 	case strings.TrimSpace(*name) == "":
@@ -202,7 +227,7 @@ candidate's validator node, if it runs one: once admitted, it validates.`)
 	}
 	m := &pb.ProposeOrg{
 		Name: *name, Kind: kind, SigningKey: cand.SigningPublic(), Kem: client.KEM(cand),
-		ValidatorKey: vk, OnBehalfOf: behalf,
+		ValidatorKey: vk, OnBehalfOf: behalf, NodeUrl: *nodeURL,
 	}
 	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_ProposeOrg{ProposeOrg: m}}, signer, cand); err != nil {
 		return err
@@ -285,8 +310,12 @@ happen.`)
 	}
 	for _, p := range ps {
 		if p.Id == pid {
+			what := p.GetOrg().GetName()
+			if p.Removal != nil {
+				what = "remove " + idOf(p.Removal.Org).String()
+			}
 			fmt.Fprintf(e.stdout, "voted %s on proposal %d (%s): %s, %d yes, %d no\n",
-				strings.ToLower(pos[1]), pid, p.GetOrg().GetName(), proposalStatusName(p.Status), len(p.Yes), len(p.No))
+				strings.ToLower(pos[1]), pid, what, proposalStatusName(p.Status), len(p.Yes), len(p.No))
 			return nil
 		}
 	}
@@ -333,7 +362,14 @@ status (open, admitted or rejected), yes and no votes, proposer and height.`)
 		if n, ok := names[idOf(p.Proposer)]; ok {
 			proposer = n
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%d\n", p.Id, p.GetOrg().GetName(), orgKindName(p.GetOrg().GetKind()),
+		what, kind := p.GetOrg().GetName(), orgKindName(p.GetOrg().GetKind())
+		if p.Removal != nil {
+			what, kind = "remove "+idOf(p.Removal.Org).String(), "-"
+			if n, ok := names[idOf(p.Removal.Org)]; ok {
+				what = "remove " + n
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%d\n", p.Id, what, kind,
 			proposalStatusName(p.Status), len(p.Yes), len(p.No), proposer, p.CreatedHeight)
 	}
 	return tw.Flush()

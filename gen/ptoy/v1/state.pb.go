@@ -249,8 +249,14 @@ type Org struct {
 	Kind           OrgKind                `protobuf:"varint,3,opt,name=kind,proto3,enum=ptoy.v1.OrgKind" json:"kind,omitempty"`
 	ValidatorKey   []byte                 `protobuf:"bytes,4,opt,name=validator_key,json=validatorKey,proto3" json:"validator_key,omitempty"`
 	AdmittedHeight int64                  `protobuf:"varint,5,opt,name=admitted_height,json=admittedHeight,proto3" json:"admitted_height,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Base URL of the organisation's storage node, as admitted (empty: its
+	// nodes' operators configure it, or it runs none).
+	NodeUrl string `protobuf:"bytes,6,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
+	// Height at which governance removed its validator and storage node (0:
+	// never); validator_key and node_url are cleared then.
+	RemovedHeight int64 `protobuf:"varint,7,opt,name=removed_height,json=removedHeight,proto3" json:"removed_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Org) Reset() {
@@ -314,6 +320,20 @@ func (x *Org) GetValidatorKey() []byte {
 func (x *Org) GetAdmittedHeight() int64 {
 	if x != nil {
 		return x.AdmittedHeight
+	}
+	return 0
+}
+
+func (x *Org) GetNodeUrl() string {
+	if x != nil {
+		return x.NodeUrl
+	}
+	return ""
+}
+
+func (x *Org) GetRemovedHeight() int64 {
+	if x != nil {
+		return x.RemovedHeight
 	}
 	return 0
 }
@@ -389,15 +409,17 @@ func (x *Employee) GetSinceHeight() int64 {
 type Proposal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	// One of: an organisation to admit, parameters to set, a treasury spend.
-	Org           *ProposeOrg    `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
-	Params        *ProposeParams `protobuf:"bytes,8,opt,name=params,proto3" json:"params,omitempty"`
-	Spend         *ProposeSpend  `protobuf:"bytes,9,opt,name=spend,proto3" json:"spend,omitempty"`
-	Proposer      []byte         `protobuf:"bytes,3,opt,name=proposer,proto3" json:"proposer,omitempty"`
-	Yes           [][]byte       `protobuf:"bytes,4,rep,name=yes,proto3" json:"yes,omitempty"`
-	No            [][]byte       `protobuf:"bytes,5,rep,name=no,proto3" json:"no,omitempty"`
-	Status        ProposalStatus `protobuf:"varint,6,opt,name=status,proto3,enum=ptoy.v1.ProposalStatus" json:"status,omitempty"`
-	CreatedHeight int64          `protobuf:"varint,7,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
+	// One of: an organisation to admit, parameters to set, a treasury spend,
+	// a member's validator and storage node to remove.
+	Org           *ProposeOrg     `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
+	Params        *ProposeParams  `protobuf:"bytes,8,opt,name=params,proto3" json:"params,omitempty"`
+	Spend         *ProposeSpend   `protobuf:"bytes,9,opt,name=spend,proto3" json:"spend,omitempty"`
+	Removal       *ProposeRemoval `protobuf:"bytes,10,opt,name=removal,proto3" json:"removal,omitempty"`
+	Proposer      []byte          `protobuf:"bytes,3,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	Yes           [][]byte        `protobuf:"bytes,4,rep,name=yes,proto3" json:"yes,omitempty"`
+	No            [][]byte        `protobuf:"bytes,5,rep,name=no,proto3" json:"no,omitempty"`
+	Status        ProposalStatus  `protobuf:"varint,6,opt,name=status,proto3,enum=ptoy.v1.ProposalStatus" json:"status,omitempty"`
+	CreatedHeight int64           `protobuf:"varint,7,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -456,6 +478,13 @@ func (x *Proposal) GetParams() *ProposeParams {
 func (x *Proposal) GetSpend() *ProposeSpend {
 	if x != nil {
 		return x.Spend
+	}
+	return nil
+}
+
+func (x *Proposal) GetRemoval() *ProposeRemoval {
+	if x != nil {
+		return x.Removal
 	}
 	return nil
 }
@@ -675,23 +704,27 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x0ecreated_height\x18\x06 \x01(\x03R\rcreatedHeight\x12!\n" +
 	"\fcreated_time\x18\a \x01(\x03R\vcreatedTime\x12\x1c\n" +
 	"\tregistrar\x18\b \x01(\fR\tregistrar\x12\x10\n" +
-	"\x03org\x18\t \x01(\fR\x03org\"\x9d\x01\n" +
+	"\x03org\x18\t \x01(\fR\x03org\"\xdf\x01\n" +
 	"\x03Org\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x10.ptoy.v1.OrgKindR\x04kind\x12#\n" +
 	"\rvalidator_key\x18\x04 \x01(\fR\fvalidatorKey\x12'\n" +
-	"\x0fadmitted_height\x18\x05 \x01(\x03R\x0eadmittedHeight\"\x86\x01\n" +
+	"\x0fadmitted_height\x18\x05 \x01(\x03R\x0eadmittedHeight\x12\x19\n" +
+	"\bnode_url\x18\x06 \x01(\tR\anodeUrl\x12%\n" +
+	"\x0eremoved_height\x18\a \x01(\x03R\rremovedHeight\"\x86\x01\n" +
 	"\bEmployee\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\"\n" +
 	"\fpractitioner\x18\x02 \x01(\fR\fpractitioner\x12!\n" +
 	"\x04role\x18\x03 \x01(\x0e2\r.ptoy.v1.RoleR\x04role\x12!\n" +
-	"\fsince_height\x18\x04 \x01(\x03R\vsinceHeight\"\xb4\x02\n" +
+	"\fsince_height\x18\x04 \x01(\x03R\vsinceHeight\"\xe7\x02\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x03org\x18\x02 \x01(\v2\x13.ptoy.v1.ProposeOrgR\x03org\x12.\n" +
 	"\x06params\x18\b \x01(\v2\x16.ptoy.v1.ProposeParamsR\x06params\x12+\n" +
-	"\x05spend\x18\t \x01(\v2\x15.ptoy.v1.ProposeSpendR\x05spend\x12\x1a\n" +
+	"\x05spend\x18\t \x01(\v2\x15.ptoy.v1.ProposeSpendR\x05spend\x121\n" +
+	"\aremoval\x18\n" +
+	" \x01(\v2\x17.ptoy.v1.ProposeRemovalR\aremoval\x12\x1a\n" +
 	"\bproposer\x18\x03 \x01(\fR\bproposer\x12\x10\n" +
 	"\x03yes\x18\x04 \x03(\fR\x03yes\x12\x0e\n" +
 	"\x02no\x18\x05 \x03(\fR\x02no\x12/\n" +
@@ -739,22 +772,23 @@ func file_ptoy_v1_state_proto_rawDescGZIP() []byte {
 var file_ptoy_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ptoy_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ptoy_v1_state_proto_goTypes = []any{
-	(AccountKind)(0),      // 0: ptoy.v1.AccountKind
-	(ProposalStatus)(0),   // 1: ptoy.v1.ProposalStatus
-	(*Account)(nil),       // 2: ptoy.v1.Account
-	(*Org)(nil),           // 3: ptoy.v1.Org
-	(*Employee)(nil),      // 4: ptoy.v1.Employee
-	(*Proposal)(nil),      // 5: ptoy.v1.Proposal
-	(*GenesisOrg)(nil),    // 6: ptoy.v1.GenesisOrg
-	(*Genesis)(nil),       // 7: ptoy.v1.Genesis
-	(*KemKey)(nil),        // 8: ptoy.v1.KemKey
-	(OrgKind)(0),          // 9: ptoy.v1.OrgKind
-	(Role)(0),             // 10: ptoy.v1.Role
-	(*ProposeOrg)(nil),    // 11: ptoy.v1.ProposeOrg
-	(*ProposeParams)(nil), // 12: ptoy.v1.ProposeParams
-	(*ProposeSpend)(nil),  // 13: ptoy.v1.ProposeSpend
-	(*Params)(nil),        // 14: ptoy.v1.Params
-	(*Allocation)(nil),    // 15: ptoy.v1.Allocation
+	(AccountKind)(0),       // 0: ptoy.v1.AccountKind
+	(ProposalStatus)(0),    // 1: ptoy.v1.ProposalStatus
+	(*Account)(nil),        // 2: ptoy.v1.Account
+	(*Org)(nil),            // 3: ptoy.v1.Org
+	(*Employee)(nil),       // 4: ptoy.v1.Employee
+	(*Proposal)(nil),       // 5: ptoy.v1.Proposal
+	(*GenesisOrg)(nil),     // 6: ptoy.v1.GenesisOrg
+	(*Genesis)(nil),        // 7: ptoy.v1.Genesis
+	(*KemKey)(nil),         // 8: ptoy.v1.KemKey
+	(OrgKind)(0),           // 9: ptoy.v1.OrgKind
+	(Role)(0),              // 10: ptoy.v1.Role
+	(*ProposeOrg)(nil),     // 11: ptoy.v1.ProposeOrg
+	(*ProposeParams)(nil),  // 12: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),   // 13: ptoy.v1.ProposeSpend
+	(*ProposeRemoval)(nil), // 14: ptoy.v1.ProposeRemoval
+	(*Params)(nil),         // 15: ptoy.v1.Params
+	(*Allocation)(nil),     // 16: ptoy.v1.Allocation
 }
 var file_ptoy_v1_state_proto_depIdxs = []int32{
 	0,  // 0: ptoy.v1.Account.kind:type_name -> ptoy.v1.AccountKind
@@ -764,18 +798,19 @@ var file_ptoy_v1_state_proto_depIdxs = []int32{
 	11, // 4: ptoy.v1.Proposal.org:type_name -> ptoy.v1.ProposeOrg
 	12, // 5: ptoy.v1.Proposal.params:type_name -> ptoy.v1.ProposeParams
 	13, // 6: ptoy.v1.Proposal.spend:type_name -> ptoy.v1.ProposeSpend
-	1,  // 7: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
-	9,  // 8: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
-	8,  // 9: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
-	8,  // 10: ptoy.v1.GenesisOrg.node_kem:type_name -> ptoy.v1.KemKey
-	6,  // 11: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
-	14, // 12: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
-	15, // 13: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 7: ptoy.v1.Proposal.removal:type_name -> ptoy.v1.ProposeRemoval
+	1,  // 8: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
+	9,  // 9: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
+	8,  // 10: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
+	8,  // 11: ptoy.v1.GenesisOrg.node_kem:type_name -> ptoy.v1.KemKey
+	6,  // 12: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
+	15, // 13: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
+	16, // 14: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_state_proto_init() }

@@ -349,6 +349,7 @@ type Body struct {
 	//	*Body_RemoveEmployee
 	//	*Body_SetRole
 	//	*Body_RotateKeys
+	//	*Body_ProposeRemoval
 	//	*Body_Grant
 	//	*Body_Revoke
 	//	*Body_Delegate
@@ -472,6 +473,15 @@ func (x *Body) GetRotateKeys() *RotateKeys {
 	if x != nil {
 		if x, ok := x.Msg.(*Body_RotateKeys); ok {
 			return x.RotateKeys
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetProposeRemoval() *ProposeRemoval {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_ProposeRemoval); ok {
+			return x.ProposeRemoval
 		}
 	}
 	return nil
@@ -653,6 +663,10 @@ type Body_RotateKeys struct {
 	RotateKeys *RotateKeys `protobuf:"bytes,16,opt,name=rotate_keys,json=rotateKeys,proto3,oneof"`
 }
 
+type Body_ProposeRemoval struct {
+	ProposeRemoval *ProposeRemoval `protobuf:"bytes,17,opt,name=propose_removal,json=proposeRemoval,proto3,oneof"`
+}
+
 type Body_Grant struct {
 	// Consent (consent.proto).
 	Grant *Grant `protobuf:"bytes,20,opt,name=grant,proto3,oneof"`
@@ -733,6 +747,8 @@ func (*Body_RemoveEmployee) isBody_Msg() {}
 func (*Body_SetRole) isBody_Msg() {}
 
 func (*Body_RotateKeys) isBody_Msg() {}
+
+func (*Body_ProposeRemoval) isBody_Msg() {}
 
 func (*Body_Grant) isBody_Msg() {}
 
@@ -847,9 +863,18 @@ type ProposeOrg struct {
 	ValidatorKey []byte `protobuf:"bytes,5,opt,name=validator_key,json=validatorKey,proto3" json:"validator_key,omitempty"`
 	// Organisation on whose behalf an admin employee signs; empty when the
 	// organisation's own key signs.
-	OnBehalfOf    []byte `protobuf:"bytes,6,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OnBehalfOf []byte `protobuf:"bytes,6,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	// Base URL (https, or http on loopback) of the organisation's storage
+	// node, if it runs one: once admitted, ciphertext is placed on it and
+	// the other nodes pull from it there.
+	NodeUrl string `protobuf:"bytes,7,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
+	// The key of the organisation's node account (optional; it co-signs):
+	// admission puts it on the employee list with ROLE_NODE, as genesis
+	// does for founding members' nodes.
+	NodeSigningKey []byte  `protobuf:"bytes,8,opt,name=node_signing_key,json=nodeSigningKey,proto3" json:"node_signing_key,omitempty"`
+	NodeKem        *KemKey `protobuf:"bytes,9,opt,name=node_kem,json=nodeKem,proto3" json:"node_kem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ProposeOrg) Reset() {
@@ -924,6 +949,84 @@ func (x *ProposeOrg) GetOnBehalfOf() []byte {
 	return nil
 }
 
+func (x *ProposeOrg) GetNodeUrl() string {
+	if x != nil {
+		return x.NodeUrl
+	}
+	return ""
+}
+
+func (x *ProposeOrg) GetNodeSigningKey() []byte {
+	if x != nil {
+		return x.NodeSigningKey
+	}
+	return nil
+}
+
+func (x *ProposeOrg) GetNodeKem() *KemKey {
+	if x != nil {
+		return x.NodeKem
+	}
+	return nil
+}
+
+// ProposeRemoval asks the consortium to remove a member's validator and
+// storage node: once more than two thirds of the members vote yes, its
+// validator's power becomes 0 and placement leaves its node out. The
+// organisation stays a member (its accounts, employees and grants are
+// untouched). Signed like ProposeOrg; the proposer's vote counts as yes.
+type ProposeRemoval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Org           []byte                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
+	OnBehalfOf    []byte                 `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeRemoval) Reset() {
+	*x = ProposeRemoval{}
+	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeRemoval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeRemoval) ProtoMessage() {}
+
+func (x *ProposeRemoval) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeRemoval.ProtoReflect.Descriptor instead.
+func (*ProposeRemoval) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProposeRemoval) GetOrg() []byte {
+	if x != nil {
+		return x.Org
+	}
+	return nil
+}
+
+func (x *ProposeRemoval) GetOnBehalfOf() []byte {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return nil
+}
+
 type Vote struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Proposal      uint64                 `protobuf:"varint,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
@@ -935,7 +1038,7 @@ type Vote struct {
 
 func (x *Vote) Reset() {
 	*x = Vote{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1050,7 @@ func (x *Vote) String() string {
 func (*Vote) ProtoMessage() {}
 
 func (x *Vote) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1063,7 @@ func (x *Vote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vote.ProtoReflect.Descriptor instead.
 func (*Vote) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Vote) GetProposal() uint64 {
@@ -999,7 +1102,7 @@ type AddEmployee struct {
 
 func (x *AddEmployee) Reset() {
 	*x = AddEmployee{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1114,7 @@ func (x *AddEmployee) String() string {
 func (*AddEmployee) ProtoMessage() {}
 
 func (x *AddEmployee) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1127,7 @@ func (x *AddEmployee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddEmployee.ProtoReflect.Descriptor instead.
 func (*AddEmployee) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{7}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddEmployee) GetOrg() []byte {
@@ -1065,7 +1168,7 @@ type RemoveEmployee struct {
 
 func (x *RemoveEmployee) Reset() {
 	*x = RemoveEmployee{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1180,7 @@ func (x *RemoveEmployee) String() string {
 func (*RemoveEmployee) ProtoMessage() {}
 
 func (x *RemoveEmployee) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1193,7 @@ func (x *RemoveEmployee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveEmployee.ProtoReflect.Descriptor instead.
 func (*RemoveEmployee) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{8}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveEmployee) GetOrg() []byte {
@@ -1118,7 +1221,7 @@ type SetRole struct {
 
 func (x *SetRole) Reset() {
 	*x = SetRole{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1233,7 @@ func (x *SetRole) String() string {
 func (*SetRole) ProtoMessage() {}
 
 func (x *SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1246,7 @@ func (x *SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
 func (*SetRole) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{9}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetRole) GetOrg() []byte {
@@ -1180,7 +1283,7 @@ type RotateKeys struct {
 
 func (x *RotateKeys) Reset() {
 	*x = RotateKeys{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1295,7 @@ func (x *RotateKeys) String() string {
 func (*RotateKeys) ProtoMessage() {}
 
 func (x *RotateKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1308,7 @@ func (x *RotateKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeys.ProtoReflect.Descriptor instead.
 func (*RotateKeys) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{10}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RotateKeys) GetKem() *KemKey {
@@ -1237,7 +1340,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\",\n" +
 	"\x06KemKey\x12\x10\n" +
 	"\x03alg\x18\x01 \x01(\rR\x03alg\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xa5\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xe9\n" +
 	"\n" +
 	"\x04Body\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12E\n" +
@@ -1250,7 +1353,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fremove_employee\x18\x0e \x01(\v2\x17.ptoy.v1.RemoveEmployeeH\x00R\x0eremoveEmployee\x12-\n" +
 	"\bset_role\x18\x0f \x01(\v2\x10.ptoy.v1.SetRoleH\x00R\asetRole\x126\n" +
 	"\vrotate_keys\x18\x10 \x01(\v2\x13.ptoy.v1.RotateKeysH\x00R\n" +
-	"rotateKeys\x12&\n" +
+	"rotateKeys\x12B\n" +
+	"\x0fpropose_removal\x18\x11 \x01(\v2\x17.ptoy.v1.ProposeRemovalH\x00R\x0eproposeRemoval\x12&\n" +
 	"\x05grant\x18\x14 \x01(\v2\x0e.ptoy.v1.GrantH\x00R\x05grant\x12)\n" +
 	"\x06revoke\x18\x15 \x01(\v2\x0f.ptoy.v1.RevokeH\x00R\x06revoke\x12/\n" +
 	"\bdelegate\x18\x16 \x01(\v2\x11.ptoy.v1.DelegateH\x00R\bdelegate\x125\n" +
@@ -1275,7 +1379,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fRegisterPatient\x12!\n" +
 	"\x03kem\x18\x01 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12\x1c\n" +
 	"\tregistrar\x18\x02 \x01(\fR\tregistrar\x12\x1b\n" +
-	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xd1\x01\n" +
+	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xc2\x02\n" +
 	"\n" +
 	"ProposeOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
@@ -1285,6 +1389,13 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x03kem\x18\x04 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12#\n" +
 	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\x12 \n" +
 	"\fon_behalf_of\x18\x06 \x01(\fR\n" +
+	"onBehalfOf\x12\x19\n" +
+	"\bnode_url\x18\a \x01(\tR\anodeUrl\x12(\n" +
+	"\x10node_signing_key\x18\b \x01(\fR\x0enodeSigningKey\x12*\n" +
+	"\bnode_kem\x18\t \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\"D\n" +
+	"\x0eProposeRemoval\x12\x10\n" +
+	"\x03org\x18\x01 \x01(\fR\x03org\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\fR\n" +
 	"onBehalfOf\"^\n" +
 	"\x04Vote\x12\x1a\n" +
 	"\bproposal\x18\x01 \x01(\x04R\bproposal\x12\x18\n" +
@@ -1343,7 +1454,7 @@ func file_ptoy_v1_tx_proto_rawDescGZIP() []byte {
 }
 
 var file_ptoy_v1_tx_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ptoy_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ptoy_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ptoy_v1_tx_proto_goTypes = []any{
 	(OrgKind)(0),                // 0: ptoy.v1.OrgKind
 	(Role)(0),                   // 1: ptoy.v1.Role
@@ -1353,65 +1464,68 @@ var file_ptoy_v1_tx_proto_goTypes = []any{
 	(*Body)(nil),                // 5: ptoy.v1.Body
 	(*RegisterPatient)(nil),     // 6: ptoy.v1.RegisterPatient
 	(*ProposeOrg)(nil),          // 7: ptoy.v1.ProposeOrg
-	(*Vote)(nil),                // 8: ptoy.v1.Vote
-	(*AddEmployee)(nil),         // 9: ptoy.v1.AddEmployee
-	(*RemoveEmployee)(nil),      // 10: ptoy.v1.RemoveEmployee
-	(*SetRole)(nil),             // 11: ptoy.v1.SetRole
-	(*RotateKeys)(nil),          // 12: ptoy.v1.RotateKeys
-	(*Grant)(nil),               // 13: ptoy.v1.Grant
-	(*Revoke)(nil),              // 14: ptoy.v1.Revoke
-	(*Delegate)(nil),            // 15: ptoy.v1.Delegate
-	(*Undelegate)(nil),          // 16: ptoy.v1.Undelegate
-	(*BreakGlass)(nil),          // 17: ptoy.v1.BreakGlass
-	(*SetBreakGlassPolicy)(nil), // 18: ptoy.v1.SetBreakGlassPolicy
-	(*AnchorAudit)(nil),         // 19: ptoy.v1.AnchorAudit
-	(*PublishKeys)(nil),         // 20: ptoy.v1.PublishKeys
-	(*Transfer)(nil),            // 21: ptoy.v1.Transfer
-	(*BuyPlan)(nil),             // 22: ptoy.v1.BuyPlan
-	(*Faucet)(nil),              // 23: ptoy.v1.Faucet
-	(*ProposeParams)(nil),       // 24: ptoy.v1.ProposeParams
-	(*ProposeSpend)(nil),        // 25: ptoy.v1.ProposeSpend
-	(*PutRecords)(nil),          // 26: ptoy.v1.PutRecords
-	(*EraseRecord)(nil),         // 27: ptoy.v1.EraseRecord
-	(*ReleaseShare)(nil),        // 28: ptoy.v1.ReleaseShare
+	(*ProposeRemoval)(nil),      // 8: ptoy.v1.ProposeRemoval
+	(*Vote)(nil),                // 9: ptoy.v1.Vote
+	(*AddEmployee)(nil),         // 10: ptoy.v1.AddEmployee
+	(*RemoveEmployee)(nil),      // 11: ptoy.v1.RemoveEmployee
+	(*SetRole)(nil),             // 12: ptoy.v1.SetRole
+	(*RotateKeys)(nil),          // 13: ptoy.v1.RotateKeys
+	(*Grant)(nil),               // 14: ptoy.v1.Grant
+	(*Revoke)(nil),              // 15: ptoy.v1.Revoke
+	(*Delegate)(nil),            // 16: ptoy.v1.Delegate
+	(*Undelegate)(nil),          // 17: ptoy.v1.Undelegate
+	(*BreakGlass)(nil),          // 18: ptoy.v1.BreakGlass
+	(*SetBreakGlassPolicy)(nil), // 19: ptoy.v1.SetBreakGlassPolicy
+	(*AnchorAudit)(nil),         // 20: ptoy.v1.AnchorAudit
+	(*PublishKeys)(nil),         // 21: ptoy.v1.PublishKeys
+	(*Transfer)(nil),            // 22: ptoy.v1.Transfer
+	(*BuyPlan)(nil),             // 23: ptoy.v1.BuyPlan
+	(*Faucet)(nil),              // 24: ptoy.v1.Faucet
+	(*ProposeParams)(nil),       // 25: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),        // 26: ptoy.v1.ProposeSpend
+	(*PutRecords)(nil),          // 27: ptoy.v1.PutRecords
+	(*EraseRecord)(nil),         // 28: ptoy.v1.EraseRecord
+	(*ReleaseShare)(nil),        // 29: ptoy.v1.ReleaseShare
 }
 var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	3,  // 0: ptoy.v1.Envelope.cosignatures:type_name -> ptoy.v1.Cosignature
 	6,  // 1: ptoy.v1.Body.register_patient:type_name -> ptoy.v1.RegisterPatient
 	7,  // 2: ptoy.v1.Body.propose_org:type_name -> ptoy.v1.ProposeOrg
-	8,  // 3: ptoy.v1.Body.vote:type_name -> ptoy.v1.Vote
-	9,  // 4: ptoy.v1.Body.add_employee:type_name -> ptoy.v1.AddEmployee
-	10, // 5: ptoy.v1.Body.remove_employee:type_name -> ptoy.v1.RemoveEmployee
-	11, // 6: ptoy.v1.Body.set_role:type_name -> ptoy.v1.SetRole
-	12, // 7: ptoy.v1.Body.rotate_keys:type_name -> ptoy.v1.RotateKeys
-	13, // 8: ptoy.v1.Body.grant:type_name -> ptoy.v1.Grant
-	14, // 9: ptoy.v1.Body.revoke:type_name -> ptoy.v1.Revoke
-	15, // 10: ptoy.v1.Body.delegate:type_name -> ptoy.v1.Delegate
-	16, // 11: ptoy.v1.Body.undelegate:type_name -> ptoy.v1.Undelegate
-	17, // 12: ptoy.v1.Body.break_glass:type_name -> ptoy.v1.BreakGlass
-	18, // 13: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
-	19, // 14: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
-	20, // 15: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
-	21, // 16: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
-	22, // 17: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
-	23, // 18: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
-	24, // 19: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
-	25, // 20: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
-	26, // 21: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
-	27, // 22: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
-	28, // 23: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
-	4,  // 24: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
-	0,  // 25: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
-	4,  // 26: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
-	4,  // 27: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
-	1,  // 28: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
-	1,  // 29: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
-	4,  // 30: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	9,  // 3: ptoy.v1.Body.vote:type_name -> ptoy.v1.Vote
+	10, // 4: ptoy.v1.Body.add_employee:type_name -> ptoy.v1.AddEmployee
+	11, // 5: ptoy.v1.Body.remove_employee:type_name -> ptoy.v1.RemoveEmployee
+	12, // 6: ptoy.v1.Body.set_role:type_name -> ptoy.v1.SetRole
+	13, // 7: ptoy.v1.Body.rotate_keys:type_name -> ptoy.v1.RotateKeys
+	8,  // 8: ptoy.v1.Body.propose_removal:type_name -> ptoy.v1.ProposeRemoval
+	14, // 9: ptoy.v1.Body.grant:type_name -> ptoy.v1.Grant
+	15, // 10: ptoy.v1.Body.revoke:type_name -> ptoy.v1.Revoke
+	16, // 11: ptoy.v1.Body.delegate:type_name -> ptoy.v1.Delegate
+	17, // 12: ptoy.v1.Body.undelegate:type_name -> ptoy.v1.Undelegate
+	18, // 13: ptoy.v1.Body.break_glass:type_name -> ptoy.v1.BreakGlass
+	19, // 14: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
+	20, // 15: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
+	21, // 16: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
+	22, // 17: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
+	23, // 18: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
+	24, // 19: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
+	25, // 20: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
+	26, // 21: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
+	27, // 22: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
+	28, // 23: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
+	29, // 24: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
+	4,  // 25: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
+	0,  // 26: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
+	4,  // 27: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
+	4,  // 28: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
+	4,  // 29: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
+	1,  // 30: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
+	1,  // 31: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
+	4,  // 32: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_tx_proto_init() }
@@ -1430,6 +1544,7 @@ func file_ptoy_v1_tx_proto_init() {
 		(*Body_RemoveEmployee)(nil),
 		(*Body_SetRole)(nil),
 		(*Body_RotateKeys)(nil),
+		(*Body_ProposeRemoval)(nil),
 		(*Body_Grant)(nil),
 		(*Body_Revoke)(nil),
 		(*Body_Delegate)(nil),
@@ -1453,7 +1568,7 @@ func file_ptoy_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_tx_proto_rawDesc), len(file_ptoy_v1_tx_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

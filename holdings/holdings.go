@@ -105,6 +105,7 @@ type Holdings struct {
 	index     *match.Index
 	order     [][16]byte // subjects in index order
 	model     *match.Model
+	fittedOn  int // how many people model was fitted on (0: not fitted here)
 	dirty     bool
 }
 

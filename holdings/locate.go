@@ -103,10 +103,16 @@ func (h *Holdings) matcher() (*match.Index, error) {
 		people = append(people, p)
 		order = append(order, id)
 	}
+	// The model is refitted when the people it was fitted on have grown
+	// by a quarter: fitting is the slow part (minutes at 100,000 people),
+	// and weights change little as a population grows.
 	m := h.cfg.Model
+	if m == nil && h.fittedOn > 0 && len(people) < h.fittedOn*5/4 {
+		m = h.model
+	}
 	if m == nil && len(people) >= fitMin {
 		if fitted, err := match.Fit(people); err == nil {
-			m = fitted
+			m, h.fittedOn = fitted, len(people)
 		}
 	}
 	if m == nil {

@@ -468,7 +468,8 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 var funcs = template.FuncMap{
-	"role": consent.RoleName,
+	"role":  consent.RoleName,
+	"lower": strings.ToLower,
 	"short": func(id ptoy.ID) string {
 		return consent.ShortID(id)
 	},

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"ptoy/devnet"
+	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 )
 
@@ -216,6 +218,34 @@ func TestConsoleForms(t *testing.T) {
 	resp, body = admin.post("/console/employees/role", url.Values{"csrf": {admin.csrf()}, "employee": {lee}, "role": {"99"}})
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Choose one of the roles") {
 		t.Fatalf("a role that is none: %d", resp.StatusCode)
+	}
+	// A role changes; the node's own account stays as it is.
+	if resp, body := admin.post("/console/employees/role", url.Values{"csrf": {admin.csrf()}, "employee": {id("park")}, "role": {"7"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Park to lab technician: %d\n%s", resp.StatusCode, body)
+	}
+	gh, err := n.Key("general-hospital")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := n.Client(0).Employees(ctx, gh.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		switch e.Role {
+		case pb.Role_ROLE_NODE:
+			node := hex.EncodeToString(e.Practitioner)
+			if resp, _ := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {node}}); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("removing the node's own account: %d", resp.StatusCode)
+			}
+		case pb.Role_ROLE_LAB_TECHNICIAN:
+			if hex.EncodeToString(e.Practitioner) != id("park") {
+				t.Errorf("a lab technician who is not Park: %x", e.Practitioner)
+			}
+		}
+	}
+	if _, body := admin.get("/console/employees"); !strings.Contains(body, "lab technician") {
+		t.Error("the employee list does not show Park's new role")
 	}
 	if resp, body := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("removing Lee: %d\n%s", resp.StatusCode, body)

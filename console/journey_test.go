@@ -196,6 +196,9 @@ func TestConsoleJourneys(t *testing.T) {
 	click(t, bctx, `form[action="/console/break-glass"] button[type=submit]`)
 	has("main", "Emergency access is open", "Bob Example", "Reason SHA-256")
 	p.check("break-glass-open")
+	click(t, bctx, `a[href$="?emergency=1"]`)
+	has("main", "Break-glass access", "Bob Example")
+	p.check("emergency-chart")
 	signOut()
 
 	// Ruiz, the privacy officer: the break-glass in her queue.

@@ -69,6 +69,10 @@ type Employee struct {
 	Since int64 // block height
 }
 
+// IsNode reports whether the employee is the node's own account, which
+// signs what the node commits and stays on the staff as it is.
+func (e Employee) IsNode() bool { return e.Role == pb.Role_ROLE_NODE }
+
 // NewEmployee is what an admin gives to add someone.
 type NewEmployee struct {
 	Name       string

@@ -79,7 +79,11 @@ func (s *Server) search(ctx context.Context, in *http.Request, tok, pathQuery st
 			return nil, err
 		}
 		switch {
-		case rec.status == http.StatusForbidden || rec.status == http.StatusNotFound:
+		case rec.status == http.StatusNotFound:
+			// Nothing of the patient is open to the member: the
+			// chart is empty.
+			return all, nil
+		case rec.status == http.StatusForbidden:
 			return nil, ptoy.E("console", ptoy.PermissionDenied, "you may not read this patient's records: "+diagnostics(b))
 		case rec.status != http.StatusOK:
 			s.cfg.Log.Warn("console: FHIR read failed", "status", rec.status)
@@ -211,7 +215,13 @@ type item struct {
 type section struct {
 	Slug, Name string
 	Items      []item
+	// Total is how many records the category has; the overview shows
+	// the newest few.
+	Total int
 }
+
+// overview is how many records of each category the overview shows.
+const overview = 5
 
 func slug(c pb.Category) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(c.String(), "CATEGORY_")), "_", "-")
@@ -339,9 +349,18 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		slices.SortStableFunc(its, func(a, b item) int { return strings.Compare(b.Date, a.Date) })
-		sec := section{Slug: slug(c), Name: capital(consent.CategoryName(c)), Items: its}
+		sec := section{Slug: slug(c), Name: capital(consent.CategoryName(c)), Items: its, Total: len(its)}
 		secs = append(secs, sec)
-		if want == "" || want == sec.Slug {
+		switch {
+		case want == "":
+			sec.Items = slices.Clone(its[:min(len(its), overview)])
+			for i := range sec.Items {
+				if t := []rune(sec.Items[i].Text); len(t) > 280 {
+					sec.Items[i].Text = string(t[:280]) + "…"
+				}
+			}
+			shown = append(shown, sec)
+		case want == sec.Slug:
 			shown = append(shown, sec)
 		}
 	}

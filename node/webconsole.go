@@ -289,9 +289,25 @@ func (o consoleOrg) AddEmployee(ctx context.Context, tok string, ne console.NewE
 	return id, nil
 }
 
+// staffChange checks that id may be changed by an admin: on the staff,
+// and not the node's own account.
+func (o consoleOrg) staffChange(id ptoy.ID) error {
+	e := o.n.employee(id)
+	switch {
+	case e == nil:
+		return ptoy.E("node.console", ptoy.NotFound, "this account is not on the staff")
+	case e.Role == pb.Role_ROLE_NODE:
+		return ptoy.E("node.console", ptoy.PermissionDenied, "the node's own account stays on the staff as it is")
+	}
+	return nil
+}
+
 func (o consoleOrg) RemoveEmployee(ctx context.Context, tok string, id ptoy.ID) error {
 	admin, err := o.role(tok, isAdmin, "manage the staff")
 	if err != nil {
+		return err
+	}
+	if err := o.staffChange(id); err != nil {
 		return err
 	}
 	m := &pb.RemoveEmployee{Org: o.n.Org().Bytes(), Employee: id.Bytes()}
@@ -305,6 +321,9 @@ func (o consoleOrg) RemoveEmployee(ctx context.Context, tok string, id ptoy.ID) 
 func (o consoleOrg) SetRole(ctx context.Context, tok string, id ptoy.ID, role pb.Role) error {
 	admin, err := o.role(tok, isAdmin, "manage the staff")
 	if err != nil {
+		return err
+	}
+	if err := o.staffChange(id); err != nil {
 		return err
 	}
 	m := &pb.SetRole{Org: o.n.Org().Bytes(), Employee: id.Bytes(), Role: role}

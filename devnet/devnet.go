@@ -259,7 +259,7 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 			}
 		}
 	}
-	if opt.KeepKeystores && !opt.NoDemo && !opt.NoPatients {
+	if opt.KeepKeystores && !opt.NoDemo {
 		// A resumed home whose patients rotated their keys keeps what it
 		// has: only a new network must have them all.
 		if err := n.keepKeystores(ctx); err != nil && fresh {
@@ -403,9 +403,12 @@ func (n *Net) Key(name string) (*keys.KeyPair, error) {
 }
 
 // keepKeystores gives node 1, the demo patients' home node, their
-// keystore files.
+// keystore files, and each organisation's node its staff's.
 func (n *Net) keepKeystores(ctx context.Context) error {
 	for _, p := range DemoPatients {
+		if n.opt.NoPatients {
+			break
+		}
 		k, err := n.Key(p.Key)
 		if err != nil {
 			return err

@@ -88,6 +88,8 @@ type glassRow struct {
 	Practitioner, Patient, What, Reason string
 	Opened, Closes                      int64
 	Open, Flagged                       bool
+	// Matches is set when the reason checked hashes to this event's.
+	Matches bool
 }
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
@@ -95,10 +97,50 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.allowed(w, r, m, m.Role == pb.Role_ROLE_PRIVACY_OFFICER || m.Role == pb.Role_ROLE_ADMIN, "review break-glass: privacy officers and admins do") {
 		return
 	}
+	s.renderQueue(w, r, tok, m, http.StatusOK, checkForm{Errors: errs{}})
+}
+
+// checkForm checks a reason's text against the queue: the officer pastes
+// what the practitioner kept, and the console says which break-glass's
+// SHA-256 it is. The text is not kept.
+type checkForm struct {
+	Reason  string
+	Checked bool
+	Matches []uint64
+	Errors  errs
+}
+
+// checkReason checks a reason against the queue.
+func (s *Server) checkReason(w http.ResponseWriter, r *http.Request) {
+	tok, m, ok := s.form(w, r)
+	if !ok || !s.allowed(w, r, m, m.Role == pb.Role_ROLE_PRIVACY_OFFICER || m.Role == pb.Role_ROLE_ADMIN, "review break-glass: privacy officers and admins do") {
+		return
+	}
+	f := checkForm{Reason: value(r, "reason", maxReason+1), Errors: errs{}}
+	switch n := utf8.RuneCountInString(f.Reason); {
+	case n == 0:
+		f.Errors["reason"] = "Paste the reason's text the practitioner kept."
+	case n > maxReason:
+		f.Errors["reason"] = "A reason is at most 2,000 characters."
+	}
+	status := http.StatusOK
+	if len(f.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	} else {
+		f.Checked = true
+	}
+	s.renderQueue(w, r, tok, m, status, f)
+}
+
+func (s *Server) renderQueue(w http.ResponseWriter, r *http.Request, tok string, m Member, status int, f checkForm) {
 	evs, err := s.cfg.Org.GlassQueue(r.Context(), tok)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	var sum [sha256.Size]byte
+	if f.Checked {
+		sum = sha256.Sum256([]byte(f.Reason))
 	}
 	now := time.Now().Unix()
 	rows := make([]glassRow, 0, len(evs))
@@ -107,8 +149,13 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, glassRow{ID: ev.Id, Practitioner: s.cfg.Org.Name(idOf(ev.Practitioner)), Patient: s.cfg.Org.Name(idOf(ev.Patient)),
 			What: consent.DescribeCategories(ev.Categories), Reason: hex.EncodeToString(ev.ReasonHash), Opened: ev.Opened, Closes: ev.Closes,
 			Open: now < ev.Closes, Flagged: ev.Flagged})
+		if f.Checked && string(ev.ReasonHash) == string(sum[:]) {
+			rows[len(rows)-1].Matches = true
+			f.Matches = append(f.Matches, ev.Id)
+		}
 	}
-	s.render(w, r, http.StatusOK, "queue", page{Title: "Break-glass review", Member: &m, Nav: "/console/break-glass/queue", Data: rows})
+	s.render(w, r, status, "queue", page{Title: "Break-glass review", Member: &m, Nav: "/console/break-glass/queue",
+		Data: map[string]any{"Rows": rows, "Form": f}})
 }
 
 // idOf reads an account id from the ledger's bytes (zero if malformed).

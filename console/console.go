@@ -30,6 +30,7 @@
 //	GET  /console/matching, POST /console/matching/approve
 //	GET  /console/break-glass, POST     open emergency access, with a reason
 //	GET  /console/break-glass/queue     the privacy officer's review queue
+//	POST /console/break-glass/queue     check a reason's text against it
 package console
 
 import (
@@ -144,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /console/break-glass", s.breakGlassPage)
 	m.HandleFunc("POST /console/break-glass", s.breakGlass)
 	m.HandleFunc("GET /console/break-glass/queue", s.queue)
+	m.HandleFunc("POST /console/break-glass/queue", s.checkReason)
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "There is no page here.")
 	})

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"ptoy"
 	"ptoy/devnet"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
@@ -89,7 +92,9 @@ func (c *staffClient) signIn(account string) {
 // SameSite=Strict and scoped to /console/, Secure off localhost; a post
 // without the CSRF token, with another's, or from another origin is
 // refused and changes nothing; bad input is told next to its field and
-// nothing is half-saved; a patient is not staff; a role's pages are
+// nothing is half-saved; a patient is not staff, nor another
+// organisation's practitioner (who may not keep a keystore here either),
+// and the patient app does not sign staff in; a role's pages are
 // closed to the others; and an employee the admin removes is signed out
 // at their next request.
 func TestConsoleForms(t *testing.T) {
@@ -111,9 +116,40 @@ func TestConsoleForms(t *testing.T) {
 	}
 	alice, lee := id("alice"), id("nurse-lee")
 
+	// A practitioner keeps their keystore at their own organisation's
+	// node only; the patient app does not sign staff in.
+	other, err := n.Key("riverside-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(filepath.Join(n.Info.KeysDir, "riverside-admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Client(0).KeepKeystore(ctx, other, file); ptoy.KindOf(err) != ptoy.PermissionDenied {
+		t.Fatalf("Riverside's admin keeping a keystore at General Hospital's node: %v", err)
+	}
+	if _, _, err := n.Nodes[0].UnsealStaff(ctx, other.ID(), devnet.Passphrase); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("Riverside's admin signing in at General Hospital's console: %v", err)
+	}
+	if _, _, err := n.Nodes[0].UnsealStaff(ctx, ptoy.ID{1}, devnet.Passphrase); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("an unknown account signing in to the console: %v", err)
+	}
+	app := newStaffClient(t, base)
+	resp, _ := app.get("/signin")
+	var appCSRF string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "ptoy_csrf" {
+			appCSRF = ck.Value
+		}
+	}
+	if resp, _ := app.post("/signin", url.Values{"csrf": {appCSRF}, "account": {lee}, "passphrase": {devnet.Passphrase}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("nurse Lee signing in to the patient app: %d", resp.StatusCode)
+	}
+
 	// Cookies: the CSRF cookie's attributes, and Secure on a public host.
 	c := newStaffClient(t, base)
-	resp, _ := c.get("/console/signin")
+	resp, _ = c.get("/console/signin")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the sign-in page: %d", resp.StatusCode)
 	}

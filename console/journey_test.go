@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"ptoy/agent"
 	"ptoy/devnet"
 	"ptoy/keys"
 )
@@ -21,10 +23,12 @@ import (
 // by category and adds an encounter note that then shows in it; billing
 // clerk Park opens the same chart and sees neither the note nor any
 // clinical category, and may not open the employee list; the admin sees
-// the EHR holdings and adds an emergency physician (a key made here, her
+// the EHR holdings, approves the match Alice's search left in the review
+// queue, and adds an emergency physician (a key made here, her
 // passphrase typed at the admin's desk, a wrong one first), who signs in
 // and breaks the glass for Bob (without a reason first); and Ruiz, the
-// privacy officer, sees that break-glass in her review queue. Every page
+// privacy officer, sees that break-glass in her review queue and checks
+// its reason (a changed text first). Every page
 // is photographed at 1280 and 390 px and checked with axe-core.
 func TestConsoleJourneys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -161,9 +165,23 @@ func TestConsoleJourneys(t *testing.T) {
 	at("/console/employees")
 	has("main", "Nurse Lee", "Park", "Ruiz")
 	p.check("employees")
+	// Alice asks the record locator with her current address alone: the
+	// match waits in the hospital's review queue, and the admin approves it.
+	aliceKey, err := n.Key("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(n.Client(0), aliceKey).FindRecords(ctx, devnet.AliceDemographics); err != nil {
+		t.Fatal(err)
+	}
+	held := n.Nodes[0].Holdings().Summary()
 	run(chromedp.Navigate(base + "/console/matching"))
-	has("main", "What General Hospital holds", "Records", "Matches to review")
+	has("main", "What General Hospital holds", fmt.Sprintf("Records\n%d", held.Records), "Matches to review", "Alice Example", alice)
 	p.check("matching")
+	click(t, bctx, `form[action="/console/matching/approve"] button[type=submit]`)
+	at("/console/matching?done=approved")
+	has("main", "The match is approved", "No match waits for review")
+	p.check("matching-approved")
 	kd := keys.Dir{Path: t.TempDir(), KDF: keys.TestKDF}
 	amara, _, err := kd.Create("dr-amara", keys.KEMHybrid, []byte("amara's own passphrase"), time.Now())
 	if err != nil {
@@ -206,5 +224,12 @@ func TestConsoleJourneys(t *testing.T) {
 	at("/console/break-glass/queue")
 	has("main", "Break-glass #", "Dr Amara", "Bob Example", "open")
 	p.check("break-glass-queue")
+	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies."))
+	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
+	has("main", "reason of no break-glass")
+	run(chromedp.Navigate(base+"/console/break-glass/queue"), chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies and medications."))
+	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
+	has("main", "This text is the reason of break-glass #1", "reason checked")
+	p.check("break-glass-reason-checked")
 	signOut()
 }

@@ -118,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "error", "patients", "chart", "note", "employees", "matching", "breakglass", "queue"} {
+	for _, name := range []string{"signin", "error", "patients", "chart", "note", "employees", "confirm", "matching", "breakglass", "queue"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("console.New", ptoy.Other, err)

@@ -244,7 +244,7 @@ func TestConsoleForms(t *testing.T) {
 		!strings.Contains(body, `id="keystore-error"`) || !strings.Contains(body, `id="passphrase-error"`) {
 		t.Fatalf("an empty add: %d\n%s", resp.StatusCode, body)
 	}
-	resp, _ = admin.post("/console/employees/remove", url.Values{"employee": {lee}})
+	resp, _ = admin.post("/console/employees/remove", url.Values{"employee": {lee}, "confirm": {"1"}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("removing without the CSRF token: %d", resp.StatusCode)
 	}
@@ -271,7 +271,7 @@ func TestConsoleForms(t *testing.T) {
 		switch e.Role {
 		case pb.Role_ROLE_NODE:
 			node := hex.EncodeToString(e.Practitioner)
-			if resp, _ := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {node}}); resp.StatusCode != http.StatusForbidden {
+			if resp, _ := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {node}, "confirm": {"1"}}); resp.StatusCode != http.StatusForbidden {
 				t.Errorf("removing the node's own account: %d", resp.StatusCode)
 			}
 		case pb.Role_ROLE_LAB_TECHNICIAN:
@@ -283,7 +283,14 @@ func TestConsoleForms(t *testing.T) {
 	if _, body := admin.get("/console/employees"); !strings.Contains(body, "lab technician") {
 		t.Error("the employee list does not show Park's new role")
 	}
-	if resp, body := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}}); resp.StatusCode != http.StatusSeeOther {
+	resp, body = admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Remove Nurse Lee") {
+		t.Fatalf("a removal is not confirmed first: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := c.get("/console/patients"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("Lee before the removal is confirmed: %d", resp.StatusCode)
+	}
+	if resp, body := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}, "confirm": {"1"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("removing Lee: %d\n%s", resp.StatusCode, body)
 	}
 	resp, _ = c.get("/console/patients")

@@ -23,7 +23,8 @@ import (
 // by category and adds an encounter note that then shows in it; billing
 // clerk Park opens the same chart and sees neither the note nor any
 // clinical category, and may not open the employee list; the admin sees
-// the EHR holdings, approves the match Alice's search left in the review
+// the EHR holdings (and leaves Park on the staff at the removal's
+// confirmation), approves the match Alice's search left in the review
 // queue, and adds an emergency physician (a key made here, her
 // passphrase typed at the admin's desk, a wrong one first), who signs in
 // and breaks the glass for Bob (without a reason first); and Ruiz, the
@@ -165,6 +166,11 @@ func TestConsoleJourneys(t *testing.T) {
 	at("/console/employees")
 	has("main", "Nurse Lee", "Park", "Ruiz")
 	p.check("employees")
+	click(t, bctx, `form[action="/console/employees/remove"]:has(input[value="`+id("park")+`"]) button`)
+	has("main", "Remove Park?")
+	p.check("employees-remove-confirm")
+	click(t, bctx, `main a[href="/console/employees"]`)
+	has("main", "Park")
 	// Alice asks the record locator with her current address alone: the
 	// match waits in the hospital's review queue, and the admin approves it.
 	aliceKey, err := n.Key("alice")

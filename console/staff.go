@@ -169,6 +169,12 @@ func (s *Server) removeEmployee(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.PostFormValue("confirm") != "1" {
+		// A removal is confirmed on a page of its own.
+		s.render(w, r, http.StatusOK, "confirm", page{Title: "Remove an employee", Member: &m, Nav: "/console/employees",
+			Data: map[string]any{"ID": id.String(), "Name": s.cfg.Org.Name(id)}})
+		return
+	}
 	if err := s.cfg.Org.RemoveEmployee(r.Context(), tok, id); err != nil {
 		s.fail(w, r, err)
 		return

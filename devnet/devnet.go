@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,7 +44,8 @@ type Options struct {
 	DemoRecords bool
 	// KeepKeystores keeps each demo patient's keystore at their home node
 	// (node 1) on every start, so that they sign in to the web app with
-	// the passphrase: what ptoy dev does.
+	// the passphrase, and each demo staff member's at their
+	// organisation's node, for its console: what ptoy dev does.
 	KeepKeystores bool
 	// DemoEHR files General Hospital's demo EHR (synthetic patients, and
 	// Alice as "Alicia" at an old address) as its holdings, as ptoy sync
@@ -257,7 +259,7 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 			}
 		}
 	}
-	if opt.KeepKeystores && !opt.NoDemo && !opt.NoPatients {
+	if opt.KeepKeystores && !opt.NoDemo {
 		// A resumed home whose patients rotated their keys keeps what it
 		// has: only a new network must have them all.
 		if err := n.keepKeystores(ctx); err != nil && fresh {
@@ -401,9 +403,12 @@ func (n *Net) Key(name string) (*keys.KeyPair, error) {
 }
 
 // keepKeystores gives node 1, the demo patients' home node, their
-// keystore files.
+// keystore files, and each organisation's node its staff's.
 func (n *Net) keepKeystores(ctx context.Context) error {
 	for _, p := range DemoPatients {
+		if n.opt.NoPatients {
+			break
+		}
 		k, err := n.Key(p.Key)
 		if err != nil {
 			return err
@@ -413,6 +418,37 @@ func (n *Net) keepKeystores(ctx context.Context) error {
 			return ptoy.E("devnet.keepKeystores", ptoy.Other, err)
 		}
 		if err := n.Client(0).KeepKeystore(ctx, k, file); err != nil {
+			return err
+		}
+	}
+	return n.keepStaffKeystores(ctx)
+}
+
+// keepStaffKeystores gives each demo organisation's node its staff's
+// keystore files and names, so that they sign in to its console.
+func (n *Net) keepStaffKeystores(ctx context.Context) error {
+	for _, s := range demoStaff {
+		i := slices.IndexFunc(demoOrgs[:len(n.Nodes)], func(o struct {
+			key, name string
+			kind      pb.OrgKind
+		}) bool {
+			return o.key == s.org
+		})
+		if i < 0 {
+			continue // the organisation runs no node here
+		}
+		k, err := n.Key(s.key)
+		if err != nil {
+			return err
+		}
+		file, err := os.ReadFile(filepath.Join(n.Info.KeysDir, s.key+".key"))
+		if err != nil {
+			return ptoy.E("devnet.keepKeystores", ptoy.Other, err)
+		}
+		if err := n.Client(i).KeepKeystore(ctx, k, file); err != nil {
+			return err
+		}
+		if err := n.Nodes[i].SetStaffName(k.ID(), s.name); err != nil {
 			return err
 		}
 	}

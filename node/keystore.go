@@ -20,7 +20,8 @@ import (
 )
 
 // A patient's home node (the node of the organisation that registered
-// them) keeps their keystore file, sealed with their passphrase (Argon2id
+// them) keeps their keystore file (and an organisation's node its staff's,
+// for the console: UnsealStaff), sealed with their passphrase (Argon2id
 // and XChaCha20-Poly1305, package keys): the node cannot open it. When the
 // patient signs in with the passphrase, the node opens it into a session
 // that holds the keys in memory only, and drops them at log-out, after
@@ -97,7 +98,8 @@ func (n *Node) keystoreFail(w http.ResponseWriter, err error) {
 }
 
 // putKeystore keeps a patient's keystore file: signed by the patient, at
-// their home node, for their own current keys.
+// their home node, for their own current keys; or an employee's, at the
+// node of their organisation.
 func (n *Node) putKeystore(w http.ResponseWriter, r *http.Request) {
 	const op = "node.keystore"
 	a, err := n.auth.Caller(r)
@@ -106,12 +108,21 @@ func (n *Node) putKeystore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := ptoy.ID(a.Id)
-	if a.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
-		n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "only patients keep their keystore at a node"))
-		return
-	}
-	if ptoy.ID(a.Registrar) != n.Org() {
-		n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "keep your keystore at your home node: the node of the organisation that registered you"))
+	switch a.Kind {
+	case pb.AccountKind_ACCOUNT_KIND_PATIENT:
+		if ptoy.ID(a.Registrar) != n.Org() {
+			n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "keep your keystore at your home node: the node of the organisation that registered you"))
+			return
+		}
+	case pb.AccountKind_ACCOUNT_KIND_PRACTITIONER:
+		// Staff keep theirs at their organisation's node, to sign in
+		// to its console.
+		if n.employee(id) == nil {
+			n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "keep your keystore at the node of the organisation you work for"))
+			return
+		}
+	default:
+		n.keystoreFail(w, ptoy.E(op, ptoy.PermissionDenied, "only patients and staff keep their keystore at a node"))
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxKeystore+1))

@@ -38,6 +38,7 @@ import (
 	"ptoy/audit/auditlog"
 	"ptoy/auth"
 	"ptoy/blob"
+	"ptoy/console"
 	"ptoy/directory"
 	"ptoy/door"
 	"ptoy/fhir"
@@ -90,6 +91,7 @@ type Node struct {
 	// made before node accounts.
 	nodeKey *keys.KeyPair
 	dir     *directory.Directory
+	staff   *staffNames // the console's names of the staff
 	blobs   blob.Store
 	audit   *auditlog.Log
 	gw      *gateway.Gateway
@@ -286,6 +288,12 @@ func Open(home string, opt Options) (*Node, error) {
 	for _, p := range web.Paths {
 		mux.Handle(p, app.Handler())
 	}
+	staff, err := n.openConsole()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(console.Mount, staff.Handler())
+	mux.Handle("/console", staff.Handler())
 	mux.HandleFunc("GET /healthz", n.healthz)
 	mux.HandleFunc("GET /readyz", n.readyz)
 	n.metrics.gauges(n)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ptoy"
+	pb "ptoy/gen/ptoy/v1"
 	"ptoy/web"
 )
 
@@ -13,6 +14,10 @@ import (
 type webPatients struct{ n *Node }
 
 func (p webPatients) SignIn(ctx context.Context, id ptoy.ID, passphrase string) (string, time.Time, error) {
+	if a, err := p.n.ledger.Account(id); err == nil && a != nil && a.Kind != pb.AccountKind_ACCOUNT_KIND_PATIENT {
+		// Staff sign in to the console.
+		return "", time.Time{}, ptoy.E("node.web", ptoy.Unauthenticated, "the account id or the passphrase is wrong, or this node does not keep your keystore")
+	}
 	return p.n.UnsealPatient(ctx, id, passphrase)
 }
 

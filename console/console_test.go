@@ -1,0 +1,300 @@
+package console_test
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ptoy"
+	"ptoy/devnet"
+	pb "ptoy/gen/ptoy/v1"
+	"ptoy/keys"
+)
+
+// staffClient is a browser without JavaScript: it keeps cookies and does
+// not follow redirects.
+type staffClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newStaffClient(t *testing.T, base string) *staffClient {
+	jar, _ := cookiejar.New(nil)
+	return &staffClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *staffClient) do(req *http.Request) (*http.Response, string) {
+	c.t.Helper()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (c *staffClient) get(path string) (*http.Response, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	return c.do(req)
+}
+
+// csrf is the token of the console's CSRF cookie.
+func (c *staffClient) csrf() string {
+	c.t.Helper()
+	u, _ := url.Parse(c.base + "/console/")
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == "neith_csrf" {
+			return ck.Value
+		}
+	}
+	c.get("/console/signin")
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == "neith_csrf" {
+			return ck.Value
+		}
+	}
+	c.t.Fatal("the console set no CSRF cookie")
+	return ""
+}
+
+func (c *staffClient) post(path string, form url.Values, hdr ...string) (*http.Response, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return c.do(req)
+}
+
+func (c *staffClient) signIn(account string) {
+	c.t.Helper()
+	resp, body := c.post("/console/signin", url.Values{"csrf": {c.csrf()}, "account": {account}, "passphrase": {devnet.Passphrase}})
+	if resp.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("signing in %s: %d\n%s", account, resp.StatusCode, body)
+	}
+}
+
+// TestConsoleForms checks the console's forms over plain HTTP on one
+// network with the demo cast and Alice's history: cookies are HttpOnly,
+// SameSite=Strict and scoped to /console/, Secure off localhost; a post
+// without the CSRF token, with another's, or from another origin is
+// refused and changes nothing; bad input is told next to its field and
+// nothing is half-saved; a patient is not staff, nor another
+// organisation's practitioner (who may not keep a keystore here either),
+// and the patient app does not sign staff in; a role's pages are
+// closed to the others; and an employee the admin removes is signed out
+// at their next request.
+func TestConsoleForms(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, DemoRecords: true, KeepKeystores: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	base := n.Info.Nodes[0].API
+	id := func(key string) string {
+		t.Helper()
+		k, err := n.Key(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID().String()
+	}
+	alice, lee := id("alice"), id("nurse-lee")
+
+	// A practitioner keeps their keystore at their own organisation's
+	// node only; the patient app does not sign staff in.
+	other, err := n.Key("riverside-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(filepath.Join(n.Info.KeysDir, "riverside-admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Client(0).KeepKeystore(ctx, other, file); ptoy.KindOf(err) != ptoy.PermissionDenied {
+		t.Fatalf("Riverside's admin keeping a keystore at General Hospital's node: %v", err)
+	}
+	if _, _, err := n.Nodes[0].UnsealStaff(ctx, other.ID(), devnet.Passphrase); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("Riverside's admin signing in at General Hospital's console: %v", err)
+	}
+	if _, _, err := n.Nodes[0].UnsealStaff(ctx, ptoy.ID{1}, devnet.Passphrase); ptoy.KindOf(err) != ptoy.Unauthenticated {
+		t.Fatalf("an unknown account signing in to the console: %v", err)
+	}
+	app := newStaffClient(t, base)
+	resp, _ := app.get("/signin")
+	var appCSRF string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "ptoy_csrf" {
+			appCSRF = ck.Value
+		}
+	}
+	if resp, _ := app.post("/signin", url.Values{"csrf": {appCSRF}, "account": {lee}, "passphrase": {devnet.Passphrase}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("nurse Lee signing in to the patient app: %d", resp.StatusCode)
+	}
+
+	// Cookies: the CSRF cookie's attributes, and Secure on a public host.
+	c := newStaffClient(t, base)
+	resp, _ = c.get("/console/signin")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the sign-in page: %d", resp.StatusCode)
+	}
+	sc := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"neith_csrf=", "Path=/console/", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("the CSRF cookie %q has no %s", sc, want)
+		}
+	}
+	if strings.Contains(sc, "Secure") {
+		t.Errorf("the CSRF cookie is Secure on 127.0.0.1: %q", sc)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/console/signin", nil)
+	req.Host = "console.example.org"
+	if resp, _ := newStaffClient(t, base).do(req); !strings.Contains(resp.Header.Get("Set-Cookie"), "Secure") {
+		t.Errorf("the CSRF cookie on a public host is not Secure: %q", resp.Header.Get("Set-Cookie"))
+	}
+
+	// Sign-in: without the token; with bad input; a patient; then Lee.
+	form := url.Values{"account": {lee}, "passphrase": {devnet.Passphrase}}
+	if resp, _ := c.post("/console/signin", form); resp.StatusCode != http.StatusForbidden || strings.Contains(resp.Header.Get("Set-Cookie"), "neith_session") {
+		t.Fatalf("a sign-in without the CSRF token: %d %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	resp, body := c.post("/console/signin", url.Values{"csrf": {c.csrf()}, "account": {"not-an-id"}, "passphrase": {""}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="account-error"`) || !strings.Contains(body, "40 characters") ||
+		!strings.Contains(body, `id="passphrase-error"`) || !strings.Contains(body, `value="not-an-id"`) {
+		t.Fatalf("a bad sign-in: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = c.post("/console/signin", url.Values{"csrf": {c.csrf()}, "account": {alice}, "passphrase": {devnet.Passphrase}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not on the staff") {
+		t.Fatalf("a patient signing in to the console: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = c.post("/console/signin", url.Values{"csrf": {c.csrf()}, "account": {lee}, "passphrase": {devnet.Passphrase}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Lee's sign-in: %d", resp.StatusCode)
+	}
+	sc = resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"neith_session=", "Path=/console/", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("the session cookie %q has no %s", sc, want)
+		}
+	}
+
+	// A note: refused without the token, with another token, from another
+	// origin, and when empty or too long; none of them is saved.
+	note := "/console/patients/" + alice + "/note"
+	good := url.Values{"csrf": {c.csrf()}, "title": {"Wound check"}, "text": {"Dressing changed."}}
+	for name, try := range map[string]func() (*http.Response, string){
+		"no token": func() (*http.Response, string) {
+			return c.post(note, url.Values{"title": {"Wound check"}, "text": {"x"}})
+		},
+		"other token": func() (*http.Response, string) {
+			return c.post(note, url.Values{"csrf": {strings.Repeat("A", 43)}, "title": {"Wound check"}, "text": {"x"}})
+		},
+		"cross origin": func() (*http.Response, string) { return c.post(note, good, "Origin", "https://evil.example") },
+	} {
+		if resp, body := try(); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This form expired") {
+			t.Errorf("a note with %s: %d", name, resp.StatusCode)
+		}
+	}
+	resp, body = c.post(note, url.Values{"csrf": {c.csrf()}, "title": {""}, "text": {strings.Repeat("long ", 1001)}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="title-error"`) || !strings.Contains(body, "5,000 characters") {
+		t.Fatalf("a note without a title and too long: %d\n%s", resp.StatusCode, body)
+	}
+	if _, chart := c.get("/console/patients/" + alice + "?category=notes"); strings.Contains(chart, "Wound check") {
+		t.Fatal("a refused note is in the chart")
+	}
+	if resp, _ := c.post(note, good); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a good note: %d", resp.StatusCode)
+	}
+	if _, chart := c.get("/console/patients/" + alice + "?category=notes"); strings.Count(chart, "Wound check") != 1 {
+		t.Fatalf("the note is not in the chart once:\n%s", chart)
+	}
+
+	// Lee's role opens neither the staff nor the review queues; a bad
+	// patient id is told.
+	for _, p := range []string{"/console/employees", "/console/matching", "/console/break-glass", "/console/break-glass/queue"} {
+		if resp, _ := c.get(p); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("nurse Lee opens %s: %d", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := c.get("/console/patients/xyz"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a malformed patient id: %d", resp.StatusCode)
+	}
+
+	// The admin: bad input to the add form, then Lee is removed and her
+	// next request sends her to sign in.
+	admin := newStaffClient(t, base)
+	admin.signIn(id("gh-admin"))
+	resp, body = admin.post("/console/employees/add", url.Values{"csrf": {admin.csrf()}, "name": {""}, "role": {"99"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="name-error"`) || !strings.Contains(body, `id="role-error"`) ||
+		!strings.Contains(body, `id="keystore-error"`) || !strings.Contains(body, `id="passphrase-error"`) {
+		t.Fatalf("an empty add: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = admin.post("/console/employees/remove", url.Values{"employee": {lee}, "confirm": {"1"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("removing without the CSRF token: %d", resp.StatusCode)
+	}
+	if resp, _ := c.get("/console/patients"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("Lee after a refused removal: %d", resp.StatusCode)
+	}
+	resp, body = admin.post("/console/employees/role", url.Values{"csrf": {admin.csrf()}, "employee": {lee}, "role": {"99"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Choose one of the roles") {
+		t.Fatalf("a role that is none: %d", resp.StatusCode)
+	}
+	// A role changes; the node's own account stays as it is.
+	if resp, body := admin.post("/console/employees/role", url.Values{"csrf": {admin.csrf()}, "employee": {id("park")}, "role": {"7"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Park to lab technician: %d\n%s", resp.StatusCode, body)
+	}
+	gh, err := n.Key("general-hospital")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := n.Client(0).Employees(ctx, gh.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		switch e.Role {
+		case pb.Role_ROLE_NODE:
+			node := hex.EncodeToString(e.Practitioner)
+			if resp, _ := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {node}, "confirm": {"1"}}); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("removing the node's own account: %d", resp.StatusCode)
+			}
+		case pb.Role_ROLE_LAB_TECHNICIAN:
+			if hex.EncodeToString(e.Practitioner) != id("park") {
+				t.Errorf("a lab technician who is not Park: %x", e.Practitioner)
+			}
+		}
+	}
+	if _, body := admin.get("/console/employees"); !strings.Contains(body, "lab technician") {
+		t.Error("the employee list does not show Park's new role")
+	}
+	resp, body = admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Remove Nurse Lee") {
+		t.Fatalf("a removal is not confirmed first: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := c.get("/console/patients"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("Lee before the removal is confirmed: %d", resp.StatusCode)
+	}
+	if resp, body := admin.post("/console/employees/remove", url.Values{"csrf": {admin.csrf()}, "employee": {lee}, "confirm": {"1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("removing Lee: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = c.get("/console/patients")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/signin?ended=1" {
+		t.Fatalf("Lee after her removal: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -1,0 +1,241 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"ptoy/agent"
+	"ptoy/devnet"
+	"ptoy/keys"
+)
+
+// TestConsoleJourneys walks the staff of General Hospital through the
+// console in Chromium, on one network with the demo cast, Alice's
+// history and the demo EHR: nurse Lee is told a wrong passphrase next to
+// the field, signs in, finds Alice in the patient list, reads her chart
+// by category and adds an encounter note that then shows in it; billing
+// clerk Park opens the same chart and sees neither the note nor any
+// clinical category, and may not open the employee list; the admin sees
+// the EHR holdings (and leaves Park on the staff at the removal's
+// confirmation), approves the match Alice's search left in the review
+// queue, and adds an emergency physician (a key made here, her
+// passphrase typed at the admin's desk, a wrong one first), who signs in
+// and breaks the glass for Bob (without a reason first); and Ruiz, the
+// privacy officer, sees that break-glass in her review queue and checks
+// its reason (a changed text first). Every page
+// is photographed at 1280 and 390 px and checked with axe-core.
+func TestConsoleJourneys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	bctx := browser(t, ctx)
+	p := &pages{t: t, ctx: bctx, axe: axeSource(t), dir: t.TempDir()}
+	t.Logf("screenshots in %s", p.dir)
+
+	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, DemoRecords: true, DemoEHR: true, KeepKeystores: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	base := n.Info.Nodes[0].API
+	id := func(key string) string {
+		t.Helper()
+		k, err := n.Key(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID().String()
+	}
+	alice, bob := id("alice"), id("bob")
+	run := func(actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(sel string, want ...string) string {
+		t.Helper()
+		got := text(t, bctx, sel)
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Fatalf("%s has no %q:\n%s", sel, w, got)
+			}
+		}
+		return got
+	}
+	at := func(want string) {
+		t.Helper()
+		if loc := location(t, bctx); loc != base+want {
+			t.Fatalf("at %s, want %s:\n%s", loc, base+want, text(t, bctx, "main"))
+		}
+	}
+	signIn := func(account, pass string) {
+		t.Helper()
+		run(chromedp.Navigate(base+"/console/signin"),
+			chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("passphrase"), pass))
+		click(t, bctx, `form[action="/console/signin"] button[type=submit]`)
+	}
+	signOut := func() {
+		t.Helper()
+		click(t, bctx, `form[action="/console/signout"] button`)
+		if loc := location(t, bctx); !strings.HasPrefix(loc, base+"/console/signin") {
+			t.Fatalf("after logging out: %s", loc)
+		}
+	}
+
+	// A stranger is sent to sign in.
+	run(chromedp.Navigate(base + "/console/"))
+	at("/console/signin")
+	p.check("signin")
+
+	// Nurse Lee: a wrong passphrase, then the patient list.
+	signIn(id("nurse-lee"), "not her passphrase")
+	has("#passphrase-error", "passphrase is wrong")
+	p.check("signin-wrong-passphrase")
+	signIn(id("nurse-lee"), devnet.Passphrase)
+	at("/console/patients")
+	cookies, err := chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cookies.Cookies {
+		if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/console/" {
+			t.Errorf("cookie %s: HttpOnly %v, SameSite %q, path %q", c.Name, c.HTTPOnly, c.SameSite, c.Path)
+		}
+	}
+	has("main", "Signed in as Nurse Lee, nurse", "Alice Example", alice)
+	p.check("patients")
+	run(chromedp.SendKeys(chromedp.ID("q"), "alice"))
+	click(t, bctx, `form.search button[type=submit]`)
+	if got := has("main", "Alice Example"); strings.Contains(got, "Bob Example") {
+		t.Errorf("searching for alice lists Bob:\n%s", got)
+	}
+	p.check("patients-search")
+
+	// Alice's chart, by category.
+	click(t, bctx, `a[href="/console/patients/`+alice+`"]`)
+	has("main", "Alice Example", "Conditions", "Lab results", "Medications")
+	p.check("chart")
+	click(t, bctx, `nav.tabs a[href$="category=lab-results"]`)
+	if got := has("main", "Lab results"); strings.Contains(got, "\nConditions\n") {
+		t.Errorf("the lab results tab shows conditions")
+	}
+	p.check("chart-labs")
+
+	// An encounter note: refused empty, then added, then in the chart.
+	run(chromedp.Navigate(base + "/console/patients/" + alice + "/note"))
+	click(t, bctx, `form[action$="/note"] button[type=submit]`)
+	has("#title-error", "Give the note a title")
+	has("#text-error", "Write the note")
+	p.check("note-errors")
+	run(chromedp.SendKeys(chromedp.ID("title"), "Follow-up visit"), chromedp.SendKeys(chromedp.ID("text"), "Ankle healing well; walking without pain."))
+	click(t, bctx, `form[action$="/note"] button[type=submit]`)
+	at("/console/patients/" + alice + "?category=notes&added=1")
+	has("main", "Your note is added", "Follow-up visit", "Ankle healing well")
+	p.check("chart-note-added")
+	signOut()
+	p.check("signed-out")
+
+	// Billing clerk Park: the chart without the note or clinical records.
+	signIn(id("park"), devnet.Passphrase)
+	at("/console/patients")
+	run(chromedp.Navigate(base + "/console/patients/" + alice))
+	got := has("main", "Alice Example")
+	for _, no := range []string{"Follow-up visit", "Ankle healing", "Notes", "Conditions", "Lab results", "Medications"} {
+		if strings.Contains(got, no) {
+			t.Errorf("billing clerk Park sees %q in Alice's chart:\n%s", no, got)
+		}
+	}
+	if strings.Contains(text(t, bctx, "main"), "Add an encounter note") {
+		t.Error("Park is offered to add a note")
+	}
+	p.check("chart-billing")
+	run(chromedp.Navigate(base + "/console/employees"))
+	has("main", "Your role (billing) does not let you manage the staff")
+	p.check("forbidden")
+	signOut()
+
+	// The admin: the EHR holdings, then a new emergency physician.
+	signIn(id("gh-admin"), devnet.Passphrase)
+	at("/console/employees")
+	has("main", "Nurse Lee", "Park", "Ruiz")
+	p.check("employees")
+	click(t, bctx, `form[action="/console/employees/remove"]:has(input[value="`+id("park")+`"]) button`)
+	has("main", "Remove Park?")
+	p.check("employees-remove-confirm")
+	click(t, bctx, `main a[href="/console/employees"]`)
+	has("main", "Park")
+	// Alice asks the record locator with her current address alone: the
+	// match waits in the hospital's review queue, and the admin approves it.
+	aliceKey, err := n.Key("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(n.Client(0), aliceKey).FindRecords(ctx, devnet.AliceDemographics); err != nil {
+		t.Fatal(err)
+	}
+	held := n.Nodes[0].Holdings().Summary()
+	run(chromedp.Navigate(base + "/console/matching"))
+	has("main", "What General Hospital holds", fmt.Sprintf("Records\n%d", held.Records), "Matches to review", "Alice Example", alice)
+	p.check("matching")
+	click(t, bctx, `form[action="/console/matching/approve"] button[type=submit]`)
+	at("/console/matching?done=approved")
+	has("main", "The match is approved", "No match waits for review")
+	p.check("matching-approved")
+	kd := keys.Dir{Path: t.TempDir(), KDF: keys.TestKDF}
+	amara, _, err := kd.Create("dr-amara", keys.KEMHybrid, []byte("amara's own passphrase"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(chromedp.Navigate(base+"/console/employees"), chromedp.SendKeys(chromedp.ID("name"), "Dr Amara"),
+		chromedp.SetValue(chromedp.ID("new-role"), "3"), // emergency physician
+		chromedp.SetUploadFiles(chromedp.ID("keystore"), []string{filepath.Join(kd.Path, "dr-amara.key")}),
+		chromedp.SendKeys(chromedp.ID("passphrase"), "a wrong passphrase"))
+	click(t, bctx, `form[action="/console/employees/add"] button[type=submit]`)
+	has("#passphrase-error", "does not open the keystore")
+	p.check("employees-wrong-passphrase")
+	run(chromedp.SetUploadFiles(chromedp.ID("keystore"), []string{filepath.Join(kd.Path, "dr-amara.key")}),
+		chromedp.SendKeys(chromedp.ID("passphrase"), "amara's own passphrase"))
+	click(t, bctx, `form[action="/console/employees/add"] button[type=submit]`)
+	at("/console/employees?done=added")
+	has("main", "The employee is added", "Dr Amara", amara.ID().String())
+	p.check("employees-added")
+	signOut()
+
+	// Dr Amara signs in and breaks the glass for Bob.
+	signIn(amara.ID().String(), "amara's own passphrase")
+	at("/console/patients")
+	has("main", "Signed in as Dr Amara, emergency physician")
+	run(chromedp.Navigate(base+"/console/break-glass"), chromedp.SendKeys(chromedp.ID("patient"), bob))
+	click(t, bctx, `form[action="/console/break-glass"] button[type=submit]`)
+	has("#reason-error", "mandatory")
+	p.check("break-glass-no-reason")
+	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies and medications."))
+	click(t, bctx, `form[action="/console/break-glass"] button[type=submit]`)
+	has("main", "Emergency access is open", "Bob Example", "Reason SHA-256")
+	p.check("break-glass-open")
+	click(t, bctx, `a[href$="?emergency=1"]`)
+	has("main", "Break-glass access", "Bob Example")
+	p.check("emergency-chart")
+	signOut()
+
+	// Ruiz, the privacy officer: the break-glass in her queue.
+	signIn(id("ruiz"), devnet.Passphrase)
+	at("/console/break-glass/queue")
+	has("main", "Break-glass #", "Dr Amara", "Bob Example", "open")
+	p.check("break-glass-queue")
+	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies."))
+	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
+	has("main", "reason of no break-glass")
+	run(chromedp.Navigate(base+"/console/break-glass/queue"), chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies and medications."))
+	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
+	has("main", "This text is the reason of break-glass #1", "reason checked")
+	p.check("break-glass-reason-checked")
+	signOut()
+}

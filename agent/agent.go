@@ -92,6 +92,16 @@ func (a *Agent) Setup(ctx context.Context) error {
 // organisations run a validator (one could open it alone: no escrow then,
 // and break-glass opens nothing encrypted).
 func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte, error) {
+	hs, err := a.holders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.escrowFor(ctx, all, hs)
+}
+
+// holders are the organisations that run a validator now, with their
+// encryption keys: the holders of a new escrow.
+func (a *Agent) holders(ctx context.Context) ([]escrow.Holder, error) {
 	orgs, err := a.c.Orgs(ctx)
 	if err != nil {
 		return nil, err
@@ -107,6 +117,12 @@ func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte,
 		}
 		hs = append(hs, escrow.Holder{Org: ptoy.ID(o.Id), Alg: uint16(acct.Account.Kem.Alg), KEMPublic: acct.Account.Kem.Key})
 	}
+	return hs, nil
+}
+
+// escrowFor builds and uploads the escrow of all's emergency keys among
+// hs; nil if they are fewer than escrow.MinHolders.
+func (a *Agent) escrowFor(ctx context.Context, all []seal.PrivateKey, hs []escrow.Holder) ([]byte, error) {
 	if len(hs) < escrow.MinHolders {
 		return nil, nil
 	}
@@ -119,6 +135,52 @@ func (a *Agent) buildEscrow(ctx context.Context, all []seal.PrivateKey) ([]byte,
 		return nil, err
 	}
 	return h[:], nil
+}
+
+// RefreshEscrow rebuilds the patient's emergency escrow when the
+// validator organisations that hold its shares are no longer the ledger's
+// (an organisation was admitted or removed): the emergency keys are split
+// afresh among the current validators and the key set is published again
+// with the new escrow, the category keys unchanged. It reports whether it
+// published one. Nodes release shares only of the escrow the ledger names
+// now, and only while their organisation runs a validator, so a removed
+// member is asked for nothing and an admitted one holds a share.
+func (a *Agent) RefreshEscrow(ctx context.Context) (bool, error) {
+	ks, _, err := a.c.KeySet(ctx, a.patient, ptoy.ID{})
+	if err != nil {
+		return false, err
+	}
+	want, err := a.holders(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(ks.Escrow) == 32 {
+		raw, err := a.c.Blob(ctx, a.me, blob.Hash(ks.Escrow))
+		if err != nil {
+			return false, err
+		}
+		e, err := escrow.Parse(raw)
+		if err != nil {
+			return false, err
+		}
+		if e.HeldBy(want) {
+			return false, nil
+		}
+	} else if len(want) < escrow.MinHolders {
+		return false, nil
+	}
+	all, err := a.Keys(ctx)
+	if err != nil {
+		return false, err
+	}
+	esc, err := a.escrowFor(ctx, all, want)
+	if err != nil || esc == nil {
+		return false, err
+	}
+	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
+		Patient: a.patient.Bytes(), KeySet: ks.KeySet, OwnBundle: ks.OwnBundle, Escrow: esc,
+	}}}, a.me)
+	return err == nil, err
 }
 
 // Keys returns the patient's category private keys (every epoch), opened

@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	"ptoy/blob"
 	"ptoy/client"
+	"ptoy/escrow"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
@@ -28,12 +31,15 @@ import (
 // validator key and node URL: the validator set grows to five, its
 // validator signs blocks, it fetches the ciphertext written before it
 // joined that placement now puts on it, and records written afterwards
-// are placed on it. Then the members remove node 4's validator and
+// are placed on it. Alice signs in at her home node, which splits her
+// emergency escrow afresh among the five. Then the members remove node 4's validator and
 // storage node (the new member votes too): the set is back to four, the
-// chain goes on, placement leaves node 4 out, and all five nodes end with
-// the same app hash at every height.
+// chain goes on, placement leaves node 4 out, Alice's refreshed escrow
+// leaves node 4's organisation out, a break-glass is answered by the new
+// member's node, and all five nodes end with the same app hash at every
+// height.
 func TestMembership(t *testing.T) {
-	ctx, n := startNet(t, 6*time.Minute, Options{Validators: 4})
+	ctx, n := startNet(t, 6*time.Minute, Options{Validators: 4, KeepKeystores: true})
 	t0 := time.Now()
 	alice := mustKey(t, n, "alice")
 	orgs := make([]*keys.KeyPair, len(demoOrgs))
@@ -197,6 +203,37 @@ func TestMembership(t *testing.T) {
 		t.Fatalf("reading the record written after the admission: %v", err)
 	}
 
+	// The emergency escrow follows: Alice signs in at her home node, which
+	// splits her emergency keys afresh among the five validators.
+	escrowOf := func() *escrow.Escrow {
+		t.Helper()
+		ks, _, err := c.As(alice).KeySet(ctx, alice.ID(), ptoy.ID{})
+		if err != nil || len(ks.Escrow) != 32 {
+			t.Fatalf("Alice's key set: %v, %v", ks, err)
+		}
+		raw, err := c.Blob(ctx, alice, blob.Hash(ks.Escrow))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := escrow.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	if e := escrowOf(); len(e.Shares) != 4 {
+		t.Fatalf("Alice's escrow before she signs in again: %d shares", len(e.Shares))
+	}
+	if _, _, err := n.Nodes[0].UnsealPatient(ctx, alice.ID(), Passphrase); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "Alice's escrow among five validators", func() bool {
+		e := escrowOf()
+		_, held := e.Share(candKey.ID())
+		return len(e.Shares) == 5 && held && e.K == 4
+	})
+	t.Logf("escrow among five at %v", time.Since(t0))
+
 	// Removal of node 4's validator and storage node: 5 members, 4 yes,
 	// the new member's among them.
 	removed := orgs[3].ID()
@@ -243,6 +280,37 @@ func TestMembership(t *testing.T) {
 	if count(ctx, n.Nodes[3], []*pb.RecordEntry{last}) != 0 {
 		t.Error("the removed storage node holds a record written after its removal")
 	}
+	// Alice's escrow leaves node 4's organisation out (ptoy keys escrow),
+	// and a break-glass is answered by the new member among the holders.
+	if changed, err := agent.New(c, alice).RefreshEscrow(ctx); err != nil || !changed {
+		t.Fatalf("refreshing the escrow after the removal: %v, %v", changed, err)
+	}
+	if e := escrowOf(); len(e.Shares) != 4 || e.K != 3 {
+		t.Fatalf("Alice's escrow after the removal: %d shares, %d needed", len(e.Shares), e.K)
+	} else if _, held := e.Share(removed); held {
+		t.Fatal("the removed organisation still holds a share of Alice's escrow")
+	}
+	if changed, err := agent.New(c, alice).RefreshEscrow(ctx); err != nil || changed {
+		t.Fatalf("a second refresh: %v, %v", changed, err)
+	}
+	novak, riverside := mustKey(t, n, "dr-novak"), orgs[1]
+	reason := sha256.Sum256([]byte("membership test break-glass"))
+	commit(ctx, t, n.Client(1), &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: &pb.BreakGlass{
+		Patient: alice.ID().Bytes(), ReasonHash: reason[:], Org: riverside.ID().Bytes()}}}, novak)
+	waitFor(t, ctx, "the new member to release its share of the new escrow", func() bool {
+		evs, err := n.Nodes[1].Ledger().BreakGlassOf(alice.ID())
+		if err != nil || len(evs) != 1 {
+			return false
+		}
+		_, err = n.Nodes[1].Ledger().ReleasedShare(evs[0].Id, candKey.ID())
+		return err == nil
+	})
+	if evs, _ := n.Nodes[1].Ledger().BreakGlassOf(alice.ID()); len(evs) == 1 {
+		if _, err := n.Nodes[1].Ledger().ReleasedShare(evs[0].Id, removed); err == nil {
+			t.Error("the removed organisation released a share")
+		}
+	}
+
 	top, _ := n.Nodes[0].Ledger().Height()
 	if err := sameAppHashes(ctx, all, top+2); err != nil {
 		t.Fatal(err)

@@ -237,6 +237,22 @@ func (e *Escrow) Share(org ptoy.ID) (SealedShare, bool) {
 	return e.Shares[i], true
 }
 
+// HeldBy reports whether the escrow's shares are held by exactly hs: the
+// same organisations, each with a key of the same KEM. An escrow made
+// before an organisation was admitted or removed is not.
+func (e *Escrow) HeldBy(hs []Holder) bool {
+	if len(hs) != len(e.Shares) {
+		return false
+	}
+	for _, h := range hs {
+		s, ok := e.Share(h.Org)
+		if !ok || s.Alg != h.Alg {
+			return false
+		}
+	}
+	return true
+}
+
 // Parse parses an escrow blob. It is ptoy.Invalid unless b is exactly
 // what Build writes: the magic, a known KEM and a valid emergency public
 // key, K = Threshold(n) for 1 to 255 shares, organisations in strictly

@@ -377,3 +377,33 @@ func TestEmergencyID(t *testing.T) {
 		t.Fatal("emergency ids are not distinct, derived ids")
 	}
 }
+
+// TestHeldBy: an escrow is held by exactly its holders; one admitted,
+// one removed or one whose key changed KEM makes it stale.
+func TestHeldBy(t *testing.T) {
+	w := newWorld(t, 4, keys.KEMX25519)
+	raw, err := Build(w.patient, w.all, w.holders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reversed := slices.Clone(w.holders)
+	slices.Reverse(reversed)
+	if !e.HeldBy(w.holders) || !e.HeldBy(reversed) {
+		t.Fatal("not held by its own holders")
+	}
+	o, _ := keys.Generate(keys.KEMX25519)
+	admitted := append(slices.Clone(w.holders), Holder{Org: o.ID(), Alg: o.KEMAlg(), KEMPublic: o.KEMPublic()})
+	swapped := slices.Clone(w.holders)
+	swapped[1] = admitted[4]
+	rekeyed := slices.Clone(w.holders)
+	rekeyed[2].Alg = keys.KEMHybrid
+	for name, hs := range map[string][]Holder{"admitted": admitted, "removed": w.holders[1:], "swapped": swapped, "rekeyed": rekeyed} {
+		if e.HeldBy(hs) {
+			t.Errorf("%s: still held", name)
+		}
+	}
+}

@@ -103,9 +103,11 @@ type Holdings struct {
 	subjects  map[[16]byte]*heldSubject
 	proposals map[ptoy.ID]map[[16]byte]*proposal
 	index     *match.Index
-	order     [][16]byte // subjects in index order
-	model     *match.Model
-	fittedOn  int // how many people model was fitted on (0: not fitted here)
+	order     [][16]byte   // subjects in index order
+	model     *match.Model // the index's
+	fitted    *match.Model // fitted on the people here (nil: not yet)
+	fittedOn  int          // how many people fitted was fitted on
+	fitting   bool         // a fit runs in the background
 	dirty     bool
 }
 

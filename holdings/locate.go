@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -103,17 +104,19 @@ func (h *Holdings) matcher() (*match.Index, error) {
 		people = append(people, p)
 		order = append(order, id)
 	}
-	// The model is refitted when the people it was fitted on have grown
-	// by a quarter: fitting is the slow part (minutes at 100,000 people),
-	// and weights change little as a population grows.
+	// The model is fitted on the holdings' own people once they are
+	// fitMin, and refitted when they have grown by a quarter since. Fitting
+	// is the slow part (minutes at 100,000 people) and weights change
+	// little as a population grows, so it runs in the background while
+	// requests go on with the model in use (the reference model before the
+	// first fit); when it ends the index is rebuilt with it.
 	m := h.cfg.Model
-	if m == nil && h.fittedOn > 0 && len(people) < h.fittedOn*5/4 {
-		m = h.model
-	}
-	if m == nil && len(people) >= fitMin {
-		if fitted, err := match.Fit(people); err == nil {
-			m, h.fittedOn = fitted, len(people)
+	if m == nil {
+		if len(people) >= fitMin && !h.fitting && (h.fittedOn == 0 || len(people) >= h.fittedOn*5/4) {
+			h.fitting = true
+			go h.fit(slices.Clone(people))
 		}
+		m = h.fitted
 	}
 	if m == nil {
 		var err error
@@ -125,6 +128,30 @@ func (h *Holdings) matcher() (*match.Index, error) {
 	h.index = match.NewIndex(people, m)
 	h.dirty = false
 	return h.index, nil
+}
+
+// fit fits the match model with EM on people, in the background (see
+// matcher); the next request rebuilds the index with it.
+func (h *Holdings) fit(people []match.Person) {
+	t0 := time.Now()
+	fitted, err := match.Fit(people)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fitting = false
+	if err != nil {
+		h.cfg.Log.Warn("holdings: fitting the match model", "people", len(people), "err", err)
+		return
+	}
+	h.fitted, h.fittedOn, h.dirty = fitted, len(people), true
+	h.cfg.Log.Info("holdings: match model fitted", "people", len(people), "took", time.Since(t0).Round(time.Millisecond))
+}
+
+// FittedOn says how many source patients the model in use was fitted on
+// here; 0 while the reference model is in use.
+func (h *Holdings) FittedOn() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.fittedOn
 }
 
 // proposalID names a match to the patient without naming the source

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/tx"
@@ -213,7 +215,35 @@ func (n *Node) UnsealPatient(ctx context.Context, id ptoy.ID, passphrase string)
 	if err != nil || !kp.SigningPublic().Equal(ed25519.PublicKey(a.SigningKey)) {
 		return "", time.Time{}, ptoy.E(op, ptoy.Unauthenticated, "the keystore's key is no longer the account's: keep your current keystore here")
 	}
-	return n.auth.Sessions.NewHolding(id, kp.SigningPublic(), &heldKeys{n: n, patient: id, kp: kp}, now)
+	tok, exp, err := n.auth.Sessions.NewHolding(id, kp.SigningPublic(), &heldKeys{n: n, patient: id, kp: kp}, now)
+	if err == nil {
+		n.refreshEscrow(id, kp)
+	}
+	return tok, exp, err
+}
+
+// refreshEscrow makes the patient's emergency escrow follow the current
+// validators, in the background after a sign-in (the only time the node
+// holds the keys that can rebuild it): see agent.RefreshEscrow. A failure
+// is logged, without the patient, and tried again at the next sign-in.
+func (n *Node) refreshEscrow(id ptoy.ID, kp *keys.KeyPair) {
+	if n.bg == nil {
+		return
+	}
+	own := &keys.KeyPair{Signing: bytes.Clone(kp.Signing), KEM: kp.KEM} // the session's may be cleared at log-out
+	n.tasks.start(func() {
+		defer clear(own.Signing)
+		ctx, cancel := context.WithTimeout(n.bg, 2*time.Minute)
+		defer cancel()
+		changed, err := agent.New(n.selfClient(), own).RefreshEscrow(ctx)
+		switch {
+		case ptoy.KindOf(err) == ptoy.NotFound: // no key set yet: nothing escrowed
+		case err != nil && ctx.Err() == nil:
+			n.log.Warn("escrow: refreshing a patient's escrow after sign-in", "err", err)
+		case changed:
+			n.log.Info("escrow: a patient's escrow now follows the current validators")
+		}
+	})
 }
 
 // PatientSession returns the patient a live session token belongs to,

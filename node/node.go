@@ -100,6 +100,8 @@ type Node struct {
 	metrics *metrics
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
+	bg      context.Context // cancelled by Close; nil before Start
+	tasks   tasks           // work started by requests that outlives them
 
 	// phoneKey is the network phone key (nil: the node registers no
 	// patients); limits bound the codes StartRegistration sends.
@@ -359,7 +361,7 @@ func (n *Node) Start() error {
 	n.httpAddr = ln.Addr().String()
 	n.conns = newLimitListener(ln, n.cfg.HTTP.MaxConnsPerIP, n.cfg.HTTP.MaxConns, n.log)
 	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.cancel, n.bg = cancel, ctx
 	repair, _ := parseDuration(n.cfg.RepairInterval)
 	anchor, _ := parseDuration(n.cfg.AnchorInterval)
 	events := n.ledgerEvents()
@@ -409,6 +411,7 @@ func (n *Node) Close() error {
 			n.cancel()
 			n.done.Wait()
 		}
+		n.tasks.close()
 		n.stopping.Store(true)
 		StopComet(n.comet)
 		n.closeStores()

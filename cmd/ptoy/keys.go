@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/agent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 )
@@ -29,6 +30,7 @@ var keysSubcommands = []subcommand{
 	{"export", "write a key's sealed keystore file", runKeysExport},
 	{"import", "add a sealed keystore file as a key", runKeysImport},
 	{"rotate", "replace a key's encryption (and signing) key on the ledger", runKeysRotate},
+	{"escrow", "split a patient's emergency keys among the current validators", runKeysEscrow},
 }
 
 func runKeys(ctx context.Context, e *env, args []string) error {
@@ -397,4 +399,42 @@ func swapKeyFiles(path, newPath string) (string, error) {
 		dir.Close()
 	}
 	return old, nil
+}
+
+func runKeysEscrow(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "keys escrow", "NAME",
+		`Checks that the emergency escrow of the patient whose key is NAME is held
+by the organisations that run a validator now, and when it is not (an
+organisation was admitted or removed since it was made) splits the
+emergency keys afresh among them and publishes the new escrow; the category
+keys stay the same. Signing in to the patient app does the same.`)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("keys escrow", pos, 1, "a key NAME"); err != nil {
+		return err
+	}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	me, err := c.loadKey(pos[0])
+	if err != nil {
+		return err
+	}
+	if err := mustBePatient(ctx, cl, me, pos[0]); err != nil {
+		return err
+	}
+	changed, err := agent.New(cl, me).RefreshEscrow(ctx)
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Fprintln(e.stdout, "the emergency escrow now follows the current validators")
+	} else {
+		fmt.Fprintln(e.stdout, "the emergency escrow is held by the current validators: nothing to do")
+	}
+	return nil
 }

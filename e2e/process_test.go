@@ -108,7 +108,13 @@ func startCmd(t *testing.T, home string, cmd *exec.Cmd) *proc {
 //   - node 2 is paused (SIGSTOP) for longer than the consensus timeouts,
 //     then continued: it catches up;
 //   - node 4's blob store (data/blobs) is wiped while it is stopped: on
-//     restart it fetches back what is placed on it.
+//     restart it fetches back what is placed on it;
+//   - node 3's whole data directory is wiped but for its validator's
+//     last-signed state: it block-syncs from genesis and fetches back
+//     what every node keeps;
+//   - node 4's blob store fills up (a small tmpfs, where the machine
+//     lets an unprivileged user mount one): an upload fails clearly,
+//     leaves nothing, and succeeds once space returns.
 func TestFourProcessesFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes")
@@ -348,6 +354,31 @@ func TestFourProcessesFaults(t *testing.T) {
 		return holds(ctx, procs[3], org, h, patient.ID())
 	})
 	check("a wiped blob store")
+
+	// Wipe node 3's whole data directory (ledger state, blocks, audit log,
+	// blobs) but its validator's last-signed state, which an operator
+	// keeps so that it never signs twice at one height: on restart it
+	// block-syncs from genesis to the same app hash and fetches back what
+	// every node keeps.
+	signal(2, syscall.SIGTERM)
+	dataDir := filepath.Join(procs[2].home, "data")
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "priv_validator_state.json" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	procs[2] = startNode(t, bin, procs[2].home)
+	eventually(t, ctx, "node 3 to fetch the key set back after its data directory was wiped", func() bool {
+		return holds(ctx, procs[2], org, h, patient.ID())
+	})
+	check("a wiped data directory")
 
 	if !tmpfs {
 		t.Log("no full-disk fault: this machine does not let an unprivileged user mount a tmpfs (unshare -rm)")

@@ -12,7 +12,8 @@
 //
 // What a member sees follows their role on the ledger: the patient list
 // and charts for the roles that read records (consent.RoleCategories),
-// adding an encounter note where the patient granted write, the employee
+// adding an encounter note, a prescription (physicians) or a lab result
+// where the patient granted write, the employee
 // list, the matching review queue and the EHR holdings for admins,
 // break-glass for emergency physicians, and the break-glass review queue
 // for privacy officers and admins. Charts are read, and notes written,
@@ -26,6 +27,8 @@
 //	GET  /console/patients              patients who granted the organisation access (?q= search)
 //	GET  /console/patients/{id}         a patient's chart by category (?category=)
 //	GET  /console/patients/{id}/note, POST  add an encounter note
+//	GET  /console/patients/{id}/prescription, POST  add a prescription (physicians)
+//	GET  /console/patients/{id}/lab, POST  add a lab result
 //	GET  /console/employees, POST /console/employees/add, /remove, /role
 //	GET  /console/matching, POST /console/matching/approve
 //	GET  /console/break-glass, POST     open emergency access, with a reason
@@ -118,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "error", "patients", "chart", "note", "employees", "confirm", "matching", "breakglass", "queue"} {
+	for _, name := range []string{"signin", "error", "patients", "chart", "note", "prescription", "lab", "employees", "confirm", "matching", "breakglass", "queue"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("console.New", ptoy.Other, err)
@@ -136,6 +139,10 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /console/patients/{id}", s.chart)
 	m.HandleFunc("GET /console/patients/{id}/note", s.notePage)
 	m.HandleFunc("POST /console/patients/{id}/note", s.addNote)
+	m.HandleFunc("GET /console/patients/{id}/prescription", s.prescriptionPage)
+	m.HandleFunc("POST /console/patients/{id}/prescription", s.addPrescription)
+	m.HandleFunc("GET /console/patients/{id}/lab", s.labPage)
+	m.HandleFunc("POST /console/patients/{id}/lab", s.addLab)
 	m.HandleFunc("GET /console/employees", s.employees)
 	m.HandleFunc("POST /console/employees/add", s.addEmployee)
 	m.HandleFunc("POST /console/employees/remove", s.removeEmployee)

@@ -224,6 +224,58 @@ func TestConsoleForms(t *testing.T) {
 		t.Fatalf("the note is not in the chart once:\n%s", chart)
 	}
 
+	// A prescription is for physicians: Lee may not open its form; Dr
+	// Osei's bad input is told next to each field and saves nothing, then
+	// a good one is in the chart with its dosage. A lab result: Lee's
+	// refused input (no test, a result that is no number, a range upside
+	// down, a date to come) saves nothing; a good one is in the chart.
+	rx := "/console/patients/" + alice + "/prescription"
+	if resp, _ := c.get(rx); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("nurse Lee opens the prescription form: %d", resp.StatusCode)
+	}
+	osei := newStaffClient(t, base)
+	osei.signIn(id("dr-osei"))
+	if _, chart := osei.get("/console/patients/" + alice); !strings.Contains(chart, "Add a prescription") || !strings.Contains(chart, "Add a lab result") {
+		t.Fatal("Dr Osei's chart of Alice offers no prescription or lab result")
+	}
+	resp, body = osei.post(rx, url.Values{"csrf": {osei.csrf()}, "medication": {""}, "rxnorm": {"86-0975"}, "dosage": {""}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="medication-error"`) || !strings.Contains(body, `id="rxnorm-error"`) ||
+		!strings.Contains(body, `id="dosage-error"`) || !strings.Contains(body, `value="86-0975"`) {
+		t.Fatalf("a bad prescription: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := osei.post(rx, url.Values{"medication": {"Amoxicillin 500 mg capsule"}, "dosage": {"1 capsule three times a day"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a prescription without the CSRF token: %d", resp.StatusCode)
+	}
+	if _, chart := osei.get("/console/patients/" + alice + "?category=medications"); strings.Contains(chart, "Amoxicillin 500 mg capsule") {
+		t.Fatal("a refused prescription is in the chart")
+	}
+	resp, _ = osei.post(rx, url.Values{"csrf": {osei.csrf()}, "medication": {"Amoxicillin 500 mg capsule"}, "rxnorm": {"308191"}, "dosage": {"1 capsule three times a day for 7 days"}, "reason": {"Otitis media"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "added=prescription") {
+		t.Fatalf("a good prescription: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, chart := osei.get("/console/patients/" + alice + "?category=medications&added=prescription"); strings.Count(chart, "Amoxicillin 500 mg capsule") != 1 ||
+		!strings.Contains(chart, "1 capsule three times a day for 7 days") || !strings.Contains(chart, "Your prescription is added") {
+		t.Fatalf("the prescription is not in the chart once:\n%s", chart)
+	}
+	lab := "/console/patients/" + alice + "/lab"
+	if resp, _ := c.get(lab); resp.StatusCode != http.StatusOK {
+		t.Fatalf("nurse Lee opens the lab result form: %d", resp.StatusCode)
+	}
+	tomorrow := time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+	resp, body = c.post(lab, url.Values{"csrf": {c.csrf()}, "test": {"1-1"}, "value": {"high"}, "low": {"5"}, "high": {"4"}, "date": {tomorrow}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="test-error"`) || !strings.Contains(body, `id="value-error"`) ||
+		!strings.Contains(body, "above the low end") || !strings.Contains(body, "in the future") {
+		t.Fatalf("a bad lab result: %d\n%s", resp.StatusCode, body)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	resp, _ = c.post(lab, url.Values{"csrf": {c.csrf()}, "test": {"2823-3"}, "value": {"4.2"}, "low": {"3.5"}, "high": {"5.1"}, "date": {today}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a good lab result: %d", resp.StatusCode)
+	}
+	if _, chart := c.get("/console/patients/" + alice + "?category=lab-results"); !strings.Contains(chart, "Potassium") || !strings.Contains(chart, "4.2 mmol/L") {
+		t.Fatalf("the lab result is not in the chart:\n%s", chart)
+	}
+
 	// Lee's role opens neither the staff nor the review queues; a bad
 	// patient id is told.
 	for _, p := range []string{"/console/employees", "/console/matching", "/console/break-glass", "/console/break-glass/queue"} {

@@ -136,11 +136,39 @@ func TestConsoleJourneys(t *testing.T) {
 	p.check("note-errors")
 	run(chromedp.SendKeys(chromedp.ID("title"), "Follow-up visit"), chromedp.SendKeys(chromedp.ID("text"), "Ankle healing well; walking without pain."))
 	click(t, bctx, `form[action$="/note"] button[type=submit]`)
-	at("/console/patients/" + alice + "?category=notes&added=1")
+	at("/console/patients/" + alice + "?category=notes&added=note")
 	has("main", "Your note is added", "Follow-up visit", "Ankle healing well")
 	p.check("chart-note-added")
+
+	// A lab result: refused without a test or result, then added.
+	run(chromedp.Navigate(base + "/console/patients/" + alice + "/lab"))
+	click(t, bctx, `form[action$="/lab"] button[type=submit]`)
+	has("#test-error", "Choose the test")
+	has("#value-error", "Enter the result")
+	p.check("lab-errors")
+	run(chromedp.SetValue(chromedp.ID("test"), "4548-4"), chromedp.SendKeys(chromedp.ID("value"), "6.4"),
+		chromedp.SendKeys(chromedp.ID("low"), "4"), chromedp.SendKeys(chromedp.ID("high"), "5.6"))
+	click(t, bctx, `form[action$="/lab"] button[type=submit]`)
+	at("/console/patients/" + alice + "?category=lab-results&added=lab-result")
+	has("main", "The lab result is added", "6.4 %")
+	p.check("chart-lab-added")
 	signOut()
 	p.check("signed-out")
+
+	// Dr Osei prescribes: refused without the medication, then added.
+	signIn(id("dr-osei"), devnet.Passphrase)
+	run(chromedp.Navigate(base + "/console/patients/" + alice + "/prescription"))
+	click(t, bctx, `form[action$="/prescription"] button[type=submit]`)
+	has("#medication-error", "Name the medication")
+	has("#dosage-error", "Say how to take it")
+	p.check("prescription-errors")
+	run(chromedp.SendKeys(chromedp.ID("medication"), "Metformin 500 mg tablet"), chromedp.SendKeys(chromedp.ID("rxnorm"), "860975"),
+		chromedp.SendKeys(chromedp.ID("dosage"), "1 tablet twice a day with meals"))
+	click(t, bctx, `form[action$="/prescription"] button[type=submit]`)
+	at("/console/patients/" + alice + "?category=medications&added=prescription")
+	has("main", "Your prescription is added", "Metformin 500 mg tablet", "1 tablet twice a day with meals")
+	p.check("chart-prescription-added")
+	signOut()
 
 	// Billing clerk Park: the chart without the note or clinical records.
 	signIn(id("park"), devnet.Passphrase)

@@ -288,6 +288,9 @@ func readable(r map[string]any) item {
 			it.Text = string(b) + " " + str(q["unit"])
 		}
 	}
+	if it.Type == "MedicationRequest" {
+		it.Text = str(at(r, "dosageInstruction", 0, "text"))
+	}
 	if it.Type == "DocumentReference" {
 		if d := str(at(r, "content", 0, "attachment", "data")); d != "" {
 			if b, err := base64.StdEncoding.DecodeString(d); err == nil && utf8.Valid(b) {
@@ -368,7 +371,7 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		label = name
 	}
-	write := false
+	write := false // the patient granted the organisation write
 	if ps, err := s.cfg.Org.Patients(r.Context(), tok); err == nil {
 		for _, p := range ps {
 			if p.ID == id && p.Status == "active" && p.Permission&pb.Permission_PERMISSION_WRITE != 0 {
@@ -378,9 +381,17 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "chart", page{Title: "Chart of " + label, Member: &m, Nav: "/console/patients", Data: map[string]any{
 		"ID": id.String(), "Label": label, "Sections": secs, "Shown": shown, "Category": want, "Write": write && consent.RoleCategories(m.Role)&consent.Bit(pb.Category_CATEGORY_NOTES) != 0,
-		"Emergency": emergency, "Added": r.URL.Query().Get("added") == "1", "Count": len(recs),
+		"Prescribe": write && mayPrescribe(m.Role), "Labs": write && mayRecordLabs(m.Role),
+		"Emergency": emergency, "Added": added[r.URL.Query().Get("added")], "Count": len(recs),
 		"Allowed": consent.DescribeCategories(consent.RoleCategories(m.Role)),
 	}})
+}
+
+// added is what the chart says after a record was added (?added=).
+var added = map[string]string{
+	"note":         "Your note is added to the chart.",
+	"prescription": "Your prescription is added to the chart.",
+	"lab-result":   "The lab result is added to the chart.",
 }
 
 // noteForm is the encounter note form.
@@ -456,20 +467,10 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
 			"data": base64.StdEncoding.EncodeToString([]byte(f.Text)),
 		}}},
 	}
-	body, _ := json.Marshal(res)
-	rec, out, err := s.fhir(r.Context(), r, tok, http.MethodPost, "DocumentReference", body, pb.Purpose_PURPOSE_TREATMENT)
-	switch {
-	case err != nil:
-		s.fail(w, r, err)
+	msg, done := s.create(w, r, tok, id, "DocumentReference", res, "notes", "note")
+	if done {
 		return
-	case rec.status == http.StatusCreated || rec.status == http.StatusOK:
-		http.Redirect(w, r, "/console/patients/"+id.String()+"?category=notes&added=1", http.StatusSeeOther)
-		return
-	case rec.status >= 400 && rec.status < 500:
-		f.Errors[""] = "The note was refused, and nothing was saved: " + diagnostics(out)
-	default:
-		s.cfg.Log.Warn("console: FHIR create failed", "status", rec.status)
-		f.Errors[""] = "The note could not be saved just now; nothing was saved. Try again in a moment."
 	}
+	f.Errors[""] = msg
 	s.render(w, r, http.StatusUnprocessableEntity, "note", page{Title: "Add an encounter note", Member: &m, Nav: "/console/patients", Data: f})
 }

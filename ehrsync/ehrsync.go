@@ -50,6 +50,9 @@ type Options struct {
 	Batch      int       // resources per batch; 500
 	Checkpoint string    // the checkpoint file; "" keeps none
 	Progress   io.Writer // a line per batch; nil: none
+	// Report is told after each committed batch: the counts so far, the
+	// source's total (-1 if it does not know) and this run's rate.
+	Report func(cp Checkpoint, total int, perSecond float64)
 	Now        func() time.Time
 }
 
@@ -136,9 +139,12 @@ func Run(ctx context.Context, src Source, sink Sink, o Options) (*Summary, error
 				return sum, werr
 			}
 		}
+		el := o.Now().Sub(start)
+		rate := float64(cp.Done-doneAtStart) / max(el.Seconds(), 1e-3)
+		if o.Report != nil {
+			o.Report(cp, total, rate)
+		}
 		if o.Progress != nil && (len(batch) > 0 || cp.Finished) {
-			el := o.Now().Sub(start)
-			rate := float64(cp.Done-doneAtStart) / max(el.Seconds(), 1e-3)
 			line := fmt.Sprintf("synced %d resources (%d new, %d changed, %d unchanged, %d failed), %.0f/s", cp.Done, cp.Created, cp.Updated, cp.Unchanged, cp.Failed, rate)
 			if total > 0 && rate > 0 && cp.Done < total {
 				line += fmt.Sprintf(", about %s left", (time.Duration(float64(total-cp.Done)/rate) * time.Second).Round(time.Second))

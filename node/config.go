@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"ptoy"
+	"ptoy/ehrsync"
 )
 
 // Config is a node's settings, kept in HOME/ptoy.toml (configfile.go
@@ -74,6 +75,9 @@ type Config struct {
 	HTTP HTTPLimits `json:"http"`
 	// RegisterLimits bound the one-time codes the node sends.
 	RegisterLimits RegisterLimits `json:"register_limits"`
+	// EHRSources are the organisation's EHR sources whose syncs its
+	// admins start and watch in the console (ehrsync.go).
+	EHRSources []ehrsync.SourceConfig `json:"ehr_sources,omitempty"`
 }
 
 // RegisterLimits are token buckets on StartRegistration, which sends a
@@ -124,6 +128,16 @@ var logLevels = []string{"debug", "info", "warn", "error"}
 // ptoy.toml spells it and what it may be.
 func (c Config) Validate() error {
 	const op = "node.Config"
+	seen := map[string]bool{}
+	for _, src := range c.EHRSources {
+		if err := src.Validate(); err != nil {
+			return ptoy.E(op, ptoy.Invalid, "ehr_source: "+ptoy.Message(err))
+		}
+		if seen[src.Name] {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("ehr_source: two sources are named %q", src.Name))
+		}
+		seen[src.Name] = true
+	}
 	if c.Moniker == "" {
 		return ptoy.E(op, ptoy.Invalid, "moniker is empty: give the node a name")
 	}

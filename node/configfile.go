@@ -14,21 +14,23 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"ptoy"
+	"ptoy/ehrsync"
 )
 
 // fileConfig is ptoy.toml's shape: Config's settings grouped in sections.
 // toFile and fromFile map one to the other, field for field.
 type fileConfig struct {
-	Moniker        string            `toml:"moniker"`
-	Dev            bool              `toml:"dev"`
-	Log            fileLog           `toml:"log"`
-	Keys           fileKeys          `toml:"keys"`
-	HTTP           fileHTTP          `toml:"http"`
-	Consensus      fileConsensus     `toml:"consensus"`
-	Blobs          fileBlobs         `toml:"blobs"`
-	Audit          fileAudit         `toml:"audit"`
-	RegisterLimits RegisterLimits    `toml:"register_limits"`
-	Storage        map[string]string `toml:"storage"`
+	Moniker        string                 `toml:"moniker"`
+	Dev            bool                   `toml:"dev"`
+	Log            fileLog                `toml:"log"`
+	Keys           fileKeys               `toml:"keys"`
+	HTTP           fileHTTP               `toml:"http"`
+	Consensus      fileConsensus          `toml:"consensus"`
+	Blobs          fileBlobs              `toml:"blobs"`
+	Audit          fileAudit              `toml:"audit"`
+	RegisterLimits RegisterLimits         `toml:"register_limits"`
+	Storage        map[string]string      `toml:"storage"`
+	EHRSources     []ehrsync.SourceConfig `toml:"ehr_source"`
 }
 
 type fileLog struct {
@@ -94,6 +96,7 @@ func toFile(c Config) fileConfig {
 		Audit:          fileAudit{AnchorInterval: duration(c.AnchorInterval)},
 		RegisterLimits: c.RegisterLimits,
 		Storage:        c.Storage,
+		EHRSources:     c.EHRSources,
 	}
 }
 
@@ -126,6 +129,7 @@ func fromFile(f fileConfig) Config {
 			IdleTimeout: string(f.HTTP.IdleTimeout), MaxConnsPerIP: f.HTTP.MaxConnsPerIP, MaxConns: f.HTTP.MaxConns,
 		},
 		RegisterLimits: f.RegisterLimits,
+		EHRSources:     f.EHRSources,
 	}
 }
 

@@ -2,20 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"flag"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"ptoy/ehrsync"
-	"ptoy/fhir/smart/backend"
 )
 
 // serverFlags are ptoy sync's flags for a FHIR server source.
@@ -40,82 +31,18 @@ func addServerFlags(fs *flag.FlagSet) *serverFlags {
 
 // open connects to the FHIR server at base.
 func (f *serverFlags) open(ctx context.Context, base, name string) (ehrsync.Source, error) {
-	hc := &http.Client{Timeout: 2 * time.Minute}
-	o := ehrsync.ServerOptions{NoExport: *f.noExport, PageSize: *f.pageSize, HTTP: hc}
+	var since time.Time
 	if *f.since != "" {
 		t, err := time.Parse(time.RFC3339, *f.since)
 		if err != nil {
 			return nil, usageErr("--since takes a time such as 2026-01-31T00:00:00Z")
 		}
-		o.Since = t
+		since = t
 	}
 	if (*f.clientID == "") != (*f.keyFile == "") {
 		return nil, usageErr("--client-id and --client-key go together")
 	}
-	if *f.clientID != "" {
-		key, err := readECKey(*f.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		kid := *f.kid
-		if kid == "" {
-			kid = backend.KeyID(&key.PublicKey)
-		}
-		tokenURL := *f.tokenURL
-		if tokenURL == "" {
-			if tokenURL, err = discoverToken(ctx, hc, base); err != nil {
-				return nil, err
-			}
-		}
-		o.Token = func(ctx context.Context) (string, time.Time, error) {
-			return backend.Token(ctx, hc, tokenURL, *f.clientID, kid, key, *f.scope)
-		}
-	}
-	return ehrsync.OpenServer(ctx, base, name, o)
-}
-
-// readECKey reads a PEM EC private key.
-func readECKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s holds no PEM block", path)
-	}
-	if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not an EC private key: %w", path, err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s is not an EC private key", path)
-	}
-	return ek, nil
-}
-
-// discoverToken reads the token endpoint from the server's SMART
-// configuration.
-func discoverToken(ctx context.Context, hc *http.Client, base string) (string, error) {
-	u := strings.TrimSuffix(base, "/") + "/.well-known/smart-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	var c struct {
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c) != nil || c.TokenEndpoint == "" {
-		return "", fmt.Errorf("%s names no token endpoint (%s): give --token-url", u, resp.Status)
-	}
-	return c.TokenEndpoint, nil
+	c := ehrsync.SourceConfig{Name: name, FHIR: base, ClientID: *f.clientID, ClientKey: *f.keyFile, KID: *f.kid,
+		TokenURL: *f.tokenURL, Scope: *f.scope, NoExport: *f.noExport, PageSize: *f.pageSize}
+	return c.Open(ctx, "", &http.Client{Timeout: 2 * time.Minute}, since)
 }

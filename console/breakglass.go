@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -90,6 +91,12 @@ type glassRow struct {
 	Open, Flagged                       bool
 	// Matches is set when the reason checked hashes to this event's.
 	Matches bool
+	// The patient's dispute: when, its reason's SHA-256, and its text
+	// where this node keeps it (checked against the hash). DisputeError
+	// says why the text is not shown when it is kept but fails the check.
+	Disputed                               int64
+	DisputeHash, DisputeText, DisputeError string
+	DisputeMatches                         bool
 }
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +114,9 @@ type checkForm struct {
 	Reason  string
 	Checked bool
 	Matches []uint64
-	Errors  errs
+	// Disputes lists the events whose dispute's reason the text is.
+	Disputes []uint64
+	Errors   errs
 }
 
 // checkReason checks a reason against the queue.
@@ -144,18 +153,47 @@ func (s *Server) renderQueue(w http.ResponseWriter, r *http.Request, tok string,
 	}
 	now := time.Now().Unix()
 	rows := make([]glassRow, 0, len(evs))
+	disputed := 0
 	for i := len(evs) - 1; i >= 0; i-- { // newest first
 		ev := evs[i]
-		rows = append(rows, glassRow{ID: ev.Id, Practitioner: s.cfg.Org.Name(idOf(ev.Practitioner)), Patient: s.cfg.Org.Name(idOf(ev.Patient)),
+		row := glassRow{ID: ev.Id, Practitioner: s.cfg.Org.Name(idOf(ev.Practitioner)), Patient: s.cfg.Org.Name(idOf(ev.Patient)),
 			What: consent.DescribeCategories(ev.Categories), Reason: hex.EncodeToString(ev.ReasonHash), Opened: ev.Opened, Closes: ev.Closes,
-			Open: now < ev.Closes, Flagged: ev.Flagged})
+			Open: now < ev.Closes, Flagged: ev.Flagged, Disputed: ev.Disputed}
 		if f.Checked && string(ev.ReasonHash) == string(sum[:]) {
-			rows[len(rows)-1].Matches = true
+			row.Matches = true
 			f.Matches = append(f.Matches, ev.Id)
 		}
+		if ev.Disputed != 0 {
+			disputed++
+			row.DisputeHash = hex.EncodeToString(ev.DisputeHash)
+			text, err := s.cfg.Org.DisputeText(r.Context(), tok, ev.Id)
+			switch {
+			case ptoy.KindOf(err) == ptoy.Invalid:
+				row.DisputeError = capital(ptoy.Message(err)) + ": it is not shown."
+			case err != nil:
+				s.fail(w, r, err)
+				return
+			}
+			row.DisputeText = text
+			if f.Checked && string(ev.DisputeHash) == string(sum[:]) {
+				row.DisputeMatches = true
+				f.Disputes = append(f.Disputes, ev.Id)
+			}
+		}
+		rows = append(rows, row)
 	}
+	// Disputed ones first, each part newest first.
+	slices.SortStableFunc(rows, func(a, b glassRow) int {
+		switch {
+		case a.Disputed != 0 && b.Disputed == 0:
+			return -1
+		case a.Disputed == 0 && b.Disputed != 0:
+			return 1
+		}
+		return 0
+	})
 	s.render(w, r, status, "queue", page{Title: "Break-glass review", Member: &m, Nav: "/console/break-glass/queue",
-		Data: map[string]any{"Rows": rows, "Form": f}})
+		Data: map[string]any{"Rows": rows, "Form": f, "Disputed": disputed}})
 }
 
 // idOf reads an account id from the ledger's bytes (zero if malformed).

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -95,8 +96,10 @@ func (c *staffClient) signIn(account string) {
 // nothing is half-saved; a patient is not staff, nor another
 // organisation's practitioner (who may not keep a keystore here either),
 // and the patient app does not sign staff in; a role's pages are
-// closed to the others; and an employee the admin removes is signed out
-// at their next request.
+// closed to the others; an employee the admin removes is signed out
+// at their next request; and a break-glass the patient disputed without
+// this node is marked in the queue, its text not shown (this node keeps
+// none) but checked against the ledger's SHA-256 when pasted.
 func TestConsoleForms(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -233,27 +236,27 @@ func TestConsoleForms(t *testing.T) {
 	if resp, _ := c.get(rx); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("nurse Lee opens the prescription form: %d", resp.StatusCode)
 	}
-	osei := newStaffClient(t, base)
-	osei.signIn(id("dr-osei"))
-	if _, chart := osei.get("/console/patients/" + alice); !strings.Contains(chart, "Add a prescription") || !strings.Contains(chart, "Add a lab result") {
+	oseiC := newStaffClient(t, base)
+	oseiC.signIn(id("dr-osei"))
+	if _, chart := oseiC.get("/console/patients/" + alice); !strings.Contains(chart, "Add a prescription") || !strings.Contains(chart, "Add a lab result") {
 		t.Fatal("Dr Osei's chart of Alice offers no prescription or lab result")
 	}
-	resp, body = osei.post(rx, url.Values{"csrf": {osei.csrf()}, "medication": {""}, "rxnorm": {"86-0975"}, "dosage": {""}})
+	resp, body = oseiC.post(rx, url.Values{"csrf": {oseiC.csrf()}, "medication": {""}, "rxnorm": {"86-0975"}, "dosage": {""}})
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="medication-error"`) || !strings.Contains(body, `id="rxnorm-error"`) ||
 		!strings.Contains(body, `id="dosage-error"`) || !strings.Contains(body, `value="86-0975"`) {
 		t.Fatalf("a bad prescription: %d\n%s", resp.StatusCode, body)
 	}
-	if resp, _ := osei.post(rx, url.Values{"medication": {"Amoxicillin 500 mg capsule"}, "dosage": {"1 capsule three times a day"}}); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := oseiC.post(rx, url.Values{"medication": {"Amoxicillin 500 mg capsule"}, "dosage": {"1 capsule three times a day"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a prescription without the CSRF token: %d", resp.StatusCode)
 	}
-	if _, chart := osei.get("/console/patients/" + alice + "?category=medications"); strings.Contains(chart, "Amoxicillin 500 mg capsule") {
+	if _, chart := oseiC.get("/console/patients/" + alice + "?category=medications"); strings.Contains(chart, "Amoxicillin 500 mg capsule") {
 		t.Fatal("a refused prescription is in the chart")
 	}
-	resp, _ = osei.post(rx, url.Values{"csrf": {osei.csrf()}, "medication": {"Amoxicillin 500 mg capsule"}, "rxnorm": {"308191"}, "dosage": {"1 capsule three times a day for 7 days"}, "reason": {"Otitis media"}})
+	resp, _ = oseiC.post(rx, url.Values{"csrf": {oseiC.csrf()}, "medication": {"Amoxicillin 500 mg capsule"}, "rxnorm": {"308191"}, "dosage": {"1 capsule three times a day for 7 days"}, "reason": {"Otitis media"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "added=prescription") {
 		t.Fatalf("a good prescription: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if _, chart := osei.get("/console/patients/" + alice + "?category=medications&added=prescription"); strings.Count(chart, "Amoxicillin 500 mg capsule") != 1 ||
+	if _, chart := oseiC.get("/console/patients/" + alice + "?category=medications&added=prescription"); strings.Count(chart, "Amoxicillin 500 mg capsule") != 1 ||
 		!strings.Contains(chart, "1 capsule three times a day for 7 days") || !strings.Contains(chart, "Your prescription is added") {
 		t.Fatalf("the prescription is not in the chart once:\n%s", chart)
 	}
@@ -349,4 +352,49 @@ func TestConsoleForms(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/signin?ended=1" {
 		t.Fatalf("Lee after her removal: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
+
+	// A dispute made without this node (signed by Alice's own key, its
+	// text kept by her): the queue marks it and says to ask her; her text
+	// checks against the ledger's SHA-256, another does not.
+	osei, aliceKey := keyOf(t, n, "dr-osei"), keyOf(t, n, "alice")
+	if resp, body := admin.post("/console/employees/role", url.Values{"csrf": {admin.csrf()}, "employee": {osei.ID().String()}, "role": {"3"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Dr Osei to emergency physician: %d\n%s", resp.StatusCode, body)
+	}
+	glassReason := sha256.Sum256([]byte("Found unresponsive at home."))
+	if _, err := n.Client(0).Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: &pb.BreakGlass{
+		Patient: aliceKey.ID().Bytes(), ReasonHash: glassReason[:], Org: gh.ID().Bytes()}}}, osei); err != nil {
+		t.Fatal(err)
+	}
+	const why = "I was at work all day; this was not me."
+	disputeHash := sha256.Sum256([]byte(why))
+	if _, err := n.Client(0).Send(ctx, &pb.Body{Msg: &pb.Body_DisputeBreakGlass{DisputeBreakGlass: &pb.DisputeBreakGlass{
+		Event: 1, ReasonHash: disputeHash[:]}}}, aliceKey); err != nil {
+		t.Fatal(err)
+	}
+	ruiz := newStaffClient(t, base)
+	ruiz.signIn(id("ruiz"))
+	_, body = ruiz.get("/console/break-glass/queue")
+	for _, want := range []string{"1 disputed by the patient", "disputed by the patient</span>", "ask the patient for it", hex.EncodeToString(disputeHash[:])} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the queue has no %q", want)
+		}
+	}
+	if strings.Contains(body, "checked against the ledger") {
+		t.Error("the queue shows a dispute's text this node does not keep")
+	}
+	if _, body := ruiz.post("/console/break-glass/queue", url.Values{"csrf": {ruiz.csrf()}, "reason": {why}}); !strings.Contains(body, "the patient's reason for disputing break-glass #1") {
+		t.Errorf("Alice's text does not check against her dispute:\n%s", body)
+	}
+	if _, body := ruiz.post("/console/break-glass/queue", url.Values{"csrf": {ruiz.csrf()}, "reason": {strings.Replace(why, "day", "week", 1)}}); !strings.Contains(body, "reason of no break-glass (or dispute)") {
+		t.Errorf("a changed text checks against a dispute:\n%s", body)
+	}
+}
+
+func keyOf(t *testing.T, n *devnet.Net, name string) *keys.KeyPair {
+	t.Helper()
+	k, err := n.Key(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"ptoy"
 	"ptoy/agent"
 	"ptoy/devnet"
+	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 )
 
@@ -27,9 +30,11 @@ import (
 // confirmation), approves the match Alice's search left in the review
 // queue, and adds an emergency physician (a key made here, her
 // passphrase typed at the admin's desk, a wrong one first), who signs in
-// and breaks the glass for Bob (without a reason first); and Ruiz, the
-// privacy officer, sees that break-glass in her review queue and checks
-// its reason (a changed text first). Every page
+// and breaks the glass for Bob (without a reason first); Bob disputes it
+// in the patient app; and Ruiz, the privacy officer, sees that
+// break-glass first in her review queue, marked disputed with Bob's
+// reason checked against the ledger, and checks its reason (a changed
+// text first). Every page
 // is photographed at 1280 and 390 px and checked with axe-core.
 func TestConsoleJourneys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -253,10 +258,33 @@ func TestConsoleJourneys(t *testing.T) {
 	p.check("emergency-chart")
 	signOut()
 
-	// Ruiz, the privacy officer: the break-glass in her queue.
+	// Bob, in the patient app, disputes it.
+	const dispute = "I was conscious and told them my allergies myself."
+	run(chromedp.Navigate(base+"/signin"), chromedp.SendKeys(chromedp.ID("account"), bob), chromedp.SendKeys(chromedp.ID("passphrase"), devnet.Passphrase))
+	click(t, bctx, `form[action="/signin"] button[type=submit]`)
+	run(chromedp.Navigate(base + "/accesses"))
+	click(t, bctx, `a[href^="/accesses/dispute/"]`)
+	run(chromedp.SendKeys(chromedp.ID("reason"), dispute))
+	click(t, bctx, `form[action^="/accesses/dispute/"] button[type=submit]`)
+	has("main", "Your dispute is on the ledger", "Disputed on")
+	click(t, bctx, `form[action="/signout"] button`)
+	// A later break-glass, for Alice, stays below the disputed one.
+	later := sha256.Sum256([]byte("Collapsed in the waiting room."))
+	if _, err := n.Client(0).Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: &pb.BreakGlass{
+		Patient: aliceKey.ID().Bytes(), ReasonHash: later[:], Org: idOf(t, n, "general-hospital").Bytes()}}}, amara); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ruiz, the privacy officer: the break-glass in her queue, disputed,
+	// at the top, with Bob's reason checked against the ledger.
 	signIn(id("ruiz"), devnet.Passphrase)
 	at("/console/break-glass/queue")
 	has("main", "Break-glass #", "Dr Amara", "Bob Example", "open")
+	has("main", "1 disputed by the patient")
+	has("ul.cards > li:first-child", "Break-glass #1", "disputed by the patient", "Bob Example", dispute, "checked against the ledger's SHA-256")
+	if got := has("ul.cards > li:nth-child(2)", "Break-glass #2", "Alice Example"); strings.Contains(got, "disputed") {
+		t.Errorf("Alice's break-glass is marked disputed:\n%s", got)
+	}
 	p.check("break-glass-queue")
 	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies."))
 	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
@@ -266,4 +294,13 @@ func TestConsoleJourneys(t *testing.T) {
 	has("main", "This text is the reason of break-glass #1", "reason checked")
 	p.check("break-glass-reason-checked")
 	signOut()
+}
+
+func idOf(t *testing.T, n *devnet.Net, key string) ptoy.ID {
+	t.Helper()
+	k, err := n.Key(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
 }

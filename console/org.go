@@ -43,6 +43,13 @@ type Org interface {
 	// GlassQueue is the organisation's break-glass review queue (privacy
 	// officers and admins).
 	GlassQueue(ctx context.Context, tok string) ([]*pb.BreakGlassEvent, error)
+	// DisputeText is the patient's reason for disputing the
+	// organisation's break-glass event, where this node keeps it (the
+	// patient disputed through it), checked against the SHA-256 on the
+	// ledger; "" when this node keeps none. A text that does not hash to
+	// the ledger's is not returned: ptoy.Invalid. Privacy officers and
+	// admins.
+	DisputeText(ctx context.Context, tok string, event uint64) (string, error)
 	// Name names an account for the staff: a person by the name the node
 	// knows, a patient by the name the organisation holds, else a short id.
 	Name(id ptoy.ID) string

@@ -15,7 +15,7 @@ package ledger
 //	dlg/      patient delegate   DelegationState, without the two ids
 //	dlgof/    delegate patient   the delegation's expiry: whom a delegate acts for
 //	bgpol/    patient            BreakGlassPolicy (absent: the network's emergency set)
-//	bg/       id                 BreakGlassEvent
+//	bg/       id                 BreakGlassEvent (with the patient's dispute, if any)
 //	bglast/   patient practitioner  id of the latest break-glass
 //	bgorg/    org id             1: the organisation's review queue
 //	bgpat/    patient id         1: the patient's break-glass list
@@ -111,6 +111,8 @@ func (b *Block) applyConsent(op string, t *tx.Tx, acct *pb.Account) (bool, error
 		return true, b.breakGlass(op, acct, m.BreakGlass)
 	case *pb.Body_BreakGlassPolicy:
 		return true, b.setGlassPolicy(op, acct, m.BreakGlassPolicy)
+	case *pb.Body_DisputeBreakGlass:
+		return true, b.disputeGlass(op, acct, m.DisputeBreakGlass)
 	case *pb.Body_AnchorAudit:
 		return true, b.anchorAudit(op, acct, m.AnchorAudit)
 	case *pb.Body_PublishKeys:
@@ -901,6 +903,46 @@ func (b *Block) setGlassPolicy(op string, acct *pb.Account, m *pb.SetBreakGlassP
 		return err
 	}
 	return ferr
+}
+
+// disputeGlass records the patient's dispute of a break-glass on their
+// records: the time and the SHA-256 of the reason, once. The patient
+// signs, or a delegate in force who may grant and whose scope covers
+// every category (a dispute speaks for the patient as a whole).
+func (b *Block) disputeGlass(op string, acct *pb.Account, m *pb.DisputeBreakGlass) error {
+	patient, dl, err := b.actForPatient(op, acct, m.Patient, "dispute a break-glass")
+	if err != nil {
+		return err
+	}
+	if dl != nil && dl.Categories&consent.Defined != consent.Defined {
+		return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf(
+			"a caregiver delegated %s cannot dispute a break-glass; only the patient can (or a delegate for all categories)",
+			consent.DescribeCategories(dl.Categories)))
+	}
+	if err := checkSHA256(op, "the dispute's reason hash", m.ReasonHash, true); err != nil {
+		return err
+	}
+	if m.Event == 0 {
+		return ptoy.E(op, ptoy.Invalid, "name the break-glass to dispute (event)")
+	}
+	ev, err := readGlass(b.get, m.Event)
+	if err != nil {
+		return err
+	}
+	// Another patient's break-glass is answered as an unknown one: the
+	// signer learns nothing of it.
+	if ev == nil || ptoy.ID(ev.Patient) != patient {
+		return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("%s has no break-glass %d", patient, m.Event))
+	}
+	if ev.Disputed != 0 {
+		return ptoy.E(op, ptoy.Exists, fmt.Sprintf("break-glass %d was already disputed on %s", m.Event, timeWords(ev.Disputed)))
+	}
+	ev.Disputed, ev.DisputeHash = b.time.Unix(), bytes.Clone(m.ReasonHash)
+	if signer := ptoy.ID(acct.Id); signer != patient {
+		ev.DisputedBy = signer.Bytes()
+	}
+	b.putMsg(glassKey(ev.Id), ev)
+	return nil
 }
 
 // durationWords writes a number of seconds in words: "30 days", "4 hours".

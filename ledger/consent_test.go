@@ -20,6 +20,7 @@ package ledger
 //	undelegate to=NAME [patient=NAME]
 //	break-glass patient=NAME org=ORG [reason=HASH]
 //	break-glass-policy [patient=NAME] [off] [cats=CATS]
+//	dispute-break-glass event=N [patient=NAME] [reason=HASH]
 //	anchor-audit batch=N first=N last=N [root=HASH] [patients=HASH]
 //	publish-keys [patient=NAME] [keyset=HASH] [escrow=HASH] [own-bundle=HASH]
 //
@@ -272,6 +273,17 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 			return err
 		}
 		body.Msg = &pb.Body_BreakGlassPolicy{BreakGlassPolicy: m}
+	case "dispute-break-glass":
+		m := &pb.DisputeBreakGlass{Patient: patient, ReasonHash: namedHash("dispute")}
+		if s, ok := a.get("event"); ok {
+			if m.Event, err = strconv.ParseUint(s, 10, 64); err != nil {
+				return fmt.Errorf("event: %v", err)
+			}
+		}
+		if r, ok := hashArg(a, "reason"); ok {
+			m.ReasonHash = r
+		}
+		body.Msg = &pb.Body_DisputeBreakGlass{DisputeBreakGlass: m}
 	case "anchor-audit":
 		m := &pb.AnchorAudit{Root: namedHash("root"), Patients: namedHash("patients")}
 		for k, p := range map[string]*uint64{"batch": &m.Batch, "first": &m.First, "last": &m.Last} {
@@ -357,6 +369,12 @@ func (h *harness) fmtGlass(ev *pb.BreakGlassEvent) string {
 		h.w.idName(ev.Org), scriptTime(ev.Opened), scriptTime(ev.Closes), consent.FormatCategories(ev.Categories), hashName(ev.ReasonHash))
 	if ev.Flagged {
 		s += " FLAGGED"
+	}
+	if ev.Disputed != 0 {
+		s += fmt.Sprintf(" DISPUTED=%s dispute=%s", scriptTime(ev.Disputed), hashName(ev.DisputeHash))
+		if len(ev.DisputedBy) > 0 {
+			s += " by=" + h.w.idName(ev.DisputedBy)
+		}
 	}
 	return s
 }

@@ -684,7 +684,7 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		if err := h.tokenMsg(msgName, a, body); err != nil { // see token_test.go
 			return builtTx{}, err
 		}
-	case "grant", "revoke", "delegate", "undelegate", "break-glass", "break-glass-policy", "anchor-audit", "publish-keys":
+	case "grant", "revoke", "delegate", "undelegate", "break-glass", "break-glass-policy", "dispute-break-glass", "anchor-audit", "publish-keys":
 		if err := h.consentMsg(b, msgName, a, body); err != nil { // see consent_test.go
 			return builtTx{}, err
 		}

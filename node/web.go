@@ -29,5 +29,5 @@ func (p webPatients) SignOut(tok string) { p.n.EndSession(tok) }
 func (n *Node) openWeb() (*web.Server, error) {
 	a := webAccount{n}
 	return web.New(web.Config{Patients: webPatients{n}, FHIR: n.fhir.Handler(), Consent: a, Wallet: a, Profile: a,
-		Signup: newWebSignup(n), Locator: &webLocator{n: n}, Log: n.log})
+		Signup: newWebSignup(n), Locator: &webLocator{n: n}, Care: webCare{n}, Log: n.log})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -395,6 +396,34 @@ func (o consoleOrg) GlassQueue(ctx context.Context, tok string) ([]*pb.BreakGlas
 		return nil, err
 	}
 	return o.n.selfClient().As(kp).BreakGlassQueue(ctx, o.n.Org())
+}
+
+func (o consoleOrg) DisputeText(ctx context.Context, tok string, event uint64) (string, error) {
+	const op = "node.DisputeText"
+	if _, err := o.role(tok, func(r pb.Role) bool { return r == pb.Role_ROLE_ADMIN || r == pb.Role_ROLE_PRIVACY_OFFICER }, "review break-glass"); err != nil {
+		return "", err
+	}
+	ev, err := o.n.ledger.BreakGlassEvent(event)
+	if err != nil {
+		return "", err
+	}
+	if ptoy.ID(ev.Org) != o.n.Org() {
+		return "", ptoy.E(op, ptoy.NotFound, fmt.Sprintf("break-glass %d is not in your organisation's queue", event))
+	}
+	if ev.Disputed == 0 {
+		return "", nil
+	}
+	patient, text, err := o.n.dir.Dispute(ctx, event)
+	switch {
+	case ptoy.KindOf(err) == ptoy.NotFound:
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	if h := sha256.Sum256([]byte(text)); patient != ptoy.ID(ev.Patient) || string(h[:]) != string(ev.DisputeHash) {
+		return "", ptoy.E(op, ptoy.Invalid, fmt.Sprintf("the text this node keeps for the dispute of break-glass %d does not match the ledger's SHA-256", event))
+	}
+	return text, nil
 }
 
 func (o consoleOrg) Name(id ptoy.ID) string {

@@ -197,9 +197,25 @@ func (s *Server) renderAccess(w http.ResponseWriter, r *http.Request, tok string
 	for _, p := range purposes {
 		ps = append(ps, purposeChoice{consent.PurposeName(p), capital(consent.PurposeName(p))})
 	}
+	emergency := ""
+	if s.cfg.Care != nil {
+		pol, err := s.cfg.Care.Policy(ctx, tok)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch {
+		case pol.GetDisabled():
+			emergency = "Off: no one can open your records in an emergency."
+		case pol.GetCategories() != 0:
+			emergency = "Limited to your " + consent.DescribeCategories(pol.GetCategories()) + "."
+		default:
+			emergency = "On: an emergency physician can open your " + consent.DescribeCategories(consent.EmergencySet) + "."
+		}
+	}
 	s.render(w, r, status, "access", page{Title: "Who can see your records", SignedIn: true, Nav: "/access", Data: map[string]any{
 		"Grants": views, "Orgs": choices, "Purposes": ps, "Permissions": permissions, "Form": f, "Done": done,
-		"Today": time.Now().UTC().Format(time.DateOnly),
+		"Today": time.Now().UTC().Format(time.DateOnly), "Emergency": emergency,
 	}})
 }
 
@@ -473,8 +489,24 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 			others = append(others, e)
 		}
 	}
+	// Every break-glass on the ledger, wherever it was read: each can be
+	// disputed once.
+	var glassEvents []glassView
+	if s.cfg.Care != nil {
+		if glassEvents, err = s.glassViews(r.Context(), tok); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	disputed := ""
+	if id := r.URL.Query().Get("disputed"); id != "" && slices.ContainsFunc(glassEvents, func(v glassView) bool {
+		return strconv.FormatUint(v.ID, 10) == id && v.Disputed
+	}) {
+		disputed = "Your dispute is on the ledger. The organisation's privacy officer sees it in their review queue, with your reason."
+	}
 	s.render(w, r, http.StatusOK, "accesses", page{Title: "Who has seen your records", SignedIn: true, Nav: "/accesses", Data: map[string]any{
 		"Others": others, "Own": own, "Failure": failure, "Node": trail.Node, "Complete": trail.Complete,
 		"Verified": len(trail.Verified), "Pending": len(trail.Pending), "Failed": len(trail.Failed), "Glass": glass,
+		"GlassEvents": glassEvents, "Disputed": disputed,
 	}})
 }

@@ -87,7 +87,7 @@ func fullApp(t *testing.T) (*node, *atomic.Int64, http.Handler) {
 		}
 		http.NotFound(w, r)
 	})
-	s, err := New(Config{Patients: &patients{}, FHIR: fhir, Consent: nd, Wallet: nd, Profile: nd})
+	s, err := New(Config{Patients: &patients{}, FHIR: fhir, Consent: nd, Wallet: nd, Profile: nd, Care: nd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,48 +171,55 @@ func TestActionsNeedCSRF(t *testing.T) {
 	}
 }
 
+// formError is a form with one bad field: the message expected next to it.
+type formError struct {
+	path, field, msg string
+	change           url.Values
+}
+
+var tomorrow = time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")
+
+// formErrors are the bad inputs TestFormErrors tries.
+var formErrors = []formError{
+	{"/access/grant", "org", "Choose who", url.Values{"org": {""}}},
+	{"/access/grant", "org", "from the list", url.Values{"org": {ptoy.ID{9}.String()}}},
+	{"/access/grant", "category", "at least one", url.Values{"category": nil}},
+	{"/access/grant", "category", "from the list", url.Values{"category": {"99"}}},
+	{"/access/grant", "permission", "what they may do", url.Values{"permission": {"admin"}}},
+	{"/access/grant", "purpose", "from the list", url.Values{"purpose": {"emergency"}}},
+	{"/access/grant", "until", "has passed", url.Values{"until": {"2001-01-01"}}},
+	{"/access/grant", "until", "like 2027-12-31", url.Values{"until": {"next week"}}},
+	{"/wallet/send", "to", "Enter the account id", url.Values{"to": {""}}},
+	{"/wallet/send", "to", "40 characters", url.Values{"to": {"bob"}}},
+	{"/wallet/send", "to", "your own account", url.Values{"to": {me.String()}}},
+	{"/wallet/send", "amount", "Enter an amount", url.Values{"amount": {""}}},
+	{"/wallet/send", "amount", "at most 6 decimals", url.Values{"amount": {"-1"}}},
+	{"/wallet/send", "amount", "at most 6 decimals", url.Values{"amount": {"1.0000001"}}},
+	{"/wallet/send", "amount", "above zero", url.Values{"amount": {"0"}}},
+	{"/wallet/plan", "plan", "from the list", url.Values{"plan": {"7"}}},
+	{"/account/phone", "phone", "new phone number", url.Values{"phone": {""}}},
+	{"/account/phone/confirm", "code", "6 digits", url.Values{"code": {"12a"}}},
+	{"/account/phone/confirm", "code", "Enter the code", url.Values{"code": {""}}},
+	{"/account/passphrase", "current", "current passphrase", url.Values{"current": {""}}},
+	{"/account/passphrase", "new", "at least 10", url.Values{"new": {"short"}, "again": {"short"}}},
+	{"/account/passphrase", "new", "Choose a new one", url.Values{"new": {"old passphrase"}, "again": {"old passphrase"}}},
+	{"/account/passphrase", "again", "not the same", url.Values{"again": {"another passphrase"}}},
+	{"/records/new", "systolic", "whole number", url.Values{"systolic": {"12O"}}},
+	{"/records/new", "systolic", "from 50 to 300", url.Values{"systolic": {"400"}}},
+	{"/records/new", "diastolic", "must be below", url.Values{"diastolic": {"130"}}},
+	{"/records/new", "when", "in the future", url.Values{"when": {tomorrow}}},
+	{"/records/new", "when", "like 2026-03-01", url.Values{"when": {"yesterday"}}},
+	{"/records/new", "title", "title", url.Values{"kind": {"note"}, "text": {"text"}}},
+	{"/records/new", "text", "Write the note", url.Values{"kind": {"note"}, "title": {"A title"}}},
+}
+
 // TestFormErrors: bad input is refused with 422 and a message next to
 // its field (the field points at it with aria-describedby and is marked
 // invalid), and nothing reaches the node or the FHIR API.
 func TestFormErrors(t *testing.T) {
 	nd, writes, h := fullApp(t)
 	session := &http.Cookie{Name: sessionCookie, Value: "tok"}
-	tomorrow := time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")
-	cases := []struct {
-		path, field, msg string
-		change           url.Values
-	}{
-		{"/access/grant", "org", "Choose who", url.Values{"org": {""}}},
-		{"/access/grant", "org", "from the list", url.Values{"org": {ptoy.ID{9}.String()}}},
-		{"/access/grant", "category", "at least one", url.Values{"category": nil}},
-		{"/access/grant", "category", "from the list", url.Values{"category": {"99"}}},
-		{"/access/grant", "permission", "what they may do", url.Values{"permission": {"admin"}}},
-		{"/access/grant", "purpose", "from the list", url.Values{"purpose": {"emergency"}}},
-		{"/access/grant", "until", "has passed", url.Values{"until": {"2001-01-01"}}},
-		{"/access/grant", "until", "like 2027-12-31", url.Values{"until": {"next week"}}},
-		{"/wallet/send", "to", "Enter the account id", url.Values{"to": {""}}},
-		{"/wallet/send", "to", "40 characters", url.Values{"to": {"bob"}}},
-		{"/wallet/send", "to", "your own account", url.Values{"to": {me.String()}}},
-		{"/wallet/send", "amount", "Enter an amount", url.Values{"amount": {""}}},
-		{"/wallet/send", "amount", "at most 6 decimals", url.Values{"amount": {"-1"}}},
-		{"/wallet/send", "amount", "at most 6 decimals", url.Values{"amount": {"1.0000001"}}},
-		{"/wallet/send", "amount", "above zero", url.Values{"amount": {"0"}}},
-		{"/wallet/plan", "plan", "from the list", url.Values{"plan": {"7"}}},
-		{"/account/phone", "phone", "new phone number", url.Values{"phone": {""}}},
-		{"/account/phone/confirm", "code", "6 digits", url.Values{"code": {"12a"}}},
-		{"/account/phone/confirm", "code", "Enter the code", url.Values{"code": {""}}},
-		{"/account/passphrase", "current", "current passphrase", url.Values{"current": {""}}},
-		{"/account/passphrase", "new", "at least 10", url.Values{"new": {"short"}, "again": {"short"}}},
-		{"/account/passphrase", "new", "Choose a new one", url.Values{"new": {"old passphrase"}, "again": {"old passphrase"}}},
-		{"/account/passphrase", "again", "not the same", url.Values{"again": {"another passphrase"}}},
-		{"/records/new", "systolic", "whole number", url.Values{"systolic": {"12O"}}},
-		{"/records/new", "systolic", "from 50 to 300", url.Values{"systolic": {"400"}}},
-		{"/records/new", "diastolic", "must be below", url.Values{"diastolic": {"130"}}},
-		{"/records/new", "when", "in the future", url.Values{"when": {tomorrow}}},
-		{"/records/new", "when", "like 2026-03-01", url.Values{"when": {"yesterday"}}},
-		{"/records/new", "title", "title", url.Values{"kind": {"note"}, "text": {"text"}}},
-		{"/records/new", "text", "Write the note", url.Values{"kind": {"note"}, "title": {"A title"}}},
-	}
+	cases := formErrors
 	for _, c := range cases {
 		f := url.Values{csrfField: {csrfGood.Value}}
 		for k, v := range validForms[c.path] {
@@ -268,7 +275,7 @@ func TestFormErrors(t *testing.T) {
 // form sends the browser to sign in.
 func TestNewPagesNeedSession(t *testing.T) {
 	nd, _, h := fullApp(t)
-	for _, path := range []string{"/access", "/accesses", "/wallet", "/account", "/records/new"} {
+	for _, path := range []string{"/access", "/accesses", "/wallet", "/account", "/records/new", "/accesses/dispute/1", "/emergency", "/caregivers"} {
 		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080"+path, nil)
 		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "ended"})
 		w := httptest.NewRecorder()

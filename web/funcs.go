@@ -44,6 +44,7 @@ var nav = []navItem{
 	{"/records/new", "Add a record"},
 	{"/access", "Who can see"},
 	{"/accesses", "Who has seen"},
+	{"/caregivers", "Caregivers"},
 	{"/wallet", "Wallet"},
 	{"/account", "Account"},
 }

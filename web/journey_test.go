@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"ptoy/auth"
 	"ptoy/devnet"
 	"ptoy/directory"
+	pb "ptoy/gen/ptoy/v1"
 	"ptoy/internal/wait"
 	"ptoy/keys"
 	"ptoy/ledger"
@@ -31,7 +33,10 @@ import (
 // of it in her access log with its proof checked, revokes the hospital,
 // sends PTOY to Bob (a bad amount first), changes her phone with the
 // code from the outbox (a wrong code first), and changes her passphrase,
-// which the next sign-in needs. Every page is photographed at 1280 and
+// which the next sign-in needs. Dr Novak breaks the glass for her and
+// she disputes it (no reason first); she limits break-glass to her
+// allergies (no category first); she adds Bob as a caregiver, found by
+// his phone number and confirmed by name, and removes him. Every page is photographed at 1280 and
 // 390 px and checked with axe-core.
 func TestPatientJourney(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -176,6 +181,86 @@ func TestPatientJourney(t *testing.T) {
 	has("main", "Searched your records")
 	has("main", "None is left out")
 	p.check("accesses")
+
+	// Dr Novak of Riverside Clinic breaks the glass for Alice; she
+	// disputes it (without a reason first), and the ledger keeps the time
+	// and the SHA-256 of her reason.
+	novak, riverside := key("dr-novak"), key("riverside-clinic")
+	reasonHash := sha256.Sum256([]byte("Unconscious on arrival."))
+	if _, err := n.Client(0).Send(ctx, &pb.Body{Msg: &pb.Body_BreakGlass{BreakGlass: &pb.BreakGlass{
+		Patient: alice.ID().Bytes(), ReasonHash: reasonHash[:], Org: riverside.ID().Bytes()}}}, novak); err != nil {
+		t.Fatal(err)
+	}
+	visit("/accesses")
+	has("main", "Riverside Clinic")
+	has("main", "Not disputed")
+	click(t, bctx, `a[href^="/accesses/dispute/"]`)
+	p.check("dispute")
+	click(t, bctx, `form[action^="/accesses/dispute/"] button[type=submit]`)
+	has("#reason-error", "Say why you dispute this access")
+	p.check("dispute-error")
+	const why = "I was awake and able to answer; no one asked me."
+	run(chromedp.SendKeys(chromedp.ID("reason"), why))
+	click(t, bctx, `form[action^="/accesses/dispute/"] button[type=submit]`)
+	if loc := location(t, bctx); !strings.HasPrefix(loc, base+"/accesses?disputed=") {
+		t.Fatalf("after disputing: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has("main", "Your dispute is on the ledger")
+	has("main", "Disputed on")
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/accesses/dispute/"]').length`)); n != 0 {
+		t.Errorf("a disputed break-glass still offers %d dispute links", n)
+	}
+	p.check("accesses-disputed")
+	evs, err := n.Nodes[0].Ledger().BreakGlassOf(alice.ID())
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("Alice's break-glass on the ledger: %v %v", evs, err)
+	}
+	if sum := sha256.Sum256([]byte(why)); evs[0].Disputed == 0 || !bytes.Equal(evs[0].DisputeHash, sum[:]) {
+		t.Errorf("the ledger's dispute: at %d, hash %x", evs[0].Disputed, evs[0].DisputeHash)
+	}
+
+	// Emergency access settings: limited, without a category first.
+	visit("/emergency")
+	has("main", "Now: On")
+	p.check("emergency")
+	run(chromedp.Click(chromedp.ID("mode-limited")))
+	click(t, bctx, `form[action="/emergency"] button[type=submit]`)
+	has("#category-error", "Choose at least one category")
+	p.check("emergency-error")
+	run(chromedp.Click(chromedp.ID("cat-5"))) // allergies
+	click(t, bctx, `form[action="/emergency"] button[type=submit]`)
+	if loc := location(t, bctx); loc != base+"/emergency?done=saved" {
+		t.Fatalf("after saving the emergency settings: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has("main", "Now: Limited")
+	if pol, err := n.Nodes[0].Ledger().BreakGlassPolicy(alice.ID()); err != nil || pol.Disabled || pol.Categories != 1<<pb.Category_CATEGORY_ALLERGIES {
+		t.Errorf("Alice's break-glass policy on the ledger: %v %v", pol, err)
+	}
+
+	// Caregivers: Bob, found by his phone number, confirmed by name, then
+	// removed.
+	click(t, bctx, `nav a[href="/caregivers"]`)
+	has("main", "No one acts for you")
+	p.check("caregivers")
+	run(chromedp.SendKeys(chromedp.ID("who"), "+1 555 010 0002"), chromedp.Click(chromedp.ID("cat-3")))
+	click(t, bctx, `form[action="/caregivers/add"] button[type=submit]:not([name])`)
+	has(".confirm", "Add Bob Example")
+	p.check("caregivers-confirm")
+	click(t, bctx, `form[action="/caregivers/add"] button[name=confirm]`)
+	if loc := location(t, bctx); loc != base+"/caregivers?done=added" {
+		t.Fatalf("after adding a caregiver: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has(".cards", "Bob Example")
+	has(".cards", "Conditions")
+	p.check("caregivers-added")
+	if ds, err := n.Nodes[0].Ledger().Delegations(alice.ID()); err != nil || len(ds) != 1 || ptoy.ID(ds[0].Delegation.Delegate) != bob.ID() {
+		t.Errorf("Alice's delegations on the ledger: %v %v", ds, err)
+	}
+	click(t, bctx, `form[action="/caregivers/remove"] button[type=submit]`)
+	if loc := location(t, bctx); loc != base+"/caregivers?done=removed" {
+		t.Fatalf("after removing a caregiver: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has("main", "No one acts for you")
 
 	// Revoke.
 	click(t, bctx, `nav a[href="/access"]`)

@@ -18,7 +18,12 @@
 //	GET  /records/new, POST   add your own record: a note or a blood-pressure reading
 //	GET  /access              who can see your records: grants, and why not
 //	POST /access/grant, /access/revoke
-//	GET  /accesses            who has seen your records: the audit trail, proofs checked
+//	GET  /accesses            who has seen your records: the audit trail, proofs checked,
+//	                          and every break-glass on the ledger, disputed or not
+//	GET  /accesses/dispute/{id}, POST   dispute a break-glass, with a reason
+//	GET  /emergency, POST     break-glass settings: on, limited to some categories, off
+//	GET  /caregivers          caregivers (delegates): who acts for you, within what
+//	POST /caregivers/add, /caregivers/remove
 //	GET  /wallet              PTOY balance and storage
 //	POST /wallet/send, /wallet/plan
 //	GET  /account             name and phone
@@ -84,7 +89,10 @@ type Config struct {
 	// pages answer that they are not available when nil.
 	Signup  Signup
 	Locator Locator
-	Log     *slog.Logger
+	// Care serves break-glass disputes, the break-glass settings and
+	// caregivers; their pages answer that they are not available when nil.
+	Care Care
+	Log  *slog.Logger
 }
 
 // Server is the patient app.
@@ -116,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "timeline", "record", "lab", "error", "access", "accesses", "wallet", "account", "newrecord", "signup", "find"} {
+	for _, name := range []string{"signin", "timeline", "record", "lab", "error", "access", "accesses", "wallet", "account", "newrecord", "signup", "find", "dispute", "emergency", "caregivers"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("web.New", ptoy.Other, err)
@@ -139,6 +147,13 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("POST /access/grant", s.grant)
 	m.HandleFunc("POST /access/revoke", s.revoke)
 	m.HandleFunc("GET /accesses", s.accessesPage)
+	m.HandleFunc("GET /accesses/dispute/{id}", s.disputePage)
+	m.HandleFunc("POST /accesses/dispute/{id}", s.dispute)
+	m.HandleFunc("GET /emergency", s.emergencyPage)
+	m.HandleFunc("POST /emergency", s.setEmergency)
+	m.HandleFunc("GET /caregivers", s.caregiversPage)
+	m.HandleFunc("POST /caregivers/add", s.addCaregiver)
+	m.HandleFunc("POST /caregivers/remove", s.removeCaregiver)
 	m.HandleFunc("GET /wallet", s.walletPage)
 	m.HandleFunc("POST /wallet/send", s.send)
 	m.HandleFunc("POST /wallet/plan", s.buyPlan)
@@ -163,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 // Paths are the patterns the app answers under, for the node's mux (so
 // that what no part of the node serves stays unmatched).
 var Paths = []string{"/{$}", "/signin", "/signout", "/timeline", "/records/", "/labs/", "/static/",
-	"/access", "/access/", "/accesses", "/wallet", "/wallet/", "/account", "/account/", "/signup", "/signup/", "/find", "/find/"}
+	"/access", "/access/", "/accesses", "/accesses/", "/emergency", "/caregivers", "/caregivers/", "/wallet", "/wallet/", "/account", "/account/", "/signup", "/signup/", "/find", "/find/"}
 
 // Handler serves the app.
 func (s *Server) Handler() http.Handler {

@@ -791,6 +791,71 @@ func (x *SetBreakGlassPolicy) GetCategories() uint32 {
 	return 0
 }
 
+// DisputeBreakGlass records the patient's dispute of a break-glass on
+// their records, for the organisation's privacy officer. Signed by the
+// patient, or by a delegate for every category who may grant. The reason
+// (free text, possibly PHI) stays off the ledger, at the patient's home
+// node; the ledger keeps its SHA-256. An event is disputed once.
+type DisputeBreakGlass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patient       []byte                 `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"` // empty: the signer
+	Event         uint64                 `protobuf:"varint,2,opt,name=event,proto3" json:"event,omitempty"`    // BreakGlassEvent.id
+	ReasonHash    []byte                 `protobuf:"bytes,3,opt,name=reason_hash,json=reasonHash,proto3" json:"reason_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisputeBreakGlass) Reset() {
+	*x = DisputeBreakGlass{}
+	mi := &file_ptoy_v1_consent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisputeBreakGlass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisputeBreakGlass) ProtoMessage() {}
+
+func (x *DisputeBreakGlass) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_consent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisputeBreakGlass.ProtoReflect.Descriptor instead.
+func (*DisputeBreakGlass) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DisputeBreakGlass) GetPatient() []byte {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+func (x *DisputeBreakGlass) GetEvent() uint64 {
+	if x != nil {
+		return x.Event
+	}
+	return 0
+}
+
+func (x *DisputeBreakGlass) GetReasonHash() []byte {
+	if x != nil {
+		return x.ReasonHash
+	}
+	return nil
+}
+
 // AnchorAudit commits a node's audit batch (a Merkle root) to the ledger.
 // Signed by the organisation that runs the node.
 type AnchorAudit struct {
@@ -809,7 +874,7 @@ type AnchorAudit struct {
 
 func (x *AnchorAudit) Reset() {
 	*x = AnchorAudit{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[7]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +886,7 @@ func (x *AnchorAudit) String() string {
 func (*AnchorAudit) ProtoMessage() {}
 
 func (x *AnchorAudit) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[7]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +899,7 @@ func (x *AnchorAudit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorAudit.ProtoReflect.Descriptor instead.
 func (*AnchorAudit) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{7}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AnchorAudit) GetBatch() uint64 {
@@ -888,7 +953,7 @@ type PublishKeys struct {
 
 func (x *PublishKeys) Reset() {
 	*x = PublishKeys{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +965,7 @@ func (x *PublishKeys) String() string {
 func (*PublishKeys) ProtoMessage() {}
 
 func (x *PublishKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +978,7 @@ func (x *PublishKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeys.ProtoReflect.Descriptor instead.
 func (*PublishKeys) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{8}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PublishKeys) GetPatient() []byte {
@@ -958,7 +1023,7 @@ type GrantState struct {
 
 func (x *GrantState) Reset() {
 	*x = GrantState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1035,7 @@ func (x *GrantState) String() string {
 func (*GrantState) ProtoMessage() {}
 
 func (x *GrantState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1048,7 @@ func (x *GrantState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantState.ProtoReflect.Descriptor instead.
 func (*GrantState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{9}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GrantState) GetGrant() *Grant {
@@ -1031,7 +1096,7 @@ type DelegationState struct {
 
 func (x *DelegationState) Reset() {
 	*x = DelegationState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1108,7 @@ func (x *DelegationState) String() string {
 func (*DelegationState) ProtoMessage() {}
 
 func (x *DelegationState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1121,7 @@ func (x *DelegationState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelegationState.ProtoReflect.Descriptor instead.
 func (*DelegationState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{10}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DelegationState) GetDelegation() *Delegate {
@@ -1083,7 +1148,7 @@ type BreakGlassPolicy struct {
 
 func (x *BreakGlassPolicy) Reset() {
 	*x = BreakGlassPolicy{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1160,7 @@ func (x *BreakGlassPolicy) String() string {
 func (*BreakGlassPolicy) ProtoMessage() {}
 
 func (x *BreakGlassPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1173,7 @@ func (x *BreakGlassPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakGlassPolicy.ProtoReflect.Descriptor instead.
 func (*BreakGlassPolicy) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{11}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BreakGlassPolicy) GetDisabled() bool {
@@ -1136,15 +1201,20 @@ type BreakGlassEvent struct {
 	Closes       int64                  `protobuf:"varint,7,opt,name=closes,proto3" json:"closes,omitempty"`
 	Categories   uint32                 `protobuf:"varint,8,opt,name=categories,proto3" json:"categories,omitempty"`
 	// Set when the practitioner broke the glass often within the window.
-	Flagged       bool     `protobuf:"varint,9,opt,name=flagged,proto3" json:"flagged,omitempty"`
-	Shares        [][]byte `protobuf:"bytes,10,rep,name=shares,proto3" json:"shares,omitempty"` // blob hashes of released escrow shares
+	Flagged bool     `protobuf:"varint,9,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	Shares  [][]byte `protobuf:"bytes,10,rep,name=shares,proto3" json:"shares,omitempty"` // blob hashes of released escrow shares
+	// The patient's dispute (DisputeBreakGlass): when, the SHA-256 of the
+	// reason, and the delegate who signed it (empty: the patient).
+	Disputed      int64  `protobuf:"varint,11,opt,name=disputed,proto3" json:"disputed,omitempty"`
+	DisputeHash   []byte `protobuf:"bytes,12,opt,name=dispute_hash,json=disputeHash,proto3" json:"dispute_hash,omitempty"`
+	DisputedBy    []byte `protobuf:"bytes,13,opt,name=disputed_by,json=disputedBy,proto3" json:"disputed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BreakGlassEvent) Reset() {
 	*x = BreakGlassEvent{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1226,7 @@ func (x *BreakGlassEvent) String() string {
 func (*BreakGlassEvent) ProtoMessage() {}
 
 func (x *BreakGlassEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1239,7 @@ func (x *BreakGlassEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakGlassEvent.ProtoReflect.Descriptor instead.
 func (*BreakGlassEvent) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{12}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BreakGlassEvent) GetId() uint64 {
@@ -1242,6 +1312,27 @@ func (x *BreakGlassEvent) GetShares() [][]byte {
 	return nil
 }
 
+func (x *BreakGlassEvent) GetDisputed() int64 {
+	if x != nil {
+		return x.Disputed
+	}
+	return 0
+}
+
+func (x *BreakGlassEvent) GetDisputeHash() []byte {
+	if x != nil {
+		return x.DisputeHash
+	}
+	return nil
+}
+
+func (x *BreakGlassEvent) GetDisputedBy() []byte {
+	if x != nil {
+		return x.DisputedBy
+	}
+	return nil
+}
+
 type AuditAnchor struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Org           []byte                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
@@ -1258,7 +1349,7 @@ type AuditAnchor struct {
 
 func (x *AuditAnchor) Reset() {
 	*x = AuditAnchor{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1361,7 @@ func (x *AuditAnchor) String() string {
 func (*AuditAnchor) ProtoMessage() {}
 
 func (x *AuditAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1374,7 @@ func (x *AuditAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditAnchor.ProtoReflect.Descriptor instead.
 func (*AuditAnchor) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{13}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuditAnchor) GetOrg() []byte {
@@ -1355,7 +1446,7 @@ type KeySetState struct {
 
 func (x *KeySetState) Reset() {
 	*x = KeySetState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1458,7 @@ func (x *KeySetState) String() string {
 func (*KeySetState) ProtoMessage() {}
 
 func (x *KeySetState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1471,7 @@ func (x *KeySetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeySetState.ProtoReflect.Descriptor instead.
 func (*KeySetState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{14}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KeySetState) GetKeySet() []byte {
@@ -1431,7 +1522,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1534,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1547,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{15}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Notification) GetId() uint64 {
@@ -1551,7 +1642,12 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x1e\n" +
 	"\n" +
 	"categories\x18\x03 \x01(\rR\n" +
-	"categories\"}\n" +
+	"categories\"d\n" +
+	"\x11DisputeBreakGlass\x12\x18\n" +
+	"\apatient\x18\x01 \x01(\fR\apatient\x12\x14\n" +
+	"\x05event\x18\x02 \x01(\x04R\x05event\x12\x1f\n" +
+	"\vreason_hash\x18\x03 \x01(\fR\n" +
+	"reasonHash\"}\n" +
 	"\vAnchorAudit\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
@@ -1581,7 +1677,7 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\bdisabled\x18\x01 \x01(\bR\bdisabled\x12\x1e\n" +
 	"\n" +
 	"categories\x18\x02 \x01(\rR\n" +
-	"categories\"\x94\x02\n" +
+	"categories\"\xf4\x02\n" +
 	"\x0fBreakGlassEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\apatient\x18\x02 \x01(\fR\apatient\x12\"\n" +
@@ -1596,7 +1692,11 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"categories\x12\x18\n" +
 	"\aflagged\x18\t \x01(\bR\aflagged\x12\x16\n" +
 	"\x06shares\x18\n" +
-	" \x03(\fR\x06shares\"\xbb\x01\n" +
+	" \x03(\fR\x06shares\x12\x1a\n" +
+	"\bdisputed\x18\v \x01(\x03R\bdisputed\x12!\n" +
+	"\fdispute_hash\x18\f \x01(\fR\vdisputeHash\x12\x1f\n" +
+	"\vdisputed_by\x18\r \x01(\fR\n" +
+	"disputedBy\"\xbb\x01\n" +
 	"\vAuditAnchor\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\x14\n" +
 	"\x05batch\x18\x02 \x01(\x04R\x05batch\x12\x14\n" +
@@ -1669,7 +1769,7 @@ func file_ptoy_v1_consent_proto_rawDescGZIP() []byte {
 }
 
 var file_ptoy_v1_consent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ptoy_v1_consent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ptoy_v1_consent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_ptoy_v1_consent_proto_goTypes = []any{
 	(Category)(0),               // 0: ptoy.v1.Category
 	(Purpose)(0),                // 1: ptoy.v1.Purpose
@@ -1682,15 +1782,16 @@ var file_ptoy_v1_consent_proto_goTypes = []any{
 	(*Undelegate)(nil),          // 8: ptoy.v1.Undelegate
 	(*BreakGlass)(nil),          // 9: ptoy.v1.BreakGlass
 	(*SetBreakGlassPolicy)(nil), // 10: ptoy.v1.SetBreakGlassPolicy
-	(*AnchorAudit)(nil),         // 11: ptoy.v1.AnchorAudit
-	(*PublishKeys)(nil),         // 12: ptoy.v1.PublishKeys
-	(*GrantState)(nil),          // 13: ptoy.v1.GrantState
-	(*DelegationState)(nil),     // 14: ptoy.v1.DelegationState
-	(*BreakGlassPolicy)(nil),    // 15: ptoy.v1.BreakGlassPolicy
-	(*BreakGlassEvent)(nil),     // 16: ptoy.v1.BreakGlassEvent
-	(*AuditAnchor)(nil),         // 17: ptoy.v1.AuditAnchor
-	(*KeySetState)(nil),         // 18: ptoy.v1.KeySetState
-	(*Notification)(nil),        // 19: ptoy.v1.Notification
+	(*DisputeBreakGlass)(nil),   // 11: ptoy.v1.DisputeBreakGlass
+	(*AnchorAudit)(nil),         // 12: ptoy.v1.AnchorAudit
+	(*PublishKeys)(nil),         // 13: ptoy.v1.PublishKeys
+	(*GrantState)(nil),          // 14: ptoy.v1.GrantState
+	(*DelegationState)(nil),     // 15: ptoy.v1.DelegationState
+	(*BreakGlassPolicy)(nil),    // 16: ptoy.v1.BreakGlassPolicy
+	(*BreakGlassEvent)(nil),     // 17: ptoy.v1.BreakGlassEvent
+	(*AuditAnchor)(nil),         // 18: ptoy.v1.AuditAnchor
+	(*KeySetState)(nil),         // 19: ptoy.v1.KeySetState
+	(*Notification)(nil),        // 20: ptoy.v1.Notification
 }
 var file_ptoy_v1_consent_proto_depIdxs = []int32{
 	1, // 0: ptoy.v1.Grant.purpose:type_name -> ptoy.v1.Purpose
@@ -1717,7 +1818,7 @@ func file_ptoy_v1_consent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_consent_proto_rawDesc), len(file_ptoy_v1_consent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -358,6 +358,7 @@ type Body struct {
 	//	*Body_BreakGlassPolicy
 	//	*Body_AnchorAudit
 	//	*Body_PublishKeys
+	//	*Body_DisputeBreakGlass
 	//	*Body_Transfer
 	//	*Body_BuyPlan
 	//	*Body_Faucet
@@ -559,6 +560,15 @@ func (x *Body) GetPublishKeys() *PublishKeys {
 	return nil
 }
 
+func (x *Body) GetDisputeBreakGlass() *DisputeBreakGlass {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_DisputeBreakGlass); ok {
+			return x.DisputeBreakGlass
+		}
+	}
+	return nil
+}
+
 func (x *Body) GetTransfer() *Transfer {
 	if x != nil {
 		if x, ok := x.Msg.(*Body_Transfer); ok {
@@ -700,6 +710,10 @@ type Body_PublishKeys struct {
 	PublishKeys *PublishKeys `protobuf:"bytes,27,opt,name=publish_keys,json=publishKeys,proto3,oneof"`
 }
 
+type Body_DisputeBreakGlass struct {
+	DisputeBreakGlass *DisputeBreakGlass `protobuf:"bytes,28,opt,name=dispute_break_glass,json=disputeBreakGlass,proto3,oneof"`
+}
+
 type Body_Transfer struct {
 	// Token (token.proto).
 	Transfer *Transfer `protobuf:"bytes,30,opt,name=transfer,proto3,oneof"`
@@ -765,6 +779,8 @@ func (*Body_BreakGlassPolicy) isBody_Msg() {}
 func (*Body_AnchorAudit) isBody_Msg() {}
 
 func (*Body_PublishKeys) isBody_Msg() {}
+
+func (*Body_DisputeBreakGlass) isBody_Msg() {}
 
 func (*Body_Transfer) isBody_Msg() {}
 
@@ -1340,8 +1356,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\",\n" +
 	"\x06KemKey\x12\x10\n" +
 	"\x03alg\x18\x01 \x01(\rR\x03alg\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xe9\n" +
-	"\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xb7\v\n" +
 	"\x04Body\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12E\n" +
 	"\x10register_patient\x18\n" +
@@ -1365,7 +1380,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"breakGlass\x12L\n" +
 	"\x12break_glass_policy\x18\x19 \x01(\v2\x1c.ptoy.v1.SetBreakGlassPolicyH\x00R\x10breakGlassPolicy\x129\n" +
 	"\fanchor_audit\x18\x1a \x01(\v2\x14.ptoy.v1.AnchorAuditH\x00R\vanchorAudit\x129\n" +
-	"\fpublish_keys\x18\x1b \x01(\v2\x14.ptoy.v1.PublishKeysH\x00R\vpublishKeys\x12/\n" +
+	"\fpublish_keys\x18\x1b \x01(\v2\x14.ptoy.v1.PublishKeysH\x00R\vpublishKeys\x12L\n" +
+	"\x13dispute_break_glass\x18\x1c \x01(\v2\x1a.ptoy.v1.DisputeBreakGlassH\x00R\x11disputeBreakGlass\x12/\n" +
 	"\btransfer\x18\x1e \x01(\v2\x11.ptoy.v1.TransferH\x00R\btransfer\x12-\n" +
 	"\bbuy_plan\x18\x1f \x01(\v2\x10.ptoy.v1.BuyPlanH\x00R\abuyPlan\x12)\n" +
 	"\x06faucet\x18  \x01(\v2\x0f.ptoy.v1.FaucetH\x00R\x06faucet\x12?\n" +
@@ -1478,14 +1494,15 @@ var file_ptoy_v1_tx_proto_goTypes = []any{
 	(*SetBreakGlassPolicy)(nil), // 19: ptoy.v1.SetBreakGlassPolicy
 	(*AnchorAudit)(nil),         // 20: ptoy.v1.AnchorAudit
 	(*PublishKeys)(nil),         // 21: ptoy.v1.PublishKeys
-	(*Transfer)(nil),            // 22: ptoy.v1.Transfer
-	(*BuyPlan)(nil),             // 23: ptoy.v1.BuyPlan
-	(*Faucet)(nil),              // 24: ptoy.v1.Faucet
-	(*ProposeParams)(nil),       // 25: ptoy.v1.ProposeParams
-	(*ProposeSpend)(nil),        // 26: ptoy.v1.ProposeSpend
-	(*PutRecords)(nil),          // 27: ptoy.v1.PutRecords
-	(*EraseRecord)(nil),         // 28: ptoy.v1.EraseRecord
-	(*ReleaseShare)(nil),        // 29: ptoy.v1.ReleaseShare
+	(*DisputeBreakGlass)(nil),   // 22: ptoy.v1.DisputeBreakGlass
+	(*Transfer)(nil),            // 23: ptoy.v1.Transfer
+	(*BuyPlan)(nil),             // 24: ptoy.v1.BuyPlan
+	(*Faucet)(nil),              // 25: ptoy.v1.Faucet
+	(*ProposeParams)(nil),       // 26: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),        // 27: ptoy.v1.ProposeSpend
+	(*PutRecords)(nil),          // 28: ptoy.v1.PutRecords
+	(*EraseRecord)(nil),         // 29: ptoy.v1.EraseRecord
+	(*ReleaseShare)(nil),        // 30: ptoy.v1.ReleaseShare
 }
 var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	3,  // 0: ptoy.v1.Envelope.cosignatures:type_name -> ptoy.v1.Cosignature
@@ -1505,27 +1522,28 @@ var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	19, // 14: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
 	20, // 15: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
 	21, // 16: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
-	22, // 17: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
-	23, // 18: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
-	24, // 19: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
-	25, // 20: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
-	26, // 21: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
-	27, // 22: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
-	28, // 23: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
-	29, // 24: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
-	4,  // 25: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
-	0,  // 26: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
-	4,  // 27: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
-	4,  // 28: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
-	4,  // 29: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
-	1,  // 30: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
-	1,  // 31: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
-	4,  // 32: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	22, // 17: ptoy.v1.Body.dispute_break_glass:type_name -> ptoy.v1.DisputeBreakGlass
+	23, // 18: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
+	24, // 19: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
+	25, // 20: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
+	26, // 21: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
+	27, // 22: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
+	28, // 23: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
+	29, // 24: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
+	30, // 25: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
+	4,  // 26: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
+	0,  // 27: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
+	4,  // 28: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
+	4,  // 29: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
+	4,  // 30: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
+	1,  // 31: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
+	1,  // 32: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
+	4,  // 33: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_tx_proto_init() }
@@ -1553,6 +1571,7 @@ func file_ptoy_v1_tx_proto_init() {
 		(*Body_BreakGlassPolicy)(nil),
 		(*Body_AnchorAudit)(nil),
 		(*Body_PublishKeys)(nil),
+		(*Body_DisputeBreakGlass)(nil),
 		(*Body_Transfer)(nil),
 		(*Body_BuyPlan)(nil),
 		(*Body_Faucet)(nil),

@@ -53,7 +53,7 @@ type Options struct {
 	// Report is told after each committed batch: the counts so far, the
 	// source's total (-1 if it does not know) and this run's rate.
 	Report func(cp Checkpoint, total int, perSecond float64)
-	Now        func() time.Time
+	Now    func() time.Time
 }
 
 // Checkpoint is what a checkpoint file holds.

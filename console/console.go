@@ -30,6 +30,7 @@
 //	GET  /console/patients/{id}/prescription, POST  add a prescription (physicians)
 //	GET  /console/patients/{id}/lab, POST  add a lab result
 //	GET  /console/employees, POST /console/employees/add, /remove, /role
+//	GET  /console/sync, POST /console/sync/start, /stop  the EHR syncs (admins)
 //	GET  /console/matching, POST /console/matching/approve
 //	GET  /console/break-glass, POST     open emergency access, with a reason
 //	GET  /console/break-glass/queue     the privacy officer's review queue
@@ -121,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "error", "patients", "chart", "note", "prescription", "lab", "employees", "confirm", "matching", "breakglass", "queue"} {
+	for _, name := range []string{"signin", "error", "patients", "chart", "note", "prescription", "lab", "sync", "employees", "confirm", "matching", "breakglass", "queue"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, ptoy.E("console.New", ptoy.Other, err)
@@ -147,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("POST /console/employees/add", s.addEmployee)
 	m.HandleFunc("POST /console/employees/remove", s.removeEmployee)
 	m.HandleFunc("POST /console/employees/role", s.setRole)
+	m.HandleFunc("GET /console/sync", s.syncPage)
+	m.HandleFunc("POST /console/sync/start", s.startSync)
+	m.HandleFunc("POST /console/sync/stop", s.stopSync)
 	m.HandleFunc("GET /console/matching", s.matching)
 	m.HandleFunc("POST /console/matching/approve", s.approve)
 	m.HandleFunc("GET /console/break-glass", s.breakGlassPage)
@@ -205,7 +209,7 @@ func (p page) NavItems() []navItem {
 		out = append(out, navItem{"/console/break-glass", "Break-glass"})
 	}
 	if role == pb.Role_ROLE_ADMIN {
-		out = append(out, navItem{"/console/employees", "Employees"}, navItem{"/console/matching", "EHR matching"})
+		out = append(out, navItem{"/console/employees", "Employees"}, navItem{"/console/sync", "EHR sync"}, navItem{"/console/matching", "EHR matching"})
 	}
 	if role == pb.Role_ROLE_ADMIN || role == pb.Role_ROLE_PRIVACY_OFFICER {
 		out = append(out, navItem{"/console/break-glass/queue", "Break-glass review"})
@@ -478,6 +482,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 
 var funcs = template.FuncMap{
 	"role":  consent.RoleName,
+	"ago":   ago,
 	"lower": strings.ToLower,
 	"short": func(id ptoy.ID) string {
 		return consent.ShortID(id)

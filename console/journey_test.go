@@ -15,8 +15,11 @@ import (
 	"ptoy"
 	"ptoy/agent"
 	"ptoy/devnet"
+	"ptoy/ehrsync"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/internal/wait"
 	"ptoy/keys"
+	"ptoy/node"
 )
 
 // TestConsoleJourneys walks the staff of General Hospital through the
@@ -43,7 +46,13 @@ func TestConsoleJourneys(t *testing.T) {
 	p := &pages{t: t, ctx: bctx, axe: axeSource(t), dir: t.TempDir()}
 	t.Logf("screenshots in %s", p.dir)
 
-	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, DemoRecords: true, DemoEHR: true, KeepKeystores: true})
+	export, _ := exportDir(t, 5, 8, 1)
+	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, DemoRecords: true, DemoEHR: true, KeepKeystores: true,
+		Override: func(i int, c *node.Config) {
+			if i == 0 {
+				c.EHRSources = []ehrsync.SourceConfig{{Name: "epic-export", Dir: export}}
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +213,17 @@ func TestConsoleJourneys(t *testing.T) {
 	p.check("employees-remove-confirm")
 	click(t, bctx, `main a[href="/console/employees"]`)
 	has("main", "Park")
+	// An EHR sync of the export the configuration lists: started, then
+	// finished, the broken resources listed with their reasons.
+	run(chromedp.Navigate(base + "/console/sync"))
+	has("main", "epic-export", "never run")
+	p.check("sync")
+	click(t, bctx, `form[action="/console/sync/start"] button`)
+	if !wait.For(2*time.Minute, func() bool { return strings.Contains(text(t, bctx, "#progress .tag"), "finished") }) {
+		t.Fatalf("the sync did not show finished:\n%s", text(t, bctx, "main"))
+	}
+	has("main", "What failed, and why", "Observation/bad-1")
+	p.check("sync-finished")
 	// Alice asks the record locator with her current address alone: the
 	// match waits in the hospital's review queue, and the admin approves it.
 	aliceKey, err := n.Key("alice")

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"time"
 
 	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
@@ -50,6 +51,13 @@ type Org interface {
 	// the ledger's is not returned: ptoy.Invalid. Privacy officers and
 	// admins.
 	DisputeText(ctx context.Context, tok string, event uint64) (string, error)
+	// Syncs are the organisation's EHR sources, as the node's
+	// configuration lists them, each with its sync's progress; StartSync
+	// starts (or resumes) one, StopSync stops one after its current batch.
+	// Admins only.
+	Syncs(ctx context.Context, tok string) ([]Sync, error)
+	StartSync(ctx context.Context, tok, name string) error
+	StopSync(ctx context.Context, tok, name string) error
 	// Name names an account for the staff: a person by the name the node
 	// knows, a patient by the name the organisation holds, else a short id.
 	Name(id ptoy.ID) string
@@ -100,3 +108,23 @@ type Match struct {
 type Holdings struct {
 	Records, Patients, Linked int
 }
+
+// Sync is an EHR source and where its sync is.
+type Sync struct {
+	Name  string
+	Kind  string // "directory" or "FHIR server"
+	Where string // the directory or the server's base URL
+	State string // "never run", "running", "finished", "stopped", "failed"
+	// Done resources of Total (-1: the source does not say), of which
+	// Created, Updated, Unchanged and Failed; PerSecond and Left are the
+	// running sync's rate and time left (0: unknown).
+	Done, Total, Created, Updated, Unchanged, Failed int
+	PerSecond                                        float64
+	Left                                             time.Duration
+	Started, Ended                                   time.Time
+	Error                                            string // why the last run failed
+	Failures                                         []SyncFailure
+}
+
+// SyncFailure is a resource the node did not take, and why.
+type SyncFailure struct{ Ref, Reason string }

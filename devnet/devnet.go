@@ -22,6 +22,7 @@ import (
 	"ptoy/agent"
 	"ptoy/client"
 	"ptoy/directory"
+	"ptoy/ehrsync"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
@@ -52,6 +53,23 @@ type Options struct {
 	// would: what the record locator finds for her.
 	DemoEHR bool
 	TLS     bool // every node serves TLS (certificates issued by the organisation keys)
+	// Override, if set, changes node i's (0-based) settings each time it
+	// is opened, as node.Options.Override does.
+	Override func(i int, c *node.Config)
+}
+
+// nodeOptions are the options node i is opened with.
+func (opt Options) nodeOptions(i int) node.Options {
+	o := node.Options{Logger: opt.Logger, Console: opt.Console}
+	o.Override = func(c *node.Config) {
+		if opt.DemoEHR && i == 0 {
+			c.EHRSources = append(c.EHRSources, ehrsync.SourceConfig{Name: DemoExportSource, Dir: demoExportDir(opt.Home)})
+		}
+		if opt.Override != nil {
+			opt.Override(i, c)
+		}
+	}
+	return o
 }
 
 // Passphrase unlocks every demo keystore. Development only.
@@ -225,8 +243,8 @@ func start(ctx context.Context, opt Options) (n *Net, err error) {
 			started.Close()
 		}
 	}()
-	for _, ni := range info.Nodes {
-		nd, err := node.Open(ni.Home, node.Options{Logger: opt.Logger, Console: opt.Console})
+	for i, ni := range info.Nodes {
+		nd, err := node.Open(ni.Home, opt.nodeOptions(i))
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +379,7 @@ func (n *Net) StopNode(i int) {
 
 // StartNode starts node i (0-based) again from its home.
 func (n *Net) StartNode(i int) error {
-	nd, err := node.Open(n.Info.Nodes[i].Home, node.Options{Logger: n.opt.Logger, Console: n.opt.Console})
+	nd, err := node.Open(n.Info.Nodes[i].Home, n.opt.nodeOptions(i))
 	if err != nil {
 		return err
 	}

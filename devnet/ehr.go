@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"ptoy"
 	"ptoy/match"
@@ -97,9 +98,21 @@ func setDemographics(body map[string]any, p match.Person) {
 
 // seedEHR files General Hospital's demo EHR as its holdings, as its sync
 // would.
+// DemoExportSource names the EHR source of General Hospital's node in a
+// network with the demo EHR: an export of 20 more synthetic patients, in
+// HOME/ehr-export, that its admin syncs from the console.
+const DemoExportSource = "demo-export"
+
+func demoExportDir(home string) string { return filepath.Join(home, "ehr-export", "general-hospital") }
+
 func (n *Net) seedEHR(ctx context.Context) error {
 	res, _, err := DemoEHR(DemoEHRPatients)
 	if err != nil {
+		return err
+	}
+	// A further export of the hospital's EHR, not yet synced: the console's
+	// "EHR sync" page starts its sync (DemoExportSource).
+	if _, err := synth.Write(ctx, 11, 20, synth.Options{Years: 3}, synth.WriteOptions{Dir: filepath.Join(n.opt.Home, "ehr-export"), Format: synth.FormatNDJSON}); err != nil {
 		return err
 	}
 	h := n.Nodes[0].Holdings()

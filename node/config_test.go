@@ -42,6 +42,13 @@ func fillConfig(v reflect.Value, path string) {
 	case reflect.Int, reflect.Int64:
 		v.SetInt(v.Int()*3 + int64(len(path)))
 	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+			for i := range 2 {
+				fillConfig(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			}
+			return
+		}
 		v.Set(reflect.ValueOf([]string{"a" + path, "b" + path}))
 	case reflect.Map:
 		v.Set(reflect.ValueOf(map[string]string{"k" + path: "v" + path, "x": "y"}))

@@ -102,6 +102,7 @@ type Node struct {
 	done    sync.WaitGroup
 	bg      context.Context // cancelled by Close; nil before Start
 	tasks   tasks           // work started by requests that outlives them
+	syncs   syncJobs        // the EHR syncs of the configured sources
 
 	// phoneKey is the network phone key (nil: the node registers no
 	// patients); limits bound the codes StartRegistration sends.

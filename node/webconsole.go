@@ -448,3 +448,42 @@ func (n *Node) openConsole() (*console.Server, error) {
 	n.staff = &staffNames{path: n.path("data", "staff-names.json")}
 	return console.New(console.Config{Staff: consoleStaff{n}, Org: consoleOrg{n}, FHIR: n.fhir.Handler(), Log: n.log})
 }
+
+func (o consoleOrg) Syncs(_ context.Context, tok string) ([]console.Sync, error) {
+	if _, err := o.role(tok, isAdmin, "run EHR syncs"); err != nil {
+		return nil, err
+	}
+	var out []console.Sync
+	for _, st := range o.n.EHRSyncs() {
+		s := console.Sync{Name: st.Name, Kind: st.Kind, Where: st.Where, State: string(st.State),
+			Done: st.Done, Total: st.Total, Created: st.Created, Updated: st.Updated, Unchanged: st.Unchanged, Failed: st.Failed,
+			PerSecond: st.PerSecond, Left: st.Left, Started: st.Started, Ended: st.Ended, Error: st.Error}
+		for _, f := range st.Failures {
+			s.Failures = append(s.Failures, console.SyncFailure{Ref: f.Ref, Reason: f.Reason})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (o consoleOrg) StartSync(_ context.Context, tok, name string) error {
+	id, e, _, err := o.member(tok)
+	if err != nil {
+		return err
+	}
+	if !isAdmin(e.Role) {
+		return ptoy.E("node.console", ptoy.PermissionDenied, "your role does not run EHR syncs")
+	}
+	if err := o.n.StartEHRSync(name); err != nil {
+		return err
+	}
+	o.n.log.Info("ehr sync started from the console", "source", name, "by", id.String())
+	return nil
+}
+
+func (o consoleOrg) StopSync(_ context.Context, tok, name string) error {
+	if _, err := o.role(tok, isAdmin, "run EHR syncs"); err != nil {
+		return err
+	}
+	return o.n.StopEHRSync(name)
+}

@@ -174,3 +174,11 @@ func (l *Ledger) Residency(patient ptoy.ID) (residency.Effective, error) {
 	}
 	return residency.Effective{Network: residency.Rule(p.Residency), Patient: own}, nil
 }
+
+// PlacementKey reports whether a state key bears on where ciphertext is
+// placed: an organisation (its node, its jurisdiction), a patient's
+// residency rule, or the network's parameters (replicas, the network's
+// rule).
+func PlacementKey(k []byte) bool {
+	return IsOrgKey(k) || IsResidencyKey(k) || bytes.Equal(k, keyParams)
+}

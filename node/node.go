@@ -252,7 +252,8 @@ func Open(home string, opt Options) (*Node, error) {
 	n.gw = gateway.New(gateway.Config{
 		Consent: index, Auth: n.auth, Door: n.door,
 		Node: cfg.Moniker, ChainID: chainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
-		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, Members: n.members.Peers, MaxUpload: cfg.MaxUpload, Log: log,
+		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, Members: n.members.Peers,
+		Jurisdictions: n.members.Jurisdictions, MaxUpload: cfg.MaxUpload, Log: log,
 		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 

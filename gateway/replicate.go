@@ -89,6 +89,12 @@ func (g *Gateway) committed(c ledger.Committed) {
 			} else if g.placedHere(h, patient) {
 				g.want[h] = recordOwner(patient, st)
 				queued = true
+			} else if !g.mayHold(patient) {
+				// Written here though the patient's rule does not allow
+				// this node (through its FHIR API, say): it leaves once
+				// the allowed nodes hold it.
+				g.evict[h] = recordOwner(patient, st)
+				queued = true
 			}
 			g.mu.Unlock()
 			continue

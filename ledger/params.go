@@ -74,7 +74,7 @@ func checkParams(op string, p *pb.Params) error {
 		return ptoy.E(op, ptoy.Invalid, "replicas is between 1 and 16")
 	}
 	if _, err := checkRule(op, p.Residency); err != nil {
-		return ptoy.E(op, ptoy.Invalid, "the network's residency rule", err)
+		return ptoy.E(op, ptoy.Invalid, "the network's residency rule: "+ptoy.Message(err))
 	}
 	seen := map[uint32]bool{}
 	for _, pl := range p.Plans {

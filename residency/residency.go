@@ -122,6 +122,8 @@ func (e Effective) Limited() bool { return len(e.Network) > 0 || len(e.Patient) 
 // String describes the effective rule for people.
 func (e Effective) String() string {
 	switch {
+	case len(e.Patient) > 0 && len(e.Network) > 0:
+		return e.Patient.String() + " (within the network's " + e.Network.String() + ")"
 	case len(e.Patient) > 0:
 		return e.Patient.String()
 	case len(e.Network) > 0:

@@ -133,9 +133,6 @@ func showResidency(ctx context.Context, e *env, cl accessReader, patient ptoy.ID
 	}
 	rule := residency.Effective{Network: r.NetworkResidency, Patient: r.Residency}
 	fmt.Fprintf(e.stdout, "records stored in: %s\n", rule)
-	if len(r.Residency) > 0 && len(r.NetworkResidency) > 0 {
-		fmt.Fprintf(e.stdout, "network's rule: %s\n", residency.Rule(r.NetworkResidency))
-	}
 	return nil
 }
 

@@ -24,6 +24,10 @@ type membership struct {
 	static map[ptoy.ID]string // from the settings
 	self   ptoy.ID
 	log    func(msg string, args ...any)
+	// jurisdiction is this node's in its settings; a ledger record that
+	// says otherwise is logged once per value it takes.
+	jurisdiction string
+	told         *string
 
 	mu     sync.Mutex
 	height int64
@@ -93,6 +97,11 @@ func (m *membership) compute() (peers, juris map[ptoy.ID]string, err error) {
 			continue
 		}
 		juris[id] = o.Jurisdiction
+		if id == m.self && o.Jurisdiction != m.jurisdiction && (m.told == nil || *m.told != o.Jurisdiction) {
+			m.told = &o.Jurisdiction
+			m.log("membership: the ledger places this node's storage in a jurisdiction other than its settings say; patients' residency rules follow the ledger (ptoy org jurisdiction changes it there)",
+				"ledger", o.Jurisdiction, "settings", m.jurisdiction)
+		}
 		u, ok := m.static[id]
 		if !ok {
 			u = o.NodeUrl

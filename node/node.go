@@ -248,6 +248,7 @@ func Open(home string, opt Options) (*Node, error) {
 	n.auth = &auth.Authenticator{ChainID: chainID, Now: time.Now, Accounts: n.ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
 	n.door = door.New(door.Config{Node: cfg.Moniker, Consent: index, BlockTime: n.ledger.BlockTime, Audit: n.audit})
 	n.members = newMembership(n.ledger, peers, n.orgKey.ID(), log.Warn)
+	n.members.jurisdiction = cfg.Jurisdiction
 	n.peerTLS = newPeerTLS(n.members.Peers, n.orgSigningKey)
 	n.gw = gateway.New(gateway.Config{
 		Consent: index, Auth: n.auth, Door: n.door,

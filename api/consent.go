@@ -79,6 +79,11 @@ func (s *consentSvc) Access(ctx context.Context, req *connect.Request[pb.AccessR
 	if resp.BreakGlassPolicy, err = l.BreakGlassPolicy(p); err != nil {
 		return nil, toConnect(err)
 	}
+	rule, err := l.Residency(p)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp.Residency, resp.NetworkResidency = rule.Patient, rule.Network
 	return connect.NewResponse(resp), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"ptoy/consent"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
+	"ptoy/residency"
 )
 
 // What the API reads of the committed state, in four small views: the
@@ -41,6 +42,7 @@ type Consents interface {
 	BreakGlassQueue(org ptoy.ID) ([]*pb.BreakGlassEvent, error)
 	BreakGlassOf(patient ptoy.ID) ([]*pb.BreakGlassEvent, error)
 	BreakGlassPolicy(patient ptoy.ID) (*pb.BreakGlassPolicy, error)
+	Residency(patient ptoy.ID) (residency.Effective, error)
 	Notifications(patient ptoy.ID) ([]*pb.Notification, error)
 	AuditAnchor(org ptoy.ID, batch uint64) (*pb.AuditAnchor, error)
 	KeySet(patient ptoy.ID) (*pb.KeySetState, error)

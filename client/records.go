@@ -134,9 +134,22 @@ func (c *Client) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
+// Upload stores data (key material) at the node by its hash.
 func (c *Client) Upload(ctx context.Context, signer auth.Signer, data []byte) (blob.Hash, error) {
+	return c.upload(ctx, signer, "/v1/blobs/"+blob.Sum(data).String(), data)
+}
+
+// UploadFor stores a record's ciphertext, naming the record's patient:
+// the node places it by the patient's residency rule (handing it on to
+// an allowed node when it is not one), and refuses it when the rule
+// allows no member's storage node.
+func (c *Client) UploadFor(ctx context.Context, signer auth.Signer, patient ptoy.ID, data []byte) (blob.Hash, error) {
+	return c.upload(ctx, signer, "/v1/blobs/"+blob.Sum(data).String()+"?patient="+patient.String(), data)
+}
+
+func (c *Client) upload(ctx context.Context, signer auth.Signer, path string, data []byte) (blob.Hash, error) {
 	h := blob.Sum(data)
-	resp, err := c.gatewayDo(ctx, signer, http.MethodPut, "/v1/blobs/"+h.String(), data, nil)
+	resp, err := c.gatewayDo(ctx, signer, http.MethodPut, path, data, nil)
 	if err != nil {
 		return h, err
 	}
@@ -277,7 +290,7 @@ func (c *Client) PutRecords(ctx context.Context, writer *keys.KeyPair, patient, 
 		if err != nil {
 			return nil, err
 		}
-		h, err := c.Upload(ctx, writer, ct)
+		h, err := c.UploadFor(ctx, writer, patient, ct)
 		if err != nil {
 			return nil, err
 		}

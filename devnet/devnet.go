@@ -53,6 +53,9 @@ type Options struct {
 	// would: what the record locator finds for her.
 	DemoEHR bool
 	TLS     bool // every node serves TLS (certificates issued by the organisation keys)
+	// Jurisdictions[i] is where node i's storage is ("DE", "US-CA"), on
+	// the ledger from genesis and in its settings; default none.
+	Jurisdictions []string
 	// Override, if set, changes node i's (0-based) settings each time it
 	// is opened, as node.Options.Override does.
 	Override func(i int, c *node.Config)
@@ -513,12 +516,16 @@ func create(opt Options) (Info, error) {
 	now := time.Now()
 	var specs []node.OrgSpec
 	info := Info{KeysDir: kd.Path, Pass: Passphrase, Outbox: filepath.Join(opt.Home, "nodes", "node1", "outbox.jsonl")}
-	for _, o := range demoOrgs {
+	for i, o := range demoOrgs {
 		k, _, err := kd.Create(o.key, keys.KEMHybrid, []byte(Passphrase), now)
 		if err != nil {
 			return info, err
 		}
-		specs = append(specs, node.OrgSpec{Name: o.name, Kind: o.kind, Key: k})
+		spec := node.OrgSpec{Name: o.name, Kind: o.kind, Key: k}
+		if i < len(opt.Jurisdictions) {
+			spec.Jurisdiction = opt.Jurisdictions[i]
+		}
+		specs = append(specs, spec)
 		info.Accounts = append(info.Accounts, Account{Name: o.name, Kind: "organisation", ID: k.ID().String(), Key: o.key})
 	}
 	spec := node.NetworkSpec{

@@ -8,7 +8,8 @@
 //
 //	POST   /v1/session                           a session token for the signer (see auth.Sessions)
 //	DELETE /v1/session                           log out: end the session the request carries
-//	PUT    /v1/blobs/{hash}                      upload ciphertext (content must hash to {hash})
+//	PUT    /v1/blobs/{hash}[?patient=]           upload ciphertext (content must hash to {hash}); naming
+//	                                             the record's patient places it by their residency rule
 //	GET    /v1/blobs/{hash}                      key material, to its holder and patient only
 //	GET    /v1/records/{patient}/{id}[?version=] a record version's ciphertext
 //	GET    /v1/records/{patient}/{id}/status     where the record's ciphertext is held
@@ -43,6 +44,7 @@ import (
 	"ptoy/door"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/ledger"
+	"ptoy/residency"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -64,6 +66,8 @@ type Ledger interface {
 	// (replication, repair and collection).
 	AllRecords(fn func(patient ptoy.ID, st *pb.RecordState) error) error
 	AllKeyMaterial(fn func(ledger.KeyRef)) error
+	// Residency is the rule that places a patient's ciphertext.
+	Residency(patient ptoy.ID) (residency.Effective, error)
 }
 
 // Config wires a gateway to its node.
@@ -94,8 +98,12 @@ type Config struct {
 	// the last committed block (organisation id to base URL), which
 	// follow the ledger's membership. This node's organisation is among
 	// them only if it is a storage node (its URL may be empty).
-	Members   func() map[ptoy.ID]string
-	MaxUpload int64 // bytes; default 64 MiB
+	Members func() map[ptoy.ID]string
+	// Jurisdictions, if set, returns the jurisdiction each member
+	// organisation declares on the ledger for its storage node, which
+	// residency rules place by; without it no node declares one.
+	Jurisdictions func() map[ptoy.ID]string
+	MaxUpload     int64 // bytes; default 64 MiB
 	// UploadTTL is how long an upload that no committed transaction
 	// references is kept before garbage collection; default 1 hour.
 	UploadTTL time.Duration
@@ -112,17 +120,20 @@ type Gateway struct {
 	rescan chan struct{} // membership changed: a repair pass now
 	mu     sync.Mutex
 	want   map[blob.Hash]owner           // blobs this node should pull, and whose they are
+	evict  map[blob.Hash]owner           // ciphertext to move away once its holders have it
 	keys   map[blob.Hash][]ledger.KeyRef // key material referenced on the ledger
 	erased []blob.Hash                   // ciphertext to delete
 
 	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
+	short  atomic.Int64 // record versions that residency places on fewer nodes than the replicas
 
 	scrubMu     sync.Mutex
 	scrubSlices int // repair passes per full scrub (set by Run; 1 before)
 	scrubPass   int // repair passes so far
 
 	pending   pendingUploads
-	recovered recoveredCache // emergency keys recovered for open break-glass windows
+	forwarded forwardedUploads // uploads handed on to allowed nodes
+	recovered recoveredCache   // emergency keys recovered for open break-glass windows
 }
 
 // New returns a gateway; call Run to start replication.
@@ -155,7 +166,7 @@ func New(cfg Config) *Gateway {
 		}
 		cfg.Door = door.New(door.Config{Node: cfg.Node, Consent: st, BlockTime: cfg.Ledger.BlockTime, Audit: cfg.Audit, Now: cfg.Now})
 	}
-	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), rescan: make(chan struct{}, 1), want: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
+	g := &Gateway{cfg: cfg, wake: make(chan struct{}, 1), rescan: make(chan struct{}, 1), want: map[blob.Hash]owner{}, evict: map[blob.Hash]owner{}, keys: map[blob.Hash][]ledger.KeyRef{}}
 	g.stored.Store(-1)
 	cfg.Ledger.Subscribe(g.committed)
 	return g
@@ -282,6 +293,31 @@ func (g *Gateway) putBlob(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > g.cfg.MaxUpload {
 		g.fail(w, tooBig)
 		return
+	}
+	patient, named, err := g.uploadPatient(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	if named {
+		place, here, err := g.placeUpload(h, patient)
+		if err != nil {
+			g.fail(w, err)
+			return
+		}
+		if !here {
+			if _, fromNode := g.nodeOrg(a); fromNode {
+				// Handed on by a node that sees the rules otherwise (a
+				// block apart): never hand it on again.
+				g.fail(w, ptoy.E("gateway", ptoy.Unavailable, "the patient's residency rule does not allow this node; try again"))
+				return
+			}
+			g.forwardUpload(w, r, h, patient, place)
+			return
+		}
+		if n := len(place); n < g.replicas() {
+			w.Header().Set("X-Ptoy-Placement", placedWords(n, g.replicas()))
+		}
 	}
 	who := ptoy.ID(a.Id)
 	if err := g.pending.reserve(who, h, r.ContentLength, g.cfg.MaxPending); err != nil {

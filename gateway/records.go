@@ -162,8 +162,12 @@ func (g *Gateway) recordStatus(w http.ResponseWriter, r *http.Request) {
 	h := blob.Hash(st.Entry.Hash)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "record %s version %d hash %s size %d\n", hex.EncodeToString(q.id), st.Entry.Version, h, st.Entry.Size)
-	for _, p := range g.placement(h) {
+	place := g.placement(h, q.patient)
+	for _, p := range place {
 		fmt.Fprintf(w, "%s %s\n", p, g.holds(r.Context(), p, h, recordOwner(q.patient, st)))
+	}
+	if rule, err := g.cfg.Ledger.Residency(q.patient); err == nil && rule.Limited() {
+		fmt.Fprintf(w, "residency %s: %s\n", rule, placedWords(len(place), g.replicas()))
 	}
 }
 

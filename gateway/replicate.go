@@ -48,13 +48,15 @@ func (g *Gateway) replicas() int {
 	return int(p.Replicas)
 }
 
-// placement returns the organisations (hex ids) that hold blob h.
-func (g *Gateway) placement(h blob.Hash) []string {
-	return blob.Place(h, g.storageNodes(), g.replicas())
+// placement returns the organisations (hex ids) that hold blob h, a blob
+// of patient's: the storage nodes the patient's residency rule allows
+// (see eligible), chosen by rendezvous hashing.
+func (g *Gateway) placement(h blob.Hash, patient ptoy.ID) []string {
+	return blob.Place(h, g.eligible(patient), g.replicas())
 }
 
-func (g *Gateway) placedHere(h blob.Hash) bool {
-	return slices.Contains(g.placement(h), g.cfg.Org.String())
+func (g *Gateway) placedHere(h blob.Hash, patient ptoy.ID) bool {
+	return slices.Contains(g.placement(h, patient), g.cfg.Org.String())
 }
 
 // committed runs after each block: it queues the new records this node
@@ -63,9 +65,11 @@ func (g *Gateway) placedHere(h blob.Hash) bool {
 func (g *Gateway) committed(c ledger.Committed) {
 	queued := false
 	for _, w := range c.Writes {
-		if g.cfg.Members != nil && ledger.IsOrgKey(w.Key) {
-			// An organisation was admitted or its node removed: placement
-			// may now put blobs on this node that it lacks.
+		if ledger.PlacementKey(w.Key) {
+			// An organisation was admitted, its node removed or its
+			// jurisdiction changed, or a residency rule changed: placement
+			// may now put blobs on this node that it lacks, or take away
+			// blobs it may no longer keep.
 			select {
 			case g.rescan <- struct{}{}:
 			default:
@@ -82,8 +86,14 @@ func (g *Gateway) committed(c ledger.Committed) {
 			if st.Erased {
 				g.erased = append(g.erased, h)
 				queued = true
-			} else if g.placedHere(h) {
+			} else if g.placedHere(h, patient) {
 				g.want[h] = recordOwner(patient, st)
+				queued = true
+			} else if !g.mayHold(patient) {
+				// Written here though the patient's rule does not allow
+				// this node (through its FHIR API, say): it leaves once
+				// the allowed nodes hold it.
+				g.evict[h] = recordOwner(patient, st)
 				queued = true
 			}
 			g.mu.Unlock()
@@ -140,10 +150,12 @@ func (g *Gateway) Run(ctx context.Context, repairEvery time.Duration) {
 	backoff := retryFirst
 	for {
 		g.pullWanted(ctx)
+		g.evictMoved(ctx)
 		// What no peer could give yet (a peer that has not committed the
-		// block that references it) is asked again soon, then less often.
+		// block that references it) is asked again soon, then less often;
+		// so is ciphertext waiting for its new holders before it leaves.
 		var retry <-chan time.Time
-		if g.Backlog() > 0 {
+		if g.Backlog() > 0 || g.leaving() > 0 {
 			retry = time.After(backoff)
 			backoff = min(2*backoff, repairEvery)
 		} else {
@@ -240,7 +252,7 @@ func (g *Gateway) done(h blob.Hash) {
 // checked against h as it is stored, so a peer serving corrupt bytes is
 // caught.
 func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadCloser, int64, error) {
-	order := g.placement(h)
+	order := g.placement(h, o.patient)
 	peers := g.peers()
 	for _, id := range g.storageNodes() {
 		if !slices.Contains(order, id) {
@@ -305,15 +317,33 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) s
 }
 
 // Repair finds the blobs placed on this node that it lacks or holds
-// corrupted, queues them for pulling from peers, and deletes uploads that
+// corrupted, queues them for pulling from peers, queues for moving away
+// the ciphertext it holds of patients whose residency rule no longer
+// allows this node (see evictMoved), and deletes uploads that
 // nothing on the ledger references once they are older than the upload
 // time-to-live. Every pass checks that each blob exists; the content is
 // re-read for this pass's slice only (see ScrubCycle).
 func (g *Gateway) Repair(ctx context.Context) {
+	places := map[ptoy.ID]*patientPlace{}
+	short := 0
 	referenced, err := g.referenced(ctx, func(h blob.Hash, o owner) {
-		if g.placedHere(h) {
+		pp := places[o.patient]
+		if pp == nil {
+			pp = g.patientPlace(o.patient)
+			places[o.patient] = pp
+		}
+		if pp.short {
+			short++
+		}
+		if slices.Contains(blob.Place(h, pp.nodes, g.replicas()), g.cfg.Org.String()) {
 			if _, err := g.cfg.Blobs.Stat(ctx, h); err != nil {
 				g.wantBlob(h, o)
+			}
+			return
+		}
+		if !pp.hold {
+			if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
+				g.evictLater(h, o)
 			}
 		}
 	})
@@ -321,6 +351,7 @@ func (g *Gateway) Repair(ctx context.Context) {
 		g.cfg.Log.Warn("gateway: repair scan", "err", err)
 		return
 	}
+	g.short.Store(int64(short))
 	g.mu.Lock()
 	for h, rs := range g.keys {
 		g.want[h] = owner{patient: rs[0].Patient}
@@ -328,6 +359,7 @@ func (g *Gateway) Repair(ctx context.Context) {
 	g.mu.Unlock()
 	g.scrub(ctx, referenced)
 	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
+	g.forwarded.expire(g.cfg.Now().Add(-g.cfg.UploadTTL))
 }
 
 // scrub re-reads this pass's slice of the blobs held here: all of them on

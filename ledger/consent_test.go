@@ -623,7 +623,7 @@ func (h *harness) fmtConsentKey(k []byte) (string, bool) {
 	for _, one := range []struct {
 		pre  []byte
 		name string
-	}{{prefixGlassPolicy, "bgpol/"}, {prefixGlassOpen, "bgopen/"}, {prefixGlassRecent, "bgrecent/"}, {prefixAnchorHead, "anchorhead/"}, {prefixKeySet, "keyset/"}} {
+	}{{prefixGlassPolicy, "bgpol/"}, {prefixGlassOpen, "bgopen/"}, {prefixGlassRecent, "bgrecent/"}, {prefixAnchorHead, "anchorhead/"}, {prefixKeySet, "keyset/"}, {prefixResidency, "residency/"}} {
 		if r, ok := bytes.CutPrefix(k, one.pre); ok && len(r) == ptoy.IDLen {
 			return one.name + id(r), true
 		}

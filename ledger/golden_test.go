@@ -19,7 +19,7 @@ package ledger
 // Commands:
 //
 //	genesis [chain=ID]
-//	ACTOR KIND "DISPLAY NAME" [validator=NAME] [node=NAME]
+//	ACTOR KIND "DISPLAY NAME" [validator=NAME] [node=NAME] [jurisdiction=J]
 //	                                              (one line per founding org;
 //	                                              node= its node's account)
 //	----
@@ -48,7 +48,7 @@ package ledger
 //
 //	register [registrar=ORG] [phone=NAME|none] [phonelen=N] [KEM]
 //	                                            (KEM and phone default to the signer's)
-//	propose key=CANDIDATE [name="…"] [kind=K] [validator=NAME] [url=URL] [node=NAME] [for=ORG] [KEM]
+//	propose key=CANDIDATE [name="…"] [kind=K] [validator=NAME] [url=URL] [node=NAME] [jurisdiction=J] [for=ORG] [KEM]
 //	propose-removal org=ORG [for=ORG]
 //	vote PROPOSAL yes|no [for=ORG]
 //	add-employee who=NAME role=R [org=ORG] [KEM] (KEM defaults to who's)
@@ -78,7 +78,8 @@ package ledger
 // break-glass-policy, anchor-audit, publish-keys) and queries (decide,
 // explain, grants, patients, …) are described in consent_test.go; the
 // records' (put-records, erase-record; records, record-history) in
-// records_test.go.
+// records_test.go. Residency's (set-jurisdiction, residency; query
+// residency) in residency_test.go.
 
 import (
 	"bytes"
@@ -248,10 +249,11 @@ func (h *harness) exec(c *scriptCase) (string, error) {
 			}
 			v, _ := oa.get("validator")
 			nd, _ := oa.get("node")
+			j, _ := oa.get("jurisdiction")
 			if err := oa.unused(); err != nil {
 				return "", err
 			}
-			orgs = append(orgs, genesisOrg{actor: oa.pos[0], kind: oa.pos[1], name: oa.pos[2], validator: v, node: nd})
+			orgs = append(orgs, genesisOrg{actor: oa.pos[0], kind: oa.pos[1], name: oa.pos[2], validator: v, node: nd, jurisdiction: j})
 		}
 		tokenOpt, err := h.tokenGenesis(a) // token arguments: see token_test.go
 		if err != nil {
@@ -442,6 +444,8 @@ func (h *harness) query(a *args, p func(string, ...any)) error {
 		return h.queryConsent(what, params, a, p) // see consent_test.go
 	case "records", "record-history":
 		return h.queryRecords(what, params, p) // see records_test.go
+	case "residency":
+		return h.queryResidency(params, p) // see residency_test.go
 	case "height":
 		p("%s", h.heightLine())
 		p("chain %q time %s", h.l.ChainID(), h.l.BlockTime().Format("2006-01-02T15:04:05Z"))

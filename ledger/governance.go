@@ -40,7 +40,7 @@ func (l *Ledger) InitChain(chainID string, g *pb.Genesis, genesisTime time.Time)
 	b.txw = map[string][]byte{}
 	b.putMsg(keyParams, params)
 	for i, o := range g.Orgs {
-		p := &pb.ProposeOrg{Name: o.Name, Kind: o.Kind, SigningKey: o.SigningKey, Kem: o.Kem, ValidatorKey: o.ValidatorKey}
+		p := &pb.ProposeOrg{Name: o.Name, Kind: o.Kind, SigningKey: o.SigningKey, Kem: o.Kem, ValidatorKey: o.ValidatorKey, Jurisdiction: o.Jurisdiction}
 		if err := b.checkOrg(op, p); err != nil {
 			return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("founding organisation %d", i), err)
 		}
@@ -85,6 +85,9 @@ func (b *Block) checkOrg(op string, p *pb.ProposeOrg) error {
 		return ptoy.E(op, ptoy.Invalid, "validator key must be an Ed25519 public key (32 bytes)")
 	}
 	if err := checkNodeURL(op, p.NodeUrl); err != nil {
+		return err
+	}
+	if err := checkJurisdiction(op, p.Jurisdiction); err != nil {
 		return err
 	}
 	return b.checkKEM(op, p.Kem)
@@ -135,7 +138,7 @@ func loopbackHost(h string) bool {
 func (b *Block) admit(p *pb.ProposeOrg) {
 	id := ptoy.IDFromKey(p.SigningKey)
 	b.putMsg(accountKey(id), b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_ORG, p.SigningKey, p.Kem))
-	b.putMsg(orgKey(id), &pb.Org{Id: id.Bytes(), Name: p.Name, Kind: p.Kind, ValidatorKey: p.ValidatorKey, AdmittedHeight: b.height, NodeUrl: p.NodeUrl})
+	b.putMsg(orgKey(id), &pb.Org{Id: id.Bytes(), Name: p.Name, Kind: p.Kind, ValidatorKey: p.ValidatorKey, AdmittedHeight: b.height, NodeUrl: p.NodeUrl, Jurisdiction: p.Jurisdiction})
 	n, _ := b.get(keyMembers)
 	b.set(keyMembers, u64(readU64(n)+1))
 	if len(p.NodeSigningKey) > 0 {
@@ -203,7 +206,7 @@ func (b *Block) proposeOrg(op string, t *tx.Tx, acct *pb.Account, m *pb.ProposeO
 	p := &pb.Proposal{
 		Id: id,
 		Org: &pb.ProposeOrg{Name: m.Name, Kind: m.Kind, SigningKey: m.SigningKey, Kem: m.Kem, ValidatorKey: m.ValidatorKey, NodeUrl: m.NodeUrl,
-			NodeSigningKey: m.NodeSigningKey, NodeKem: m.NodeKem},
+			NodeSigningKey: m.NodeSigningKey, NodeKem: m.NodeKem, Jurisdiction: m.Jurisdiction},
 		Proposer:      proposer.Bytes(),
 		Yes:           [][]byte{proposer.Bytes()},
 		Status:        pb.ProposalStatus_PROPOSAL_STATUS_OPEN,

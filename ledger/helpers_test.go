@@ -214,6 +214,7 @@ func (h *harness) reopen() {
 type genesisOrg struct {
 	actor, name, kind, validator string
 	node                         string // the node account's actor, if any
+	jurisdiction                 string
 }
 
 func (h *harness) genesis(orgs []genesisOrg) ([]byte, error) {
@@ -613,6 +614,7 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 			m.ValidatorKey = h.w.key(v).SigningPublic()
 		}
 		m.NodeUrl, _ = a.get("url")
+		m.Jurisdiction, _ = a.get("jurisdiction")
 		if v, ok := a.get("node"); ok {
 			m.NodeSigningKey = h.w.key(v).SigningPublic()
 			if m.NodeKem, err = h.kemArg(a, v); err != nil {
@@ -686,6 +688,10 @@ func (h *harness) buildTx(b *Block, line string) (builtTx, error) {
 		}
 	case "grant", "revoke", "delegate", "undelegate", "break-glass", "break-glass-policy", "dispute-break-glass", "anchor-audit", "publish-keys":
 		if err := h.consentMsg(b, msgName, a, body); err != nil { // see consent_test.go
+			return builtTx{}, err
+		}
+	case "set-jurisdiction", "residency":
+		if err := h.residencyMsg(msgName, a, body); err != nil { // see residency_test.go
 			return builtTx{}, err
 		}
 	case "put-records", "erase-record":
@@ -784,6 +790,9 @@ func (h *harness) fmtOrg(o *pb.Org) string {
 	}
 	if o.NodeUrl != "" {
 		s += " url=" + o.NodeUrl
+	}
+	if o.Jurisdiction != "" {
+		s += " jurisdiction=" + o.Jurisdiction
 	}
 	if o.RemovedHeight > 0 {
 		s += fmt.Sprintf(" removed=%d", o.RemovedHeight)

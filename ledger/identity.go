@@ -72,6 +72,7 @@ var modules = []func(b *Block, op string, t *tx.Tx, acct *pb.Account) (bool, err
 	(*Block).applyConsent,
 	(*Block).applyToken,
 	(*Block).applyRecords,
+	(*Block).applyResidency,
 }
 
 // signer resolves the envelope's key to its account (nil for a key that

@@ -73,6 +73,9 @@ func checkParams(op string, p *pb.Params) error {
 	if p.Replicas < 1 || p.Replicas > 16 {
 		return ptoy.E(op, ptoy.Invalid, "replicas is between 1 and 16")
 	}
+	if _, err := checkRule(op, p.Residency); err != nil {
+		return ptoy.E(op, ptoy.Invalid, "the network's residency rule: "+ptoy.Message(err))
+	}
 	seen := map[uint32]bool{}
 	for _, pl := range p.Plans {
 		if pl.Id == 0 || seen[pl.Id] {

@@ -147,6 +147,9 @@ func paramsArgs(a *args, p *pb.Params) (bool, error) {
 		}
 		p.Replicas, any = uint32(n), true
 	}
+	if s, ok := a.get("residency"); ok {
+		p.Residency, any = strings.Split(s, ","), true
+	}
 	if s, ok := a.get("plans"); ok {
 		plans, err := plansArg(s)
 		if err != nil {
@@ -211,6 +214,7 @@ func (h *harness) genesisWith(orgs []genesisOrg, opt func(*pb.Genesis)) ([]byte,
 		if o.validator != "" {
 			gorg.ValidatorKey = h.w.key(o.validator).SigningPublic()
 		}
+		gorg.Jurisdiction = o.jurisdiction
 		if o.node != "" {
 			nk := h.w.key(o.node)
 			gorg.NodeSigningKey, gorg.NodeKem = nk.SigningPublic(), &pb.KemKey{Alg: uint32(nk.KEMAlg()), Key: nk.KEMPublic()}
@@ -411,8 +415,12 @@ func fmtParams(p *pb.Params) string {
 	if p.DevFaucet {
 		faucet = "on"
 	}
-	return fmt.Sprintf("free=%d faucet=%s faucet-max=%s replicas=%d break-glass=%ds plans: %s",
-		p.FreeBytes, faucet, FormatPTOY(p.FaucetMax), p.Replicas, p.BreakGlassSeconds, fmtPlans(p.Plans))
+	res := ""
+	if len(p.Residency) > 0 {
+		res = " residency=" + strings.Join(p.Residency, ",")
+	}
+	return fmt.Sprintf("free=%d faucet=%s faucet-max=%s replicas=%d break-glass=%ds%s plans: %s",
+		p.FreeBytes, faucet, FormatPTOY(p.FaucetMax), p.Replicas, p.BreakGlassSeconds, res, fmtPlans(p.Plans))
 }
 
 func (h *harness) fmtAnyProposal(p *pb.Proposal) string {

@@ -12,6 +12,7 @@ import (
 
 	"ptoy"
 	"ptoy/ehrsync"
+	"ptoy/residency"
 )
 
 // Config is a node's settings, kept in HOME/ptoy.toml (configfile.go
@@ -47,6 +48,13 @@ type Config struct {
 	// before node accounts have none and sign those with the organisation
 	// key.
 	NodeKey string `json:"node_key,omitempty"`
+	// Jurisdiction is where this node's storage is: an ISO 3166-1 alpha-2
+	// country code, optionally with an ISO 3166-2 subdivision ("DE",
+	// "US-CA"); empty declares none. It goes on the ledger with the
+	// organisation (genesis, a join request's admission; ptoy org
+	// jurisdiction changes it there), where patients' residency rules
+	// place ciphertext by it.
+	Jurisdiction string `json:"jurisdiction,omitempty"`
 	// Storage maps each storage node's organisation id (hex) to the base
 	// URL of its HTTP server: where ciphertext is placed and pulled from.
 	Storage map[string]string `json:"storage,omitempty"`
@@ -162,6 +170,11 @@ func (c Config) Validate() error {
 	for _, d := range []struct{ name, v string }{{"blobs.repair_interval", c.RepairInterval}, {"audit.anchor_interval", c.AnchorInterval}} {
 		if v, err := parseDuration(d.v); err != nil || v <= 0 {
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("%s %q is not a positive duration (such as \"30s\" or \"5m\")", d.name, d.v))
+		}
+	}
+	if c.Jurisdiction != "" {
+		if j, err := residency.Parse(c.Jurisdiction); err != nil || j != c.Jurisdiction {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("jurisdiction %q: want an ISO 3166-1 alpha-2 country code in capitals, optionally with an ISO 3166-2 subdivision (\"DE\", \"US-CA\"), or empty", c.Jurisdiction))
 		}
 	}
 	for id, u := range c.Storage {

@@ -22,6 +22,7 @@ import (
 type fileConfig struct {
 	Moniker        string                 `toml:"moniker"`
 	Dev            bool                   `toml:"dev"`
+	Jurisdiction   string                 `toml:"jurisdiction"`
 	Log            fileLog                `toml:"log"`
 	Keys           fileKeys               `toml:"keys"`
 	HTTP           fileHTTP               `toml:"http"`
@@ -79,10 +80,11 @@ type fileAudit struct {
 
 func toFile(c Config) fileConfig {
 	return fileConfig{
-		Moniker: c.Moniker,
-		Dev:     c.Dev,
-		Log:     fileLog{Level: c.LogLevel},
-		Keys:    fileKeys{Org: c.OrgKey, Node: c.NodeKey, PassphraseFile: c.PassphraseFile},
+		Moniker:      c.Moniker,
+		Dev:          c.Dev,
+		Jurisdiction: c.Jurisdiction,
+		Log:          fileLog{Level: c.LogLevel},
+		Keys:         fileKeys{Org: c.OrgKey, Node: c.NodeKey, PassphraseFile: c.PassphraseFile},
 		HTTP: fileHTTP{
 			Addr: c.HTTPAddr, TLS: c.TLS, TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSNames: c.TLSNames,
 			ReadHeaderTimeout: duration(c.HTTP.ReadHeaderTimeout), ReadTimeout: duration(c.HTTP.ReadTimeout),
@@ -110,6 +112,7 @@ func fromFile(f fileConfig) Config {
 		FastBlocks:         f.Consensus.FastBlocks,
 		EmptyBlockInterval: string(f.Consensus.EmptyBlockInterval),
 		Dev:                f.Dev,
+		Jurisdiction:       f.Jurisdiction,
 		LogLevel:           f.Log.Level,
 		OrgKey:             f.Keys.Org,
 		PassphraseFile:     f.Keys.PassphraseFile,

@@ -27,6 +27,9 @@ type OrgSpec struct {
 	Kind pb.OrgKind
 	// Key is the organisation's key pair; made if nil.
 	Key *keys.KeyPair
+	// Jurisdiction is where its node's storage is ("DE", "US-CA"), if it
+	// runs one: on the ledger from genesis and in the node's settings.
+	Jurisdiction string
 }
 
 // NetworkSpec describes a new network: one node per validator, run by the
@@ -146,6 +149,9 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		}
 		c := DefaultConfig()
 		c.Moniker = "node" + strconv.Itoa(i+1)
+		if i < len(spec.Orgs) {
+			c.Jurisdiction = spec.Orgs[i].Jurisdiction
+		}
 		c.FastBlocks = spec.FastBlocks
 		c.Dev = spec.Dev
 		if spec.TLS {
@@ -197,6 +203,7 @@ func CreateNetwork(spec NetworkSpec) ([]*keys.KeyPair, error) {
 		g := &pb.GenesisOrg{Name: o.Name, Kind: o.Kind, SigningKey: orgKeys[i].SigningPublic(),
 			Kem: &pb.KemKey{Alg: uint32(orgKeys[i].KEMAlg()), Key: orgKeys[i].KEMPublic()}}
 		if i < len(nodes) {
+			g.Jurisdiction = o.Jurisdiction
 			nk := nodes[i].nodeKey
 			g.ValidatorKey = nodes[i].valKey
 			g.NodeSigningKey, g.NodeKem = nk.SigningPublic(), &pb.KemKey{Alg: uint32(nk.KEMAlg()), Key: nk.KEMPublic()}

@@ -38,6 +38,10 @@ type NetworkInfo struct {
 	GenesisHash string            `json:"genesis_hash"`
 	Peers       []string          `json:"peers"`   // nodeid@host:port
 	Storage     map[string]string `json:"storage"` // organisation id (hex) to base URL
+	// Jurisdictions is where each member's storage node is, as the
+	// ledger says (organisation id in hex to "DE", "US-CA"; none declared
+	// are left out): residency rules place ciphertext by it.
+	Jurisdictions map[string]string `json:"jurisdictions,omitempty"`
 }
 
 // serveNetwork answers GET /v1/network.
@@ -61,6 +65,14 @@ func (n *Node) serveNetwork(w http.ResponseWriter, r *http.Request) {
 		}
 		if u != "" {
 			info.Storage[id.String()] = u
+		}
+	}
+	for id, j := range n.members.Jurisdictions() {
+		if j != "" {
+			if info.Jurisdictions == nil {
+				info.Jurisdictions = map[string]string{}
+			}
+			info.Jurisdictions[id.String()] = j
 		}
 	}
 	writeJSON(w, info)
@@ -117,9 +129,12 @@ type JoinSpec struct {
 	HTTPAddr, P2PAddr, RPCAddr string
 	NodeURL                    string
 	Moniker                    string
-	FastBlocks, Dev, TLS       bool
-	KDF                        keys.KDFParams
-	Now                        time.Time
+	// Jurisdiction is where the node's storage is ("DE", "US-CA"; empty:
+	// none declared): in its settings and its admission.
+	Jurisdiction         string
+	FastBlocks, Dev, TLS bool
+	KDF                  keys.KDFParams
+	Now                  time.Time
 }
 
 // Joined is what the members need to admit the new organisation: its
@@ -135,6 +150,7 @@ type Joined struct {
 	NodeKEMAlg     uint32 `json:"node_kem_alg"`
 	NodeKEM        string `json:"node_kem"`
 	NodeURL        string `json:"node_url"`
+	Jurisdiction   string `json:"jurisdiction,omitempty"`
 	ChainID        string `json:"chain_id"`
 	GenesisHash    string `json:"genesis_hash"`
 }
@@ -190,6 +206,7 @@ func JoinNetwork(spec JoinSpec) (*Joined, error) {
 		c.AnchorInterval, c.RepairInterval = "1s", "5s"
 	}
 	c.Peers = slices.Clone(spec.Network.Peers)
+	c.Jurisdiction = spec.Jurisdiction
 	c.PassphraseFile = filepath.Join("keys", "passphrase")
 	c.NodeKey = "node"
 	nodeURL := spec.NodeURL
@@ -268,7 +285,7 @@ func JoinNetwork(spec JoinSpec) (*Joined, error) {
 	j := &Joined{
 		Org: k.ID().String(), SigningKey: hex.EncodeToString(k.SigningPublic()),
 		KEMAlg: uint32(k.KEMAlg()), KEM: hex.EncodeToString(k.KEMPublic()),
-		ValidatorKey: hex.EncodeToString(pub.Bytes()), NodeURL: nodeURL,
+		ValidatorKey: hex.EncodeToString(pub.Bytes()), NodeURL: nodeURL, Jurisdiction: c.Jurisdiction,
 		NodeSigningKey: hex.EncodeToString(acct.SigningPublic()), NodeKEMAlg: uint32(acct.KEMAlg()), NodeKEM: hex.EncodeToString(acct.KEMPublic()),
 		ChainID: doc.ChainID, GenesisHash: hex.EncodeToString(sum[:]),
 	}
@@ -298,7 +315,7 @@ func (j *Joined) ProposeOrg(name string, kind pb.OrgKind) (*pb.ProposeOrg, error
 	if ptoy.IDFromKey(sk).String() != j.Org {
 		return nil, ptoy.E(op, ptoy.Invalid, "org is not the id of signing_key")
 	}
-	p := &pb.ProposeOrg{Name: name, Kind: kind, SigningKey: sk, Kem: &pb.KemKey{Alg: j.KEMAlg, Key: kem}, ValidatorKey: vk, NodeUrl: j.NodeURL}
+	p := &pb.ProposeOrg{Name: name, Kind: kind, SigningKey: sk, Kem: &pb.KemKey{Alg: j.KEMAlg, Key: kem}, ValidatorKey: vk, NodeUrl: j.NodeURL, Jurisdiction: j.Jurisdiction}
 	if j.NodeSigningKey != "" {
 		nk, err := hex.DecodeString(j.NodeSigningKey)
 		if err != nil || len(nk) != 32 {

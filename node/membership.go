@@ -16,16 +16,23 @@ import (
 // while it is a member whose node was not removed, so that a node that
 // has joined but is not admitted yet, or whose node was removed, holds
 // nothing by placement. Before the genesis block the settings alone
-// count. The set is computed once per committed height.
+// count. The set, and the jurisdiction each member declares on the
+// ledger (residency rules place by it), are computed once per committed
+// height.
 type membership struct {
 	ledger *ledger.Ledger
 	static map[ptoy.ID]string // from the settings
 	self   ptoy.ID
 	log    func(msg string, args ...any)
+	// jurisdiction is this node's in its settings; a ledger record that
+	// says otherwise is logged once per value it takes.
+	jurisdiction string
+	told         *string
 
 	mu     sync.Mutex
 	height int64
 	peers  map[ptoy.ID]string
+	juris  map[ptoy.ID]string
 }
 
 func newMembership(l *ledger.Ledger, static map[ptoy.ID]string, self ptoy.ID, log func(string, ...any)) *membership {
@@ -36,29 +43,42 @@ func newMembership(l *ledger.Ledger, static map[ptoy.ID]string, self ptoy.ID, lo
 // organisation id to base URL (this node's own may be empty). The map is
 // shared: callers must not change it.
 func (m *membership) Peers() map[ptoy.ID]string {
+	peers, _ := m.current()
+	return peers
+}
+
+// Jurisdictions returns the jurisdiction each member organisation
+// declares for its storage node, as of the last committed block (empty:
+// none declared). The map is shared: callers must not change it.
+func (m *membership) Jurisdictions() map[ptoy.ID]string {
+	_, juris := m.current()
+	return juris
+}
+
+func (m *membership) current() (peers, juris map[ptoy.ID]string) {
 	h, _ := m.ledger.Height()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if h == m.height && m.peers != nil {
-		return m.peers
+		return m.peers, m.juris
 	}
-	peers, err := m.compute()
+	peers, juris, err := m.compute()
 	if err != nil {
 		// Keep the last known set; the next call tries again.
 		m.log("membership: reading the organisations", "err", err)
 		if m.peers != nil {
-			return m.peers
+			return m.peers, m.juris
 		}
-		return m.static
+		return m.static, nil
 	}
-	m.height, m.peers = h, peers
-	return peers
+	m.height, m.peers, m.juris = h, peers, juris
+	return peers, juris
 }
 
-func (m *membership) compute() (map[ptoy.ID]string, error) {
+func (m *membership) compute() (peers, juris map[ptoy.ID]string, err error) {
 	orgs, err := m.ledger.Orgs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(orgs) == 0 {
 		peers := maps.Clone(m.static)
@@ -68,13 +88,19 @@ func (m *membership) compute() (map[ptoy.ID]string, error) {
 		if _, ok := peers[m.self]; !ok {
 			peers[m.self] = ""
 		}
-		return peers, nil
+		return peers, map[ptoy.ID]string{}, nil
 	}
-	peers := map[ptoy.ID]string{}
+	peers, juris = map[ptoy.ID]string{}, map[ptoy.ID]string{}
 	for _, o := range orgs {
 		id, err := ptoy.IDFromBytes(o.Id)
 		if err != nil || o.RemovedHeight > 0 {
 			continue
+		}
+		juris[id] = o.Jurisdiction
+		if id == m.self && o.Jurisdiction != m.jurisdiction && (m.told == nil || *m.told != o.Jurisdiction) {
+			m.told = &o.Jurisdiction
+			m.log("membership: the ledger places this node's storage in a jurisdiction other than its settings say; patients' residency rules follow the ledger (ptoy org jurisdiction changes it there)",
+				"ledger", o.Jurisdiction, "settings", m.jurisdiction)
 		}
 		u, ok := m.static[id]
 		if !ok {
@@ -84,5 +110,5 @@ func (m *membership) compute() (map[ptoy.ID]string, error) {
 			peers[id] = u
 		}
 	}
-	return peers, nil
+	return peers, juris, nil
 }

@@ -71,6 +71,9 @@ func (m *metrics) gauges(n *Node) {
 	gauge("ptoy_replication_backlog_blobs", "Blobs this node should hold and is still pulling from its peers.", nil, func() float64 {
 		return float64(n.gw.Backlog())
 	})
+	gauge("ptoy_residency_short_placed_records", "Record versions that patients' residency rules place on fewer storage nodes than the replication factor (at the last repair pass).", nil, func() float64 {
+		return float64(n.gw.ShortPlaced())
+	})
 	gauge("ptoy_storage_bytes", "Bytes stored: blobs is the ciphertext held at the last repair pass (-1 before it), ledger the ledger database on disk.",
 		prometheus.Labels{"store": "blobs"}, func() float64 { return float64(n.gw.StoredBytes()) })
 	gauge("ptoy_storage_bytes", "Bytes stored: blobs is the ciphertext held at the last repair pass (-1 before it), ledger the ledger database on disk.",

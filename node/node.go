@@ -251,11 +251,13 @@ func Open(home string, opt Options) (*Node, error) {
 	n.auth = &auth.Authenticator{ChainID: chainID, Now: time.Now, Accounts: n.ledger, Nonces: auth.NewNonces(), Sessions: auth.NewSessions()}
 	n.door = door.New(door.Config{Node: cfg.Moniker, Consent: index, BlockTime: n.ledger.BlockTime, Audit: n.audit})
 	n.members = newMembership(n.ledger, peers, n.orgKey.ID(), log.Warn)
+	n.members.jurisdiction = cfg.Jurisdiction
 	n.peerTLS = newPeerTLS(n.members.Peers, n.orgSigningKey)
 	n.gw = gateway.New(gateway.Config{
 		Consent: index, Auth: n.auth, Door: n.door,
 		Node: cfg.Moniker, ChainID: chainID, Org: n.orgKey.ID(), Signer: n.orgKey, OrgKEM: n.orgKey.KEM,
-		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, Members: n.members.Peers, MaxUpload: cfg.MaxUpload, Log: log,
+		Ledger: n.ledger, Blobs: n.blobs, Audit: n.audit, Peers: peers, Members: n.members.Peers,
+		Jurisdictions: n.members.Jurisdictions, MaxUpload: cfg.MaxUpload, Log: log,
 		Client: &http.Client{Transport: n.peerTLS.transport(), Timeout: 60 * time.Second},
 	})
 

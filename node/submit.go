@@ -15,7 +15,8 @@ import (
 )
 
 // checkBlobs checks, before a PutRecords is broadcast, what the ledger
-// cannot see: every record's blob was uploaded to this node, with
+// cannot see: every record's blob was uploaded to this node (or handed
+// on by it to a node the patient's residency rule allows), with
 // exactly the size the record declares (a size is what storage is
 // charged by). One Stat per record. A record that fails is ptoy.Invalid
 // with its number (from 1) in the message; a store fault is returned as
@@ -35,6 +36,9 @@ func (n *Node) checkBlobs(ctx context.Context, t *tx.Tx) error {
 			return nil // malformed: the ledger refuses it with its own reason
 		}
 		info, err := n.blobs.Stat(ctx, h)
+		if size, ok := n.gw.ForwardedUpload(h); ok && ptoy.KindOf(err) == ptoy.NotFound {
+			info, err = blob.Info{Hash: h, Size: size}, nil
+		}
 		switch {
 		case ptoy.KindOf(err) == ptoy.NotFound:
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("record %d: the blob %s… was not uploaded to this node; upload it to the node you submit through", i+1, h.String()[:12]))

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	"ptoy"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/node"
+	"ptoy/residency"
 )
 
 func init() {
@@ -49,21 +51,26 @@ network" in the README). The node syncs as a non-validator until then.`)
 	rpc := fs.String("rpc", "", "joining node's CometBFT RPC address tcp://HOST:PORT (none if empty)")
 	nodeURL := fs.String("node-url", "", "base `URL` by which the other nodes reach the joining node (default from --http)")
 	fast := fs.Bool("fast", false, "short consensus timeouts (a network on one machine)")
+	jurisdiction := fs.String("jurisdiction", "", "where the node's storage is, for residency rules: `CODE` such as DE or US-CA (none if empty)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	j, err := jurisdictionFlag(*jurisdiction)
+	if err != nil {
 		return err
 	}
 	if *home == "" || *org == "" {
 		return usageErr("--home and --org are required")
 	}
 	if *join != "" || *genesis != "" {
-		return runJoin(ctx, e, *home, *org, *join, *genesis, *peers, *storage, *httpAddr, *p2p, *rpc, *nodeURL, *fast)
+		return runJoin(ctx, e, *home, *org, *join, *genesis, *peers, *storage, *httpAddr, *p2p, *rpc, *nodeURL, j, *fast)
 	}
 	k, ok := orgKinds[*kind]
 	if !ok {
 		return usageErr(fmt.Sprintf("unknown organisation kind %q", *kind))
 	}
 	spec := node.NetworkSpec{ChainID: *chain, HomeDirs: []string{*home}, Validators: 1,
-		Orgs: []node.OrgSpec{{Name: *org, Kind: k}}, Hosts: []string{"127.0.0.1"}, KDF: homeKDF(e)}
+		Orgs: []node.OrgSpec{{Name: *org, Kind: k, Jurisdiction: j}}, Hosts: []string{"127.0.0.1"}, KDF: homeKDF(e)}
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return err
 	}
@@ -85,8 +92,17 @@ with: ptoy node --home DIR/nodeI`)
 	chain := fs.String("chain-id", "", "chain id (random if empty)")
 	dev := fs.Bool("dev", false, "send one-time codes to HOME/outbox.jsonl (development)")
 	names := fs.String("orgs", "", "comma-separated organisation names (default Member 1 … Member N)")
+	juris := fs.String("jurisdictions", "", "comma-separated jurisdictions of the nodes, in order (DE,DE,FR,US; default none)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var js []string
+	for _, s := range splitList(*juris) {
+		j, err := jurisdictionFlag(s)
+		if err != nil {
+			return err
+		}
+		js = append(js, j)
 	}
 	if *out == "" {
 		return usageErr("--out is required")
@@ -101,7 +117,11 @@ with: ptoy node --home DIR/nodeI`)
 		if i < len(given) {
 			name = strings.TrimSpace(given[i])
 		}
-		spec.Orgs = append(spec.Orgs, node.OrgSpec{Name: name, Kind: pb.OrgKind_ORG_KIND_HOSPITAL})
+		o := node.OrgSpec{Name: name, Kind: pb.OrgKind_ORG_KIND_HOSPITAL}
+		if i < len(js) {
+			o.Jurisdiction = js[i]
+		}
+		spec.Orgs = append(spec.Orgs, o)
 	}
 	if _, err := node.CreateNetwork(spec); err != nil {
 		return err
@@ -114,6 +134,19 @@ with: ptoy node --home DIR/nodeI`)
 		fmt.Fprintf(e.stdout, "%s\tapi http://%s\tp2p %s\n", h, c.HTTPAddr, c.P2PAddr)
 	}
 	return nil
+}
+
+// jurisdictionFlag checks a jurisdiction given on the command line
+// (empty: none) and returns it in capitals.
+func jurisdictionFlag(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	j, err := residency.Parse(s)
+	if err != nil {
+		return "", usageErr(ptoy.Message(err))
+	}
+	return j, nil
 }
 
 // oneValidatorEscrow is what a network of one validator organisation

@@ -22,7 +22,7 @@ import (
 
 // runJoin is ptoy init with --join or --genesis: the home of a node that
 // joins an existing network.
-func runJoin(ctx context.Context, e *env, home, org, member, genesis, peers, storage, httpAddr, p2p, rpc, nodeURL string, fast bool) error {
+func runJoin(ctx context.Context, e *env, home, org, member, genesis, peers, storage, httpAddr, p2p, rpc, nodeURL, jurisdiction string, fast bool) error {
 	var info node.NetworkInfo
 	switch {
 	case member != "" && genesis != "":
@@ -61,6 +61,7 @@ func runJoin(ctx context.Context, e *env, home, org, member, genesis, peers, sto
 	j, err := node.JoinNetwork(node.JoinSpec{
 		Home: home, Network: info, Moniker: monikerOf(org),
 		HTTPAddr: httpAddr, P2PAddr: p2p, RPCAddr: rpc, NodeURL: nodeURL, FastBlocks: fast, KDF: homeKDF(e),
+		Jurisdiction: jurisdiction,
 	})
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ var orgSubcommands = []subcommand{
 	{"remove", "propose removing a member's validator and storage node", runOrgRemove},
 	{"vote", "vote on a proposal", runOrgVote},
 	{"proposals", "list the admission proposals", runOrgProposals},
+	{"jurisdiction", "list or set where members' storage nodes are (residency)", runOrgJurisdiction},
 }
 
 func runOrg(ctx context.Context, e *env, args []string) error {

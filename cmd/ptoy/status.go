@@ -4,6 +4,7 @@ package main
 // hash, validators, the organisation that runs it and its node id.
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -71,6 +72,15 @@ that runs the node and its CometBFT node id.`)
 		fmt.Fprintf(tw, "emergency escrow:\t%d of %d validator organisations open it together\n", escrow.Threshold(holders), holders)
 	}
 	fmt.Fprintf(tw, "org:\t%s\n", orgLabel(names, st.Org))
+	for _, o := range orgs {
+		if bytes.Equal(o.Id, st.Org) {
+			j := o.Jurisdiction
+			if j == "" {
+				j = "none declared"
+			}
+			fmt.Fprintf(tw, "storage jurisdiction:\t%s\n", j)
+		}
+	}
 	fmt.Fprintf(tw, "node id:\t%s\n", st.NodeId)
 	return tw.Flush()
 }

@@ -856,6 +856,64 @@ func (x *DisputeBreakGlass) GetReasonHash() []byte {
 	return nil
 }
 
+// SetResidency sets the jurisdictions where the patient's ciphertext may
+// be placed: ISO 3166-1 alpha-2 country codes (a country allows its
+// subdivisions) or ISO 3166-2 subdivisions ("DE", "US-CA"). Empty removes
+// the patient's rule (the network's rule, if any, still applies). A rule
+// narrows the network's (Params.residency), never widens it. Signed by
+// the patient or a delegate for every category.
+type SetResidency struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patient       []byte                 `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	Jurisdictions []string               `protobuf:"bytes,2,rep,name=jurisdictions,proto3" json:"jurisdictions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetResidency) Reset() {
+	*x = SetResidency{}
+	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetResidency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetResidency) ProtoMessage() {}
+
+func (x *SetResidency) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetResidency.ProtoReflect.Descriptor instead.
+func (*SetResidency) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetResidency) GetPatient() []byte {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+func (x *SetResidency) GetJurisdictions() []string {
+	if x != nil {
+		return x.Jurisdictions
+	}
+	return nil
+}
+
 // AnchorAudit commits a node's audit batch (a Merkle root) to the ledger.
 // Signed by the organisation that runs the node.
 type AnchorAudit struct {
@@ -874,7 +932,7 @@ type AnchorAudit struct {
 
 func (x *AnchorAudit) Reset() {
 	*x = AnchorAudit{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +944,7 @@ func (x *AnchorAudit) String() string {
 func (*AnchorAudit) ProtoMessage() {}
 
 func (x *AnchorAudit) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[8]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +957,7 @@ func (x *AnchorAudit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorAudit.ProtoReflect.Descriptor instead.
 func (*AnchorAudit) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{8}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AnchorAudit) GetBatch() uint64 {
@@ -953,7 +1011,7 @@ type PublishKeys struct {
 
 func (x *PublishKeys) Reset() {
 	*x = PublishKeys{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1023,7 @@ func (x *PublishKeys) String() string {
 func (*PublishKeys) ProtoMessage() {}
 
 func (x *PublishKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[9]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1036,7 @@ func (x *PublishKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeys.ProtoReflect.Descriptor instead.
 func (*PublishKeys) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{9}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PublishKeys) GetPatient() []byte {
@@ -1023,7 +1081,7 @@ type GrantState struct {
 
 func (x *GrantState) Reset() {
 	*x = GrantState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1093,7 @@ func (x *GrantState) String() string {
 func (*GrantState) ProtoMessage() {}
 
 func (x *GrantState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[10]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1106,7 @@ func (x *GrantState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantState.ProtoReflect.Descriptor instead.
 func (*GrantState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{10}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GrantState) GetGrant() *Grant {
@@ -1096,7 +1154,7 @@ type DelegationState struct {
 
 func (x *DelegationState) Reset() {
 	*x = DelegationState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1166,7 @@ func (x *DelegationState) String() string {
 func (*DelegationState) ProtoMessage() {}
 
 func (x *DelegationState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[11]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1179,7 @@ func (x *DelegationState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelegationState.ProtoReflect.Descriptor instead.
 func (*DelegationState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{11}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DelegationState) GetDelegation() *Delegate {
@@ -1148,7 +1206,7 @@ type BreakGlassPolicy struct {
 
 func (x *BreakGlassPolicy) Reset() {
 	*x = BreakGlassPolicy{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1218,7 @@ func (x *BreakGlassPolicy) String() string {
 func (*BreakGlassPolicy) ProtoMessage() {}
 
 func (x *BreakGlassPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[12]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1231,7 @@ func (x *BreakGlassPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakGlassPolicy.ProtoReflect.Descriptor instead.
 func (*BreakGlassPolicy) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{12}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BreakGlassPolicy) GetDisabled() bool {
@@ -1214,7 +1272,7 @@ type BreakGlassEvent struct {
 
 func (x *BreakGlassEvent) Reset() {
 	*x = BreakGlassEvent{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1284,7 @@ func (x *BreakGlassEvent) String() string {
 func (*BreakGlassEvent) ProtoMessage() {}
 
 func (x *BreakGlassEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[13]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1297,7 @@ func (x *BreakGlassEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakGlassEvent.ProtoReflect.Descriptor instead.
 func (*BreakGlassEvent) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{13}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BreakGlassEvent) GetId() uint64 {
@@ -1349,7 +1407,7 @@ type AuditAnchor struct {
 
 func (x *AuditAnchor) Reset() {
 	*x = AuditAnchor{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1419,7 @@ func (x *AuditAnchor) String() string {
 func (*AuditAnchor) ProtoMessage() {}
 
 func (x *AuditAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[14]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1432,7 @@ func (x *AuditAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditAnchor.ProtoReflect.Descriptor instead.
 func (*AuditAnchor) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{14}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AuditAnchor) GetOrg() []byte {
@@ -1446,7 +1504,7 @@ type KeySetState struct {
 
 func (x *KeySetState) Reset() {
 	*x = KeySetState{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1516,7 @@ func (x *KeySetState) String() string {
 func (*KeySetState) ProtoMessage() {}
 
 func (x *KeySetState) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[15]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1529,7 @@ func (x *KeySetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeySetState.ProtoReflect.Descriptor instead.
 func (*KeySetState) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{15}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KeySetState) GetKeySet() []byte {
@@ -1522,7 +1580,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1592,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_consent_proto_msgTypes[16]
+	mi := &file_ptoy_v1_consent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1605,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{16}
+	return file_ptoy_v1_consent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Notification) GetId() uint64 {
@@ -1647,7 +1705,10 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\x04R\x05event\x12\x1f\n" +
 	"\vreason_hash\x18\x03 \x01(\fR\n" +
-	"reasonHash\"}\n" +
+	"reasonHash\"N\n" +
+	"\fSetResidency\x12\x18\n" +
+	"\apatient\x18\x01 \x01(\fR\apatient\x12$\n" +
+	"\rjurisdictions\x18\x02 \x03(\tR\rjurisdictions\"}\n" +
 	"\vAnchorAudit\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
@@ -1769,7 +1830,7 @@ func file_ptoy_v1_consent_proto_rawDescGZIP() []byte {
 }
 
 var file_ptoy_v1_consent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ptoy_v1_consent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_ptoy_v1_consent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_ptoy_v1_consent_proto_goTypes = []any{
 	(Category)(0),               // 0: ptoy.v1.Category
 	(Purpose)(0),                // 1: ptoy.v1.Purpose
@@ -1783,15 +1844,16 @@ var file_ptoy_v1_consent_proto_goTypes = []any{
 	(*BreakGlass)(nil),          // 9: ptoy.v1.BreakGlass
 	(*SetBreakGlassPolicy)(nil), // 10: ptoy.v1.SetBreakGlassPolicy
 	(*DisputeBreakGlass)(nil),   // 11: ptoy.v1.DisputeBreakGlass
-	(*AnchorAudit)(nil),         // 12: ptoy.v1.AnchorAudit
-	(*PublishKeys)(nil),         // 13: ptoy.v1.PublishKeys
-	(*GrantState)(nil),          // 14: ptoy.v1.GrantState
-	(*DelegationState)(nil),     // 15: ptoy.v1.DelegationState
-	(*BreakGlassPolicy)(nil),    // 16: ptoy.v1.BreakGlassPolicy
-	(*BreakGlassEvent)(nil),     // 17: ptoy.v1.BreakGlassEvent
-	(*AuditAnchor)(nil),         // 18: ptoy.v1.AuditAnchor
-	(*KeySetState)(nil),         // 19: ptoy.v1.KeySetState
-	(*Notification)(nil),        // 20: ptoy.v1.Notification
+	(*SetResidency)(nil),        // 12: ptoy.v1.SetResidency
+	(*AnchorAudit)(nil),         // 13: ptoy.v1.AnchorAudit
+	(*PublishKeys)(nil),         // 14: ptoy.v1.PublishKeys
+	(*GrantState)(nil),          // 15: ptoy.v1.GrantState
+	(*DelegationState)(nil),     // 16: ptoy.v1.DelegationState
+	(*BreakGlassPolicy)(nil),    // 17: ptoy.v1.BreakGlassPolicy
+	(*BreakGlassEvent)(nil),     // 18: ptoy.v1.BreakGlassEvent
+	(*AuditAnchor)(nil),         // 19: ptoy.v1.AuditAnchor
+	(*KeySetState)(nil),         // 20: ptoy.v1.KeySetState
+	(*Notification)(nil),        // 21: ptoy.v1.Notification
 }
 var file_ptoy_v1_consent_proto_depIdxs = []int32{
 	1, // 0: ptoy.v1.Grant.purpose:type_name -> ptoy.v1.Purpose
@@ -1818,7 +1880,7 @@ func file_ptoy_v1_consent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_consent_proto_rawDesc), len(file_ptoy_v1_consent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -74,6 +74,10 @@ type AccessResponse struct {
 	Grants           []*GrantState          `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
 	Delegations      []*DelegationState     `protobuf:"bytes,2,rep,name=delegations,proto3" json:"delegations,omitempty"`
 	BreakGlassPolicy *BreakGlassPolicy      `protobuf:"bytes,3,opt,name=break_glass_policy,json=breakGlassPolicy,proto3" json:"break_glass_policy,omitempty"`
+	// Where the patient's ciphertext may be placed: the patient's own rule
+	// and the network's (empty: no limit); see SetResidency.
+	Residency        []string `protobuf:"bytes,4,rep,name=residency,proto3" json:"residency,omitempty"`
+	NetworkResidency []string `protobuf:"bytes,5,rep,name=network_residency,json=networkResidency,proto3" json:"network_residency,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -125,6 +129,20 @@ func (x *AccessResponse) GetDelegations() []*DelegationState {
 func (x *AccessResponse) GetBreakGlassPolicy() *BreakGlassPolicy {
 	if x != nil {
 		return x.BreakGlassPolicy
+	}
+	return nil
+}
+
+func (x *AccessResponse) GetResidency() []string {
+	if x != nil {
+		return x.Residency
+	}
+	return nil
+}
+
+func (x *AccessResponse) GetNetworkResidency() []string {
+	if x != nil {
+		return x.NetworkResidency
 	}
 	return nil
 }
@@ -1059,11 +1077,13 @@ const file_ptoy_v1_consent_api_proto_rawDesc = "" +
 	"\n" +
 	"\x19ptoy/v1/consent_api.proto\x12\aptoy.v1\x1a\x15ptoy/v1/consent.proto\")\n" +
 	"\rAccessRequest\x12\x18\n" +
-	"\apatient\x18\x01 \x01(\fR\apatient\"\xc2\x01\n" +
+	"\apatient\x18\x01 \x01(\fR\apatient\"\x8d\x02\n" +
 	"\x0eAccessResponse\x12+\n" +
 	"\x06grants\x18\x01 \x03(\v2\x13.ptoy.v1.GrantStateR\x06grants\x12:\n" +
 	"\vdelegations\x18\x02 \x03(\v2\x18.ptoy.v1.DelegationStateR\vdelegations\x12G\n" +
-	"\x12break_glass_policy\x18\x03 \x01(\v2\x19.ptoy.v1.BreakGlassPolicyR\x10breakGlassPolicy\"+\n" +
+	"\x12break_glass_policy\x18\x03 \x01(\v2\x19.ptoy.v1.BreakGlassPolicyR\x10breakGlassPolicy\x12\x1c\n" +
+	"\tresidency\x18\x04 \x03(\tR\tresidency\x12+\n" +
+	"\x11network_residency\x18\x05 \x03(\tR\x10networkResidency\"+\n" +
 	"\x0fPatientsRequest\x12\x18\n" +
 	"\agrantee\x18\x01 \x01(\fR\agrantee\"k\n" +
 	"\fPatientEntry\x12\x18\n" +

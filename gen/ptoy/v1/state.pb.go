@@ -255,6 +255,8 @@ type Org struct {
 	// Height at which governance removed its validator and storage node (0:
 	// never); validator_key and node_url are cleared then.
 	RemovedHeight int64 `protobuf:"varint,7,opt,name=removed_height,json=removedHeight,proto3" json:"removed_height,omitempty"`
+	// Jurisdiction of its storage node (see ProposeOrg.jurisdiction).
+	Jurisdiction  string `protobuf:"bytes,8,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +338,13 @@ func (x *Org) GetRemovedHeight() int64 {
 		return x.RemovedHeight
 	}
 	return 0
+}
+
+func (x *Org) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
 }
 
 type Employee struct {
@@ -537,8 +546,10 @@ type GenesisOrg struct {
 	// organisation key. It joins the employee list with ROLE_NODE.
 	NodeSigningKey []byte  `protobuf:"bytes,6,opt,name=node_signing_key,json=nodeSigningKey,proto3" json:"node_signing_key,omitempty"`
 	NodeKem        *KemKey `protobuf:"bytes,7,opt,name=node_kem,json=nodeKem,proto3" json:"node_kem,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Jurisdiction of its storage node (see ProposeOrg.jurisdiction).
+	Jurisdiction  string `protobuf:"bytes,8,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenesisOrg) Reset() {
@@ -620,6 +631,59 @@ func (x *GenesisOrg) GetNodeKem() *KemKey {
 	return nil
 }
 
+func (x *GenesisOrg) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+// A patient's residency rule (see SetResidency), stored without the
+// patient's id.
+type ResidencyRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdictions []string               `protobuf:"bytes,1,rep,name=jurisdictions,proto3" json:"jurisdictions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResidencyRule) Reset() {
+	*x = ResidencyRule{}
+	mi := &file_ptoy_v1_state_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResidencyRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResidencyRule) ProtoMessage() {}
+
+func (x *ResidencyRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_state_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResidencyRule.ProtoReflect.Descriptor instead.
+func (*ResidencyRule) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_state_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ResidencyRule) GetJurisdictions() []string {
+	if x != nil {
+		return x.Jurisdictions
+	}
+	return nil
+}
+
 type Genesis struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Orgs   []*GenesisOrg          `protobuf:"bytes,1,rep,name=orgs,proto3" json:"orgs,omitempty"`
@@ -633,7 +697,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_ptoy_v1_state_proto_msgTypes[5]
+	mi := &file_ptoy_v1_state_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +709,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_state_proto_msgTypes[5]
+	mi := &file_ptoy_v1_state_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +722,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_ptoy_v1_state_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Genesis) GetOrgs() []*GenesisOrg {
@@ -704,7 +768,7 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x0ecreated_height\x18\x06 \x01(\x03R\rcreatedHeight\x12!\n" +
 	"\fcreated_time\x18\a \x01(\x03R\vcreatedTime\x12\x1c\n" +
 	"\tregistrar\x18\b \x01(\fR\tregistrar\x12\x10\n" +
-	"\x03org\x18\t \x01(\fR\x03org\"\xdf\x01\n" +
+	"\x03org\x18\t \x01(\fR\x03org\"\x83\x02\n" +
 	"\x03Org\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
@@ -712,7 +776,8 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\rvalidator_key\x18\x04 \x01(\fR\fvalidatorKey\x12'\n" +
 	"\x0fadmitted_height\x18\x05 \x01(\x03R\x0eadmittedHeight\x12\x19\n" +
 	"\bnode_url\x18\x06 \x01(\tR\anodeUrl\x12%\n" +
-	"\x0eremoved_height\x18\a \x01(\x03R\rremovedHeight\"\x86\x01\n" +
+	"\x0eremoved_height\x18\a \x01(\x03R\rremovedHeight\x12\"\n" +
+	"\fjurisdiction\x18\b \x01(\tR\fjurisdiction\"\x86\x01\n" +
 	"\bEmployee\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12\"\n" +
 	"\fpractitioner\x18\x02 \x01(\fR\fpractitioner\x12!\n" +
@@ -729,7 +794,7 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x03yes\x18\x04 \x03(\fR\x03yes\x12\x0e\n" +
 	"\x02no\x18\x05 \x03(\fR\x02no\x12/\n" +
 	"\x06status\x18\x06 \x01(\x0e2\x17.ptoy.v1.ProposalStatusR\x06status\x12%\n" +
-	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\x85\x02\n" +
+	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\xa9\x02\n" +
 	"\n" +
 	"GenesisOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
@@ -739,7 +804,10 @@ const file_ptoy_v1_state_proto_rawDesc = "" +
 	"\x03kem\x18\x04 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12#\n" +
 	"\rvalidator_key\x18\x05 \x01(\fR\fvalidatorKey\x12(\n" +
 	"\x10node_signing_key\x18\x06 \x01(\fR\x0enodeSigningKey\x12*\n" +
-	"\bnode_kem\x18\a \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\"\xae\x01\n" +
+	"\bnode_kem\x18\a \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\x12\"\n" +
+	"\fjurisdiction\x18\b \x01(\tR\fjurisdiction\"5\n" +
+	"\rResidencyRule\x12$\n" +
+	"\rjurisdictions\x18\x01 \x03(\tR\rjurisdictions\"\xae\x01\n" +
 	"\aGenesis\x12'\n" +
 	"\x04orgs\x18\x01 \x03(\v2\x13.ptoy.v1.GenesisOrgR\x04orgs\x12'\n" +
 	"\x06params\x18\x02 \x01(\v2\x0f.ptoy.v1.ParamsR\x06params\x12\x1a\n" +
@@ -770,7 +838,7 @@ func file_ptoy_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_ptoy_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ptoy_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_ptoy_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ptoy_v1_state_proto_goTypes = []any{
 	(AccountKind)(0),       // 0: ptoy.v1.AccountKind
 	(ProposalStatus)(0),    // 1: ptoy.v1.ProposalStatus
@@ -779,33 +847,34 @@ var file_ptoy_v1_state_proto_goTypes = []any{
 	(*Employee)(nil),       // 4: ptoy.v1.Employee
 	(*Proposal)(nil),       // 5: ptoy.v1.Proposal
 	(*GenesisOrg)(nil),     // 6: ptoy.v1.GenesisOrg
-	(*Genesis)(nil),        // 7: ptoy.v1.Genesis
-	(*KemKey)(nil),         // 8: ptoy.v1.KemKey
-	(OrgKind)(0),           // 9: ptoy.v1.OrgKind
-	(Role)(0),              // 10: ptoy.v1.Role
-	(*ProposeOrg)(nil),     // 11: ptoy.v1.ProposeOrg
-	(*ProposeParams)(nil),  // 12: ptoy.v1.ProposeParams
-	(*ProposeSpend)(nil),   // 13: ptoy.v1.ProposeSpend
-	(*ProposeRemoval)(nil), // 14: ptoy.v1.ProposeRemoval
-	(*Params)(nil),         // 15: ptoy.v1.Params
-	(*Allocation)(nil),     // 16: ptoy.v1.Allocation
+	(*ResidencyRule)(nil),  // 7: ptoy.v1.ResidencyRule
+	(*Genesis)(nil),        // 8: ptoy.v1.Genesis
+	(*KemKey)(nil),         // 9: ptoy.v1.KemKey
+	(OrgKind)(0),           // 10: ptoy.v1.OrgKind
+	(Role)(0),              // 11: ptoy.v1.Role
+	(*ProposeOrg)(nil),     // 12: ptoy.v1.ProposeOrg
+	(*ProposeParams)(nil),  // 13: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),   // 14: ptoy.v1.ProposeSpend
+	(*ProposeRemoval)(nil), // 15: ptoy.v1.ProposeRemoval
+	(*Params)(nil),         // 16: ptoy.v1.Params
+	(*Allocation)(nil),     // 17: ptoy.v1.Allocation
 }
 var file_ptoy_v1_state_proto_depIdxs = []int32{
 	0,  // 0: ptoy.v1.Account.kind:type_name -> ptoy.v1.AccountKind
-	8,  // 1: ptoy.v1.Account.kem:type_name -> ptoy.v1.KemKey
-	9,  // 2: ptoy.v1.Org.kind:type_name -> ptoy.v1.OrgKind
-	10, // 3: ptoy.v1.Employee.role:type_name -> ptoy.v1.Role
-	11, // 4: ptoy.v1.Proposal.org:type_name -> ptoy.v1.ProposeOrg
-	12, // 5: ptoy.v1.Proposal.params:type_name -> ptoy.v1.ProposeParams
-	13, // 6: ptoy.v1.Proposal.spend:type_name -> ptoy.v1.ProposeSpend
-	14, // 7: ptoy.v1.Proposal.removal:type_name -> ptoy.v1.ProposeRemoval
+	9,  // 1: ptoy.v1.Account.kem:type_name -> ptoy.v1.KemKey
+	10, // 2: ptoy.v1.Org.kind:type_name -> ptoy.v1.OrgKind
+	11, // 3: ptoy.v1.Employee.role:type_name -> ptoy.v1.Role
+	12, // 4: ptoy.v1.Proposal.org:type_name -> ptoy.v1.ProposeOrg
+	13, // 5: ptoy.v1.Proposal.params:type_name -> ptoy.v1.ProposeParams
+	14, // 6: ptoy.v1.Proposal.spend:type_name -> ptoy.v1.ProposeSpend
+	15, // 7: ptoy.v1.Proposal.removal:type_name -> ptoy.v1.ProposeRemoval
 	1,  // 8: ptoy.v1.Proposal.status:type_name -> ptoy.v1.ProposalStatus
-	9,  // 9: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
-	8,  // 10: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
-	8,  // 11: ptoy.v1.GenesisOrg.node_kem:type_name -> ptoy.v1.KemKey
+	10, // 9: ptoy.v1.GenesisOrg.kind:type_name -> ptoy.v1.OrgKind
+	9,  // 10: ptoy.v1.GenesisOrg.kem:type_name -> ptoy.v1.KemKey
+	9,  // 11: ptoy.v1.GenesisOrg.node_kem:type_name -> ptoy.v1.KemKey
 	6,  // 12: ptoy.v1.Genesis.orgs:type_name -> ptoy.v1.GenesisOrg
-	15, // 13: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
-	16, // 14: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
+	16, // 13: ptoy.v1.Genesis.params:type_name -> ptoy.v1.Params
+	17, // 14: ptoy.v1.Genesis.allocations:type_name -> ptoy.v1.Allocation
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -826,7 +895,7 @@ func file_ptoy_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_state_proto_rawDesc), len(file_ptoy_v1_state_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -455,8 +455,12 @@ type Params struct {
 	FaucetMax            uint64                 `protobuf:"varint,6,opt,name=faucet_max,json=faucetMax,proto3" json:"faucet_max,omitempty"`
 	BreakGlassFlagCount  uint32                 `protobuf:"varint,7,opt,name=break_glass_flag_count,json=breakGlassFlagCount,proto3" json:"break_glass_flag_count,omitempty"` // flag the Nth break-glass within the window
 	BreakGlassFlagWindow int64                  `protobuf:"varint,8,opt,name=break_glass_flag_window,json=breakGlassFlagWindow,proto3" json:"break_glass_flag_window,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The network's residency rule: jurisdictions where any patient's
+	// ciphertext may be placed (see SetResidency); empty = no limit. A
+	// patient's own rule narrows it.
+	Residency     []string `protobuf:"bytes,9,rep,name=residency,proto3" json:"residency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Params) Reset() {
@@ -543,6 +547,13 @@ func (x *Params) GetBreakGlassFlagWindow() int64 {
 		return x.BreakGlassFlagWindow
 	}
 	return 0
+}
+
+func (x *Params) GetResidency() []string {
+	if x != nil {
+		return x.Residency
+	}
+	return nil
 }
 
 type HistoryEntry struct {
@@ -798,7 +809,7 @@ const file_ptoy_v1_token_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x14\n" +
 	"\x05price\x18\x04 \x01(\x04R\x05price\x12!\n" +
-	"\fterm_seconds\x18\x05 \x01(\x03R\vtermSeconds\"\xc2\x02\n" +
+	"\fterm_seconds\x18\x05 \x01(\x03R\vtermSeconds\"\xe0\x02\n" +
 	"\x06Params\x12\x1d\n" +
 	"\n" +
 	"free_bytes\x18\x01 \x01(\x04R\tfreeBytes\x12#\n" +
@@ -810,7 +821,8 @@ const file_ptoy_v1_token_proto_rawDesc = "" +
 	"\n" +
 	"faucet_max\x18\x06 \x01(\x04R\tfaucetMax\x123\n" +
 	"\x16break_glass_flag_count\x18\a \x01(\rR\x13breakGlassFlagCount\x125\n" +
-	"\x17break_glass_flag_window\x18\b \x01(\x03R\x14breakGlassFlagWindow\"\xef\x01\n" +
+	"\x17break_glass_flag_window\x18\b \x01(\x03R\x14breakGlassFlagWindow\x12\x1c\n" +
+	"\tresidency\x18\t \x03(\tR\tresidency\"\xef\x01\n" +
 	"\fHistoryEntry\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x03R\x06height\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x03R\x04time\x12(\n" +

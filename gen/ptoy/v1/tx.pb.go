@@ -350,6 +350,7 @@ type Body struct {
 	//	*Body_SetRole
 	//	*Body_RotateKeys
 	//	*Body_ProposeRemoval
+	//	*Body_SetJurisdiction
 	//	*Body_Grant
 	//	*Body_Revoke
 	//	*Body_Delegate
@@ -359,6 +360,7 @@ type Body struct {
 	//	*Body_AnchorAudit
 	//	*Body_PublishKeys
 	//	*Body_DisputeBreakGlass
+	//	*Body_SetResidency
 	//	*Body_Transfer
 	//	*Body_BuyPlan
 	//	*Body_Faucet
@@ -488,6 +490,15 @@ func (x *Body) GetProposeRemoval() *ProposeRemoval {
 	return nil
 }
 
+func (x *Body) GetSetJurisdiction() *SetJurisdiction {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_SetJurisdiction); ok {
+			return x.SetJurisdiction
+		}
+	}
+	return nil
+}
+
 func (x *Body) GetGrant() *Grant {
 	if x != nil {
 		if x, ok := x.Msg.(*Body_Grant); ok {
@@ -564,6 +575,15 @@ func (x *Body) GetDisputeBreakGlass() *DisputeBreakGlass {
 	if x != nil {
 		if x, ok := x.Msg.(*Body_DisputeBreakGlass); ok {
 			return x.DisputeBreakGlass
+		}
+	}
+	return nil
+}
+
+func (x *Body) GetSetResidency() *SetResidency {
+	if x != nil {
+		if x, ok := x.Msg.(*Body_SetResidency); ok {
+			return x.SetResidency
 		}
 	}
 	return nil
@@ -677,6 +697,10 @@ type Body_ProposeRemoval struct {
 	ProposeRemoval *ProposeRemoval `protobuf:"bytes,17,opt,name=propose_removal,json=proposeRemoval,proto3,oneof"`
 }
 
+type Body_SetJurisdiction struct {
+	SetJurisdiction *SetJurisdiction `protobuf:"bytes,18,opt,name=set_jurisdiction,json=setJurisdiction,proto3,oneof"`
+}
+
 type Body_Grant struct {
 	// Consent (consent.proto).
 	Grant *Grant `protobuf:"bytes,20,opt,name=grant,proto3,oneof"`
@@ -712,6 +736,10 @@ type Body_PublishKeys struct {
 
 type Body_DisputeBreakGlass struct {
 	DisputeBreakGlass *DisputeBreakGlass `protobuf:"bytes,28,opt,name=dispute_break_glass,json=disputeBreakGlass,proto3,oneof"`
+}
+
+type Body_SetResidency struct {
+	SetResidency *SetResidency `protobuf:"bytes,29,opt,name=set_residency,json=setResidency,proto3,oneof"`
 }
 
 type Body_Transfer struct {
@@ -764,6 +792,8 @@ func (*Body_RotateKeys) isBody_Msg() {}
 
 func (*Body_ProposeRemoval) isBody_Msg() {}
 
+func (*Body_SetJurisdiction) isBody_Msg() {}
+
 func (*Body_Grant) isBody_Msg() {}
 
 func (*Body_Revoke) isBody_Msg() {}
@@ -781,6 +811,8 @@ func (*Body_AnchorAudit) isBody_Msg() {}
 func (*Body_PublishKeys) isBody_Msg() {}
 
 func (*Body_DisputeBreakGlass) isBody_Msg() {}
+
+func (*Body_SetResidency) isBody_Msg() {}
 
 func (*Body_Transfer) isBody_Msg() {}
 
@@ -889,8 +921,13 @@ type ProposeOrg struct {
 	// does for founding members' nodes.
 	NodeSigningKey []byte  `protobuf:"bytes,8,opt,name=node_signing_key,json=nodeSigningKey,proto3" json:"node_signing_key,omitempty"`
 	NodeKem        *KemKey `protobuf:"bytes,9,opt,name=node_kem,json=nodeKem,proto3" json:"node_kem,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The jurisdiction of the organisation's storage node: an ISO 3166-1
+	// alpha-2 country code, optionally with an ISO 3166-2 subdivision
+	// ("DE", "US-CA"); empty if it declares none. Patients' residency
+	// rules place ciphertext by it.
+	Jurisdiction  string `protobuf:"bytes,10,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProposeOrg) Reset() {
@@ -986,6 +1023,70 @@ func (x *ProposeOrg) GetNodeKem() *KemKey {
 	return nil
 }
 
+func (x *ProposeOrg) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+// SetJurisdiction changes the jurisdiction of an organisation's storage
+// node (see ProposeOrg.jurisdiction; empty declares none). Signed by the
+// organisation or one of its admins. Placement follows at once: the
+// ciphertext of patients whose residency rule no longer allows the node
+// moves to nodes it allows.
+type SetJurisdiction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	OnBehalfOf    []byte                 `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetJurisdiction) Reset() {
+	*x = SetJurisdiction{}
+	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetJurisdiction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetJurisdiction) ProtoMessage() {}
+
+func (x *SetJurisdiction) ProtoReflect() protoreflect.Message {
+	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetJurisdiction.ProtoReflect.Descriptor instead.
+func (*SetJurisdiction) Descriptor() ([]byte, []int) {
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetJurisdiction) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *SetJurisdiction) GetOnBehalfOf() []byte {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return nil
+}
+
 // ProposeRemoval asks the consortium to remove a member's validator and
 // storage node: once more than two thirds of the members vote yes, its
 // validator's power becomes 0 and placement leaves its node out. The
@@ -1001,7 +1102,7 @@ type ProposeRemoval struct {
 
 func (x *ProposeRemoval) Reset() {
 	*x = ProposeRemoval{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1114,7 @@ func (x *ProposeRemoval) String() string {
 func (*ProposeRemoval) ProtoMessage() {}
 
 func (x *ProposeRemoval) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[6]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1127,7 @@ func (x *ProposeRemoval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRemoval.ProtoReflect.Descriptor instead.
 func (*ProposeRemoval) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProposeRemoval) GetOrg() []byte {
@@ -1054,7 +1155,7 @@ type Vote struct {
 
 func (x *Vote) Reset() {
 	*x = Vote{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1167,7 @@ func (x *Vote) String() string {
 func (*Vote) ProtoMessage() {}
 
 func (x *Vote) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[7]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1180,7 @@ func (x *Vote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vote.ProtoReflect.Descriptor instead.
 func (*Vote) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{7}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Vote) GetProposal() uint64 {
@@ -1118,7 +1219,7 @@ type AddEmployee struct {
 
 func (x *AddEmployee) Reset() {
 	*x = AddEmployee{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1231,7 @@ func (x *AddEmployee) String() string {
 func (*AddEmployee) ProtoMessage() {}
 
 func (x *AddEmployee) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[8]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1244,7 @@ func (x *AddEmployee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddEmployee.ProtoReflect.Descriptor instead.
 func (*AddEmployee) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{8}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddEmployee) GetOrg() []byte {
@@ -1184,7 +1285,7 @@ type RemoveEmployee struct {
 
 func (x *RemoveEmployee) Reset() {
 	*x = RemoveEmployee{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1297,7 @@ func (x *RemoveEmployee) String() string {
 func (*RemoveEmployee) ProtoMessage() {}
 
 func (x *RemoveEmployee) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[9]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1310,7 @@ func (x *RemoveEmployee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveEmployee.ProtoReflect.Descriptor instead.
 func (*RemoveEmployee) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{9}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemoveEmployee) GetOrg() []byte {
@@ -1237,7 +1338,7 @@ type SetRole struct {
 
 func (x *SetRole) Reset() {
 	*x = SetRole{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1350,7 @@ func (x *SetRole) String() string {
 func (*SetRole) ProtoMessage() {}
 
 func (x *SetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[10]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1363,7 @@ func (x *SetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
 func (*SetRole) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{10}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetRole) GetOrg() []byte {
@@ -1299,7 +1400,7 @@ type RotateKeys struct {
 
 func (x *RotateKeys) Reset() {
 	*x = RotateKeys{}
-	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1412,7 @@ func (x *RotateKeys) String() string {
 func (*RotateKeys) ProtoMessage() {}
 
 func (x *RotateKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ptoy_v1_tx_proto_msgTypes[11]
+	mi := &file_ptoy_v1_tx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1425,7 @@ func (x *RotateKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeys.ProtoReflect.Descriptor instead.
 func (*RotateKeys) Descriptor() ([]byte, []int) {
-	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{11}
+	return file_ptoy_v1_tx_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RotateKeys) GetKem() *KemKey {
@@ -1356,7 +1457,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\",\n" +
 	"\x06KemKey\x12\x10\n" +
 	"\x03alg\x18\x01 \x01(\rR\x03alg\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xb7\v\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xbc\f\n" +
 	"\x04Body\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12E\n" +
 	"\x10register_patient\x18\n" +
@@ -1369,7 +1470,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\bset_role\x18\x0f \x01(\v2\x10.ptoy.v1.SetRoleH\x00R\asetRole\x126\n" +
 	"\vrotate_keys\x18\x10 \x01(\v2\x13.ptoy.v1.RotateKeysH\x00R\n" +
 	"rotateKeys\x12B\n" +
-	"\x0fpropose_removal\x18\x11 \x01(\v2\x17.ptoy.v1.ProposeRemovalH\x00R\x0eproposeRemoval\x12&\n" +
+	"\x0fpropose_removal\x18\x11 \x01(\v2\x17.ptoy.v1.ProposeRemovalH\x00R\x0eproposeRemoval\x12E\n" +
+	"\x10set_jurisdiction\x18\x12 \x01(\v2\x18.ptoy.v1.SetJurisdictionH\x00R\x0fsetJurisdiction\x12&\n" +
 	"\x05grant\x18\x14 \x01(\v2\x0e.ptoy.v1.GrantH\x00R\x05grant\x12)\n" +
 	"\x06revoke\x18\x15 \x01(\v2\x0f.ptoy.v1.RevokeH\x00R\x06revoke\x12/\n" +
 	"\bdelegate\x18\x16 \x01(\v2\x11.ptoy.v1.DelegateH\x00R\bdelegate\x125\n" +
@@ -1381,7 +1483,8 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x12break_glass_policy\x18\x19 \x01(\v2\x1c.ptoy.v1.SetBreakGlassPolicyH\x00R\x10breakGlassPolicy\x129\n" +
 	"\fanchor_audit\x18\x1a \x01(\v2\x14.ptoy.v1.AnchorAuditH\x00R\vanchorAudit\x129\n" +
 	"\fpublish_keys\x18\x1b \x01(\v2\x14.ptoy.v1.PublishKeysH\x00R\vpublishKeys\x12L\n" +
-	"\x13dispute_break_glass\x18\x1c \x01(\v2\x1a.ptoy.v1.DisputeBreakGlassH\x00R\x11disputeBreakGlass\x12/\n" +
+	"\x13dispute_break_glass\x18\x1c \x01(\v2\x1a.ptoy.v1.DisputeBreakGlassH\x00R\x11disputeBreakGlass\x12<\n" +
+	"\rset_residency\x18\x1d \x01(\v2\x15.ptoy.v1.SetResidencyH\x00R\fsetResidency\x12/\n" +
 	"\btransfer\x18\x1e \x01(\v2\x11.ptoy.v1.TransferH\x00R\btransfer\x12-\n" +
 	"\bbuy_plan\x18\x1f \x01(\v2\x10.ptoy.v1.BuyPlanH\x00R\abuyPlan\x12)\n" +
 	"\x06faucet\x18  \x01(\v2\x0f.ptoy.v1.FaucetH\x00R\x06faucet\x12?\n" +
@@ -1395,7 +1498,7 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"\x0fRegisterPatient\x12!\n" +
 	"\x03kem\x18\x01 \x01(\v2\x0f.ptoy.v1.KemKeyR\x03kem\x12\x1c\n" +
 	"\tregistrar\x18\x02 \x01(\fR\tregistrar\x12\x1b\n" +
-	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xc2\x02\n" +
+	"\tphone_tag\x18\x03 \x01(\fR\bphoneTag\"\xe6\x02\n" +
 	"\n" +
 	"ProposeOrg\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
@@ -1408,7 +1511,13 @@ const file_ptoy_v1_tx_proto_rawDesc = "" +
 	"onBehalfOf\x12\x19\n" +
 	"\bnode_url\x18\a \x01(\tR\anodeUrl\x12(\n" +
 	"\x10node_signing_key\x18\b \x01(\fR\x0enodeSigningKey\x12*\n" +
-	"\bnode_kem\x18\t \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\"D\n" +
+	"\bnode_kem\x18\t \x01(\v2\x0f.ptoy.v1.KemKeyR\anodeKem\x12\"\n" +
+	"\fjurisdiction\x18\n" +
+	" \x01(\tR\fjurisdiction\"W\n" +
+	"\x0fSetJurisdiction\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\fR\n" +
+	"onBehalfOf\"D\n" +
 	"\x0eProposeRemoval\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\fR\x03org\x12 \n" +
 	"\fon_behalf_of\x18\x02 \x01(\fR\n" +
@@ -1470,7 +1579,7 @@ func file_ptoy_v1_tx_proto_rawDescGZIP() []byte {
 }
 
 var file_ptoy_v1_tx_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ptoy_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ptoy_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ptoy_v1_tx_proto_goTypes = []any{
 	(OrgKind)(0),                // 0: ptoy.v1.OrgKind
 	(Role)(0),                   // 1: ptoy.v1.Role
@@ -1480,70 +1589,74 @@ var file_ptoy_v1_tx_proto_goTypes = []any{
 	(*Body)(nil),                // 5: ptoy.v1.Body
 	(*RegisterPatient)(nil),     // 6: ptoy.v1.RegisterPatient
 	(*ProposeOrg)(nil),          // 7: ptoy.v1.ProposeOrg
-	(*ProposeRemoval)(nil),      // 8: ptoy.v1.ProposeRemoval
-	(*Vote)(nil),                // 9: ptoy.v1.Vote
-	(*AddEmployee)(nil),         // 10: ptoy.v1.AddEmployee
-	(*RemoveEmployee)(nil),      // 11: ptoy.v1.RemoveEmployee
-	(*SetRole)(nil),             // 12: ptoy.v1.SetRole
-	(*RotateKeys)(nil),          // 13: ptoy.v1.RotateKeys
-	(*Grant)(nil),               // 14: ptoy.v1.Grant
-	(*Revoke)(nil),              // 15: ptoy.v1.Revoke
-	(*Delegate)(nil),            // 16: ptoy.v1.Delegate
-	(*Undelegate)(nil),          // 17: ptoy.v1.Undelegate
-	(*BreakGlass)(nil),          // 18: ptoy.v1.BreakGlass
-	(*SetBreakGlassPolicy)(nil), // 19: ptoy.v1.SetBreakGlassPolicy
-	(*AnchorAudit)(nil),         // 20: ptoy.v1.AnchorAudit
-	(*PublishKeys)(nil),         // 21: ptoy.v1.PublishKeys
-	(*DisputeBreakGlass)(nil),   // 22: ptoy.v1.DisputeBreakGlass
-	(*Transfer)(nil),            // 23: ptoy.v1.Transfer
-	(*BuyPlan)(nil),             // 24: ptoy.v1.BuyPlan
-	(*Faucet)(nil),              // 25: ptoy.v1.Faucet
-	(*ProposeParams)(nil),       // 26: ptoy.v1.ProposeParams
-	(*ProposeSpend)(nil),        // 27: ptoy.v1.ProposeSpend
-	(*PutRecords)(nil),          // 28: ptoy.v1.PutRecords
-	(*EraseRecord)(nil),         // 29: ptoy.v1.EraseRecord
-	(*ReleaseShare)(nil),        // 30: ptoy.v1.ReleaseShare
+	(*SetJurisdiction)(nil),     // 8: ptoy.v1.SetJurisdiction
+	(*ProposeRemoval)(nil),      // 9: ptoy.v1.ProposeRemoval
+	(*Vote)(nil),                // 10: ptoy.v1.Vote
+	(*AddEmployee)(nil),         // 11: ptoy.v1.AddEmployee
+	(*RemoveEmployee)(nil),      // 12: ptoy.v1.RemoveEmployee
+	(*SetRole)(nil),             // 13: ptoy.v1.SetRole
+	(*RotateKeys)(nil),          // 14: ptoy.v1.RotateKeys
+	(*Grant)(nil),               // 15: ptoy.v1.Grant
+	(*Revoke)(nil),              // 16: ptoy.v1.Revoke
+	(*Delegate)(nil),            // 17: ptoy.v1.Delegate
+	(*Undelegate)(nil),          // 18: ptoy.v1.Undelegate
+	(*BreakGlass)(nil),          // 19: ptoy.v1.BreakGlass
+	(*SetBreakGlassPolicy)(nil), // 20: ptoy.v1.SetBreakGlassPolicy
+	(*AnchorAudit)(nil),         // 21: ptoy.v1.AnchorAudit
+	(*PublishKeys)(nil),         // 22: ptoy.v1.PublishKeys
+	(*DisputeBreakGlass)(nil),   // 23: ptoy.v1.DisputeBreakGlass
+	(*SetResidency)(nil),        // 24: ptoy.v1.SetResidency
+	(*Transfer)(nil),            // 25: ptoy.v1.Transfer
+	(*BuyPlan)(nil),             // 26: ptoy.v1.BuyPlan
+	(*Faucet)(nil),              // 27: ptoy.v1.Faucet
+	(*ProposeParams)(nil),       // 28: ptoy.v1.ProposeParams
+	(*ProposeSpend)(nil),        // 29: ptoy.v1.ProposeSpend
+	(*PutRecords)(nil),          // 30: ptoy.v1.PutRecords
+	(*EraseRecord)(nil),         // 31: ptoy.v1.EraseRecord
+	(*ReleaseShare)(nil),        // 32: ptoy.v1.ReleaseShare
 }
 var file_ptoy_v1_tx_proto_depIdxs = []int32{
 	3,  // 0: ptoy.v1.Envelope.cosignatures:type_name -> ptoy.v1.Cosignature
 	6,  // 1: ptoy.v1.Body.register_patient:type_name -> ptoy.v1.RegisterPatient
 	7,  // 2: ptoy.v1.Body.propose_org:type_name -> ptoy.v1.ProposeOrg
-	9,  // 3: ptoy.v1.Body.vote:type_name -> ptoy.v1.Vote
-	10, // 4: ptoy.v1.Body.add_employee:type_name -> ptoy.v1.AddEmployee
-	11, // 5: ptoy.v1.Body.remove_employee:type_name -> ptoy.v1.RemoveEmployee
-	12, // 6: ptoy.v1.Body.set_role:type_name -> ptoy.v1.SetRole
-	13, // 7: ptoy.v1.Body.rotate_keys:type_name -> ptoy.v1.RotateKeys
-	8,  // 8: ptoy.v1.Body.propose_removal:type_name -> ptoy.v1.ProposeRemoval
-	14, // 9: ptoy.v1.Body.grant:type_name -> ptoy.v1.Grant
-	15, // 10: ptoy.v1.Body.revoke:type_name -> ptoy.v1.Revoke
-	16, // 11: ptoy.v1.Body.delegate:type_name -> ptoy.v1.Delegate
-	17, // 12: ptoy.v1.Body.undelegate:type_name -> ptoy.v1.Undelegate
-	18, // 13: ptoy.v1.Body.break_glass:type_name -> ptoy.v1.BreakGlass
-	19, // 14: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
-	20, // 15: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
-	21, // 16: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
-	22, // 17: ptoy.v1.Body.dispute_break_glass:type_name -> ptoy.v1.DisputeBreakGlass
-	23, // 18: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
-	24, // 19: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
-	25, // 20: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
-	26, // 21: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
-	27, // 22: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
-	28, // 23: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
-	29, // 24: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
-	30, // 25: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
-	4,  // 26: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
-	0,  // 27: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
-	4,  // 28: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
-	4,  // 29: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
-	4,  // 30: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
-	1,  // 31: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
-	1,  // 32: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
-	4,  // 33: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	10, // 3: ptoy.v1.Body.vote:type_name -> ptoy.v1.Vote
+	11, // 4: ptoy.v1.Body.add_employee:type_name -> ptoy.v1.AddEmployee
+	12, // 5: ptoy.v1.Body.remove_employee:type_name -> ptoy.v1.RemoveEmployee
+	13, // 6: ptoy.v1.Body.set_role:type_name -> ptoy.v1.SetRole
+	14, // 7: ptoy.v1.Body.rotate_keys:type_name -> ptoy.v1.RotateKeys
+	9,  // 8: ptoy.v1.Body.propose_removal:type_name -> ptoy.v1.ProposeRemoval
+	8,  // 9: ptoy.v1.Body.set_jurisdiction:type_name -> ptoy.v1.SetJurisdiction
+	15, // 10: ptoy.v1.Body.grant:type_name -> ptoy.v1.Grant
+	16, // 11: ptoy.v1.Body.revoke:type_name -> ptoy.v1.Revoke
+	17, // 12: ptoy.v1.Body.delegate:type_name -> ptoy.v1.Delegate
+	18, // 13: ptoy.v1.Body.undelegate:type_name -> ptoy.v1.Undelegate
+	19, // 14: ptoy.v1.Body.break_glass:type_name -> ptoy.v1.BreakGlass
+	20, // 15: ptoy.v1.Body.break_glass_policy:type_name -> ptoy.v1.SetBreakGlassPolicy
+	21, // 16: ptoy.v1.Body.anchor_audit:type_name -> ptoy.v1.AnchorAudit
+	22, // 17: ptoy.v1.Body.publish_keys:type_name -> ptoy.v1.PublishKeys
+	23, // 18: ptoy.v1.Body.dispute_break_glass:type_name -> ptoy.v1.DisputeBreakGlass
+	24, // 19: ptoy.v1.Body.set_residency:type_name -> ptoy.v1.SetResidency
+	25, // 20: ptoy.v1.Body.transfer:type_name -> ptoy.v1.Transfer
+	26, // 21: ptoy.v1.Body.buy_plan:type_name -> ptoy.v1.BuyPlan
+	27, // 22: ptoy.v1.Body.faucet:type_name -> ptoy.v1.Faucet
+	28, // 23: ptoy.v1.Body.propose_params:type_name -> ptoy.v1.ProposeParams
+	29, // 24: ptoy.v1.Body.propose_spend:type_name -> ptoy.v1.ProposeSpend
+	30, // 25: ptoy.v1.Body.put_records:type_name -> ptoy.v1.PutRecords
+	31, // 26: ptoy.v1.Body.erase_record:type_name -> ptoy.v1.EraseRecord
+	32, // 27: ptoy.v1.Body.release_share:type_name -> ptoy.v1.ReleaseShare
+	4,  // 28: ptoy.v1.RegisterPatient.kem:type_name -> ptoy.v1.KemKey
+	0,  // 29: ptoy.v1.ProposeOrg.kind:type_name -> ptoy.v1.OrgKind
+	4,  // 30: ptoy.v1.ProposeOrg.kem:type_name -> ptoy.v1.KemKey
+	4,  // 31: ptoy.v1.ProposeOrg.node_kem:type_name -> ptoy.v1.KemKey
+	4,  // 32: ptoy.v1.AddEmployee.kem:type_name -> ptoy.v1.KemKey
+	1,  // 33: ptoy.v1.AddEmployee.role:type_name -> ptoy.v1.Role
+	1,  // 34: ptoy.v1.SetRole.role:type_name -> ptoy.v1.Role
+	4,  // 35: ptoy.v1.RotateKeys.kem:type_name -> ptoy.v1.KemKey
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_tx_proto_init() }
@@ -1563,6 +1676,7 @@ func file_ptoy_v1_tx_proto_init() {
 		(*Body_SetRole)(nil),
 		(*Body_RotateKeys)(nil),
 		(*Body_ProposeRemoval)(nil),
+		(*Body_SetJurisdiction)(nil),
 		(*Body_Grant)(nil),
 		(*Body_Revoke)(nil),
 		(*Body_Delegate)(nil),
@@ -1572,6 +1686,7 @@ func file_ptoy_v1_tx_proto_init() {
 		(*Body_AnchorAudit)(nil),
 		(*Body_PublishKeys)(nil),
 		(*Body_DisputeBreakGlass)(nil),
+		(*Body_SetResidency)(nil),
 		(*Body_Transfer)(nil),
 		(*Body_BuyPlan)(nil),
 		(*Body_Faucet)(nil),
@@ -1587,7 +1702,7 @@ func file_ptoy_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ptoy_v1_tx_proto_rawDesc), len(file_ptoy_v1_tx_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,7 +24,8 @@
 //	GET  /console/                      the patient list, or the page the role starts at
 //	GET  /console/signin, POST
 //	POST /console/signout
-//	GET  /console/patients              patients who granted the organisation access (?q= search)
+//	GET  /console/patients              patients who granted the organisation access
+//	POST /console/patients              search them by name or id (a POST: no name in a URL)
 //	GET  /console/patients/{id}         a patient's chart by category (?category=)
 //	GET  /console/patients/{id}/note, POST  add an encounter note
 //	GET  /console/patients/{id}/prescription, POST  add a prescription (physicians)
@@ -137,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("POST /console/signin", s.signIn)
 	m.HandleFunc("POST /console/signout", s.signOut)
 	m.HandleFunc("GET /console/patients", s.patients)
+	m.HandleFunc("POST /console/patients", s.searchPatients)
 	m.HandleFunc("GET /console/patients/{id}", s.chart)
 	m.HandleFunc("GET /console/patients/{id}/note", s.notePage)
 	m.HandleFunc("POST /console/patients/{id}/note", s.addNote)

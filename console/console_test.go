@@ -227,6 +227,15 @@ func TestConsoleForms(t *testing.T) {
 		t.Fatalf("the note is not in the chart once:\n%s", chart)
 	}
 
+	// The patient search is a POST (no name in a URL), with the token.
+	if resp, _ := c.post("/console/patients", url.Values{"q": {"alice"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a search without the CSRF token: %d", resp.StatusCode)
+	}
+	if resp, body := c.post("/console/patients", url.Values{"csrf": {c.csrf()}, "q": {"alice"}}); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, "Alice Example") || strings.Contains(body, "Bob Example") {
+		t.Errorf("searching for alice: %d\n%s", resp.StatusCode, body)
+	}
+
 	// A prescription is for physicians: Lee may not open its form; Dr
 	// Osei's bad input is told next to each field and saves nothing, then
 	// a good one is in the chart with its dosage. A lab result: Lee's

@@ -148,14 +148,24 @@ func (s *Server) patients(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.allowed(w, r, m, consent.RoleCategories(m.Role) != 0, "read patients' records") {
 		return
 	}
+	s.patientList(w, r, tok, m, "")
+}
+
+// searchPatients answers the search form. It is a POST so that a name
+// searched for never appears in a URL (browser history, proxies' logs).
+func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
+	tok, m, ok := s.form(w, r)
+	if !ok || !s.allowed(w, r, m, consent.RoleCategories(m.Role) != 0, "read patients' records") {
+		return
+	}
+	s.patientList(w, r, tok, m, value(r, "q", 100))
+}
+
+func (s *Server) patientList(w http.ResponseWriter, r *http.Request, tok string, m Member, q string) {
 	ps, err := s.cfg.Org.Patients(r.Context(), tok)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if utf8.RuneCountInString(q) > 100 {
-		q = string([]rune(q)[:100])
 	}
 	var rows []patientRow
 	for _, p := range ps {

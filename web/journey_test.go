@@ -30,7 +30,9 @@ import (
 // General Hospital her conditions, lab results and notes (a form with a
 // missing category is told next to the field first), adds a home
 // blood-pressure reading and sees it on her timeline, sees Dr Osei's read
-// of it in her access log with its proof checked, revokes the hospital,
+// of it in her access log with its proof checked, and nurse Lee sees her
+// note in the console's chart, revokes the hospital (and Lee's chart of
+// her is empty),
 // sends PTOY to Bob (a bad amount first), changes her phone with the
 // code from the outbox (a wrong code first), and changes her passphrase,
 // which the next sign-in needs. Dr Novak breaks the glass for her and
@@ -168,6 +170,22 @@ func TestPatientJourney(t *testing.T) {
 		t.Fatalf("Dr Osei's search of Alice's vital signs: %d", status)
 	}
 
+	// Nurse Lee opens Alice's chart in General Hospital's console, in the
+	// same browser (the console's cookies are its own): she sees the note.
+	lee := key("nurse-lee")
+	leeChart := func() string {
+		t.Helper()
+		visit("/console/patients/" + alice.ID().String())
+		return text(t, bctx, "main")
+	}
+	visit("/console/signin")
+	run(chromedp.SendKeys(chromedp.ID("account"), lee.ID().String()), chromedp.SendKeys(chromedp.ID("passphrase"), devnet.Passphrase))
+	click(t, bctx, `form[action="/console/signin"] button[type=submit]`)
+	if !wait.For(30*time.Second, func() bool { return strings.Contains(leeChart(), "Dizzy after the new tablets") }) {
+		t.Fatalf("nurse Lee's chart of Alice after the grant:\n%s", text(t, bctx, "main"))
+	}
+	p.check("console-chart-granted")
+
 	// Who has seen: the read, with its proof checked against the ledger.
 	if !wait.For(60*time.Second, func() bool {
 		visit("/accesses")
@@ -273,6 +291,15 @@ func TestPatientJourney(t *testing.T) {
 		t.Errorf("a revoked grant still offers %d revoke buttons", n)
 	}
 	p.check("access-revoked")
+	// Nurse Lee no longer sees anything of Alice's.
+	if !wait.For(30*time.Second, func() bool {
+		m := leeChart()
+		return !strings.Contains(m, "Dizzy after the new tablets") && strings.Contains(m, "No record of this patient is open to you")
+	}) {
+		t.Fatalf("nurse Lee's chart of Alice after the revocation:\n%s", text(t, bctx, "main"))
+	}
+	p.check("console-chart-revoked")
+	visit("/access")
 
 	// Wallet: a bad amount is told next to it; then 2.5 PTOY to Bob.
 	before := balance(t, n, alice)

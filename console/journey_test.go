@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path/filepath"
+	"ptoy/internal/browsertest"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +44,7 @@ func TestConsoleJourneys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	bctx := browser(t, ctx)
-	p := &pages{t: t, ctx: bctx, axe: axeSource(t), dir: t.TempDir()}
-	t.Logf("screenshots in %s", p.dir)
+	p := browsertest.NewPages(t, bctx)
 
 	export, _ := exportDir(t, 5, 8, 1)
 	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, DemoRecords: true, DemoEHR: true, KeepKeystores: true,
@@ -106,12 +106,12 @@ func TestConsoleJourneys(t *testing.T) {
 	// A stranger is sent to sign in.
 	run(chromedp.Navigate(base + "/console/"))
 	at("/console/signin")
-	p.check("signin")
+	p.Check("signin")
 
 	// Nurse Lee: a wrong passphrase, then the patient list.
 	signIn(id("nurse-lee"), "not her passphrase")
 	has("#passphrase-error", "passphrase is wrong")
-	p.check("signin-wrong-passphrase")
+	p.Check("signin-wrong-passphrase")
 	signIn(id("nurse-lee"), devnet.Passphrase)
 	at("/console/patients")
 	cookies, err := chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{})
@@ -124,50 +124,50 @@ func TestConsoleJourneys(t *testing.T) {
 		}
 	}
 	has("main", "Signed in as Nurse Lee, nurse", "Alice Example", alice)
-	p.check("patients")
+	p.Check("patients")
 	run(chromedp.SendKeys(chromedp.ID("q"), "alice"))
 	click(t, bctx, `form.search button[type=submit]`)
 	if got := has("main", "Alice Example"); strings.Contains(got, "Bob Example") {
 		t.Errorf("searching for alice lists Bob:\n%s", got)
 	}
-	p.check("patients-search")
+	p.Check("patients-search")
 
 	// Alice's chart, by category.
 	click(t, bctx, `a[href="/console/patients/`+alice+`"]`)
 	has("main", "Alice Example", "Conditions", "Lab results", "Medications")
-	p.check("chart")
+	p.Check("chart")
 	click(t, bctx, `nav.tabs a[href$="category=lab-results"]`)
 	if got := has("main", "Lab results"); strings.Contains(got, "\nConditions\n") {
 		t.Errorf("the lab results tab shows conditions")
 	}
-	p.check("chart-labs")
+	p.Check("chart-labs")
 
 	// An encounter note: refused empty, then added, then in the chart.
 	run(chromedp.Navigate(base + "/console/patients/" + alice + "/note"))
 	click(t, bctx, `form[action$="/note"] button[type=submit]`)
 	has("#title-error", "Give the note a title")
 	has("#text-error", "Write the note")
-	p.check("note-errors")
+	p.Check("note-errors")
 	run(chromedp.SendKeys(chromedp.ID("title"), "Follow-up visit"), chromedp.SendKeys(chromedp.ID("text"), "Ankle healing well; walking without pain."))
 	click(t, bctx, `form[action$="/note"] button[type=submit]`)
 	at("/console/patients/" + alice + "?category=notes&added=note")
 	has("main", "Your note is added", "Follow-up visit", "Ankle healing well")
-	p.check("chart-note-added")
+	p.Check("chart-note-added")
 
 	// A lab result: refused without a test or result, then added.
 	run(chromedp.Navigate(base + "/console/patients/" + alice + "/lab"))
 	click(t, bctx, `form[action$="/lab"] button[type=submit]`)
 	has("#test-error", "Choose the test")
 	has("#value-error", "Enter the result")
-	p.check("lab-errors")
+	p.Check("lab-errors")
 	run(chromedp.SetValue(chromedp.ID("test"), "4548-4"), chromedp.SendKeys(chromedp.ID("value"), "6.4"),
 		chromedp.SendKeys(chromedp.ID("low"), "4"), chromedp.SendKeys(chromedp.ID("high"), "5.6"))
 	click(t, bctx, `form[action$="/lab"] button[type=submit]`)
 	at("/console/patients/" + alice + "?category=lab-results&added=lab-result")
 	has("main", "The lab result is added", "6.4 %")
-	p.check("chart-lab-added")
+	p.Check("chart-lab-added")
 	signOut()
-	p.check("signed-out")
+	p.Check("signed-out")
 
 	// Dr Osei prescribes: refused without the medication, then added.
 	signIn(id("dr-osei"), devnet.Passphrase)
@@ -175,13 +175,13 @@ func TestConsoleJourneys(t *testing.T) {
 	click(t, bctx, `form[action$="/prescription"] button[type=submit]`)
 	has("#medication-error", "Name the medication")
 	has("#dosage-error", "Say how to take it")
-	p.check("prescription-errors")
+	p.Check("prescription-errors")
 	run(chromedp.SendKeys(chromedp.ID("medication"), "Metformin 500 mg tablet"), chromedp.SendKeys(chromedp.ID("rxnorm"), "860975"),
 		chromedp.SendKeys(chromedp.ID("dosage"), "1 tablet twice a day with meals"))
 	click(t, bctx, `form[action$="/prescription"] button[type=submit]`)
 	at("/console/patients/" + alice + "?category=medications&added=prescription")
 	has("main", "Your prescription is added", "Metformin 500 mg tablet", "1 tablet twice a day with meals")
-	p.check("chart-prescription-added")
+	p.Check("chart-prescription-added")
 	signOut()
 
 	// Billing clerk Park: the chart without the note or clinical records.
@@ -197,33 +197,33 @@ func TestConsoleJourneys(t *testing.T) {
 	if strings.Contains(text(t, bctx, "main"), "Add an encounter note") {
 		t.Error("Park is offered to add a note")
 	}
-	p.check("chart-billing")
+	p.Check("chart-billing")
 	run(chromedp.Navigate(base + "/console/employees"))
 	has("main", "Your role (billing) does not let you manage the staff")
-	p.check("forbidden")
+	p.Check("forbidden")
 	signOut()
 
 	// The admin: the EHR holdings, then a new emergency physician.
 	signIn(id("gh-admin"), devnet.Passphrase)
 	at("/console/employees")
 	has("main", "Nurse Lee", "Park", "Ruiz")
-	p.check("employees")
+	p.Check("employees")
 	click(t, bctx, `form[action="/console/employees/remove"]:has(input[value="`+id("park")+`"]) button`)
 	has("main", "Remove Park?")
-	p.check("employees-remove-confirm")
+	p.Check("employees-remove-confirm")
 	click(t, bctx, `main a[href="/console/employees"]`)
 	has("main", "Park")
 	// An EHR sync of the export the configuration lists: started, then
 	// finished, the broken resources listed with their reasons.
 	run(chromedp.Navigate(base + "/console/sync"))
 	has("main", "epic-export", "never run")
-	p.check("sync")
+	p.Check("sync")
 	click(t, bctx, `form[action="/console/sync/start"] button`)
 	if !wait.For(2*time.Minute, func() bool { return strings.Contains(text(t, bctx, "#progress .tag"), "finished") }) {
 		t.Fatalf("the sync did not show finished:\n%s", text(t, bctx, "main"))
 	}
 	has("main", "What failed, and why", "Observation/bad-1")
-	p.check("sync-finished")
+	p.Check("sync-finished")
 	// Alice asks the record locator with her current address alone: the
 	// match waits in the hospital's review queue, and the admin approves it.
 	aliceKey, err := n.Key("alice")
@@ -236,11 +236,11 @@ func TestConsoleJourneys(t *testing.T) {
 	held := n.Nodes[0].Holdings().Summary()
 	run(chromedp.Navigate(base + "/console/matching"))
 	has("main", "What General Hospital holds", fmt.Sprintf("Records\n%d", held.Records), "Matches to review", "Alice Example", alice)
-	p.check("matching")
+	p.Check("matching")
 	click(t, bctx, `form[action="/console/matching/approve"] button[type=submit]`)
 	at("/console/matching?done=approved")
 	has("main", "The match is approved", "No match waits for review")
-	p.check("matching-approved")
+	p.Check("matching-approved")
 	kd := keys.Dir{Path: t.TempDir(), KDF: keys.TestKDF}
 	amara, _, err := kd.Create("dr-amara", keys.KEMHybrid, []byte("amara's own passphrase"), time.Now())
 	if err != nil {
@@ -252,13 +252,13 @@ func TestConsoleJourneys(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("passphrase"), "a wrong passphrase"))
 	click(t, bctx, `form[action="/console/employees/add"] button[type=submit]`)
 	has("#passphrase-error", "does not open the keystore")
-	p.check("employees-wrong-passphrase")
+	p.Check("employees-wrong-passphrase")
 	run(chromedp.SetUploadFiles(chromedp.ID("keystore"), []string{filepath.Join(kd.Path, "dr-amara.key")}),
 		chromedp.SendKeys(chromedp.ID("passphrase"), "amara's own passphrase"))
 	click(t, bctx, `form[action="/console/employees/add"] button[type=submit]`)
 	at("/console/employees?done=added")
 	has("main", "The employee is added", "Dr Amara", amara.ID().String())
-	p.check("employees-added")
+	p.Check("employees-added")
 	signOut()
 
 	// Dr Amara signs in and breaks the glass for Bob.
@@ -268,14 +268,14 @@ func TestConsoleJourneys(t *testing.T) {
 	run(chromedp.Navigate(base+"/console/break-glass"), chromedp.SendKeys(chromedp.ID("patient"), bob))
 	click(t, bctx, `form[action="/console/break-glass"] button[type=submit]`)
 	has("#reason-error", "mandatory")
-	p.check("break-glass-no-reason")
+	p.Check("break-glass-no-reason")
 	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies and medications."))
 	click(t, bctx, `form[action="/console/break-glass"] button[type=submit]`)
 	has("main", "Emergency access is open", "Bob Example", "Reason SHA-256")
-	p.check("break-glass-open")
+	p.Check("break-glass-open")
 	click(t, bctx, `a[href$="?emergency=1"]`)
 	has("main", "Break-glass access", "Bob Example")
-	p.check("emergency-chart")
+	p.Check("emergency-chart")
 	signOut()
 
 	// Bob, in the patient app, disputes it.
@@ -305,14 +305,14 @@ func TestConsoleJourneys(t *testing.T) {
 	if got := has("ul.cards > li:nth-child(2)", "Break-glass #2", "Alice Example"); strings.Contains(got, "disputed") {
 		t.Errorf("Alice's break-glass is marked disputed:\n%s", got)
 	}
-	p.check("break-glass-queue")
+	p.Check("break-glass-queue")
 	run(chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies."))
 	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
 	has("main", "reason of no break-glass")
 	run(chromedp.Navigate(base+"/console/break-glass/queue"), chromedp.SendKeys(chromedp.ID("reason"), "Unconscious on arrival; need allergies and medications."))
 	click(t, bctx, `form[action="/console/break-glass/queue"] button[type=submit]`)
 	has("main", "This text is the reason of break-glass #1", "reason checked")
-	p.check("break-glass-reason-checked")
+	p.Check("break-glass-reason-checked")
 	signOut()
 }
 

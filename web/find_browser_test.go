@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"ptoy/internal/browsertest"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +32,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	bctx := browser(t, ctx)
-	p := &pages{t: t, ctx: bctx, axe: axeSource(t), dir: t.TempDir()}
-	t.Logf("screenshots in %s", p.dir)
+	p := browsertest.NewPages(t, bctx)
 
 	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, NoPatients: true, DemoEHR: true})
 	if err != nil {
@@ -82,15 +82,15 @@ func TestSignupAndFindRecords(t *testing.T) {
 	// Sign up: from the sign-in page.
 	run(chromedp.Navigate(base + "/"))
 	click(t, bctx, `a[href="/signup"]`)
-	p.check("signup")
+	p.Check("signup")
 	click(t, bctx, `form[action="/signup"] button[type=submit]`)
 	has("#name-error", "Enter your full name")
-	p.check("signup-errors")
+	p.Check("signup-errors")
 	const phone = "+1 555 010 0001"
 	run(chromedp.SendKeys(chromedp.ID("name"), "Alice Example"), chromedp.SendKeys(chromedp.ID("phone"), phone))
 	click(t, bctx, `form[action="/signup"] button[type=submit]`)
 	has("main", "We sent a 6-digit code to")
-	p.check("signup-code")
+	p.Check("signup-code")
 	code, err := n.OutboxCode(phone)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("again"), "harbour lights at dawn"))
 	click(t, bctx, `form[action="/signup/complete"] button[type=submit]`)
 	has("#again-error", "not the same")
-	p.check("signup-code-errors")
+	p.Check("signup-code-errors")
 	// A wrong code is told next to it, and the same form then goes on
 	// with the right one.
 	clearCode := func() {
@@ -140,14 +140,14 @@ func TestSignupAndFindRecords(t *testing.T) {
 		t.Fatalf("the new patient's category keys: %v", err)
 	}
 	has("nav", "Find my records")
-	p.check("find-welcome")
+	p.Check("find-welcome")
 
 	// A search with a field missing is told next to it.
 	run(chromedp.SendKeys(chromedp.ID("given"), "Alice"))
 	click(t, bctx, `form[action="/find"] button[type=submit]`)
 	has("#family-error", "family name")
 	has("#birth-error", "date of birth")
-	p.check("find-errors")
+	p.Check("find-errors")
 
 	// Bob's details: nothing found.
 	fill(devnet.BobDemographics, nil)
@@ -155,7 +155,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 	if c := count(".proposal"); c != 0 {
 		t.Fatalf("Bob's details found %d proposals", c)
 	}
-	p.check("find-nothing")
+	p.Check("find-nothing")
 
 	// Hers, with the address she had before: General Hospital's records.
 	fill(devnet.AliceDemographics, &devnet.AliceBefore)
@@ -174,7 +174,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.ID("given"))); v != "Alice" {
 		t.Errorf("the form lost what was typed: %q", v)
 	}
-	p.check("find-proposal")
+	p.Check("find-proposal")
 
 	click(t, bctx, `form[action="/find/confirm"] button[type=submit]`)
 	has("#results", fmt.Sprintf("General Hospital linked %d records to you", alicia))
@@ -182,7 +182,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 	if c := count(`form[action="/find/confirm"]`); c != 0 {
 		t.Errorf("a confirmed proposal still offers Confirm")
 	}
-	p.check("find-confirmed")
+	p.Check("find-confirmed")
 
 	// The records are in her timeline.
 	click(t, bctx, `nav a[href="/timeline"]`)
@@ -200,7 +200,7 @@ func TestSignupAndFindRecords(t *testing.T) {
 	if c := count(`form[action="/find/confirm"]`); c != 0 {
 		t.Errorf("asking again offers Confirm again")
 	}
-	p.check("find-again")
+	p.Check("find-again")
 
 	// The keystore the node kept opens with her passphrase: she logs out
 	// and signs in with her account id.

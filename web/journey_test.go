@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"ptoy/internal/browsertest"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +45,7 @@ func TestPatientJourney(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bctx := browser(t, ctx)
-	p := &pages{t: t, ctx: bctx, axe: axeSource(t), dir: t.TempDir()}
-	t.Logf("screenshots in %s", p.dir)
+	p := browsertest.NewPages(t, bctx)
 
 	n, err := devnet.Start(ctx, devnet.Options{Home: t.TempDir(), KDF: keys.TestKDF, KeepKeystores: true})
 	if err != nil {
@@ -91,7 +91,7 @@ func TestPatientJourney(t *testing.T) {
 	// Who can see: no one yet.
 	click(t, bctx, `nav a[href="/access"]`)
 	has("main", "You have given no one access")
-	p.check("access-none")
+	p.Check("access-none")
 
 	// A grant without a category is told next to the categories.
 	ghOption, err := chromedp.Run(bctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#org option")].find(o => o.textContent.startsWith("General Hospital")).value`))
@@ -107,7 +107,7 @@ func TestPatientJourney(t *testing.T) {
 	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.ID("org"))); v != ghOption {
 		t.Errorf("the organisation was not kept in the form: %q", v)
 	}
-	p.check("access-form-error")
+	p.Check("access-form-error")
 	if gs, _ := n.Nodes[0].Ledger().GrantsOf(alice.ID()); len(gs) != 0 {
 		t.Fatalf("a refused form left %d grants", len(gs))
 	}
@@ -129,22 +129,22 @@ func TestPatientJourney(t *testing.T) {
 	if !strings.Contains(whyNot, "Mental health") || !strings.Contains(whyNot, "Medications") {
 		t.Errorf("the categories the hospital cannot see, and why: %s", whyNot)
 	}
-	p.check("access-granted")
+	p.Check("access-granted")
 
 	// A home blood-pressure reading: a bad value first.
 	click(t, bctx, `nav a[href="/records/new"]`)
-	p.check("add-record")
+	p.Check("add-record")
 	run(chromedp.SendKeys(chromedp.ID("systolic"), "128"), chromedp.SendKeys(chromedp.ID("diastolic"), "140"))
 	click(t, bctx, `form[action="/records/new"] button[type=submit]`)
 	has("#diastolic-error", "below the systolic")
-	p.check("add-record-error")
+	p.Check("add-record-error")
 	run(chromedp.Clear(chromedp.ID("diastolic")), chromedp.SendKeys(chromedp.ID("diastolic"), "82"))
 	click(t, bctx, `form[action="/records/new"] button[type=submit]`)
 	if loc := location(t, bctx); !strings.HasPrefix(loc, base+"/records/Observation/") {
 		t.Fatalf("after adding a reading: %s\n%s", loc, text(t, bctx, "main"))
 	}
 	has("main", "128/82 mmHg")
-	p.check("record-added")
+	p.Check("record-added")
 	// A note: its text on its page.
 	click(t, bctx, `nav a[href="/records/new"]`)
 	click(t, bctx, `a[href="/records/new?kind=note"]`)
@@ -154,12 +154,12 @@ func TestPatientJourney(t *testing.T) {
 		t.Fatalf("after adding a note: %s\n%s", loc, text(t, bctx, "main"))
 	}
 	has(".text", "both times in the morning")
-	p.check("note-added")
+	p.Check("note-added")
 	click(t, bctx, `nav a[href="/timeline"]`)
 	has("main", "Dizzy after the new tablets")
 	has("main", "Vital signs")
 	has("main", "128/82 mmHg")
-	p.check("timeline-with-reading")
+	p.Check("timeline-with-reading")
 
 	// Dr Osei reads it through General Hospital's FHIR API.
 	var status int
@@ -184,7 +184,7 @@ func TestPatientJourney(t *testing.T) {
 	if !wait.For(30*time.Second, func() bool { return strings.Contains(leeChart(), "Dizzy after the new tablets") }) {
 		t.Fatalf("nurse Lee's chart of Alice after the grant:\n%s", text(t, bctx, "main"))
 	}
-	p.check("console-chart-granted")
+	p.Check("console-chart-granted")
 
 	// Who has seen: the read, with its proof checked against the ledger.
 	if !wait.For(60*time.Second, func() bool {
@@ -198,7 +198,7 @@ func TestPatientJourney(t *testing.T) {
 	has("main", "General Hospital")
 	has("main", "Searched your records")
 	has("main", "None is left out")
-	p.check("accesses")
+	p.Check("accesses")
 
 	// Dr Novak of Riverside Clinic breaks the glass for Alice; she
 	// disputes it (without a reason first), and the ledger keeps the time
@@ -213,10 +213,10 @@ func TestPatientJourney(t *testing.T) {
 	has("main", "Riverside Clinic")
 	has("main", "Not disputed")
 	click(t, bctx, `a[href^="/accesses/dispute/"]`)
-	p.check("dispute")
+	p.Check("dispute")
 	click(t, bctx, `form[action^="/accesses/dispute/"] button[type=submit]`)
 	has("#reason-error", "Say why you dispute this access")
-	p.check("dispute-error")
+	p.Check("dispute-error")
 	const why = "I was awake and able to answer; no one asked me."
 	run(chromedp.SendKeys(chromedp.ID("reason"), why))
 	click(t, bctx, `form[action^="/accesses/dispute/"] button[type=submit]`)
@@ -228,7 +228,7 @@ func TestPatientJourney(t *testing.T) {
 	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/accesses/dispute/"]').length`)); n != 0 {
 		t.Errorf("a disputed break-glass still offers %d dispute links", n)
 	}
-	p.check("accesses-disputed")
+	p.Check("accesses-disputed")
 	evs, err := n.Nodes[0].Ledger().BreakGlassOf(alice.ID())
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("Alice's break-glass on the ledger: %v %v", evs, err)
@@ -240,11 +240,11 @@ func TestPatientJourney(t *testing.T) {
 	// Emergency access settings: limited, without a category first.
 	visit("/emergency")
 	has("main", "Now: On")
-	p.check("emergency")
+	p.Check("emergency")
 	run(chromedp.Click(chromedp.ID("mode-limited")))
 	click(t, bctx, `form[action="/emergency"] button[type=submit]`)
 	has("#category-error", "Choose at least one category")
-	p.check("emergency-error")
+	p.Check("emergency-error")
 	run(chromedp.Click(chromedp.ID("cat-5"))) // allergies
 	click(t, bctx, `form[action="/emergency"] button[type=submit]`)
 	if loc := location(t, bctx); loc != base+"/emergency?done=saved" {
@@ -259,18 +259,18 @@ func TestPatientJourney(t *testing.T) {
 	// removed.
 	click(t, bctx, `nav a[href="/caregivers"]`)
 	has("main", "No one acts for you")
-	p.check("caregivers")
+	p.Check("caregivers")
 	run(chromedp.SendKeys(chromedp.ID("who"), "+1 555 010 0002"), chromedp.Click(chromedp.ID("cat-3")))
 	click(t, bctx, `form[action="/caregivers/add"] button[type=submit]:not([name])`)
 	has(".confirm", "Add Bob Example")
-	p.check("caregivers-confirm")
+	p.Check("caregivers-confirm")
 	click(t, bctx, `form[action="/caregivers/add"] button[name=confirm]`)
 	if loc := location(t, bctx); loc != base+"/caregivers?done=added" {
 		t.Fatalf("after adding a caregiver: %s\n%s", loc, text(t, bctx, "main"))
 	}
 	has(".cards", "Bob Example")
 	has(".cards", "Conditions")
-	p.check("caregivers-added")
+	p.Check("caregivers-added")
 	if ds, err := n.Nodes[0].Ledger().Delegations(alice.ID()); err != nil || len(ds) != 1 || ptoy.ID(ds[0].Delegation.Delegate) != bob.ID() {
 		t.Errorf("Alice's delegations on the ledger: %v %v", ds, err)
 	}
@@ -290,7 +290,7 @@ func TestPatientJourney(t *testing.T) {
 	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("form[action='/access/revoke']").length`)); n != 0 {
 		t.Errorf("a revoked grant still offers %d revoke buttons", n)
 	}
-	p.check("access-revoked")
+	p.Check("access-revoked")
 	// Nurse Lee no longer sees anything of Alice's.
 	if !wait.For(30*time.Second, func() bool {
 		m := leeChart()
@@ -298,18 +298,18 @@ func TestPatientJourney(t *testing.T) {
 	}) {
 		t.Fatalf("nurse Lee's chart of Alice after the revocation:\n%s", text(t, bctx, "main"))
 	}
-	p.check("console-chart-revoked")
+	p.Check("console-chart-revoked")
 	visit("/access")
 
 	// Wallet: a bad amount is told next to it; then 2.5 PTOY to Bob.
 	before := balance(t, n, alice)
 	click(t, bctx, `nav a[href="/wallet"]`)
 	has("main", ledger.FormatPTOY(before))
-	p.check("wallet")
+	p.Check("wallet")
 	run(chromedp.SendKeys(chromedp.ID("to"), bob.ID().String()), chromedp.SendKeys(chromedp.ID("amount"), "2.5.1"))
 	click(t, bctx, `form[action="/wallet/send"] button[type=submit]`)
 	has("#amount-error", "at most 6 decimals")
-	p.check("wallet-error")
+	p.Check("wallet-error")
 	if got := balance(t, n, alice); got != before {
 		t.Fatalf("a refused form moved PTOY: %d → %d", before, got)
 	}
@@ -321,7 +321,7 @@ func TestPatientJourney(t *testing.T) {
 	if got := balance(t, n, alice); before-got < 2_500_000 {
 		t.Fatalf("Alice's balance after sending 2.5 PTOY: %d → %d", before, got)
 	}
-	p.check("wallet-sent")
+	p.Check("wallet-sent")
 
 	// More storage: the 100 MB plan for 10 PTOY.
 	run(chromedp.Click(chromedp.CSS(`input[name=plan]`)))
@@ -331,17 +331,17 @@ func TestPatientJourney(t *testing.T) {
 	}
 	has("main", "of 110 MB")
 	has("main", "Plan")
-	p.check("wallet-plan")
+	p.Check("wallet-plan")
 
 	// Account: a new phone number, confirmed with the code sent to it.
 	click(t, bctx, `nav a[href="/account"]`)
 	has("main", "Alice Example")
-	p.check("account")
+	p.Check("account")
 	const newPhone = "+15550100077"
 	run(chromedp.SendKeys(chromedp.ID("phone"), newPhone))
 	click(t, bctx, `form[action="/account/phone"] button[type=submit]`)
 	has("main", "We sent a 6-digit code")
-	p.check("account-code")
+	p.Check("account-code")
 	code, err := directory.LatestCode(n.Info.Outbox, newPhone)
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestPatientJourney(t *testing.T) {
 		t.Fatalf("after confirming the code: %s\n%s", loc, text(t, bctx, "main"))
 	}
 	has("main", directory.Mask(newPhone))
-	p.check("account-phone-changed")
+	p.Check("account-phone-changed")
 
 	// A new passphrase: the old one no longer opens the keystore.
 	const newPass = "correct horse battery"
@@ -410,7 +410,7 @@ func TestPatientJourney(t *testing.T) {
 	has("main", "The list does not check against the ledger")
 	has(".card.failed", "practitioner "+consentShort(osei.ID()))
 	has(".card.failed", "Failed: node node1 served an audit event that does not match its anchored batch")
-	p.check("accesses-tampered")
+	p.Check("accesses-tampered")
 }
 
 // fhirSearch searches the FHIR API of node 1 as practitioner k acting

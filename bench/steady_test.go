@@ -1,0 +1,43 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunSteady runs a short steady-state measurement: both applications
+// commit transactions in the window, ptoy's all applied (only successful
+// results count), and each round has its row. It asserts no speed.
+func TestRunSteady(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o := SteadyOptions{Dir: t.TempDir(), Validators: validators(), Warmup: 300 * time.Millisecond, Duration: time.Second, Rounds: 1}
+	if s := os.Getenv("PTOY_BENCH_DEPTH"); s != "" {
+		o.Depth, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("PTOY_BENCH_DURATION"); s != "" {
+		o.Duration, _ = time.ParseDuration(s)
+	}
+	rep, err := RunSteady(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2*len(validators()) {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	for _, r := range rep.Rows {
+		if r.Txs <= 0 || r.Blocks < 2 || r.Window <= 0 || r.Timeouts != "short" {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if rep.TxBytes < 1000 {
+		t.Errorf("transactions of %d bytes", rep.TxBytes)
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+}

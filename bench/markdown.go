@@ -6,6 +6,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -42,14 +43,21 @@ func ratios(r *SteadyReport, v int) []float64 {
 }
 
 func meanBlocks(r *SteadyReport, app string, v int) []float64 {
+	return field(r, app, v, SteadyRow.MeanBlock)
+}
+
+// field is f of every round of app on v validators.
+func field(r *SteadyReport, app string, v int, f func(SteadyRow) float64) []float64 {
 	var out []float64
 	for _, row := range r.Rows {
 		if row.App == app && row.Validators == v {
-			out = append(out, row.MeanBlock())
+			out = append(out, f(row))
 		}
 	}
 	return out
 }
+
+func cores(r SteadyRow) float64 { return r.Cores }
 
 // Markdown writes the report, linking the chart at chart (a path
 // relative to the report).
@@ -85,6 +93,9 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 	so.defaults()
 	if r.Opts.Quick {
 		so.Warmup, so.Duration = or(r.Opts.Steady.Warmup, 300*time.Millisecond), or(r.Opts.Steady.Duration, time.Second)
+		if r.Opts.Steady.Depth == 0 {
+			so.Depth = 500
+		}
 	}
 	fmt.Fprintf(w, "Validators on 127.0.0.x in one process; CometBFT's kvstore example and the ptoy ledger take turns in each round, "+
 		"each on a fresh network, with %s-byte transactions (ptoy: signed `RegisterPatient`, two signatures and an ML-KEM-768 + X25519 key; "+
@@ -92,8 +103,8 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"for a %v warm-up and a %v window (longer if it holds fewer than three blocks); the successful transactions of node 1's blocks "+
 		"timed in the window, after its first, divided by the time from the first to the last.\n\n",
 		number(float64(l.TxBytes), 0), so.Workers, number(float64(so.Depth), 0), so.Warmup, so.Duration)
-	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy | cores busy, kvstore | cores busy, ptoy |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	exhausted := false
 	for _, rep := range []*SteadyReport{r.Ledger, r.LedgerDefault} {
 		if rep == nil {
@@ -109,8 +120,9 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 				timeouts = row.Timeouts
 				exhausted = exhausted || row.Exhausted
 			}
-			fmt.Fprintf(w, "| %d (%s) | %s | %s | %s | %s | %s |\n", v, timeouts, Summarize(kv), Summarize(rep.Series(PtoyApp, v)),
-				Summarize(ratios(rep, v)).Format(2), Summarize(meanBlocks(rep, kvstoreApp, v)), Summarize(meanBlocks(rep, PtoyApp, v)))
+			fmt.Fprintf(w, "| %d (%s) | %s | %s | %s | %s | %s | %s | %s |\n", v, timeouts, Summarize(kv), Summarize(rep.Series(PtoyApp, v)),
+				Summarize(ratios(rep, v)).Format(2), Summarize(meanBlocks(rep, kvstoreApp, v)), Summarize(meanBlocks(rep, PtoyApp, v)),
+				Summarize(field(rep, kvstoreApp, v, cores)).Format(2), Summarize(field(rep, PtoyApp, v, cores)).Format(2))
 		}
 	}
 	fmt.Fprintln(w)
@@ -129,7 +141,18 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"is not a target. With four validators in one process every transaction is checked and executed four times on the same "+
 		"cores, and every byte crosses CometBFT's peer connections (5 MB/s each way by default, shared by mempool gossip and block parts), "+
 		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round. A mean block "+
-		"near the backlog (%s) would say the backlog was the bound.\n\n", number(float64(so.Depth), 0))
+		"near the backlog (%s) would say the backlog was the bound. \"Cores busy\" is the CPU time the whole process (nodes and "+
+		"submitters) used per second of the window, of %d cores; other programs on the machine are not counted, and take cores from it.\n\n", number(float64(so.Depth), 0), runtime.NumCPU())
+	if c := Summarize(field(l, PtoyApp, 4, cores)); c.N > 0 && c.Median > 0 {
+		if c.Median >= 0.85*float64(runtime.NumCPU()) {
+			fmt.Fprintf(w, "In this run ptoy on four validators kept %.2f of the %d cores busy: it was bound by CPU "+
+				"(signature checks and execution, four times over, and the submitters).\n\n", c.Median, runtime.NumCPU())
+		} else {
+			fmt.Fprintf(w, "In this run ptoy on four validators kept %.2f of the %d cores busy: CPU was not its bound; "+
+				"the rest of its time went in waiting for consensus rounds and for blocks and transactions to cross the peer connections.\n\n",
+				c.Median, runtime.NumCPU())
+		}
+	}
 }
 
 func (r *FullReport) readsSection(w io.Writer) {

@@ -98,6 +98,9 @@ func RunReport(ctx context.Context, o ReportOptions) (*FullReport, error) {
 	so.Validators = []int{1, 4}
 	if o.Quick {
 		so.Warmup, so.Duration = or(so.Warmup, 300*time.Millisecond), or(so.Duration, time.Second)
+		if so.Depth == 0 {
+			so.Depth = 500 // small blocks: three of them in a short window
+		}
 	}
 	var err error
 	if rep.Ledger, err = RunSteady(ctx, so); err != nil {

@@ -97,6 +97,10 @@ type SteadyRow struct {
 	// window: above zero, the mempool never ran dry.
 	MinDepth int
 	Depth    int // the backlog kept (SteadyOptions.Depth)
+	// Cores is the CPU time the whole process (nodes and submitters) used
+	// during the window per second of it: near the machine's core count,
+	// the run was bound by CPU. Zero where it cannot be read.
+	Cores float64
 	// Exhausted says that the transactions signed ahead ran out before
 	// the window's planned end; the window closed then.
 	Exhausted bool
@@ -140,13 +144,13 @@ func (r *SteadyReport) Series(app string, v int) []float64 {
 // Print writes every round and, per size, the median and range.
 func (r *SteadyReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "steady state, %d-byte transactions\n", r.TxBytes)
-	fmt.Fprintf(w, "%-30s %10s %8s %8s %8s %10s %10s %10s\n", "application", "validators", "timeouts", "txs", "blocks", "mean block", "seconds", "tx/s")
+	fmt.Fprintf(w, "%-30s %10s %8s %8s %8s %10s %10s %10s %6s\n", "application", "validators", "timeouts", "txs", "blocks", "mean block", "seconds", "tx/s", "cores")
 	for _, row := range r.Rows {
 		note := ""
 		if row.Exhausted {
 			note = " (signed transactions ran out: window closed early)"
 		}
-		fmt.Fprintf(w, "%-30s %10d %8s %8d %8d %10.0f %10.2f %10.0f%s\n", row.App, row.Validators, row.Timeouts, row.Txs, row.Blocks, row.MeanBlock(), row.Window.Seconds(), row.TPS(), note)
+		fmt.Fprintf(w, "%-30s %10d %8s %8d %8d %10.0f %10.2f %10.0f %6.2f%s\n", row.App, row.Validators, row.Timeouts, row.Txs, row.Blocks, row.MeanBlock(), row.Window.Seconds(), row.TPS(), row.Cores, note)
 	}
 	seen := map[int]bool{}
 	for _, row := range r.Rows {
@@ -231,11 +235,7 @@ func steadyKV(ctx context.Context, o SteadyOptions, v, round, size int) (SteadyR
 		return SteadyRow{}, err
 	}
 	var cns []*cmtnode.Node
-	defer func() {
-		for _, cn := range cns {
-			node.StopComet(cn)
-		}
-	}()
+	defer func() { stopEach(cns, node.StopComet) }()
 	log := slog.New(slog.DiscardHandler)
 	for _, h := range spec.Homes() {
 		cfg, err := node.LoadConfig(h)
@@ -295,14 +295,14 @@ func steadyPtoy(ctx context.Context, o SteadyOptions, v, round int, est float64)
 	// Enough signed registrations for the whole load at twice the
 	// estimated rate, and the backlog, signed before the clock starts.
 	n := int(est*2*(o.Warmup+o.Duration).Seconds()) + 3*o.Depth
-	n = min(max(n, 5000), o.MaxTxs)
+	n = min(max(n, 2000), o.MaxTxs)
 	fmt.Fprintf(o.Progress, "  signing %d registrations…\n", n)
 	txs, err := signRegistrations(ctx, spec.ChainID, orgs, n)
 	if err != nil {
 		return SteadyRow{}, err
 	}
 	nodes, subs, err := startNetwork(ctx, spec, "bench")
-	defer closeAll(nodes)
+	defer func() { stopEach(nodes, func(n *node.Node) { n.Close() }) }()
 	if err != nil {
 		return SteadyRow{}, err
 	}
@@ -322,6 +322,20 @@ func steadyPtoy(ctx context.Context, o SteadyOptions, v, round int, est float64)
 	row, err := saturate(ctx, o, cns, subs, next)
 	row.App, row.Validators = PtoyApp, v
 	return row, err
+}
+
+// stopEach stops every node at once: each stop waits out its peers'
+// routines, and one after another they would add up.
+func stopEach[T any](nodes []T, stop func(T)) {
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop(n)
+		}()
+	}
+	wg.Wait()
 }
 
 // signRegistrations signs n registrations on every core.
@@ -432,9 +446,13 @@ func saturate(ctx context.Context, o SteadyOptions, cns []*cmtnode.Node, subs []
 	// transactions run out. Node 1's mempool depth is sampled through it.
 	row.MinDepth = -1
 	tick := time.NewTicker(10 * time.Millisecond)
-	var end time.Time
+	var end, opened time.Time
+	var cpu0 time.Duration
 	for ctx.Err() == nil {
 		now := <-tick.C
+		if opened.IsZero() && !now.Before(from) {
+			opened, cpu0 = now, cpuTime()
+		}
 		if t := ranOut.Load(); t != 0 {
 			end, row.Exhausted = time.Unix(0, t), true
 			break
@@ -450,6 +468,9 @@ func saturate(ctx context.Context, o SteadyOptions, cns []*cmtnode.Node, subs []
 		}
 	}
 	tick.Stop()
+	if cpu := cpuTime(); !opened.IsZero() && cpu0 > 0 && end.After(opened) {
+		row.Cores = (cpu - cpu0).Seconds() / end.Sub(opened).Seconds()
+	}
 	stop.Store(true)
 	wg.Wait()
 	if firstErr != nil {

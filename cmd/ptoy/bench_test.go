@@ -28,6 +28,13 @@ func TestBenchReportQuick(t *testing.T) {
 	if code := run(e, []string{"bench", "report", "--quick", "--out", out}); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
 	}
+	var steps []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if strings.HasPrefix(l, "== ") {
+			steps = append(steps, l)
+		}
+	}
+	t.Log("progress:\n" + strings.Join(steps, "\n"))
 	if !strings.Contains(stderr.String(), "== Decide on") {
 		t.Errorf("no progress printed:\n%s", stderr.String())
 	}

@@ -220,6 +220,9 @@ func RunSteady(ctx context.Context, o SteadyOptions) (*SteadyReport, error) {
 }
 
 func steadyNetwork(o SteadyOptions, name string, v, round int) (node.NetworkSpec, []*keys.KeyPair, error) {
+	if o.DefaultTimeouts {
+		name += "-default"
+	}
 	spec := node.NetworkSpec{Out: filepath.Join(o.Dir, fmt.Sprintf("steady-%s-%d-%d", name, v, round)), Validators: v,
 		FreePorts: true, FastBlocks: !o.DefaultTimeouts, KDF: keys.TestKDF, ChainID: "ptoy-bench"}
 	for i := range v {

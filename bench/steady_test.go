@@ -40,4 +40,17 @@ func TestRunSteady(t *testing.T) {
 	var b strings.Builder
 	rep.Print(&b)
 	t.Log("\n" + b.String())
+
+	// CometBFT's default timeouts: blocks a second or more apart, so the
+	// window stretches to hold three.
+	o.Validators, o.DefaultTimeouts = []int{1}, true
+	rep, err = RunSteady(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rows {
+		if r.Txs <= 0 || r.Blocks < 3 || r.Timeouts != "default" {
+			t.Errorf("row with default timeouts %+v", r)
+		}
+	}
 }

@@ -76,7 +76,11 @@ func (r *FullReport) Markdown(w io.Writer, chart string) {
 		fmt.Fprintf(w, " **A quick report** (`--quick`): every duration and size shrunk so that it runs in about a minute;"+
 			" its figures show that each benchmark works, not how fast ptoy is.")
 	}
-	fmt.Fprintf(w, " The load generators run in the same process as the nodes, on the same cores.\n\n")
+	fmt.Fprintf(w, " The load generators run in the same process as the nodes, on the same cores.")
+	if r.Load[0] != "" && r.Load[1] != "" {
+		fmt.Fprintf(w, " The machine's load average (one minute) was %s at the start and %s at the end: other work on it shares the cores.", r.Load[0], r.Load[1])
+	}
+	fmt.Fprintf(w, "\n\n")
 	fmt.Fprintf(w, "![tx/s per configuration; Decide and FHIR search against the number of grants or patients](%s)\n\n", chart)
 
 	r.ledgerSection(w)
@@ -94,16 +98,13 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 	so.defaults()
 	if r.Opts.Quick {
 		so.Warmup, so.Duration = or(r.Opts.Steady.Warmup, 300*time.Millisecond), or(r.Opts.Steady.Duration, time.Second)
-		if r.Opts.Steady.Depth == 0 {
-			so.Depth = 500
-		}
 	}
 	fmt.Fprintf(w, "Validators on 127.0.0.x in one process; CometBFT's kvstore example and the ptoy ledger take turns in each round, "+
 		"each on a fresh network, with %s-byte transactions (ptoy: signed `RegisterPatient`, two signatures and an ML-KEM-768 + X25519 key; "+
-		"kvstore: `key=value` of the same size). %d submitters per node keep a backlog of %s transactions (sent, not yet in a block) "+
+		"kvstore: `key=value` of the same size). %d submitters per node keep a backlog of transactions (sent, not yet in a block: %s) "+
 		"for a %v warm-up and a %v window (longer if it holds fewer than three blocks); the successful transactions of node 1's blocks "+
 		"timed in the window, after its first, divided by the time from the first to the last.\n\n",
-		number(float64(l.TxBytes), 0), so.Workers, number(float64(so.Depth), 0), so.Warmup, so.Duration)
+		number(float64(l.TxBytes), 0), so.Workers, backlogs(l), so.Warmup, so.Duration)
 	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy | cores busy, kvstore | cores busy, ptoy |\n")
 	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	exhausted := false
@@ -142,8 +143,8 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"is not a target. With four validators in one process every transaction is checked and executed four times on the same "+
 		"cores, and every byte crosses CometBFT's peer connections (5 MB/s each way by default, shared by mempool gossip and block parts), "+
 		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round. A mean block "+
-		"near the backlog (%s) would say the backlog was the bound. \"Cores busy\" is the CPU time the whole process (nodes and "+
-		"submitters) used per second of the window, of %d cores; other programs on the machine are not counted, and take cores from it.\n\n", number(float64(so.Depth), 0), runtime.NumCPU())
+		"near the backlog would say the backlog was the bound. \"Cores busy\" is the CPU time the whole process (nodes and "+
+		"submitters) used per second of the window, of %d cores; other programs on the machine are not counted, and take cores from it.\n\n", runtime.NumCPU())
 	if c := Summarize(field(l, PtoyApp, 4, cores)); c.N > 0 && c.Median > 0 {
 		if c.Median >= 0.85*float64(runtime.NumCPU()) {
 			fmt.Fprintf(w, "In this run ptoy on four validators kept %.2f of the %d cores busy: it was bound by CPU "+
@@ -374,4 +375,22 @@ func span(secs float64) string {
 	default:
 		return fmt.Sprintf("%.0f hours", d.Hours())
 	}
+}
+
+// backlogs says the backlog of each network size, e.g. "10,000 on 1
+// validator, 2,000 on 4".
+func backlogs(r *SteadyReport) string {
+	var parts []string
+	seen := map[int]bool{}
+	for _, row := range r.Rows {
+		if !seen[row.Validators] {
+			seen[row.Validators] = true
+			unit := "validators"
+			if row.Validators == 1 {
+				unit = "validator"
+			}
+			parts = append(parts, fmt.Sprintf("%s on %d %s", number(float64(row.Depth), 0), row.Validators, unit))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -44,6 +44,9 @@ type FullReport struct {
 	Opts    ReportOptions
 	Started time.Time
 	Elapsed time.Duration
+	// Load is the machine's one-minute load average at the start and at
+	// the end, where it can be read (Linux).
+	Load [2]string
 
 	Ledger, LedgerDefault *SteadyReport
 	Records               []*RecordReport
@@ -86,7 +89,7 @@ func RunReport(ctx context.Context, o ReportOptions) (*FullReport, error) {
 			o.FHIRPerPatient = 5
 		}
 	}
-	rep := &FullReport{Opts: o, Started: time.Now()}
+	rep := &FullReport{Opts: o, Started: time.Now(), Load: [2]string{loadAverage(), ""}}
 	step := func(what string) {
 		fmt.Fprintf(o.Progress, "== %s (%s since the start)\n", what, time.Since(rep.Started).Round(time.Second))
 	}
@@ -160,7 +163,7 @@ func RunReport(ctx context.Context, o ReportOptions) (*FullReport, error) {
 		}
 		rep.FHIRScale = append(rep.FHIRScale, r)
 	}
-	rep.Elapsed = time.Since(rep.Started)
+	rep.Elapsed, rep.Load[1] = time.Since(rep.Started), loadAverage()
 	step("done")
 	return rep, nil
 }
@@ -221,4 +224,18 @@ func WriteReport(ctx context.Context, out string, o ReportOptions) (*FullReport,
 // machine describes where the report ran.
 func machine() string {
 	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+}
+
+// loadAverage is the one-minute load average, or "" where it cannot be
+// read.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }

@@ -41,12 +41,14 @@ type SteadyOptions struct {
 	// Depth is the backlog the submitters keep: transactions sent and
 	// not yet in one of node 1's blocks, across the network. They pause
 	// while it is larger, and back off while a mempool is full. A block
-	// takes at most the backlog, so Depth bounds blocks too; the default,
-	// 2,000 (3 MB of 1.5 KB transactions), is more than a block of four
-	// validators carries with the short timeouts here, while a backlog of
-	// 5,000 made a single 7.5 MB block that took 15 s to commit. Rows
-	// give the mean block so that a reader sees whether Depth was the
-	// bound (mean near Depth).
+	// takes at most the backlog, so Depth bounds blocks too. Zero: 10,000
+	// on one validator (no block crosses a peer connection; a smaller
+	// backlog bounded kvstore's blocks there), 2,000 (3 MB of 1.5 KB
+	// transactions) on more, more than a block of four validators
+	// carries with the short timeouts here, where a backlog of 5,000 made
+	// a single 7.5 MB block that took 15 s to commit. Rows give the mean
+	// block so that a reader sees whether Depth was the bound (mean near
+	// Depth). The mempool itself takes 50,000.
 	Depth int
 	// DefaultTimeouts runs consensus with CometBFT's default timeouts
 	// instead of the short ones of development networks.
@@ -74,14 +76,23 @@ func (o *SteadyOptions) defaults() {
 	if o.Workers <= 0 {
 		o.Workers = 8
 	}
-	if o.Depth <= 0 {
-		o.Depth = 2000
-	}
 	if o.MaxTxs <= 0 {
 		o.MaxTxs = 250_000
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+}
+
+// depth is the backlog on v validators.
+func (o SteadyOptions) depth(v int) int {
+	switch {
+	case o.Depth > 0:
+		return o.Depth
+	case v == 1:
+		return 10_000
+	default:
+		return 2000
 	}
 }
 
@@ -285,7 +296,7 @@ func steadyKV(ctx context.Context, o SteadyOptions, v, round, size int) (SteadyR
 		}
 		return kvstore.NewTx(k, string(val))
 	}
-	row, err := saturate(ctx, o, cns, subs, next)
+	row, err := saturate(ctx, o, o.depth(v), cns, subs, next)
 	row.App, row.Validators = kvstoreApp, v
 	return row, err
 }
@@ -295,9 +306,9 @@ func steadyPtoy(ctx context.Context, o SteadyOptions, v, round int, est float64)
 	if err != nil {
 		return SteadyRow{}, err
 	}
-	// Enough signed registrations for the whole load at twice the
+	// Enough signed registrations for the whole load at 1.5 times the
 	// estimated rate, and the backlog, signed before the clock starts.
-	n := int(est*2*(o.Warmup+o.Duration).Seconds()) + 3*o.Depth
+	n := int(est*1.5*(o.Warmup+o.Duration).Seconds()) + 3*o.depth(v)
 	n = min(max(n, 2000), o.MaxTxs)
 	fmt.Fprintf(o.Progress, "  signing %d registrations…\n", n)
 	txs, err := signRegistrations(ctx, spec.ChainID, orgs, n)
@@ -322,7 +333,7 @@ func steadyPtoy(ctx context.Context, o SteadyOptions, v, round int, est float64)
 		return txs[i]
 	}
 	// Only transactions the ledger applied count (result code 0).
-	row, err := saturate(ctx, o, cns, subs, next)
+	row, err := saturate(ctx, o, o.depth(v), cns, subs, next)
 	row.App, row.Validators = PtoyApp, v
 	return row, err
 }
@@ -377,12 +388,12 @@ func waitBlocks(ctx context.Context, cn *cmtnode.Node, h int64) error {
 // rejection.
 func mempoolFull(err error) bool { return strings.Contains(err.Error(), "mempool is full") }
 
-// saturate keeps every node's mempool at o.Depth for o.Warmup+o.Duration
+// saturate keeps a backlog of depth transactions for o.Warmup+o.Duration
 // with transactions from next (nil when there are no more), then counts
 // the successful transactions of the blocks whose times fall in the
 // window after the warm-up.
-func saturate(ctx context.Context, o SteadyOptions, cns []*cmtnode.Node, subs []submitter, next func() []byte) (SteadyRow, error) {
-	row := SteadyRow{Depth: o.Depth}
+func saturate(ctx context.Context, o SteadyOptions, depth int, cns []*cmtnode.Node, subs []submitter, next func() []byte) (SteadyRow, error) {
+	row := SteadyRow{Depth: depth}
 	h0 := cns[0].BlockStore().Height()
 	start := time.Now()
 	from, to := start.Add(o.Warmup), start.Add(o.Warmup+o.Duration)
@@ -416,7 +427,7 @@ func saturate(ctx context.Context, o SteadyOptions, cns []*cmtnode.Node, subs []
 			go func() {
 				defer wg.Done()
 				for !stop.Load() && ctx.Err() == nil {
-					if sent.Load()-committed.Load() >= int64(o.Depth) {
+					if sent.Load()-committed.Load() >= int64(depth) {
 						time.Sleep(time.Millisecond)
 						continue
 					}

@@ -45,7 +45,7 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 	vals := fs.String("validators", "1,4", "comma-separated network sizes")
 	duration := fs.Duration("duration", 20*time.Second, "the steady-state window")
 	warmup := fs.Duration("warmup", 5*time.Second, "load before the window opens")
-	depth := fs.Int("depth", 2000, "the backlog the submitters keep (sent, not yet in a block)")
+	depth := fs.Int("depth", 0, "the backlog the submitters keep, sent and not yet in a block (default 10,000 on one validator, 2,000 on more)")
 	defaultTimeouts := fs.Bool("default-timeouts", false, "CometBFT's default consensus timeouts instead of the short ones")
 	fixed := fs.Bool("fixed", false, "measure a fixed number of transactions (--txs), first submit to last commit, instead of steady state")
 	n := fs.Int("txs", 4000, "with --fixed, --transfers or --grants: transactions per measurement")
@@ -85,8 +85,8 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 		}
 		sizes = append(sizes, v)
 	}
-	if *duration <= 0 || *warmup < 0 || *depth < 1 || *workers < 1 || *rounds < 1 {
-		return usageErr("--duration is positive, --warmup not negative, --depth, --workers and --rounds at least 1")
+	if *duration <= 0 || *warmup < 0 || *depth < 0 || *workers < 1 || *rounds < 1 {
+		return usageErr("--duration is positive, --warmup and --depth not negative, --workers and --rounds at least 1")
 	}
 	opt := bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr}
 	rep := &bench.Report{}

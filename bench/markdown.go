@@ -142,7 +142,10 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"signatures and checks a KEM key in CheckTx and executes and commits each registration to its state store; the ratio there "+
 		"is not a target. With four validators in one process every transaction is checked and executed four times on the same "+
 		"cores, and every byte crosses CometBFT's peer connections (5 MB/s each way by default, shared by mempool gossip and block parts), "+
-		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round. A mean block "+
+		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round. After each block CometBFT checks every "+
+		"transaction still waiting in each mempool again (recheck): kvstore's check is next to nothing, ptoy's re-applies the registration "+
+		"to the node's check state (a few Pebble reads), so ptoy pays for the backlog at every block, four times over; a CPU profile "+
+		"(`ptoy bench --cpuprofile`) of a deep backlog puts the recheck far above block execution. A mean block "+
 		"near the backlog would say the backlog was the bound. \"Cores busy\" is the CPU time the whole process (nodes and "+
 		"submitters) used per second of the window, of %d cores; other programs on the machine are not counted, and take cores from it.\n\n", runtime.NumCPU())
 	if c := Summarize(field(l, PtoyApp, 4, cores)); c.N > 0 && c.Median > 0 {

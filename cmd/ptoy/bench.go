@@ -45,8 +45,9 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 	vals := fs.String("validators", "1,4", "comma-separated network sizes")
 	duration := fs.Duration("duration", 20*time.Second, "the steady-state window")
 	warmup := fs.Duration("warmup", 5*time.Second, "load before the window opens")
-	depth := fs.Int("depth", 0, "the backlog the submitters keep, sent and not yet in a block (default 10,000 on one validator, 2,000 on more)")
+	depth := fs.Int("depth", 0, "the backlog the submitters keep, sent and not yet in a block (default 5,000 on one validator, 1,000 on more)")
 	defaultTimeouts := fs.Bool("default-timeouts", false, "CometBFT's default consensus timeouts instead of the short ones")
+	blockBytes := fs.Int64("block-bytes", 0, "the networks' largest block in bytes (CometBFT's block.max_bytes; default 21 MiB)")
 	fixed := fs.Bool("fixed", false, "measure a fixed number of transactions (--txs), first submit to last commit, instead of steady state")
 	n := fs.Int("txs", 4000, "with --fixed, --transfers or --grants: transactions per measurement")
 	workers := fs.Int("workers", 8, "concurrent submitters per node")
@@ -85,8 +86,8 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 		}
 		sizes = append(sizes, v)
 	}
-	if *duration <= 0 || *warmup < 0 || *depth < 0 || *workers < 1 || *rounds < 1 {
-		return usageErr("--duration is positive, --warmup and --depth not negative, --workers and --rounds at least 1")
+	if *duration <= 0 || *warmup < 0 || *depth < 0 || *workers < 1 || *rounds < 1 || *blockBytes < 0 || *blockBytes > 100<<20 {
+		return usageErr("--duration is positive, --warmup and --depth not negative, --workers and --rounds at least 1, --block-bytes at most 100 MiB")
 	}
 	opt := bench.Options{Validators: sizes, Txs: *n, Workers: *workers, Rounds: *rounds, Progress: e.stderr}
 	rep := &bench.Report{}
@@ -98,7 +99,7 @@ beside the gateway's, a bulk export and a 500-entry transaction.`)
 		rep = r
 	} else if *ledgerTx {
 		sr, err := bench.RunSteady(ctx, bench.SteadyOptions{Validators: sizes, Warmup: *warmup, Duration: *duration, Rounds: *rounds,
-			Workers: *workers, Depth: *depth, DefaultTimeouts: *defaultTimeouts, Progress: e.stderr})
+			Workers: *workers, Depth: *depth, DefaultTimeouts: *defaultTimeouts, BlockBytes: *blockBytes, Progress: e.stderr})
 		if err != nil {
 			return err
 		}

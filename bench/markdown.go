@@ -105,6 +105,9 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"for a %v warm-up and a %v window (longer if it holds fewer than three blocks); the successful transactions of node 1's blocks "+
 		"timed in the window, after its first, divided by the time from the first to the last.\n\n",
 		number(float64(l.TxBytes), 0), so.Workers, backlogs(l), so.Warmup, so.Duration)
+	if so.BlockBytes > 0 {
+		fmt.Fprintf(w, "Blocks of at most %s bytes (CometBFT's `block.max_bytes`, set for both applications).\n\n", number(float64(so.BlockBytes), 0))
+	}
 	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy | cores busy, kvstore | cores busy, ptoy |\n")
 	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	exhausted := false

@@ -177,6 +177,8 @@ quote).`)
 	defaultTimeouts := fs.Bool("default-timeouts", false, "also measure the ledger with CometBFT's default consensus timeouts")
 	duration := fs.Duration("duration", 0, "the ledger's steady-state window (default 20s, 1s with --quick)")
 	warmup := fs.Duration("warmup", 0, "the ledger's warm-up (default 5s, 300ms with --quick)")
+	depth := fs.Int("depth", 0, "the ledger's backlog, sent and not yet in a block (default 5,000 on one validator, 1,000 on more; 500 with --quick)")
+	blockBytes := fs.Int64("block-bytes", 0, "the ledger networks' largest block in bytes (CometBFT's block.max_bytes; default 21 MiB)")
 	fhirScale := fs.String("fhir-scale", "", "comma-separated patient counts to measure the FHIR API at (default 1000,10000; 3,6 with --quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -196,8 +198,8 @@ quote).`)
 	if !strings.HasSuffix(*out, ".md") {
 		return usageErr("--out names a Markdown file ending in .md")
 	}
-	if *duration < 0 || *warmup < 0 {
-		return usageErr("--duration and --warmup are not negative")
+	if *duration < 0 || *warmup < 0 || *depth < 0 || *blockBytes < 0 || *blockBytes > 100<<20 {
+		return usageErr("--duration, --warmup and --depth are not negative, --block-bytes from 0 to 100 MiB")
 	}
 	var scale []int
 	if *fhirScale != "" {
@@ -214,7 +216,7 @@ quote).`)
 		cmd += " " + strings.Join(args, " ")
 	}
 	_, err := bench.WriteReport(ctx, *out, bench.ReportOptions{Runs: *runs, Quick: *quick, DefaultTimeouts: *defaultTimeouts,
-		Steady: bench.SteadyOptions{Duration: *duration, Warmup: *warmup}, FHIRScale: scale, Command: cmd, Progress: e.stderr})
+		Steady: bench.SteadyOptions{Duration: *duration, Warmup: *warmup, Depth: *depth, BlockBytes: *blockBytes}, FHIRScale: scale, Command: cmd, Progress: e.stderr})
 	if err != nil {
 		return err
 	}

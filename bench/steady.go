@@ -464,7 +464,10 @@ func saturate(ctx context.Context, o SteadyOptions, depth int, cns []*cmtnode.No
 						if err == nil {
 							break
 						}
-						if mempoolFull(err) && !stop.Load() {
+						if mempoolFull(err) {
+							if stop.Load() {
+								return
+							}
 							time.Sleep(5 * time.Millisecond)
 							continue
 						}

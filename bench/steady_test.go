@@ -2,11 +2,16 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cometbft/cometbft/mempool"
+
+	"ptoy"
 )
 
 // TestRunSteady runs a short steady-state measurement: both applications
@@ -52,5 +57,18 @@ func TestRunSteady(t *testing.T) {
 		if r.Txs <= 0 || r.Blocks < 3 || r.Timeouts != "default" {
 			t.Errorf("row with default timeouts %+v", r)
 		}
+	}
+}
+
+// TestMempoolFull: submitters tell CometBFT's full mempool, as its RPC
+// and ptoy's node pass it on, from a rejection, and wait it out.
+func TestMempoolFull(t *testing.T) {
+	full := mempool.ErrMempoolIsFull{NumTxs: 50000, MaxTxs: 50000}
+	rpc := fmt.Errorf("error on broadcastTxSync: %v", full)
+	if !mempoolFull(rpc) || !mempoolFull(ptoy.E("node.Submit", ptoy.Unavailable, "the node could not take the transaction", rpc)) {
+		t.Errorf("a full mempool not recognised")
+	}
+	if mempoolFull(ptoy.E("bench", ptoy.Invalid, "invalid signature")) {
+		t.Errorf("a rejection taken for a full mempool")
 	}
 }

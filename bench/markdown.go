@@ -94,11 +94,11 @@ func (r *FullReport) Markdown(w io.Writer, chart string) {
 func (r *FullReport) ledgerSection(w io.Writer) {
 	fmt.Fprintf(w, "## Ledger throughput beside kvstore (steady state)\n\n")
 	l := r.Ledger
-	so := r.Opts.Steady
-	so.defaults()
-	if r.Opts.Quick {
-		so.Warmup, so.Duration = or(r.Opts.Steady.Warmup, 300*time.Millisecond), or(r.Opts.Steady.Duration, time.Second)
+	if l == nil || len(l.Rows) == 0 {
+		fmt.Fprintf(w, "Not measured.\n\n")
+		return
 	}
+	so := r.Steady
 	fmt.Fprintf(w, "Validators on 127.0.0.x in one process; CometBFT's kvstore example and the ptoy ledger take turns in each round, "+
 		"each on a fresh network, with %s-byte transactions (ptoy: signed `RegisterPatient`, two signatures and an ML-KEM-768 + X25519 key; "+
 		"kvstore: `key=value` of the same size). %d submitters per node keep a backlog of transactions (sent, not yet in a block: %s) "+

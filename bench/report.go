@@ -48,6 +48,9 @@ type FullReport struct {
 	// the end, where it can be read (Linux).
 	Load [2]string
 
+	// Steady is the ledger measurement's options as run (defaults
+	// filled in).
+	Steady                SteadyOptions
 	Ledger, LedgerDefault *SteadyReport
 	Records               []*RecordReport
 	FHIR                  []*FHIRReport
@@ -105,6 +108,8 @@ func RunReport(ctx context.Context, o ReportOptions) (*FullReport, error) {
 			so.Depth = 500 // small blocks: three of them in a short window
 		}
 	}
+	rep.Steady = so
+	rep.Steady.defaults()
 	var err error
 	if rep.Ledger, err = RunSteady(ctx, so); err != nil {
 		return nil, err

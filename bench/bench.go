@@ -3,7 +3,10 @@
 // the same number of validators on 127.0.0.x, the same consensus
 // settings, the same submission path (BroadcastTxSync through every
 // node's mempool), counted the same way (transactions in committed
-// blocks on node 1).
+// blocks on node 1): in steady state (RunSteady, a window of block time
+// after a warm-up) or for a fixed number of transactions (Run). It also
+// measures records, the FHIR API and Decide, and writes all of it as one
+// report (WriteReport: Markdown and an SVG chart).
 package bench
 
 import (

@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"ptoy/internal/browsertest"
 	"strings"
 	"testing"
@@ -30,7 +33,8 @@ import (
 // act for her on a one-node network with no records yet: she grants
 // General Hospital her conditions, lab results and notes (a form with a
 // missing category is told next to the field first), adds a home
-// blood-pressure reading and sees it on her timeline, sees Dr Osei's read
+// blood-pressure reading, a note and a scanned letter (downloaded back
+// from its page) and sees them on her timeline, sees Dr Osei's read
 // of it in her access log with its proof checked, and nurse Lee sees her
 // note in the console's chart, revokes the hospital (and Lee's chart of
 // her is empty),
@@ -155,8 +159,27 @@ func TestPatientJourney(t *testing.T) {
 	}
 	has(".text", "both times in the morning")
 	p.Check("note-added")
+	// A document: a scan as PNG, then downloaded back from its page.
+	scan := filepath.Join(t.TempDir(), "scan.png")
+	if err := os.WriteFile(scan, scanPNG, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	visit("/records/new?kind=document")
+	p.Check("add-document")
+	run(chromedp.SendKeys(chromedp.ID("title"), "Letter from the cardiologist"), chromedp.SetUploadFiles(`#file`, []string{scan}))
+	click(t, bctx, `form[action="/records/document"] button[type=submit]`)
+	if loc := location(t, bctx); !strings.HasPrefix(loc, base+"/records/DocumentReference/") {
+		t.Fatalf("after adding a document: %s\n%s", loc, text(t, bctx, "main"))
+	}
+	has("main", "Download the file")
+	p.Check("document-added")
+	got, err := chromedp.Run(bctx, chromedp.Evaluate[string](`fetch(document.querySelector("a[download]").href).then(r => r.arrayBuffer().then(b => r.status + " " + r.headers.get("content-type") + " " + b.byteLength))`, chromedp.EvalAwaitPromise))
+	if want := fmt.Sprintf("200 image/png %d", len(scanPNG)); err != nil || got != want {
+		t.Fatalf("downloading the document: %q (%v), want %q", got, err, want)
+	}
 	click(t, bctx, `nav a[href="/timeline"]`)
 	has("main", "Dizzy after the new tablets")
+	has("main", "Letter from the cardiologist")
 	has("main", "Vital signs")
 	has("main", "128/82 mmHg")
 	p.Check("timeline-with-reading")
@@ -408,8 +431,17 @@ func TestPatientJourney(t *testing.T) {
 	// (Other events in its batch fail too: their proofs pass through it.)
 	has("main", "failed the check")
 	has("main", "The list does not check against the ledger")
-	has(".card.failed", "practitioner "+consentShort(osei.ID()))
-	has(".card.failed", "Failed: node node1 served an audit event that does not match its anchored batch")
+	// The edited event is among the failed ones (with others of its
+	// batch, such as nurse Lee's reads, in any order).
+	failed, err := chromedp.Run(bctx, chromedp.Evaluate[string](`[...document.querySelectorAll(".card.failed")].map(c => c.textContent).join("\n---\n")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"practitioner " + consentShort(osei.ID()), "Failed: node node1 served an audit event that does not match its anchored batch"} {
+		if !strings.Contains(failed, want) {
+			t.Fatalf("the failed entries have no %q:\n%s", want, failed)
+		}
+	}
 	p.Check("accesses-tampered")
 }
 
@@ -452,3 +484,6 @@ func balance(t *testing.T, n *devnet.Net, k *keys.KeyPair) uint64 {
 }
 
 func consentShort(id ptoy.ID) string { return id.String()[:8] }
+
+// scanPNG is a one-pixel PNG: a patient's scan.
+var scanPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")

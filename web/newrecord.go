@@ -36,7 +36,7 @@ func (s *Server) newRecordPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind := r.URL.Query().Get("kind")
-	if kind != "note" {
+	if kind != "note" && kind != "document" {
 		kind = "bp"
 	}
 	s.render(w, r, http.StatusOK, "newrecord", page{Title: "Add a record", SignedIn: true, Nav: "/records/new",

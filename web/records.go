@@ -538,7 +538,9 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request) {
 	e := k.entry(res)
 	var fs []field
 	details(res, "", &fs)
-	s.render(w, r, http.StatusOK, "record", page{Title: e.Title, SignedIn: true, Nav: "/timeline", Data: map[string]any{
-		"Entry": e, "Status": str(res["status"]), "Fields": fs, "Added": r.URL.Query().Get("added") == "1",
-	}})
+	data := map[string]any{"Entry": e, "Status": str(res["status"]), "Fields": fs, "Added": r.URL.Query().Get("added") == "1"}
+	if a, ok := fileOf(res); ok && typ == "DocumentReference" {
+		data["File"] = map[string]string{"Href": "/records/DocumentReference/" + id + "/file", "Kind": fileLabel(a.Type), "Size": sizeText(len(a.Data))}
+	}
+	s.render(w, r, http.StatusOK, "record", page{Title: e.Title, SignedIn: true, Nav: "/timeline", Data: data})
 }

@@ -143,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /labs/{code}", s.lab)
 	m.HandleFunc("GET /records/new", s.newRecordPage)
 	m.HandleFunc("POST /records/new", s.newRecord)
+	m.HandleFunc("POST /records/document", s.newDocument)
+	m.HandleFunc("GET /records/DocumentReference/{id}/file", s.documentFile)
 	m.HandleFunc("GET /access", s.accessPage)
 	m.HandleFunc("POST /access/grant", s.grant)
 	m.HandleFunc("POST /access/revoke", s.revoke)

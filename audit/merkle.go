@@ -152,3 +152,58 @@ type Proof struct {
 	Index uint64
 	Path  [][32]byte
 }
+
+// Tree answers audit paths of many leaves of one tree, hashing each
+// subtree once: AuditPath recomputes the subtrees beside a leaf's path
+// for every leaf, which costs O(n) per path and O(n²) for all of a
+// batch's.
+type Tree struct {
+	leaves [][32]byte
+	memo   map[[2]int][32]byte
+}
+
+// NewTree is the tree of leaves, which must not be empty.
+func NewTree(leaves [][32]byte) *Tree {
+	return &Tree{leaves: leaves, memo: map[[2]int][32]byte{}}
+}
+
+// Len is the number of leaves.
+func (t *Tree) Len() int { return len(t.leaves) }
+
+// root is the hash of the subtree of leaves [lo, hi).
+func (t *Tree) root(lo, hi int) [32]byte {
+	if hi-lo == 1 {
+		return t.leaves[lo]
+	}
+	if h, ok := t.memo[[2]int{lo, hi}]; ok {
+		return h
+	}
+	k := split(hi - lo)
+	h := nodeHash(t.root(lo, lo+k), t.root(lo+k, hi))
+	t.memo[[2]int{lo, hi}] = h
+	return h
+}
+
+// Root is MerkleRoot of the leaves.
+func (t *Tree) Root() [32]byte { return t.root(0, len(t.leaves)) }
+
+// Path is AuditPath(m, leaves).
+func (t *Tree) Path(m int) [][32]byte {
+	var path [][32]byte
+	var walk func(m, lo, hi int)
+	walk = func(m, lo, hi int) {
+		if hi-lo <= 1 {
+			return
+		}
+		k := split(hi - lo)
+		if m < k {
+			walk(m, lo, lo+k)
+			path = append(path, t.root(lo+k, hi))
+		} else {
+			walk(m-k, lo+k, hi)
+			path = append(path, t.root(lo, lo+k))
+		}
+	}
+	walk(m, 0, len(t.leaves))
+	return path
+}

@@ -917,3 +917,87 @@ func wrap(op string, err error) error {
 	}
 	return ptoy.E(op, ptoy.Other, "audit log storage failed", err)
 }
+
+// Prover answers Proof for many events, reading and hashing each batch
+// once: what a patient's whole audit trail needs (Proof alone reads the
+// batch's events and recomputes its tree for every event). It is for one
+// listing; the log may go on meanwhile, as with Proof.
+type Prover struct {
+	l       *Log
+	batches map[uint64]*provenBatch
+}
+
+type provenBatch struct {
+	b    audit.Batch
+	tree *audit.Tree
+}
+
+// NewProver starts a listing's proofs.
+func (l *Log) NewProver() *Prover { return &Prover{l: l, batches: map[uint64]*provenBatch{}} }
+
+// Proof is Log.Proof(seq), with the batch read and hashed once per
+// Prover.
+func (p *Prover) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
+	const op = "audit.Proof"
+	l := p.l
+	if err := l.enter(ctx, op); err != nil {
+		return audit.Proof{}, err
+	}
+	defer l.mu.RUnlock()
+	if seq == 0 || seq > l.last.Load() {
+		return audit.Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+	}
+	if seq > l.cutLast.Load() {
+		return audit.Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
+	}
+	var id uint64
+	found := false
+	err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
+		if len(v) == 8 {
+			id, found = binary.BigEndian.Uint64(v), true
+		}
+		return stopScan{}
+	})
+	if err != nil && !errors.Is(err, stopScan{}) {
+		return audit.Proof{}, wrap(op, err)
+	}
+	if !found {
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+	}
+	pb := p.batches[id]
+	if pb == nil {
+		b, err := l.batch(op, id)
+		if err != nil {
+			if ptoy.KindOf(err) == ptoy.NotFound {
+				return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d is missing", id))
+			}
+			return audit.Proof{}, err
+		}
+		leaves, _, err := l.leaves(ctx, op, b, 0, false)
+		if err != nil {
+			return audit.Proof{}, err
+		}
+		if len(leaves) != int(b.Count) || len(leaves) == 0 {
+			return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d holds %d of its %d events", id, len(leaves), b.Count))
+		}
+		pb = &provenBatch{b: b, tree: audit.NewTree(leaves)}
+		p.batches[id] = pb
+	}
+	b := pb.b
+	if seq < b.First || seq > b.Last {
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d does not hold event %d", id, seq))
+	}
+	v, err := l.db.Get(eventKey(seq))
+	if err != nil {
+		return audit.Proof{}, wrap(op, err)
+	}
+	if v == nil {
+		return audit.Proof{}, ptoy.E(op, ptoy.NotFound, fmt.Sprintf("no audit event %d", seq))
+	}
+	e, err := audit.DecodeEvent(v)
+	if err != nil || e.Seq != seq {
+		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: stored event %d is corrupt", seq))
+	}
+	index := seq - b.First
+	return audit.Proof{Event: e, Batch: b, Index: index, Path: pb.tree.Path(int(index))}, nil
+}

@@ -315,12 +315,29 @@ func TestProofs(t *testing.T) {
 			}
 		}
 	}
+	// A Prover gives every event the same proof as Proof, across the
+	// batches, each read and hashed once.
+	pr := l.NewProver()
+	for seq := uint64(1); seq <= 33*34/2; seq++ {
+		want, err := l.Proof(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pr.Proof(ctx, seq)
+		if err != nil || got.Event != want.Event || got.Batch != want.Batch || got.Index != want.Index || !slices.Equal(got.Path, want.Path) {
+			t.Fatalf("event %d: the prover's proof %+v (%v), want %+v", seq, got, err, want)
+		}
+	}
 	// Not yet cut, and unknown.
 	e := appendN(t, l, 1)[0]
 	_, err := l.Proof(ctx, e.Seq)
 	wantKind(t, err, ptoy.Unavailable)
+	_, err = l.NewProver().Proof(ctx, e.Seq)
+	wantKind(t, err, ptoy.Unavailable)
 	for _, seq := range []uint64{0, e.Seq + 1} {
 		_, err := l.Proof(ctx, seq)
+		wantKind(t, err, ptoy.NotFound)
+		_, err = l.NewProver().Proof(ctx, seq)
 		wantKind(t, err, ptoy.NotFound)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"ptoy"
@@ -423,18 +424,31 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// One search per kind, two at a time (each is decided and audited
+	// by the door like any search).
+	found := make([][]map[string]any, len(kinds))
+	errs := make([]error, len(kinds))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for i, k := range kinds {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			found[i], errs[i] = s.search(r.Context(), r, tok, k.Type+"?patient="+id.String()+k.Query+"&_count=1000")
+		})
+	}
+	wg.Wait()
 	var entries []entry
 	counts := map[string]int{}
-	for _, k := range kinds {
-		rs, err := s.search(r.Context(), r, tok, k.Type+"?patient="+id.String()+k.Query+"&_count=1000")
-		if err != nil {
-			s.fail(w, r, err)
+	for i, k := range kinds {
+		if errs[i] != nil {
+			s.fail(w, r, errs[i])
 			return
 		}
-		for _, res := range rs {
+		for _, res := range found[i] {
 			entries = append(entries, k.entry(res))
 		}
-		counts[k.Label] += len(rs)
+		counts[k.Label] += len(found[i])
 	}
 	var summary []string
 	seen := map[string]bool{}

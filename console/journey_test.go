@@ -219,7 +219,12 @@ func TestConsoleJourneys(t *testing.T) {
 	has("main", "epic-export", "never run")
 	p.Check("sync")
 	click(t, bctx, `form[action="/console/sync/start"] button`)
-	if !wait.For(2*time.Minute, func() bool { return strings.Contains(text(t, bctx, "#progress .tag"), "finished") }) {
+	// Read in one step in the page: the refresh script replaces the
+	// progress region's nodes while it runs.
+	if !wait.For(2*time.Minute, func() bool {
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(document.querySelector("#progress .tag") || {}).textContent || ""`))
+		return err == nil && strings.Contains(s, "finished")
+	}) {
 		t.Fatalf("the sync did not show finished:\n%s", text(t, bctx, "main"))
 	}
 	has("main", "What failed, and why", "Observation/bad-1")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"ptoy/internal/wait"
 	"ptoy/keys"
 	"ptoy/match"
 	"ptoy/synth"
@@ -151,8 +152,8 @@ func holding100k(b *testing.B) (*Net, []match.Person, error) {
 		return nil, nil, err
 	}
 	b.Logf("the first request (index built with the reference model; EM starts in the background): %s", time.Since(t1).Round(time.Millisecond))
-	for h.FittedOn() == 0 {
-		time.Sleep(time.Second) // a one-off wait of minutes, not a test condition
+	if !wait.For(30*time.Minute, func() bool { return h.FittedOn() > 0 }) {
+		return nil, nil, fmt.Errorf("the match model was not fitted within 30 minutes")
 	}
 	t2 := time.Now()
 	if _, err := h.Locate(ctx, gh.ID(), queries[0]); err != nil { // rebuilds the index with the fitted model

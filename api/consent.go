@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 
 	"ptoy"
+	"ptoy/audit"
 	"ptoy/audit/auditlog"
 	"ptoy/auth"
 	"ptoy/consent"
@@ -218,18 +219,32 @@ func (s *consentSvc) AuditEvents(ctx context.Context, req *connect.Request[pb.Au
 		to = time.Unix(m.ToUnix, 0)
 	}
 	log := s.b.Audit()
-	evs, err := log.ForPatient(ctx, p, from, to)
+	var evs []audit.Event
+	if m.After > 0 {
+		if !from.IsZero() || !to.IsZero() {
+			return nil, toConnect(ptoy.E("api.AuditEvents", ptoy.Invalid, "ask for the events after a seq, or in a time window, not both"))
+		}
+		evs, err = log.ForPatientAfter(ctx, p, m.After)
+	} else {
+		evs, err = log.ForPatient(ctx, p, from, to)
+	}
 	if err != nil {
 		return nil, toConnect(err)
 	}
 	resp := &pb.AuditEventsResponse{Node: s.b.Moniker(), Org: s.b.Org().Bytes()}
 	var lastBatch, lastAnchored uint64 // the latest batch listed, and the last event it holds
 	var pendingSeqs []uint64
-	prover := log.NewProver() // each batch read and hashed once
+	prover := log.NewProver()      // each batch read and hashed once
+	anchored := map[uint64]error{} // each batch's anchor looked up once
 	for _, e := range evs {
 		pr, err := prover.Proof(ctx, e.Seq)
 		if err == nil {
-			if _, aerr := s.b.State().AuditAnchor(s.b.Org(), pr.Batch.ID); aerr != nil {
+			aerr, ok := anchored[pr.Batch.ID]
+			if !ok {
+				_, aerr = s.b.State().AuditAnchor(s.b.Org(), pr.Batch.ID)
+				anchored[pr.Batch.ID] = aerr
+			}
+			if aerr != nil {
 				err = aerr // cut but not anchored yet
 			}
 		}

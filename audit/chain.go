@@ -101,6 +101,13 @@ func EntriesRoot(entries []ChainEntry) [32]byte {
 // head, and p's path must lead to patientsRoot. A mismatch is
 // ptoy.Unauthenticated: events were left out or added.
 func VerifyChain(events []Event, p ChainProof, patientsRoot [32]byte) error {
+	return VerifyChainFrom(ChainEntry{Patient: p.Entry.Patient}, events, p, patientsRoot)
+}
+
+// VerifyChainFrom is VerifyChain for a verifier that checked the
+// patient's trail before up to start (its count and head) and now has
+// the events after it.
+func VerifyChainFrom(start ChainEntry, events []Event, p ChainProof, patientsRoot [32]byte) error {
 	const op = "audit.VerifyChain"
 	for i, e := range events {
 		if e.Patient != p.Entry.Patient || (i > 0 && e.Seq <= events[i-1].Seq) {
@@ -111,7 +118,11 @@ func VerifyChain(events []Event, p ChainProof, patientsRoot [32]byte) error {
 	if !ok || root != patientsRoot {
 		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("the patient's event count for audit batch %d does not match the anchored batch", p.Batch))
 	}
-	count, head := Chain(events)
+	count, head := start.Count, start.Head
+	for _, e := range events {
+		head = ChainStep(head, e.LeafHash())
+		count++
+	}
 	if count < p.Entry.Count {
 		return ptoy.E(op, ptoy.Unauthenticated, fmt.Sprintf("%d of the patient's events were listed up to audit batch %d, but the node anchored %d: events are missing", count, p.Batch, p.Entry.Count))
 	}

@@ -127,7 +127,8 @@ func (c *Client) AuditEvents(ctx context.Context, patient tx.Signer, id ptoy.ID,
 // The whole list is fetched and checked, and from and to (zero: open)
 // bound what is returned.
 func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
-	return c.auditEvents(ctx, ledger, patient, id, from, to, false)
+	t, _, err := c.auditEvents(ctx, ledger, patient, id, from, to, false, nil)
+	return t, err
 }
 
 // AuditEventsChecked is AuditEventsVia for a reader who wants every event
@@ -136,23 +137,58 @@ func (c *Client) AuditEventsVia(ctx context.Context, ledger *Client, patient tx.
 // in ChainErr (Complete is then false), rather than failing the whole
 // list. Errors are those of asking the node.
 func (c *Client) AuditEventsChecked(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time) (*AuditTrail, error) {
-	return c.auditEvents(ctx, ledger, patient, id, from, to, true)
+	t, _, err := c.auditEvents(ctx, ledger, patient, id, from, to, true, nil)
+	return t, err
 }
 
-// auditEvents lists and checks the patient's audit trail; with each it
-// keeps going past a check that fails, noting it in the trail.
-func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time, each bool) (*AuditTrail, error) {
+// TrailCheckpoint is how far a reader has checked a patient's trail at
+// one node, complete and with every proof passing: the events up to Seq,
+// and the patient's chain count and head at the end of batch Batch.
+type TrailCheckpoint struct {
+	Node     string
+	Org      ptoy.ID
+	Seq      uint64
+	Batch    uint64
+	Chain    audit.ChainEntry
+	Verified []audit.Event // in Seq order
+}
+
+// AuditEventsSince is AuditEventsChecked over the whole trail for a
+// reader who checked it before up to cp (nil: never): only the events
+// after cp are fetched and checked, their chain continuing from cp's.
+// The trail returned holds cp's events and the new ones; the checkpoint
+// returned is where the next call may start (nil when the trail did not
+// check complete: the next call lists it all again).
+func (c *Client) AuditEventsSince(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, cp *TrailCheckpoint) (*AuditTrail, *TrailCheckpoint, error) {
+	if cp != nil && cp.Chain.Patient != id {
+		cp = nil
+	}
+	t, next, err := c.auditEvents(ctx, ledger, patient, id, time.Time{}, time.Time{}, true, cp)
+	if err == nil && cp != nil && (t.Node != cp.Node || t.Org != cp.Org) {
+		return c.AuditEventsSince(ctx, ledger, patient, id, nil) // another node answered
+	}
+	return t, next, err
+}
+
+// auditEvents lists and checks the patient's audit trail, after cp if
+// not nil; with each it keeps going past a check that fails, noting it
+// in the trail.
+func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Signer, id ptoy.ID, from, to time.Time, each bool, cp *TrailCheckpoint) (*AuditTrail, *TrailCheckpoint, error) {
 	const op = "client.AuditEvents"
 	if ledger == nil {
 		ledger = c
 	}
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now().Unix()
 	req := &pb.AuditEventsRequest{Patient: id.Bytes(), Signer: patient.SigningPublic(), Time: now,
 		Signature: patient.Sign(wire.AuditSigningBytes(chainID, id, now))}
+	start := audit.ChainEntry{Patient: id}
+	if cp != nil {
+		req.After, start = cp.Seq, cp.Chain
+	}
 	// A node busy cutting a batch answers Unavailable; ask again a few
 	// times, each a fresh signed request.
 	var r *connect.Response[pb.AuditEventsResponse]
@@ -163,18 +199,18 @@ func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Sig
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fromConnect(op, err)
+			return nil, nil, fromConnect(op, err)
 		case <-time.After(time.Duration(100*(try+1)) * time.Millisecond):
 		}
 		now = time.Now().Unix()
 		req.Time, req.Signature = now, patient.Sign(wire.AuditSigningBytes(chainID, id, now))
 	}
 	if err != nil {
-		return nil, fromConnect(op, err)
+		return nil, nil, fromConnect(op, err)
 	}
 	org, err := ptoy.IDFromBytes(r.Msg.Org)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := &AuditTrail{Node: r.Msg.Node, Org: org, LedgerNode: ledger.base}
 	anchors := map[uint64]*pb.AuditAnchor{}
@@ -204,18 +240,24 @@ func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Sig
 		ev, err := audit.DecodeEvent(ap.Event)
 		if err != nil {
 			if !each {
-				return nil, err
+				return nil, nil, err
 			}
 			failed(audit.Event{}, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event that does not decode", err))
+			continue
+		}
+		if cp != nil && ev.Seq <= cp.Seq {
+			if err := failed(ev, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event from before the one asked after")); err != nil {
+				return nil, nil, err
+			}
 			continue
 		}
 		a, err := anchor(ap.Batch)
 		if err != nil {
 			if ptoy.KindOf(err) != ptoy.Unauthenticated {
-				return nil, err
+				return nil, nil, err
 			}
 			if err := failed(ev, err); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
@@ -232,29 +274,50 @@ func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Sig
 		if err := audit.VerifyAnchored(p, anchored); err != nil {
 			if err := failed(ev, ptoy.E(op, ptoy.Unauthenticated,
 				"node "+r.Msg.Node+" served an audit event that does not match its anchored batch", err)); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			lastBatch = max(lastBatch, ap.Batch)
 			continue
 		}
 		if ev.Patient != id {
 			if err := failed(ev, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" served an audit event of another patient")); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
 		verified = append(verified, ev)
 		lastBatch = max(lastBatch, ap.Batch)
 	}
-	if lastBatch > 0 {
-		if err := checkChain(r.Msg.Chain, id, lastBatch, verified, anchor); err != nil {
+	slices.SortFunc(verified, func(a, b audit.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	var next *TrailCheckpoint
+	switch {
+	case lastBatch > 0:
+		if err := checkChain(r.Msg.Chain, start, lastBatch, verified, anchor); err != nil {
 			if !each {
-				return nil, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" left events out of the patient's audit trail", err)
+				return nil, nil, ptoy.E(op, ptoy.Unauthenticated, "node "+r.Msg.Node+" left events out of the patient's audit trail", err)
 			}
 			out.ChainErr = ptoy.E(op, ptoy.Unauthenticated,
 				"the list node "+r.Msg.Node+" served does not match the chain of the patient's events anchored on the ledger", err)
 		} else {
 			out.Complete = true
+			if len(verified) > 0 {
+				next = &TrailCheckpoint{Node: r.Msg.Node, Org: org, Seq: verified[len(verified)-1].Seq, Batch: lastBatch,
+					Chain: audit.ChainEntry{Patient: id, Count: r.Msg.Chain.Count}}
+				copy(next.Chain.Head[:], r.Msg.Chain.Head)
+			}
+		}
+	case cp != nil:
+		out.Complete = true // nothing anchored since: the checkpoint stands
+		next = cp
+	}
+	if cp != nil {
+		verified = append(slices.Clip(cp.Verified), verified...)
+	}
+	if next != nil {
+		if len(out.Failed) > 0 {
+			next = nil
+		} else if next != cp {
+			next.Verified = verified
 		}
 	}
 	for _, ev := range verified {
@@ -265,20 +328,21 @@ func (c *Client) auditEvents(ctx context.Context, ledger *Client, patient tx.Sig
 	for _, b := range r.Msg.Pending {
 		ev, err := audit.DecodeEvent(b)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if inRange(ev.Time, from, to) {
 			out.Pending = append(out.Pending, ev)
 		}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // checkChain checks the patient's verified events, sorted by Seq, against
 // the chain entry of the last batch, whose patients' root the ledger
 // holds.
-func checkChain(c *pb.AuditChainProof, patient ptoy.ID, lastBatch uint64, events []audit.Event,
+func checkChain(c *pb.AuditChainProof, start audit.ChainEntry, lastBatch uint64, events []audit.Event,
 	anchor func(uint64) (*pb.AuditAnchor, error)) error {
+	patient := start.Patient
 	if c == nil || c.Batch != lastBatch || len(c.Head) != 32 {
 		return ptoy.E("client.AuditEvents", ptoy.Unauthenticated, "the node gave no proof that the list is complete")
 	}
@@ -298,8 +362,7 @@ func checkChain(c *pb.AuditChainProof, patient ptoy.ID, lastBatch uint64, events
 		copy(x[:], h)
 		p.Path = append(p.Path, x)
 	}
-	sorted := slices.SortedFunc(slices.Values(events), func(a, b audit.Event) int { return cmp.Compare(a.Seq, b.Seq) })
-	return audit.VerifyChain(sorted, p, root)
+	return audit.VerifyChainFrom(start, events, p, root)
 }
 
 // anchor reads an organisation's anchored audit batch from the ledger.

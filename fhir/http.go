@@ -138,6 +138,12 @@ func (s *Server) send(w http.ResponseWriter, status int, v any) {
 	switch x := v.(type) {
 	case []byte:
 		b = x
+	case *bundle:
+		var err error
+		if b, err = x.appendJSON(nil); err != nil {
+			s.fail(w, ptoy.E("fhir", ptoy.Other, err))
+			return
+		}
 	default:
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)

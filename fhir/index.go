@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -57,6 +58,8 @@ type stored struct {
 	Raw []byte `json:"b,omitempty"`
 	// Legacy is Raw as entries sealed before held it; open moves it.
 	Legacy json.RawMessage `json:"r,omitempty"`
+	// meta is Raw with its ledger meta, made once for an index in memory.
+	meta atomic.Pointer[[]byte]
 }
 
 // index is the node's searchable copy of what its organisation may
@@ -330,6 +333,34 @@ func (x *index) purge(patient ptoy.ID) error {
 }
 
 // raw returns the sealed resource of an indexed record.
+// withMeta returns e's resource with its ledger meta (versionId,
+// lastUpdated): made once per version for an index in memory (a
+// patient's view), at each call for the store's.
+func (x *index) withMeta(e *entry) ([]byte, error) {
+	if x.mem != nil {
+		x.mu.RLock()
+		s := x.mem[e.key]
+		x.mu.RUnlock()
+		if s == nil || s.Version != e.version {
+			return nil, ptoy.E("fhir.index", ptoy.NotFound, "the resource left the index")
+		}
+		if m := s.meta.Load(); m != nil {
+			return *m, nil
+		}
+		m, err := versioned(s.Raw, e.version, e.updated)
+		if err != nil {
+			return nil, err
+		}
+		s.meta.Store(&m)
+		return m, nil
+	}
+	raw, err := x.raw(e)
+	if err != nil {
+		return nil, err
+	}
+	return versioned(raw, e.version, e.updated)
+}
+
 func (x *index) raw(e *entry) ([]byte, error) {
 	if x.mem != nil {
 		x.mu.RLock()

@@ -1,15 +1,18 @@
 package fhir
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"ptoy"
 	"ptoy/blob"
 	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
+	"ptoy/ledger"
 	"ptoy/seal"
 )
 
@@ -23,7 +26,45 @@ import (
 // views are the patients' own views, by patient.
 type views struct {
 	mu sync.Mutex
-	m  map[ptoy.ID]*index
+	m  map[ptoy.ID]*patientView
+}
+
+// patientView is a patient's own view and what keeps it current without
+// reading the patient's whole listing at every request: the view is
+// synced again only after a commit wrote one of the patient's records
+// (changes, counted by the ledger subscription in New), and the own key
+// bundle is opened again only when the ledger names another one.
+type patientView struct {
+	idx     *index
+	changes atomic.Uint64 // commits that touched the patient's records, plus one
+
+	mu     sync.Mutex // one sync at a time; guards the fields below
+	synced uint64     // changes when the last complete sync began
+	bundle blob.Hash  // the own bundle the keys came from
+	kem    []byte     // the session's public KEM key they were opened with
+	own    []seal.PrivateKey
+}
+
+func newPatientView(idx *index) *patientView {
+	v := &patientView{idx: idx}
+	v.changes.Store(1)
+	return v
+}
+
+// touched marks the views of patients whose records a commit wrote.
+func (s *Server) touched(c ledger.Committed) {
+	s.views.mu.Lock()
+	defer s.views.mu.Unlock()
+	if len(s.views.m) == 0 {
+		return
+	}
+	for _, w := range c.Writes {
+		if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
+			if v := s.views.m[p]; v != nil {
+				v.changes.Add(1)
+			}
+		}
+	}
 }
 
 // patientPrincipal makes p, a patient asking for themselves, a
@@ -49,15 +90,12 @@ func (s *Server) patientPrincipal(ctx context.Context, p *principal, a *pb.Accou
 		return nil, &resource.Error{Status: http.StatusUnauthorized, Issues: []resource.Issue{{Severity: "error", Code: "security",
 			Diagnostics: "your keys are not unsealed at this node: sign in with your passphrase first (POST /v1/keystore/unseal)"}}}
 	}
-	own, err := s.ownKeys(ctx, id, kp)
+	view := s.view(id)
+	own, err := s.syncView(ctx, view, id, kp)
 	if err != nil {
 		return nil, err
 	}
-	view := s.view(id)
-	if err := s.syncInto(ctx, view, id, own); err != nil {
-		return nil, err
-	}
-	p.idx, p.patient = view, true
+	p.idx, p.patient = view.idx, true
 	p.keys = func(_ context.Context, patient ptoy.ID) ([]seal.PrivateKey, error) {
 		if patient != id {
 			return nil, ptoy.E("fhir", ptoy.PermissionDenied, "you hold keys for your own records only")
@@ -70,28 +108,48 @@ func (s *Server) patientPrincipal(ctx context.Context, p *principal, a *pb.Accou
 	return p, nil
 }
 
-// ownKeys opens the patient's own key bundle with their key.
-func (s *Server) ownKeys(ctx context.Context, patient ptoy.ID, kp *keys.KeyPair) ([]seal.PrivateKey, error) {
+// syncView brings the patient's view up to date with the ledger, with
+// the keys of their own bundle, and returns those keys.
+func (s *Server) syncView(ctx context.Context, v *patientView, patient ptoy.ID, kp *keys.KeyPair) ([]seal.PrivateKey, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	ks, err := s.cfg.Ledger.KeySet(patient)
 	if err != nil || ks == nil || len(ks.OwnBundle) != blob.HashLen {
 		return nil, ptoy.E("fhir", ptoy.NotFound, "you have published no keys yet")
 	}
-	raw, err := s.cfg.Vault.KeyMaterial(ctx, patient, blob.Hash(ks.OwnBundle))
-	if err != nil {
+	bundle := blob.Hash(ks.OwnBundle)
+	if v.own == nil || v.bundle != bundle || !bytes.Equal(v.kem, kp.KEMPublic()) {
+		raw, err := s.cfg.Vault.KeyMaterial(ctx, patient, bundle)
+		if err != nil {
+			return nil, err
+		}
+		own, err := seal.OpenBundle(patient, patient, kp.KEM, raw)
+		if err != nil {
+			return nil, err
+		}
+		v.own, v.bundle, v.kem = own, bundle, kp.KEMPublic()
+		v.synced = 0 // other keys may open other records
+	}
+	g := v.changes.Load()
+	if v.synced == g {
+		return v.own, nil
+	}
+	if err := s.syncInto(ctx, v.idx, patient, v.own); err != nil {
 		return nil, err
 	}
-	return seal.OpenBundle(patient, patient, kp.KEM, raw)
+	v.synced = g
+	return v.own, nil
 }
 
-func (s *Server) view(patient ptoy.ID) *index {
+func (s *Server) view(patient ptoy.ID) *patientView {
 	s.views.mu.Lock()
 	defer s.views.mu.Unlock()
 	if s.views.m == nil {
-		s.views.m = map[ptoy.ID]*index{}
+		s.views.m = map[ptoy.ID]*patientView{}
 	}
 	v := s.views.m[patient]
 	if v == nil {
-		v = memIndex(s.reg)
+		v = newPatientView(memIndex(s.reg))
 		s.views.m[patient] = v
 	}
 	return v
@@ -133,5 +191,5 @@ func (s *Server) ViewOf(patient ptoy.ID) (int, bool) {
 	if v == nil {
 		return 0, false
 	}
-	return v.size(), true
+	return v.idx.size(), true
 }

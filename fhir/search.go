@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -60,6 +61,60 @@ type entryResponse struct {
 }
 
 func newBundle(typ string) *bundle { return &bundle{ResourceType: "Bundle", Type: typ} }
+
+// appendJSON appends the bundle as JSON. The resources go in as they
+// are, without encoding/json's check and compaction of every
+// json.RawMessage: they are the index's own compact JSON, and a bundle
+// of a thousand resources spent a third of its encoding there.
+func (b *bundle) appendJSON(dst []byte) ([]byte, error) {
+	// marshalPlain is json.Marshal without HTML escaping: links keep
+	// their & as &.
+	marshalPlain := func(v any) ([]byte, error) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	}
+	head := *b
+	head.Entry = nil
+	h, err := marshalPlain(&head)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Entry) == 0 {
+		return append(dst, h...), nil
+	}
+	dst = append(dst, h[:len(h)-1]...) // without its closing brace
+	dst = append(dst, `,"entry":[`...)
+	for i := range b.Entry {
+		e := b.Entry[i]
+		res := e.Resource
+		e.Resource = nil
+		v, err := marshalPlain(&e)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if len(res) == 0 {
+			dst = append(dst, v...)
+			continue
+		}
+		dst = append(dst, `{"resource":`...)
+		dst = append(dst, res...)
+		if len(v) > 2 { // more than {}
+			dst = append(dst, ',')
+			dst = append(dst, v[1:]...)
+		} else {
+			dst = append(dst, '}')
+		}
+	}
+	return append(dst, "]}"...), nil
+}
 
 // pageTTL is how long a search's result list is kept for its next and
 // previous links.
@@ -324,10 +379,7 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 		return err
 	}
 	for _, h := range hits {
-		raw, err := p.idx.raw(h.e)
-		if err == nil {
-			raw, err = s.shape(raw, h.e, q)
-		}
+		raw, err := s.shape(p.idx, h.e, q)
 		if err != nil {
 			return err
 		}
@@ -339,8 +391,8 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 
 // shape gives a resource its ledger meta and applies _elements or
 // _summary.
-func (s *Server) shape(raw []byte, e *entry, q *search.Query) ([]byte, error) {
-	raw, err := versioned(raw, e.version, e.updated)
+func (s *Server) shape(x *index, e *entry, q *search.Query) ([]byte, error) {
+	raw, err := x.withMeta(e)
 	subset := q != nil && (len(q.Elements) > 0 || q.Summary == "true" || q.Summary == "text" || q.Summary == "data")
 	if err != nil || !subset {
 		return raw, err

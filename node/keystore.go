@@ -16,6 +16,7 @@ import (
 
 	"ptoy"
 	"ptoy/agent"
+	"ptoy/client"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
 	"ptoy/tx"
@@ -76,6 +77,9 @@ type heldKeys struct {
 	n       *Node
 	patient ptoy.ID
 	kp      *keys.KeyPair
+
+	mu    sync.Mutex
+	trail *client.TrailCheckpoint // how far the session checked the patient's audit trail
 }
 
 // Drop clears the signing key and drops the FHIR view built with them.

@@ -420,6 +420,15 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var entries []accessEntry
+	names := map[ptoy.ID]string{} // each account named once
+	name := func(id, org ptoy.ID) string {
+		n, ok := names[id]
+		if !ok {
+			n = s.cfg.Consent.Name(tok, id, org)
+			names[id] = n
+		}
+		return n
+	}
 	add := func(evs []audit.Event, verified bool, errs []error) {
 		for i, ev := range evs {
 			e := accessEntry{Time: ev.Time.UTC().Format("2 January 2006, 15:04:05 UTC"), Purpose: capital(ev.Purpose),
@@ -438,10 +447,10 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 			case ev.Actor.IsZero():
 				e.Who = "The node"
 			default:
-				e.Who = s.cfg.Consent.Name(tok, ev.Actor, trail.Org)
+				e.Who = name(ev.Actor, trail.Org)
 			}
 			if e.Who != "You" {
-				e.Org = s.cfg.Consent.Name(tok, trail.Org, ptoy.ID{})
+				e.Org = name(trail.Org, ptoy.ID{})
 			}
 			e.What = actionWords[ev.Action]
 			if e.What == "" {
@@ -489,6 +498,13 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 			others = append(others, e)
 		}
 	}
+	// The newest accesses, and every one that failed its check or broke
+	// the glass, however old; the rest on asking (?all=1).
+	all := r.URL.Query().Get("all") == "1"
+	othersTotal, ownTotal := len(others), len(own)
+	if !all {
+		others, own = newest(others), newest(own)
+	}
 	// Every break-glass on the ledger, wherever it was read: each can be
 	// disputed once.
 	var glassEvents []glassView
@@ -508,5 +524,25 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 		"Others": others, "Own": own, "Failure": failure, "Node": trail.Node, "Complete": trail.Complete,
 		"Verified": len(trail.Verified), "Pending": len(trail.Pending), "Failed": len(trail.Failed), "Glass": glass,
 		"GlassEvents": glassEvents, "Disputed": disputed,
+		"OthersTotal": othersTotal, "OwnTotal": ownTotal, "Cut": len(others) < othersTotal || len(own) < ownTotal,
 	}})
+}
+
+// accessesShown is how many accesses of each list the page shows unless
+// asked for all.
+const accessesShown = 100
+
+// newest keeps the first accessesShown entries of es (newest first),
+// and after them those that failed their check or broke the glass.
+func newest(es []accessEntry) []accessEntry {
+	if len(es) <= accessesShown {
+		return es
+	}
+	out := es[:accessesShown:accessesShown]
+	for _, e := range es[accessesShown:] {
+		if e.Failed || e.Glass {
+			out = append(out, e)
+		}
+	}
+	return out
 }

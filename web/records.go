@@ -367,6 +367,8 @@ func lab(r map[string]any) *labValue {
 type year struct {
 	Year   string
 	Groups []group
+	Count  int    // entries
+	Href   string // the year's place: on this page, or a page of its own
 }
 
 type group struct {
@@ -394,6 +396,7 @@ func timeline(entries []entry) []year {
 			i = len(yr.Groups) - 1
 		}
 		yr.Groups[i].Entries = append(yr.Groups[i].Entries, e)
+		yr.Count++
 	}
 	order := map[string]int{}
 	for i, k := range kinds {
@@ -462,9 +465,40 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 			summary = append(summary, fmt.Sprintf("%d %s", counts[k.Label], strings.ToLower(name)))
 		}
 	}
+	years := timeline(entries)
+	shown := yearsShown(years, r.URL.Query().Get("year"))
 	s.render(w, r, http.StatusOK, "timeline", page{Title: "Your health timeline", SignedIn: true, Nav: "/timeline", Data: map[string]any{
-		"Years": timeline(entries), "Total": len(entries), "Summary": strings.Join(summary, ", "),
+		"Years": years, "Shown": shown, "Cut": len(shown) < len(years), "Total": len(entries), "Summary": strings.Join(summary, ", "),
 	}})
+}
+
+// timelineShown is how many entries the timeline shows at once, in
+// whole years: the newest years up to it (at least one), or the year
+// asked for; the others are a link away.
+const timelineShown = 100
+
+// yearsShown picks the years the page shows and sets each year's link.
+func yearsShown(years []year, asked string) []year {
+	var shown []year
+	if i := slices.IndexFunc(years, func(y year) bool { return y.Year == asked }); i >= 0 {
+		shown = years[i : i+1]
+	} else {
+		n := 0
+		for _, y := range years {
+			if len(shown) > 0 && n+y.Count > timelineShown {
+				break
+			}
+			shown = append(shown, y)
+			n += y.Count
+		}
+	}
+	for i := range years {
+		years[i].Href = "/timeline?year=" + url.QueryEscape(years[i].Year) + "#y" + years[i].Year
+		if slices.ContainsFunc(shown, func(y year) bool { return y.Year == years[i].Year }) {
+			years[i].Href = "#y" + years[i].Year
+		}
+	}
+	return shown
 }
 
 var (

@@ -25,10 +25,12 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -819,15 +821,31 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 // Time is in [from, to); a zero from or to is unbounded. It reads the
 // per-patient index, so its cost is proportional to the patient's events.
 func (l *Log) ForPatient(ctx context.Context, patient ptoy.ID, from, to time.Time) ([]audit.Event, error) {
+	return l.forPatient(ctx, patient, 0, from, to)
+}
+
+// ForPatientAfter is ForPatient for the events whose Seq is above after.
+func (l *Log) ForPatientAfter(ctx context.Context, patient ptoy.ID, after uint64) ([]audit.Event, error) {
+	return l.forPatient(ctx, patient, after, time.Time{}, time.Time{})
+}
+
+func (l *Log) forPatient(ctx context.Context, patient ptoy.ID, after uint64, from, to time.Time) ([]audit.Event, error) {
 	const op = "audit.ForPatient"
 	if err := l.enter(ctx, op); err != nil {
 		return nil, err
 	}
 	defer l.mu.RUnlock()
 	prefix := append([]byte{prefixPatient}, patient[:]...)
+	start := prefix
+	if after > 0 {
+		if after == math.MaxUint64 {
+			return nil, nil
+		}
+		start = binary.BigEndian.AppendUint64(bytes.Clone(prefix), after+1)
+	}
 	var seqs []uint64
 	i := 0
-	err := l.db.Scan(prefix, store.PrefixEnd(prefix), func(k, v []byte) error {
+	err := l.db.Scan(start, store.PrefixEnd(prefix), func(k, v []byte) error {
 		if i++; i%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return ptoy.E(op, ptoy.Unavailable, err)
@@ -925,6 +943,7 @@ func wrap(op string, err error) error {
 type Prover struct {
 	l       *Log
 	batches map[uint64]*provenBatch
+	last    *provenBatch // the batch of the last proof: a listing's next event is often in it
 }
 
 type provenBatch struct {
@@ -951,18 +970,22 @@ func (p *Prover) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
 		return audit.Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
 	}
 	var id uint64
-	found := false
-	err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
-		if len(v) == 8 {
-			id, found = binary.BigEndian.Uint64(v), true
+	if lb := p.last; lb != nil && seq >= lb.b.First && seq <= lb.b.Last {
+		id = lb.b.ID
+	} else {
+		found := false
+		err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
+			if len(v) == 8 {
+				id, found = binary.BigEndian.Uint64(v), true
+			}
+			return stopScan{}
+		})
+		if err != nil && !errors.Is(err, stopScan{}) {
+			return audit.Proof{}, wrap(op, err)
 		}
-		return stopScan{}
-	})
-	if err != nil && !errors.Is(err, stopScan{}) {
-		return audit.Proof{}, wrap(op, err)
-	}
-	if !found {
-		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+		if !found {
+			return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+		}
 	}
 	pb := p.batches[id]
 	if pb == nil {
@@ -983,6 +1006,7 @@ func (p *Prover) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
 		pb = &provenBatch{b: b, tree: audit.NewTree(leaves)}
 		p.batches[id] = pb
 	}
+	p.last = pb
 	b := pb.b
 	if seq < b.First || seq > b.Last {
 		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: batch %d does not hold event %d", id, seq))

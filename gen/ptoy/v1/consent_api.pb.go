@@ -638,9 +638,13 @@ type AuditEventsRequest struct {
 	ToUnix   int64                  `protobuf:"varint,3,opt,name=to_unix,json=toUnix,proto3" json:"to_unix,omitempty"`
 	// Signature of the patient (or a delegate) over
 	// "ptoy-audit-v1" 0 chain 0 patient 0 time, with its time (unix seconds).
-	Signer        []byte `protobuf:"bytes,4,opt,name=signer,proto3" json:"signer,omitempty"`
-	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
-	Time          int64  `protobuf:"varint,6,opt,name=time,proto3" json:"time,omitempty"`
+	Signer    []byte `protobuf:"bytes,4,opt,name=signer,proto3" json:"signer,omitempty"`
+	Signature []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	Time      int64  `protobuf:"varint,6,opt,name=time,proto3" json:"time,omitempty"`
+	// If set, only the events whose seq is above it: a client that checked
+	// the trail up to there asks for the rest. The chain proof still covers
+	// the whole trail up to the last batch listed.
+	After         uint64 `protobuf:"varint,7,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -713,6 +717,13 @@ func (x *AuditEventsRequest) GetSignature() []byte {
 func (x *AuditEventsRequest) GetTime() int64 {
 	if x != nil {
 		return x.Time
+	}
+	return 0
+}
+
+func (x *AuditEventsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
 	}
 	return 0
 }
@@ -1114,14 +1125,15 @@ const file_ptoy_v1_consent_api_proto_rawDesc = "" +
 	"\x14NotificationsRequest\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\"T\n" +
 	"\x15NotificationsResponse\x12;\n" +
-	"\rnotifications\x18\x01 \x03(\v2\x15.ptoy.v1.NotificationR\rnotifications\"\xae\x01\n" +
+	"\rnotifications\x18\x01 \x03(\v2\x15.ptoy.v1.NotificationR\rnotifications\"\xc4\x01\n" +
 	"\x12AuditEventsRequest\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x1b\n" +
 	"\tfrom_unix\x18\x02 \x01(\x03R\bfromUnix\x12\x17\n" +
 	"\ato_unix\x18\x03 \x01(\x03R\x06toUnix\x12\x16\n" +
 	"\x06signer\x18\x04 \x01(\fR\x06signer\x12\x1c\n" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x12\n" +
-	"\x04time\x18\x06 \x01(\x03R\x04time\"\xa0\x01\n" +
+	"\x04time\x18\x06 \x01(\x03R\x04time\x12\x14\n" +
+	"\x05after\x18\a \x01(\x04R\x05after\"\xa0\x01\n" +
 	"\n" +
 	"AuditProof\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\fR\x05event\x12\x14\n" +

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"ptoy"
+	"ptoy/fhir/resource"
 )
 
 // fhirMount is where the node serves FHIR.
@@ -63,9 +64,13 @@ func (s *Server) get(ctx context.Context, in *http.Request, tok, pathQuery strin
 		s.cfg.Log.Warn("web: FHIR call failed", "status", rec.status)
 		return nil, ptoy.E("web", ptoy.Unavailable, "your records could not be read just now; try again in a moment")
 	}
-	var out map[string]any
-	if err := json.Unmarshal(rec.body.Bytes(), &out); err != nil {
+	v, err := resource.DecodeJSON(rec.body.Bytes())
+	if err != nil {
 		return nil, ptoy.E("web", ptoy.Other, err)
+	}
+	out, ok := v.(map[string]any)
+	if !ok {
+		return nil, ptoy.E("web", ptoy.Other, "the FHIR API answered something other than a JSON object")
 	}
 	return out, nil
 }

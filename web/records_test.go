@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func resource(t *testing.T, s string) map[string]any {
+func decoded(t *testing.T, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
@@ -26,7 +26,7 @@ func TestLabValue(t *testing.T) {
 		{`{"valueQuantity":{"value":5.8,"unit":"%"},"referenceRange":[{"high":{"value":5.6}}]}`, "5.8", "%", "≤ 5.6", "H"},
 		{`{"valueString":"Negative","referenceRange":[{"text":"Negative"}]}`, "Negative", "", "Negative", ""},
 	} {
-		l := lab(resource(t, c.json))
+		l := lab(decoded(t, c.json))
 		if l.Value != c.value || l.Unit != c.unit || l.Range != c.rng || l.Flag != c.flag {
 			t.Errorf("%s: value %q unit %q range %q flag %q", c.json, l.Value, l.Unit, l.Range, l.Flag)
 		}
@@ -39,10 +39,10 @@ func TestTimelineByYear(t *testing.T) {
 	enc, _ := kindOf("Encounter")
 	imm, _ := kindOf("Immunization")
 	es := []entry{
-		imm.entry(resource(t, `{"id":"i1","occurrenceDateTime":"2021-04-01","vaccineCode":{"text":"Influenza"}}`)),
-		enc.entry(resource(t, `{"id":"e1","period":{"start":"2021-03-01T10:00:00Z"},"type":[{"coding":[{"display":"Check up"}]}]}`)),
-		enc.entry(resource(t, `{"id":"e2","period":{"start":"2023-01-01"}}`)),
-		imm.entry(resource(t, `{"id":"i2"}`)),
+		imm.entry(decoded(t, `{"id":"i1","occurrenceDateTime":"2021-04-01","vaccineCode":{"text":"Influenza"}}`)),
+		enc.entry(decoded(t, `{"id":"e1","period":{"start":"2021-03-01T10:00:00Z"},"type":[{"coding":[{"display":"Check up"}]}]}`)),
+		enc.entry(decoded(t, `{"id":"e2","period":{"start":"2023-01-01"}}`)),
+		imm.entry(decoded(t, `{"id":"i2"}`)),
 	}
 	got := timeline(es)
 	var years []string

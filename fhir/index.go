@@ -338,11 +338,9 @@ func (x *index) purge(patient ptoy.ID) error {
 // patient's view), at each call for the store's.
 func (x *index) withMeta(e *entry) ([]byte, error) {
 	if x.mem != nil {
-		x.mu.RLock()
-		s := x.mem[e.key]
-		x.mu.RUnlock()
-		if s == nil || s.Version != e.version {
-			return nil, ptoy.E("fhir.index", ptoy.NotFound, "the resource left the index")
+		s, err := x.memStored(e)
+		if err != nil {
+			return nil, err
 		}
 		if m := s.meta.Load(); m != nil {
 			return *m, nil
@@ -361,13 +359,22 @@ func (x *index) withMeta(e *entry) ([]byte, error) {
 	return versioned(raw, e.version, e.updated)
 }
 
+// memStored returns what an index in memory holds of e's version.
+func (x *index) memStored(e *entry) (*stored, error) {
+	x.mu.RLock()
+	s := x.mem[e.key]
+	x.mu.RUnlock()
+	if s == nil || s.Version != e.version {
+		return nil, ptoy.E("fhir.index", ptoy.NotFound, "the resource left the index")
+	}
+	return s, nil
+}
+
 func (x *index) raw(e *entry) ([]byte, error) {
 	if x.mem != nil {
-		x.mu.RLock()
-		s := x.mem[e.key]
-		x.mu.RUnlock()
-		if s == nil || s.Version != e.version {
-			return nil, ptoy.E("fhir.index", ptoy.NotFound, "the resource left the index")
+		s, err := x.memStored(e)
+		if err != nil {
+			return nil, err
 		}
 		return s.Raw, nil
 	}

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -62,25 +61,15 @@ type entryResponse struct {
 
 func newBundle(typ string) *bundle { return &bundle{ResourceType: "Bundle", Type: typ} }
 
-// appendJSON appends the bundle as JSON. The resources go in as they
+// appendJSON appends the bundle as JSON (links keep their & as &). The
+// resources go in as they
 // are, without encoding/json's check and compaction of every
 // json.RawMessage: they are the index's own compact JSON, and a bundle
 // of a thousand resources spent a third of its encoding there.
 func (b *bundle) appendJSON(dst []byte) ([]byte, error) {
-	// marshalPlain is json.Marshal without HTML escaping: links keep
-	// their & as &.
-	marshalPlain := func(v any) ([]byte, error) {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(v); err != nil {
-			return nil, err
-		}
-		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-	}
 	head := *b
 	head.Entry = nil
-	h, err := marshalPlain(&head)
+	h, err := marshal(&head)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +82,7 @@ func (b *bundle) appendJSON(dst []byte) ([]byte, error) {
 		e := b.Entry[i]
 		res := e.Resource
 		e.Resource = nil
-		v, err := marshalPlain(&e)
+		v, err := marshal(&e)
 		if err != nil {
 			return nil, err
 		}

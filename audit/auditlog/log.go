@@ -711,19 +711,9 @@ func (l *Log) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
 	if seq > l.cutLast.Load() {
 		return audit.Proof{}, ptoy.E(op, ptoy.Unavailable, fmt.Sprintf("audit event %d is not yet in a batch", seq))
 	}
-	var id uint64
-	found := false
-	err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
-		if len(v) == 8 {
-			id, found = binary.BigEndian.Uint64(v), true
-		}
-		return stopScan{}
-	})
-	if err != nil && !errors.Is(err, stopScan{}) {
-		return audit.Proof{}, wrap(op, err)
-	}
-	if !found {
-		return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+	id, err := l.batchOf(op, seq)
+	if err != nil {
+		return audit.Proof{}, err
 	}
 	b, err := l.batch(op, id)
 	if err != nil {
@@ -951,6 +941,26 @@ type provenBatch struct {
 	tree *audit.Tree
 }
 
+// batchOf returns the id of the batch that holds event seq, which must
+// be cut. Call it with l.mu held.
+func (l *Log) batchOf(op string, seq uint64) (uint64, error) {
+	var id uint64
+	found := false
+	err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
+		if len(v) == 8 {
+			id, found = binary.BigEndian.Uint64(v), true
+		}
+		return stopScan{}
+	})
+	if err != nil && !errors.Is(err, stopScan{}) {
+		return 0, wrap(op, err)
+	}
+	if !found {
+		return 0, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+	}
+	return id, nil
+}
+
 // NewProver starts a listing's proofs.
 func (l *Log) NewProver() *Prover { return &Prover{l: l, batches: map[uint64]*provenBatch{}} }
 
@@ -973,18 +983,9 @@ func (p *Prover) Proof(ctx context.Context, seq uint64) (audit.Proof, error) {
 	if lb := p.last; lb != nil && seq >= lb.b.First && seq <= lb.b.Last {
 		id = lb.b.ID
 	} else {
-		found := false
-		err := l.db.Scan(key8(prefixLast, seq), []byte{prefixLast + 1}, func(_, v []byte) error {
-			if len(v) == 8 {
-				id, found = binary.BigEndian.Uint64(v), true
-			}
-			return stopScan{}
-		})
-		if err != nil && !errors.Is(err, stopScan{}) {
-			return audit.Proof{}, wrap(op, err)
-		}
-		if !found {
-			return audit.Proof{}, ptoy.E(op, ptoy.Other, fmt.Sprintf("audit log is damaged: no batch holds event %d", seq))
+		var err error
+		if id, err = l.batchOf(op, seq); err != nil {
+			return audit.Proof{}, err
 		}
 	}
 	pb := p.batches[id]

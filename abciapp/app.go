@@ -1,9 +1,10 @@
 // Package abciapp runs the ledger under CometBFT: it is the only package
 // that speaks ABCI. CheckTx decodes, verifies signatures and applies the
 // transaction to a scratch copy of the state so that the mempool holds
-// only transactions that would succeed now; FinalizeBlock verifies in a
-// batch whatever this node has not verified yet, applies the block and
-// returns the app hash; Commit makes it durable.
+// only transactions that would succeed now, and keeps the decoded
+// transaction for the recheck, the proposal and the block; FinalizeBlock
+// verifies in a batch whatever this node has not verified yet, applies
+// the block and returns the app hash; Commit makes it durable.
 package abciapp
 
 import (
@@ -44,7 +45,7 @@ type App struct {
 	block    *ledger.Block // the block between FinalizeBlock and Commit
 	results  map[[32]byte]Result
 	codes    []uint32 // the block's result codes, in order
-	verified *verifiedSet
+	checked  *checkedTxs
 	onResult func(code uint32)
 
 	mu      sync.Mutex
@@ -53,7 +54,7 @@ type App struct {
 
 // New returns the application over l.
 func New(l *ledger.Ledger, log *slog.Logger) *App {
-	a := &App{l: l, log: log, verified: newVerifiedSet(1 << 17), waiters: map[[32]byte][]chan Result{}}
+	a := &App{l: l, log: log, checked: newCheckedTxs(1 << 13), waiters: map[[32]byte][]chan Result{}}
 	a.resetCheck()
 	return a
 }
@@ -98,14 +99,14 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 
 // CheckTx admits a transaction to the mempool if it would apply now.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
-	t, err := tx.Decode(req.Tx)
-	if err == nil {
-		err = a.verify(t)
-	}
+	t, err := a.decodeChecked(req.Tx)
 	if err != nil {
 		return &abci.ResponseCheckTx{Code: tx.Code(err), Log: ptoy.Message(err), Codespace: Codespace}, nil
 	}
 	r := a.check.Apply(t)
+	if r.Code != 0 {
+		a.checked.remove(req.Tx) // the mempool drops it
+	}
 	if r.Code != 0 && req.Type == abci.CheckTxType_Recheck {
 		// Dropped from the mempool after a block (a transaction before it
 		// of the same signer failed, and its sequence now skips ahead):
@@ -120,20 +121,46 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	return &abci.ResponseCheckTx{Code: r.Code, Log: r.Log, Codespace: Codespace}, nil
 }
 
-// verify checks t's signatures once per node: what CheckTx verified is
-// remembered by hash for FinalizeBlock.
-func (a *App) verify(t *tx.Tx) error {
-	if a.verified.has(t.Hash) {
-		t.MarkVerified()
-		return nil
+// decodeChecked returns raw decoded with its signatures verified: the
+// transaction CheckTx decoded and verified before, if it did, otherwise
+// decoded and verified now and remembered.
+func (a *App) decodeChecked(raw []byte) (*tx.Tx, error) {
+	if t := a.checked.get(raw); t != nil {
+		return t, nil
 	}
+	t, err := tx.Decode(raw)
+	if err == nil {
+		err = a.verify(t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.checked.add(t)
+	return t, nil
+}
+
+// decode returns raw decoded, the checked transaction if CheckTx has
+// it; its signatures may be unverified.
+func (a *App) decode(raw []byte) (*tx.Tx, error) {
+	if t := a.checked.get(raw); t != nil {
+		return t, nil
+	}
+	return tx.Decode(raw)
+}
+
+// verify checks t's signatures in one batch of CometBFT's verifier,
+// which keeps the keys it met expanded (an organisation co-signs every
+// registration it attests). For the two signatures of a registration it
+// measured as fast as single verifications with an expanded key cache of
+// our own, and faster when several validators share a process (and so
+// CometBFT's cache); crypto/ed25519 is slower (BenchmarkVerifyRegistration).
+func (a *App) verify(t *tx.Tx) error {
 	bv := ed25519.NewBatchVerifier()
 	addSignatures(bv, a.l.ChainID(), t)
 	if ok, _ := bv.Verify(); !ok {
 		return t.Verify(a.l.ChainID()) // says which signature is bad
 	}
 	t.MarkVerified()
-	a.verified.add(t.Hash)
 	return nil
 }
 
@@ -156,16 +183,16 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	bv := ed25519.NewBatchVerifier()
 	var pending []int
 	for i, raw := range req.Txs {
+		if t := a.checked.get(raw); t != nil {
+			txs[i] = t // decoded and verified by CheckTx
+			continue
+		}
 		t, err := tx.Decode(raw)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
 		txs[i] = t
-		if a.verified.has(t.Hash) {
-			t.MarkVerified()
-			continue
-		}
 		addSignatures(bv, chainID, t)
 		pending = append(pending, i)
 	}
@@ -195,7 +222,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		if txs[i] != nil {
 			out[i].Events = []abci.Event{{Type: "ptoy", Attributes: []abci.EventAttribute{{Key: "type", Value: tx.Name(txs[i].Body), Index: false}}}}
 			a.results[txs[i].Hash] = Result{Height: req.Height, Code: r.Code, Log: r.Log}
-			a.verified.remove(txs[i].Hash)
+			a.checked.remove(req.Txs[i])
 		}
 	}
 	hash := b.Finish()

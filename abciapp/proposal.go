@@ -25,12 +25,12 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 		}
 		txs = append(txs, raw)
 	}
-	return &abci.ResponsePrepareProposal{Txs: orderBySequence(txs)}, nil
+	return &abci.ResponsePrepareProposal{Txs: orderBySequence(txs, a.decode)}, nil
 }
 
 // orderBySequence sorts each signer's transactions by sequence number in
 // the slots they occupy; undecodable ones stay where they are.
-func orderBySequence(txs [][]byte) [][]byte {
+func orderBySequence(txs [][]byte, decode func([]byte) (*tx.Tx, error)) [][]byte {
 	type item struct {
 		slot int
 		seq  uint64
@@ -39,7 +39,7 @@ func orderBySequence(txs [][]byte) [][]byte {
 	bySigner := map[string][]item{}
 	var signers []string
 	for i, raw := range txs {
-		t, err := tx.Decode(raw)
+		t, err := decode(raw)
 		if err != nil {
 			continue
 		}

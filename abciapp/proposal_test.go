@@ -31,7 +31,7 @@ func TestOrderBySequence(t *testing.T) {
 	junk := []byte("junk")
 	in := [][]byte{a3, b2, junk, a1, b1, a2}
 	want := [][]byte{a1, b1, junk, a2, b2, a3}
-	got := orderBySequence(in)
+	got := orderBySequence(in, tx.Decode)
 	for i := range want {
 		if string(got[i]) != string(want[i]) {
 			t.Fatalf("slot %d: got the wrong transaction", i)

@@ -292,6 +292,9 @@ func (h *harness) exec(c *scriptCase) (string, error) {
 			if o.leaked {
 				h.t.Errorf("block %d tx %d %q failed but changed the block's state", b.Height(), i+1, l)
 			}
+			if o.mutated {
+				h.t.Errorf("block %d tx %d %q: Apply changed the transaction", b.Height(), i+1, l)
+			}
 			p("%d %s: %s", i+1, bt.desc, h.fmtResult(o))
 		}
 		b.Finish()

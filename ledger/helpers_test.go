@@ -248,6 +248,10 @@ type outcome struct {
 	// leaked is set when a failed transaction changed the block's writes
 	// or validator updates, which must never happen.
 	leaked bool
+	// mutated is set when Apply changed the decoded transaction, which
+	// must never happen: the ABCI app applies the transaction it decoded
+	// in CheckTx again in the recheck and in FinalizeBlock.
+	mutated bool
 }
 
 // deliver does what the ABCI app does with one raw transaction: Decode,
@@ -265,6 +269,9 @@ func deliver(b *Block, chainID string, raw []byte) outcome {
 	o := outcome{Result: r}
 	if r.Code != 0 && (writeSetDigest(b) != before || len(b.updates) != nu) {
 		o.leaked = true
+	}
+	if again, err := tx.Decode(raw); err != nil || !proto.Equal(again.Envelope, t.Envelope) || !proto.Equal(again.Body, t.Body) {
+		o.mutated = true
 	}
 	return o
 }

@@ -20,8 +20,10 @@ func (b *Block) apply(t *tx.Tx) error {
 		return err
 	}
 	if reg, ok := t.Body.Msg.(*pb.Body_RegisterPatient); ok {
-		err = b.registerPatient(op, t, signer, acct, reg.RegisterPatient)
-	} else if acct == nil {
+		// Writes the new account whole, sequence included.
+		return b.registerPatient(op, t, signer, acct, reg.RegisterPatient)
+	}
+	if acct == nil {
 		err = ptoy.E(op, ptoy.Unauthenticated, "the signing key belongs to no account on this network")
 	} else if acct.Kind == pb.AccountKind_ACCOUNT_KIND_NODE && !nodeMessage(t.Body) {
 		err = ptoy.E(op, ptoy.PermissionDenied, "a node's account signs its organisation's audit anchors and escrow share releases, nothing else")
@@ -219,6 +221,7 @@ func (b *Block) registerPatient(op string, t *tx.Tx, id ptoy.ID, acct *pb.Accoun
 	}
 	a := b.newAccount(id, pb.AccountKind_ACCOUNT_KIND_PATIENT, t.Signer(), m.Kem)
 	a.Registrar = regID.Bytes()
+	a.Sequence = t.Body.Sequence // as apply would set it, without reading the account back
 	b.putMsg(accountKey(id), a)
 	b.set(phoneTagKey(m.PhoneTag), id.Bytes())
 	return nil

@@ -46,7 +46,7 @@ type KV interface {
 // Ledger is the committed state plus the means to apply blocks to it.
 // Its query methods read the committed state and are safe for concurrent use.
 type Ledger struct {
-	kv KV
+	kv KV // the store behind a read cache (cachedKV); values read are shared
 
 	mu   sync.RWMutex
 	meta meta
@@ -82,8 +82,8 @@ type meta struct {
 
 // Open loads the ledger kept in kv.
 func Open(kv KV) (*Ledger, error) {
-	l := &Ledger{kv: kv, kems: newKEMMemo(1 << 16)}
-	v, err := kv.Get(keyMeta)
+	l := &Ledger{kv: newCachedKV(kv, cacheBytes), kems: newKEMMemo(1 << 16)}
+	v, err := l.kv.Get(keyMeta)
 	if err != nil {
 		return nil, err
 	}

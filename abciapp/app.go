@@ -158,7 +158,10 @@ func (a *App) verify(t *tx.Tx) error {
 	bv := ed25519.NewBatchVerifier()
 	addSignatures(bv, a.l.ChainID(), t)
 	if ok, _ := bv.Verify(); !ok {
-		return t.Verify(a.l.ChainID()) // says which signature is bad
+		if err := t.Verify(a.l.ChainID()); err != nil {
+			return err // says which signature is bad
+		}
+		return ptoy.E("abciapp.verify", ptoy.Unauthenticated, "a signature does not verify")
 	}
 	t.MarkVerified()
 	return nil
@@ -202,8 +205,12 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 				txs[i].MarkVerified()
 			}
 		} else {
+			// Each on its own, by the same rules as the batch and as
+			// CheckTx (ZIP-215): crypto/ed25519 is stricter, and a
+			// signature only it refuses would split the nodes that
+			// verified it in CheckTx from those that did not.
 			for _, i := range pending {
-				errs[i] = txs[i].Verify(chainID)
+				errs[i] = a.verify(txs[i])
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package abciapp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -17,6 +18,67 @@ import (
 	"ptoy/tx"
 )
 
+// newTestApp returns an application on a fresh ledger in a temporary
+// directory with one organisation, General Hospital, and a function
+// that returns a new patient's signed registration attested by it.
+func newTestApp(tb testing.TB) (*App, func() []byte) {
+	tb.Helper()
+	kv, err := store.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { kv.Close() })
+	l, err := ledger.Open(kv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	org, err := keys.Generate(keys.KEMHybrid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := &pb.Genesis{Orgs: []*pb.GenesisOrg{{Name: "General Hospital", Kind: pb.OrgKind_ORG_KIND_HOSPITAL,
+		SigningKey: org.SigningPublic(), Kem: &pb.KemKey{Alg: uint32(org.KEMAlg()), Key: org.KEMPublic()}}}}
+	gj, _ := protojson.Marshal(g)
+	a := New(l, slog.New(slog.DiscardHandler))
+	if _, err := a.InitChain(context.Background(), &abci.RequestInitChain{ChainId: "bench", AppStateBytes: gj, Time: time.Now()}); err != nil {
+		tb.Fatal(err)
+	}
+	return a, func() []byte {
+		p, err := keys.Generate(keys.KEMHybrid)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tag := make([]byte, 32)
+		rand.Read(tag)
+		raw, err := tx.Sign("bench", &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
+			Kem: &pb.KemKey{Alg: uint32(p.KEMAlg()), Key: p.KEMPublic()}, Registrar: org.ID().Bytes(), PhoneTag: tag,
+		}}}, p, org)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return raw
+	}
+}
+
+// TestBlockOfUncheckedTransactions: a block of transactions this node
+// never checked is verified as a batch; when a signature in it is bad,
+// each is verified on its own by the same rules, and only the bad one
+// fails.
+func TestBlockOfUncheckedTransactions(t *testing.T) {
+	a, registration := newTestApp(t)
+	good, bad := registration(), registration()
+	bad = bytes.Clone(bad)
+	bad[len(bad)-5] ^= 1 // inside the last signature
+	res, err := a.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{Height: 1, Time: time.Now(), Txs: [][]byte{good, bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TxResults[0].Code != 0 || res.TxResults[1].Code == 0 {
+		t.Fatalf("codes %d (%s) and %d (%s), want success and a failure", res.TxResults[0].Code, res.TxResults[0].Log, res.TxResults[1].Code, res.TxResults[1].Log)
+	}
+	t.Logf("the bad one: %s", res.TxResults[1].Log)
+}
+
 // BenchmarkRegisterPatient drives one node's application as CometBFT
 // does under a steady load of signed RegisterPatient transactions (the
 // `ptoy bench` ledger load): each block's transactions are checked as
@@ -30,41 +92,12 @@ import (
 //	go test -run '^$' -bench RegisterPatient -benchtime 5x ./abciapp
 func BenchmarkRegisterPatient(b *testing.B) {
 	const block, backlog = 600, 1000
-	kv, err := store.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer kv.Close()
-	l, err := ledger.Open(kv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	org, err := keys.Generate(keys.KEMHybrid)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := &pb.Genesis{Orgs: []*pb.GenesisOrg{{Name: "General Hospital", Kind: pb.OrgKind_ORG_KIND_HOSPITAL,
-		SigningKey: org.SigningPublic(), Kem: &pb.KemKey{Alg: uint32(org.KEMAlg()), Key: org.KEMPublic()}}}}
-	gj, _ := protojson.Marshal(g)
-	a := New(l, slog.New(slog.DiscardHandler))
+	a, registration := newTestApp(b)
 	ctx := context.Background()
-	if _, err := a.InitChain(ctx, &abci.RequestInitChain{ChainId: "bench", AppStateBytes: gj, Time: time.Now()}); err != nil {
-		b.Fatal(err)
-	}
 	n := (b.N+1)*block + backlog
 	txs := make([][]byte, n)
 	for i := range txs {
-		p, err := keys.Generate(keys.KEMHybrid)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tag := make([]byte, 32)
-		rand.Read(tag)
-		if txs[i], err = tx.Sign("bench", &pb.Body{Sequence: 1, Msg: &pb.Body_RegisterPatient{RegisterPatient: &pb.RegisterPatient{
-			Kem: &pb.KemKey{Alg: uint32(p.KEMAlg()), Key: p.KEMPublic()}, Registrar: org.ID().Bytes(), PhoneTag: tag,
-		}}}, p, org); err != nil {
-			b.Fatal(err)
-		}
+		txs[i] = registration()
 	}
 	check := func(raw []byte, typ abci.CheckTxType) {
 		r, err := a.CheckTx(ctx, &abci.RequestCheckTx{Tx: raw, Type: typ})

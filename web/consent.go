@@ -379,7 +379,6 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 type accessEntry struct {
 	Time, Who, Org, Purpose, What, Decision, Proof string
 	Glass, Denied, Verified, Failed                bool
-	at                                             time.Time
 }
 
 var actionWords = map[string]string{
@@ -419,7 +418,6 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var entries []accessEntry
 	names := map[ptoy.ID]string{} // each account named once
 	name := func(id, org ptoy.ID) string {
 		n, ok := names[id]
@@ -429,81 +427,99 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return n
 	}
-	add := func(evs []audit.Event, verified bool, errs []error) {
-		for i, ev := range evs {
-			e := accessEntry{Time: ev.Time.UTC().Format("2 January 2006, 15:04:05 UTC"), Purpose: capital(ev.Purpose),
-				Verified: verified, Proof: "Verified", at: ev.Time, Glass: ev.Action == "break-glass" || ev.Purpose == "emergency",
-				Denied: ev.Decision == audit.Deny}
-			switch {
-			case errs != nil:
-				e.Failed, e.Proof = true, "Failed: "+ptoy.Message(errs[i])
-				if ev.Time.IsZero() {
-					e.Time = "Unknown"
-				}
-			case !verified:
-				e.Proof = "Not yet anchored on the ledger"
-			}
-			switch {
-			case ev.Actor.IsZero():
-				e.Who = "The node"
-			default:
-				e.Who = name(ev.Actor, trail.Org)
-			}
-			if e.Who != "You" {
-				e.Org = name(trail.Org, ptoy.ID{})
-			}
-			e.What = actionWords[ev.Action]
-			if e.What == "" {
-				e.What = capital(ev.Action)
-			}
-			if rec := ev.Record; rec != "" {
-				if c, ok := strings.CutPrefix(rec, "categories:"); ok {
-					if set, err := consent.ParseCategories(c); err == nil {
-						rec = consent.DescribeCategories(set)
-					}
-				} else if len(rec) > 80 {
-					rec = rec[:80] + "…"
-				}
-				e.What += ": " + rec
-			}
-			if e.Denied {
-				e.Decision = "Refused: " + ev.Reason
-			} else {
-				e.Decision = "Allowed"
-			}
-			entries = append(entries, e)
-		}
+	// Each access is sorted and classed first; only those shown are
+	// written out in words.
+	var items []accessItem
+	for _, ev := range trail.Verified {
+		items = append(items, accessItem{ev: ev, verified: true})
 	}
-	add(trail.Verified, true, nil)
-	add(trail.Pending, false, nil)
-	var failed []audit.Event
-	var why []error
+	for _, ev := range trail.Pending {
+		items = append(items, accessItem{ev: ev})
+	}
 	for _, f := range trail.Failed {
-		failed, why = append(failed, f.Event), append(why, f.Err)
+		items = append(items, accessItem{ev: f.Event, err: f.Err})
 	}
-	add(failed, false, why)
 	if trail.ChainErr != nil && failure == "" {
 		failure = "The list does not check against the ledger: " + ptoy.Message(trail.ChainErr) + ". Some accesses may be missing or altered."
 	}
-	slices.SortStableFunc(entries, func(a, b accessEntry) int { return b.at.Compare(a.at) })
+	// Newest first: sorted by index, as an event is large to move.
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return items[b].ev.Time.Compare(items[a].ev.Time) })
+	sorted := make([]accessItem, len(items))
+	for i, k := range order {
+		sorted[i] = items[k]
+	}
+	items = sorted
 	glass := 0
-	var others, own []accessEntry
-	for _, e := range entries {
-		if e.Glass {
+	var othersAll, ownAll []accessItem
+	for _, it := range items {
+		if it.glass() {
 			glass++
 		}
-		if e.Who == "You" && !e.Failed {
-			own = append(own, e)
+		if it.err == nil && !it.ev.Actor.IsZero() && name(it.ev.Actor, trail.Org) == "You" {
+			ownAll = append(ownAll, it)
 		} else {
-			others = append(others, e)
+			othersAll = append(othersAll, it)
 		}
 	}
 	// The newest accesses, and every one that failed its check or broke
 	// the glass, however old; the rest on asking (?all=1).
-	all := r.URL.Query().Get("all") == "1"
-	othersTotal, ownTotal := len(others), len(own)
-	if !all {
-		others, own = newest(others), newest(own)
+	othersTotal, ownTotal := len(othersAll), len(ownAll)
+	if r.URL.Query().Get("all") != "1" {
+		othersAll, ownAll = newest(othersAll), newest(ownAll)
+	}
+	entry := func(it accessItem) accessEntry {
+		ev := it.ev
+		e := accessEntry{Time: ev.Time.UTC().Format("2 January 2006, 15:04:05 UTC"), Purpose: capital(ev.Purpose),
+			Verified: it.verified, Proof: "Verified", Glass: it.glass(), Denied: ev.Decision == audit.Deny}
+		switch {
+		case it.err != nil:
+			e.Failed, e.Proof = true, "Failed: "+ptoy.Message(it.err)
+			if ev.Time.IsZero() {
+				e.Time = "Unknown"
+			}
+		case !it.verified:
+			e.Proof = "Not yet anchored on the ledger"
+		}
+		switch {
+		case ev.Actor.IsZero():
+			e.Who = "The node"
+		default:
+			e.Who = name(ev.Actor, trail.Org)
+		}
+		if e.Who != "You" {
+			e.Org = name(trail.Org, ptoy.ID{})
+		}
+		e.What = actionWords[ev.Action]
+		if e.What == "" {
+			e.What = capital(ev.Action)
+		}
+		if rec := ev.Record; rec != "" {
+			if c, ok := strings.CutPrefix(rec, "categories:"); ok {
+				if set, err := consent.ParseCategories(c); err == nil {
+					rec = consent.DescribeCategories(set)
+				}
+			} else if len(rec) > 80 {
+				rec = rec[:80] + "…"
+			}
+			e.What += ": " + rec
+		}
+		if e.Denied {
+			e.Decision = "Refused: " + ev.Reason
+		} else {
+			e.Decision = "Allowed"
+		}
+		return e
+	}
+	var others, own []accessEntry
+	for _, it := range othersAll {
+		others = append(others, entry(it))
+	}
+	for _, it := range ownAll {
+		own = append(own, entry(it))
 	}
 	// Every break-glass on the ledger, wherever it was read: each can be
 	// disputed once.
@@ -532,16 +548,27 @@ func (s *Server) accessesPage(w http.ResponseWriter, r *http.Request) {
 // asked for all.
 const accessesShown = 100
 
-// newest keeps the first accessesShown entries of es (newest first),
-// and after them those that failed their check or broke the glass.
-func newest(es []accessEntry) []accessEntry {
-	if len(es) <= accessesShown {
-		return es
+// accessItem is one access of the trail before it is put in words.
+type accessItem struct {
+	ev       audit.Event
+	verified bool
+	err      error // the failed check
+}
+
+func (it accessItem) glass() bool {
+	return it.ev.Action == "break-glass" || it.ev.Purpose == "emergency"
+}
+
+// newest keeps the first accessesShown items (newest first), and after
+// them those that failed their check or broke the glass.
+func newest(items []accessItem) []accessItem {
+	if len(items) <= accessesShown {
+		return items
 	}
-	out := es[:accessesShown:accessesShown]
-	for _, e := range es[accessesShown:] {
-		if e.Failed || e.Glass {
-			out = append(out, e)
+	out := items[:accessesShown:accessesShown]
+	for _, it := range items[accessesShown:] {
+		if it.err != nil || it.glass() {
+			out = append(out, it)
 		}
 	}
 	return out

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
+
+	"ptoy/audit"
 )
 
 // TestTimelineYears: the timeline shows the newest years up to
@@ -58,15 +61,22 @@ func TestTimelineYears(t *testing.T) {
 // TestNewestAccesses: the accesses page keeps the newest accessesShown,
 // and every older one that failed its check or broke the glass.
 func TestNewestAccesses(t *testing.T) {
-	var es []accessEntry
+	var items []accessItem
 	for i := range 250 {
-		es = append(es, accessEntry{What: fmt.Sprint(i), Failed: i == 180, Glass: i == 220})
+		it := accessItem{ev: audit.Event{Seq: uint64(i), Action: "read"}}
+		switch i {
+		case 180:
+			it.err = errors.New("bad proof")
+		case 220:
+			it.ev.Action = "break-glass"
+		}
+		items = append(items, it)
 	}
-	got := newest(es)
-	if len(got) != accessesShown+2 || got[accessesShown].What != "180" || got[accessesShown+1].What != "220" {
+	got := newest(items)
+	if len(got) != accessesShown+2 || got[accessesShown].ev.Seq != 180 || got[accessesShown+1].ev.Seq != 220 {
 		t.Fatalf("kept %d, the last two %v", len(got), got[len(got)-2:])
 	}
-	if got := newest(es[:50]); len(got) != 50 {
+	if got := newest(items[:50]); len(got) != 50 {
 		t.Fatalf("a short list was cut to %d", len(got))
 	}
 }

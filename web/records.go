@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"ptoy"
@@ -160,6 +159,23 @@ type kind struct {
 }
 
 func dateAt(path ...any) func(any) any { return func(r any) any { return at(r, path...) } }
+
+// has reports whether the kind's search would find r, a resource of its
+// type: the category its Query names, if it names one.
+func (k kind) has(r map[string]any) bool {
+	want, ok := strings.CutPrefix(k.Query, "&category=")
+	if !ok {
+		return k.Query == ""
+	}
+	for _, c := range list(r["category"]) {
+		for _, cd := range list(obj(c)["coding"]) {
+			if str(obj(cd)["code"]) == want {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 var kinds = []kind{
 	{Type: "Encounter", Label: "Visits", One: "Visit", date: []func(any) any{dateAt("period", "start")},
@@ -432,31 +448,30 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// One search per kind, two at a time (each is decided and audited
-	// by the door like any search).
-	found := make([][]map[string]any, len(kinds))
-	errs := make([]error, len(kinds))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
-	for i, k := range kinds {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			found[i], errs[i] = s.search(r.Context(), r, tok, k.Type+"?patient="+id.String()+k.Query+"&_count=1000")
-		})
+	// One $everything of the kinds shown (decided and audited by the door
+	// as one answer), each resource then classed as the kind's search
+	// would class it.
+	var types []string
+	for _, k := range kinds {
+		if !slices.Contains(types, k.Type) {
+			types = append(types, k.Type)
+		}
 	}
-	wg.Wait()
+	found, err := s.search(r.Context(), r, tok, "Patient/"+id.String()+"/$everything?_type="+strings.Join(types, ",")+"&_count=1000")
+	if err != nil && ptoy.KindOf(err) != ptoy.NotFound { // NotFound: no record at all
+		s.fail(w, r, err)
+		return
+	}
 	var entries []entry
 	counts := map[string]int{}
-	for i, k := range kinds {
-		if errs[i] != nil {
-			s.fail(w, r, errs[i])
-			return
+	for _, res := range found {
+		for _, k := range kinds {
+			if k.Type == str(res["resourceType"]) && k.has(res) {
+				entries = append(entries, k.entry(res))
+				counts[k.Label]++
+				break
+			}
 		}
-		for _, res := range found[i] {
-			entries = append(entries, k.entry(res))
-		}
-		counts[k.Label] += len(found[i])
 	}
 	var summary []string
 	seen := map[string]bool{}

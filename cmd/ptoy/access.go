@@ -143,6 +143,50 @@ func resolveArg(ctx context.Context, c *common, cl *client.Client, what, arg str
 
 // patientOf is the patient a command is about: the --patient (or
 // positional) argument if given, else the account of the --as key.
+// patientAsk is a command that asks the node about one patient, signed
+// by the patient or a delegate: "ptoy NAME [PATIENT] [--as KEYNAME]
+// [--json]".
+type patientAsk struct {
+	c       *common
+	cl      *client.Client // the node
+	sc      *client.Client // the node, with requests signed by the --as key
+	patient ptoy.ID
+	json    bool
+}
+
+// askForPatient parses such a command's arguments and resolves who asks
+// about whom.
+func askForPatient(ctx context.Context, e *env, args []string, name, help string) (*patientAsk, error) {
+	fs := flags(e, name, "[PATIENT] [--as KEYNAME] [--json]", help)
+	c := addCommon(fs, e, useKeys|usePass|useNode)
+	as := fs.String("as", "", "key `NAME` that asks: the patient's or a delegate's")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 1 {
+		return nil, wantArgs(name, pos, 1, "a PATIENT")
+	}
+	arg := ""
+	if len(pos) == 1 {
+		arg = pos[0]
+	}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	patient, err := patientOf(ctx, c, cl, name, arg, *as)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := c.signed(cl, name, *as, arg)
+	if err != nil {
+		return nil, err
+	}
+	return &patientAsk{c: c, cl: cl, sc: sc, patient: patient, json: *asJSON}, nil
+}
+
 func patientOf(ctx context.Context, c *common, cl *client.Client, name, arg, as string) (ptoy.ID, error) {
 	switch {
 	case arg != "":
@@ -299,44 +343,22 @@ func grantStatus(gs *pb.GrantState, now time.Time) string {
 // ---- ptoy access ----
 
 func runAccess(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "access", "[PATIENT] [--as KEYNAME] [--json]",
+	q, err := askForPatient(ctx, e, args, "access",
 		`Lists everyone who holds, or held, access to the records of PATIENT (an
 account id or a key name; by default the account of the --as key): each
 grantee's name and id, permission, purpose of use, end date, status and
 categories; then the patient's delegates and break-glass policy. The
 node answers only the patient and their delegates: the request is signed
 with the --as key (by default PATIENT's, when it is a key name).`)
-	c := addCommon(fs, e, useKeys|usePass|useNode)
-	as := fs.String("as", "", "key `NAME` that asks: the patient's or a delegate's")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return wantArgs("access", pos, 1, "a PATIENT")
-	}
-	arg := ""
-	if len(pos) == 1 {
-		arg = pos[0]
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	patient, err := patientOf(ctx, c, cl, "access", arg, *as)
-	if err != nil {
-		return err
-	}
-	sc, err := c.signed(cl, "access", *as, arg)
-	if err != nil {
-		return err
-	}
+	c, cl, patient, sc := q.c, q.cl, q.patient, q.sc
 	r, err := sc.Access(ctx, patient)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if q.json {
 		return writeJSON(e.stdout, pbJSON(r))
 	}
 	n, err := loadNamer(ctx, c, cl)

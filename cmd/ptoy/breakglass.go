@@ -263,43 +263,21 @@ request is signed with the --as key (by default ORG's).`)
 }
 
 func runNotifications(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "notifications", "[PATIENT] [--as KEYNAME] [--json]",
+	q, err := askForPatient(ctx, e, args, "notifications",
 		`Lists what the network told PATIENT (an account id or key name; by default
 the account of the --as key), oldest first: emergency access to their
 records, and more. Notifications hold no health information. The node
 answers only the patient and their delegates: the request is signed with
 the --as key (by default PATIENT's, when it is a key name).`)
-	c := addCommon(fs, e, useKeys|usePass|useNode)
-	as := fs.String("as", "", "key `NAME` that asks: the patient's or a delegate's")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return wantArgs("notifications", pos, 1, "a PATIENT")
-	}
-	arg := ""
-	if len(pos) == 1 {
-		arg = pos[0]
-	}
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	patient, err := patientOf(ctx, c, cl, "notifications", arg, *as)
-	if err != nil {
-		return err
-	}
-	sc, err := c.signed(cl, "notifications", *as, arg)
-	if err != nil {
-		return err
-	}
+	c, cl, patient, sc := q.c, q.cl, q.patient, q.sc
 	ns, err := sc.Notifications(ctx, patient)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if q.json {
 		return writeJSON(e.stdout, pbJSONList(ns))
 	}
 	n, err := loadNamer(ctx, c, cl)

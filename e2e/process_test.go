@@ -62,18 +62,36 @@ func startNode(t *testing.T, bin, home string) *proc {
 // the node to say it is ready.
 func startCmd(t *testing.T, home string, cmd *exec.Cmd) *proc {
 	t.Helper()
+	p, err := tryStartCmd(t, home, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// errPortTaken is a node that could not bind a port its configuration
+// names: another process took it since the ports were picked (test
+// packages pick at random at the same time, and cannot see each other's
+// choice until they bind).
+var errPortTaken = errors.New("a port of the node was taken")
+
+// tryStartCmd is startCmd that returns what went wrong.
+func tryStartCmd(t *testing.T, home string, cmd *exec.Cmd) (*proc, error) {
+	t.Helper()
 	p := &proc{home: home, out: new(bytes.Buffer), cmd: cmd,
 		hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 2 * time.Minute}}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p.cmd.Stderr = p.out
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ready := make(chan string, 1)
+	gone := make(chan struct{}) // its output ended: it exited
 	go func() {
+		defer close(gone)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "ready" {
@@ -83,9 +101,16 @@ func startCmd(t *testing.T, home string, cmd *exec.Cmd) *proc {
 	}()
 	select {
 	case p.url = <-ready:
+	case <-gone:
+		p.cmd.Wait()
+		if strings.Contains(p.out.String(), "address already in use") {
+			return nil, fmt.Errorf("%s: %w:\n%s", home, errPortTaken, p.out)
+		}
+		return nil, fmt.Errorf("%s exited before it was ready:\n%s", home, p.out)
 	case <-time.After(60 * time.Second):
 		p.cmd.Process.Kill()
-		t.Fatalf("%s did not become ready:\n%s", home, p.out)
+		p.cmd.Wait()
+		return nil, fmt.Errorf("%s did not become ready:\n%s", home, p.out)
 	}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
@@ -93,7 +118,39 @@ func startCmd(t *testing.T, home string, cmd *exec.Cmd) *proc {
 			p.cmd.Wait()
 		}
 	})
-	return p
+	return p, nil
+}
+
+// startTestnet writes a four-validator testnet on free ports and starts
+// its nodes. A port taken by another process between the pick and the
+// bind makes it pick again, a few times.
+func startTestnet(t *testing.T, bin string) (string, []*proc) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		dir := t.TempDir()
+		out, err := exec.Command(bin, "testnet", "--validators", "4", "--out", dir, "--free-ports", "--fast", "--dev", "--chain-id", "e2e").CombinedOutput()
+		if err != nil {
+			t.Fatalf("testnet: %v\n%s", err, out)
+		}
+		var procs []*proc
+		for i := 1; i <= 4 && err == nil; i++ {
+			var p *proc
+			if p, err = tryStartCmd(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), exec.Command(bin, "node", "--home", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--log", "warn")); err == nil {
+				procs = append(procs, p)
+			}
+		}
+		if err == nil {
+			return dir, procs
+		}
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; picking other ports", attempt, errPortTaken)
+	}
 }
 
 // TestFourProcessesFaults runs four validators as four processes on
@@ -122,15 +179,7 @@ func TestFourProcessesFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := buildPtoy(t)
-	dir := t.TempDir()
-	out, err := exec.Command(bin, "testnet", "--validators", "4", "--out", dir, "--free-ports", "--fast", "--dev", "--chain-id", "e2e").CombinedOutput()
-	if err != nil {
-		t.Fatalf("testnet: %v\n%s", err, out)
-	}
-	var procs []*proc
-	for i := 1; i <= 4; i++ {
-		procs = append(procs, startNode(t, bin, filepath.Join(dir, fmt.Sprintf("node%d", i))))
-	}
+	dir, procs := startTestnet(t, bin)
 	pass, err := os.ReadFile(filepath.Join(dir, "node1", "keys", "passphrase"))
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, reg: reg, idx: idx, pages: newPages(), started: make(chan struct{}),
 		queue: &queue{set: map[ptoy.ID]bool{}, wake: make(chan struct{}, 1)}}
-	cfg.Ledger.Subscribe(s.touched)
+	cfg.Ledger.Subscribe(s.committed)
 	s.routes()
 	return s, nil
 }

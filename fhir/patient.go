@@ -12,7 +12,6 @@ import (
 	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
 	"ptoy/keys"
-	"ptoy/ledger"
 	"ptoy/seal"
 )
 
@@ -32,7 +31,7 @@ type views struct {
 // patientView is a patient's own view and what keeps it current without
 // reading the patient's whole listing at every request: the view is
 // synced again only after a commit wrote one of the patient's records
-// (changes, counted by the ledger subscription in New), and the own key
+// (changes, counted by Server.committed), and the own key
 // bundle is opened again only when the ledger names another one.
 type patientView struct {
 	idx     *index
@@ -49,22 +48,6 @@ func newPatientView(idx *index) *patientView {
 	v := &patientView{idx: idx}
 	v.changes.Store(1)
 	return v
-}
-
-// touched marks the views of patients whose records a commit wrote.
-func (s *Server) touched(c ledger.Committed) {
-	s.views.mu.Lock()
-	defer s.views.mu.Unlock()
-	if len(s.views.m) == 0 {
-		return
-	}
-	for _, w := range c.Writes {
-		if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
-			if v := s.views.m[p]; v != nil {
-				v.changes.Add(1)
-			}
-		}
-	}
 }
 
 // patientPrincipal makes p, a patient asking for themselves, a

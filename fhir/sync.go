@@ -58,19 +58,6 @@ func (q *queue) take() []ptoy.ID {
 // them.
 func (s *Server) Run(ctx context.Context) {
 	q := s.queue
-	s.cfg.Ledger.Subscribe(func(c ledger.Committed) {
-		for _, w := range c.Writes {
-			if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
-				if p != s.cfg.Org { // the organisation's holdings are not a patient's records
-					q.add(p)
-				}
-			} else if p, g, ok := ledger.ParseGrantKey(w.Key); ok && g == s.cfg.Org {
-				q.add(p)
-			} else if p, ok := ledger.BreakGlassPatient(w); ok {
-				q.add(p)
-			}
-		}
-	})
 	s.resync(q)
 	close(s.started)
 	tick := time.NewTicker(sweepEvery)
@@ -88,6 +75,30 @@ func (s *Server) Run(ctx context.Context) {
 		case <-tick.C:
 			s.resync(q)
 			s.sweepViews()
+		}
+	}
+}
+
+// committed follows each commit (subscribed in New, so that patients'
+// own views are kept current before Run starts): it queues for the index
+// every patient whose records, grant to the organisation or break-glass
+// the commit wrote (Run brings them up to date), and marks the own view
+// of a patient whose records it wrote.
+func (s *Server) committed(c ledger.Committed) {
+	s.views.mu.Lock()
+	defer s.views.mu.Unlock()
+	for _, w := range c.Writes {
+		if p, _, _, ok := ledger.ParseRecordKey(w.Key); ok {
+			if v := s.views.m[p]; v != nil {
+				v.changes.Add(1)
+			}
+			if p != s.cfg.Org { // the organisation's holdings are not a patient's records
+				s.queue.add(p)
+			}
+		} else if p, g, ok := ledger.ParseGrantKey(w.Key); ok && g == s.cfg.Org {
+			s.queue.add(p)
+		} else if p, ok := ledger.BreakGlassPatient(w); ok {
+			s.queue.add(p)
 		}
 	}
 }

@@ -274,12 +274,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, tok string, id p
 	case err != nil:
 		s.fail(w, r, err)
 		return "", true
-	case rec.status == http.StatusCreated || rec.status == http.StatusOK:
+	case rec.Status == http.StatusCreated || rec.Status == http.StatusOK:
 		http.Redirect(w, r, "/console/patients/"+id.String()+"?category="+category+"&added="+strings.ReplaceAll(what, " ", "-"), http.StatusSeeOther)
 		return "", true
-	case rec.status >= 400 && rec.status < 500:
+	case rec.Status >= 400 && rec.Status < 500:
 		return "The " + what + " was refused, and nothing was saved: " + diagnostics(out), false
 	}
-	s.cfg.Log.Warn("console: FHIR create failed", "type", rt, "status", rec.status)
+	s.cfg.Log.Warn("console: FHIR create failed", "type", rt, "status", rec.Status)
 	return "The " + what + " could not be saved just now; nothing was saved. Try again in a moment.", false
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -15,35 +14,19 @@ import (
 	"ptoy"
 	"ptoy/auth"
 	"ptoy/consent"
+	"ptoy/fhir"
 	pb "ptoy/gen/ptoy/v1"
 )
 
 // fhirMount is where the node serves FHIR.
 const fhirMount = "/fhir"
 
-// recorder is the response of an in-process FHIR call.
-type recorder struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.h }
-func (r *recorder) WriteHeader(s int) {
-	if r.status == 0 {
-		r.status = s
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
-}
-
 var errSessionEnded = ptoy.E("console", ptoy.Unauthenticated, "your session ended; sign in again")
 
 // fhir calls the node's FHIR API in process as the member's session,
 // acting for the organisation: pathQuery is relative to the FHIR base.
-func (s *Server) fhir(ctx context.Context, in *http.Request, tok, method, pathQuery string, body []byte, purpose pb.Purpose) (*recorder, map[string]any, error) {
+// A Bundle answer is in the recorder's Page, anything else decoded.
+func (s *Server) fhir(ctx context.Context, in *http.Request, tok, method, pathQuery string, body []byte, purpose pb.Purpose) (*fhir.Recorder, map[string]any, error) {
 	req, err := http.NewRequestWithContext(ctx, method, fhirMount+"/"+pathQuery, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, ptoy.E("console", ptoy.Other, err)
@@ -60,13 +43,15 @@ func (s *Server) fhir(ctx context.Context, in *http.Request, tok, method, pathQu
 		req.Header.Set("Content-Type", "application/fhir+json")
 		req.Header.Set("Prefer", "return=representation")
 	}
-	rec := &recorder{h: http.Header{}}
+	rec := fhir.NewRecorder()
 	s.cfg.FHIR.ServeHTTP(rec, req)
-	if rec.status == http.StatusUnauthorized {
+	if rec.Status == http.StatusUnauthorized {
 		return rec, nil, errSessionEnded
 	}
 	var out map[string]any
-	json.Unmarshal(rec.body.Bytes(), &out)
+	if rec.Page == nil {
+		json.Unmarshal(rec.Body.Bytes(), &out)
+	}
 	return rec, out, nil
 }
 
@@ -79,31 +64,26 @@ func (s *Server) search(ctx context.Context, in *http.Request, tok, pathQuery st
 			return nil, err
 		}
 		switch {
-		case rec.status == http.StatusNotFound:
+		case rec.Status == http.StatusNotFound:
 			// Nothing of the patient is open to the member: the
 			// chart is empty.
 			return all, nil
-		case rec.status == http.StatusForbidden:
+		case rec.Status == http.StatusForbidden:
 			return nil, ptoy.E("console", ptoy.PermissionDenied, "you may not read this patient's records: "+diagnostics(b))
-		case rec.status != http.StatusOK:
-			s.cfg.Log.Warn("console: FHIR read failed", "status", rec.status)
+		case rec.Status != http.StatusOK:
+			s.cfg.Log.Warn("console: FHIR read failed", "status", rec.Status)
 			return nil, ptoy.E("console", ptoy.Unavailable, "the records could not be read just now: "+diagnostics(b))
+		case rec.Page == nil:
+			return nil, ptoy.E("console", ptoy.Other, "the FHIR API answered a read with something other than a Bundle")
 		}
-		for _, e := range list(b["entry"]) {
-			if r, ok := obj(e)["resource"].(map[string]any); ok {
-				all = append(all, r)
+		for _, e := range rec.Page.Entries {
+			r, err := e.Resource()
+			if err != nil {
+				return nil, ptoy.E("console", ptoy.Other, err)
 			}
+			all = append(all, r)
 		}
-		pathQuery = ""
-		for _, l := range list(b["link"]) {
-			if l := obj(l); str(l["relation"]) == "next" {
-				if u, err := url.Parse(str(l["url"])); err == nil {
-					if p, ok := strings.CutPrefix(u.Path, fhirMount+"/"); ok {
-						pathQuery = p + "?" + u.RawQuery
-					}
-				}
-			}
-		}
+		pathQuery = rec.Page.Next(fhirMount)
 	}
 	return all, nil
 }

@@ -252,7 +252,7 @@ func (s *Server) writeExport(ctx context.Context, p *principal, x *export, patie
 			if e == nil || !s.mayRead(p, e) {
 				continue
 			}
-			raw, err := p.idx.withMeta(e)
+			raw, _, err := p.idx.withMeta(e)
 			if err != nil {
 				if ptoy.KindOf(err) == ptoy.NotFound {
 					continue

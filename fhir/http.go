@@ -139,6 +139,10 @@ func (s *Server) send(w http.ResponseWriter, status int, v any) {
 	case []byte:
 		b = x
 	case *bundle:
+		if t, ok := w.(PageTaker); ok {
+			t.TakePage(status, x.page())
+			return
+		}
 		var err error
 		if b, err = x.appendJSON(nil); err != nil {
 			s.fail(w, ptoy.E("fhir", ptoy.Other, err))

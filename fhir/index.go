@@ -58,8 +58,10 @@ type stored struct {
 	Raw []byte `json:"b,omitempty"`
 	// Legacy is Raw as entries sealed before held it; open moves it.
 	Legacy json.RawMessage `json:"r,omitempty"`
-	// meta is Raw with its ledger meta, made once for an index in memory.
-	meta atomic.Pointer[[]byte]
+	// meta is Raw with its ledger meta, made once for an index in memory;
+	// decoded is meta decoded, once, when an in-process caller asks (Page).
+	meta    atomic.Pointer[[]byte]
+	decoded atomic.Pointer[map[string]any]
 }
 
 // index is the node's searchable copy of what its organisation may
@@ -335,28 +337,30 @@ func (x *index) purge(patient ptoy.ID) error {
 // raw returns the sealed resource of an indexed record.
 // withMeta returns e's resource with its ledger meta (versionId,
 // lastUpdated): made once per version for an index in memory (a
-// patient's view), at each call for the store's.
-func (x *index) withMeta(e *entry) ([]byte, error) {
+// patient's view), which also returns where it keeps the version; at
+// each call for the store's.
+func (x *index) withMeta(e *entry) ([]byte, *stored, error) {
 	if x.mem != nil {
 		s, err := x.memStored(e)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if m := s.meta.Load(); m != nil {
-			return *m, nil
+			return *m, s, nil
 		}
 		m, err := versioned(s.Raw, e.version, e.updated)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.meta.Store(&m)
-		return m, nil
+		return m, s, nil
 	}
 	raw, err := x.raw(e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return versioned(raw, e.version, e.updated)
+	m, err := versioned(raw, e.version, e.updated)
+	return m, nil, err
 }
 
 // memStored returns what an index in memory holds of e's version.

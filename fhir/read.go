@@ -90,7 +90,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 		s.fail(w, err)
 		return
 	}
-	raw, err := p.idx.withMeta(e)
+	raw, _, err := p.idx.withMeta(e)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -40,6 +40,8 @@ type bundleEntry struct {
 	Search   *entrySearch    `json:"search,omitempty"`
 	Request  *entryRequest   `json:"request,omitempty"`
 	Response *entryResponse  `json:"response,omitempty"`
+	// memo is where a patient's view keeps the decoded resource (Page).
+	memo *stored
 }
 
 type entrySearch struct {
@@ -368,34 +370,38 @@ func (s *Server) answer(ctx context.Context, p *principal, b *bundle, page []rec
 		return err
 	}
 	for _, h := range hits {
-		raw, err := s.shape(p.idx, h.e, q)
+		raw, memo, err := s.shape(p.idx, h.e, q)
 		if err != nil {
 			return err
 		}
-		mode := h.mode
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.cfg.Base + "/" + h.e.ref(), Resource: raw, Search: &entrySearch{Mode: mode}})
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.cfg.Base + "/" + h.e.ref(), Resource: raw, Search: &entrySearch{Mode: h.mode}, memo: memo})
 	}
 	return nil
 }
 
 // shape gives a resource its ledger meta and applies _elements or
-// _summary.
-func (s *Server) shape(x *index, e *entry, q *search.Query) ([]byte, error) {
-	raw, err := x.withMeta(e)
+// _summary. For a whole resource of a patient's view it also returns
+// where the view keeps it decoded (see Page).
+func (s *Server) shape(x *index, e *entry, q *search.Query) ([]byte, *stored, error) {
 	subset := q != nil && (len(q.Elements) > 0 || q.Summary == "true" || q.Summary == "text" || q.Summary == "data")
-	if err != nil || !subset {
-		return raw, err
+	if !subset {
+		return x.withMeta(e)
+	}
+	raw, _, err := x.withMeta(e)
+	if err != nil {
+		return nil, nil, err
 	}
 	m, err := decodeMap(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(q.Elements) > 0 {
 		m = search.Elements(m, q.Elements)
 	} else {
 		m = search.Summary(m, q.Summary)
 	}
-	return json.Marshal(m)
+	b, err := json.Marshal(m)
+	return b, nil, err
 }
 
 // mayRead decides, without recording, whether p may read e now.

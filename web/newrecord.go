@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"ptoy"
+	"ptoy/fhir"
 )
 
 // The patient adds their own records through the node's FHIR API as
@@ -186,28 +187,28 @@ func (s *Server) create(ctx context.Context, in *http.Request, tok string, res m
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
 	req.Header.Set("Prefer", "return=representation")
-	rec := &recorder{h: http.Header{}}
+	rec := fhir.NewRecorder()
 	s.cfg.FHIR.ServeHTTP(rec, req)
 	var out map[string]any
-	json.Unmarshal(rec.body.Bytes(), &out)
+	json.Unmarshal(rec.Body.Bytes(), &out)
 	switch {
-	case rec.status == http.StatusUnauthorized:
+	case rec.Status == http.StatusUnauthorized:
 		return "", "", errSessionEnded
-	case rec.status == http.StatusCreated || rec.status == http.StatusOK:
-	case rec.status >= 400 && rec.status < 500:
+	case rec.Status == http.StatusCreated || rec.Status == http.StatusOK:
+	case rec.Status >= 400 && rec.Status < 500:
 		msg := "the record was refused"
 		if d := str(at(out, "issue", 0, "diagnostics")); d != "" {
 			msg += ": " + d
 		}
 		return "", "", ptoy.E("web", ptoy.Invalid, msg)
 	default:
-		s.cfg.Log.Warn("web: FHIR create failed", "status", rec.status)
+		s.cfg.Log.Warn("web: FHIR create failed", "status", rec.Status)
 		return "", "", ptoy.E("web", ptoy.Unavailable, "the record could not be added just now; nothing was saved. Try again in a moment")
 	}
 	id := str(out["id"])
 	if id == "" {
 		// Location: …/{type}/{id}/_history/{v}
-		parts := strings.Split(rec.h.Get("Location"), "/")
+		parts := strings.Split(rec.Header().Get("Location"), "/")
 		for i := range parts {
 			if parts[i] == typ && i+1 < len(parts) {
 				id = parts[i+1]

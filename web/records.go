@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -15,36 +14,20 @@ import (
 	"unicode/utf8"
 
 	"ptoy"
+	"ptoy/fhir"
 	"ptoy/fhir/resource"
 )
 
 // fhirMount is where the node serves FHIR.
 const fhirMount = "/fhir"
 
-// recorder is the response of an in-process FHIR call.
-type recorder struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.h }
-func (r *recorder) WriteHeader(s int) {
-	if r.status == 0 {
-		r.status = s
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
-}
-
 // errSessionEnded is a FHIR answer of 401: the session is gone.
 var errSessionEnded = ptoy.E("web", ptoy.Unauthenticated, "your session ended; sign in again")
 
-// get calls the node's FHIR API in process as the patient's session:
-// pathQuery is relative to the FHIR base ("Observation?code=…").
-func (s *Server) get(ctx context.Context, in *http.Request, tok, pathQuery string) (map[string]any, error) {
+// call calls the node's FHIR API in process as the patient's session:
+// pathQuery is relative to the FHIR base ("Observation?code=…"). Any
+// answer but 200 is an error.
+func (s *Server) call(ctx context.Context, in *http.Request, tok, pathQuery string) (*fhir.Recorder, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fhirMount+"/"+pathQuery, nil)
 	if err != nil {
 		return nil, ptoy.E("web", ptoy.Other, err)
@@ -52,18 +35,27 @@ func (s *Server) get(ctx context.Context, in *http.Request, tok, pathQuery strin
 	req.Host, req.RemoteAddr, req.TLS = in.Host, in.RemoteAddr, in.TLS
 	req.Header.Set("Authorization", "PTOY-Session "+tok)
 	req.Header.Set("Accept", "application/fhir+json")
-	rec := &recorder{h: http.Header{}}
+	rec := fhir.NewRecorder()
 	s.cfg.FHIR.ServeHTTP(rec, req)
 	switch {
-	case rec.status == http.StatusUnauthorized:
+	case rec.Status == http.StatusUnauthorized:
 		return nil, errSessionEnded
-	case rec.status == http.StatusNotFound || rec.status == http.StatusGone:
+	case rec.Status == http.StatusNotFound || rec.Status == http.StatusGone:
 		return nil, ptoy.E("web", ptoy.NotFound, "there is no such record, or it is not yours")
-	case rec.status != http.StatusOK:
-		s.cfg.Log.Warn("web: FHIR call failed", "status", rec.status)
+	case rec.Status != http.StatusOK:
+		s.cfg.Log.Warn("web: FHIR call failed", "status", rec.Status)
 		return nil, ptoy.E("web", ptoy.Unavailable, "your records could not be read just now; try again in a moment")
 	}
-	v, err := resource.DecodeJSON(rec.body.Bytes())
+	return rec, nil
+}
+
+// get reads one resource.
+func (s *Server) get(ctx context.Context, in *http.Request, tok, pathQuery string) (map[string]any, error) {
+	rec, err := s.call(ctx, in, tok, pathQuery)
+	if err != nil {
+		return nil, err
+	}
+	v, err := resource.DecodeJSON(rec.Body.Bytes())
 	if err != nil {
 		return nil, ptoy.E("web", ptoy.Other, err)
 	}
@@ -75,28 +67,26 @@ func (s *Server) get(ctx context.Context, in *http.Request, tok, pathQuery strin
 }
 
 // search returns every resource of a FHIR search, following next links.
+// The resources come from the patient's view, decoded once per version
+// for her session: they are read only.
 func (s *Server) search(ctx context.Context, in *http.Request, tok, pathQuery string) ([]map[string]any, error) {
 	var all []map[string]any
 	for page := 0; pathQuery != "" && page < 50; page++ {
-		b, err := s.get(ctx, in, tok, pathQuery)
+		rec, err := s.call(ctx, in, tok, pathQuery)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range list(b["entry"]) {
-			if r, ok := obj(e)["resource"].(map[string]any); ok {
-				all = append(all, r)
-			}
+		if rec.Page == nil {
+			return nil, ptoy.E("web", ptoy.Other, "the FHIR API answered a search with something other than a Bundle")
 		}
-		pathQuery = ""
-		for _, l := range list(b["link"]) {
-			if l := obj(l); str(l["relation"]) == "next" {
-				if u, err := url.Parse(str(l["url"])); err == nil {
-					if p, ok := strings.CutPrefix(u.Path, fhirMount+"/"); ok {
-						pathQuery = p + "?" + u.RawQuery
-					}
-				}
+		for _, e := range rec.Page.Entries {
+			r, err := e.Resource()
+			if err != nil {
+				return nil, ptoy.E("web", ptoy.Other, err)
 			}
+			all = append(all, r)
 		}
+		pathQuery = rec.Page.Next(fhirMount)
 	}
 	return all, nil
 }

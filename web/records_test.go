@@ -60,3 +60,20 @@ func TestTimelineByYear(t *testing.T) {
 		t.Fatalf("an untyped visit is titled %q", got[0].Groups[0].Entries[0].Title)
 	}
 }
+
+// TestLabRows: the lab table's rows, written without the template,
+// escape every value and the record's id in its link.
+func TestLabRows(t *testing.T) {
+	got := string(labRows([]point{
+		{Date: "2024-03-02", Value: "<b>7</b>", Unit: `"mg"&`, Range: "0–100", Flag: "H", Ref: `a"b/c`},
+		{Date: "2023-01", Value: "5", Unit: "%", Flag: "L", Ref: "r1"},
+		{Date: "sometime", Value: "5", Ref: "r2"},
+	}))
+	want := `<tr><td><a href="/records/Observation/a%22b%2Fc">2 March 2024</a></td><td>&lt;b&gt;7&lt;/b&gt; &#34;mg&#34;&amp;</td><td>0–100</td><td>High</td></tr>
+<tr><td><a href="/records/Observation/r1">January 2023</a></td><td>5 %</td><td></td><td>Low</td></tr>
+<tr><td><a href="/records/Observation/r2">sometime</a></td><td>5 </td><td></td><td></td></tr>
+`
+	if got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}

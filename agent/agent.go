@@ -293,94 +293,150 @@ func (a *Agent) Delegate(ctx context.Context, delegate ptoy.ID, o DelegateOption
 // a new key set signed by a delegate whose scope is not every category,
 // so a delegate revokes with a bare Revoke (no key set).
 func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
-	all, err := a.Keys(ctx)
-	if err != nil {
-		return err
-	}
-	m := &pb.Revoke{Patient: a.patient.Bytes(), Grantee: grantee.Bytes()}
-	var revoked uint32
-	var esc []byte // the new escrow, when emergency categories get new epochs
 	grants, err := a.c.Grants(ctx, a.patient)
 	if err != nil {
 		return err
 	}
+	var revoked uint32
 	for _, gs := range grants {
 		if ptoy.ID(gs.Grant.Grantee) == grantee && gs.Status == pb.GrantStatus_GRANT_STATUS_ACTIVE {
 			revoked = gs.Grant.Categories
 		}
 	}
+	m := &pb.Revoke{Patient: a.patient.Bytes(), Grantee: grantee.Bytes()}
+	var ep epoch
 	if revoked != 0 && hasRead(grants, grantee) {
-		// New epoch for each revoked category.
-		latest := map[seal.Category]uint32{}
-		for _, k := range all {
-			latest[k.Category] = max(latest[k.Category], k.Epoch)
-		}
-		for c, e := range latest {
-			if revoked&consent.Bit(pb.Category(c)) == 0 {
-				continue
-			}
-			k, _, err := seal.NewCategoryKey(c, e+1, a.alg)
-			if err != nil {
-				return err
-			}
-			all = append(all, k)
-		}
-		// The key set publishes only the newest epoch of each category.
-		var current []seal.PrivateKey
-		for _, k := range all {
-			if k.Epoch == latest[k.Category] || (revoked&consent.Bit(pb.Category(k.Category)) != 0 && k.Epoch == latest[k.Category]+1) {
-				current = append(current, k)
-			}
-		}
-		current = newest(current)
-		setH, err := a.upload(ctx, current, all)
-		if err != nil {
+		if ep, err = a.newEpoch(ctx, grants, grantee, revoked); err != nil {
 			return err
 		}
-		m.KeySet, m.OwnBundle = setH[0][:], setH[1][:]
-		// New epochs of emergency categories go into a new escrow.
-		if revoked&consent.EmergencySet != 0 {
-			if esc, err = a.buildEscrow(ctx, all); err != nil {
-				return err
-			}
-		}
-		for _, gs := range grants {
-			h := ptoy.ID(gs.Grant.Grantee)
-			if h == grantee || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE || gs.Grant.Categories&revoked == 0 ||
-				gs.Grant.Permission&pb.Permission_PERMISSION_READ == 0 {
-				continue
-			}
-			bh, err := a.bundleFor(ctx, all, h, gs.Grant.Categories)
-			if err != nil {
-				return err
-			}
-			m.Rebundles = append(m.Rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
-		}
-		// Delegates who hold keys of the revoked categories get the new
-		// epochs too.
-		access, err := a.c.Access(ctx, a.patient)
-		if err != nil {
-			return err
-		}
-		now := time.Now().Unix()
-		for _, ds := range access.Delegations {
-			d := ds.Delegation
-			h := ptoy.ID(d.Delegate)
-			if h == grantee || len(d.KeyBundle) == 0 || d.Categories&revoked == 0 || (d.Expires != 0 && d.Expires <= now) {
-				continue
-			}
-			bh, err := a.bundleFor(ctx, all, h, d.Categories)
-			if err != nil {
-				return err
-			}
-			m.Rebundles = append(m.Rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
-		}
+		m.KeySet, m.OwnBundle, m.Rebundles = ep.keySet, ep.ownBundle, ep.rebundles
 	}
-	if _, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Revoke{Revoke: m}}, a.me); err != nil || esc == nil {
+	if _, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Revoke{Revoke: m}}, a.me); err != nil {
 		return err
 	}
-	_, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
-		Patient: a.patient.Bytes(), KeySet: m.KeySet, OwnBundle: m.OwnBundle, Escrow: esc,
+	return a.escrowEpoch(ctx, ep)
+}
+
+// Undelegate ends delegate's delegation at once and, when it held keys
+// (a delegation carries a bundle of the keys of its categories), starts
+// a new key epoch for those categories as Revoke does: the former
+// delegate cannot open records written after it. The patient signs;
+// a delegate ending its own delegation sends a bare Undelegate.
+func (a *Agent) Undelegate(ctx context.Context, delegate ptoy.ID) error {
+	access, err := a.c.Access(ctx, a.patient)
+	if err != nil {
+		return err
+	}
+	var held uint32
+	for _, ds := range access.Delegations {
+		if ptoy.ID(ds.Delegation.Delegate) == delegate && len(ds.Delegation.KeyBundle) > 0 {
+			held = ds.Delegation.Categories
+		}
+	}
+	m := &pb.Undelegate{Patient: a.patient.Bytes(), Delegate: delegate.Bytes()}
+	var ep epoch
+	if held != 0 {
+		grants, err := a.c.Grants(ctx, a.patient)
+		if err != nil {
+			return err
+		}
+		if ep, err = a.newEpoch(ctx, grants, delegate, held); err != nil {
+			return err
+		}
+		m.KeySet, m.OwnBundle, m.Rebundles = ep.keySet, ep.ownBundle, ep.rebundles
+	}
+	if _, err = a.c.Send(ctx, &pb.Body{Msg: &pb.Body_Undelegate{Undelegate: m}}, a.me); err != nil {
+		return err
+	}
+	return a.escrowEpoch(ctx, ep)
+}
+
+// epoch is a new key epoch, uploaded, as a Revoke or an Undelegate
+// carries it, and the new escrow when emergency categories changed.
+type epoch struct {
+	keySet, ownBundle []byte
+	rebundles         []*pb.Rebundle
+	escrow            []byte
+}
+
+// newEpoch makes a new epoch of each category in cats, uploads the new
+// key set and the patient's own bundle, and a bundle of the new keys for
+// each grantee that reads and each delegate in force who holds any of
+// cats, but losing, whose access ends.
+func (a *Agent) newEpoch(ctx context.Context, grants []*pb.GrantState, losing ptoy.ID, cats uint32) (epoch, error) {
+	var ep epoch
+	all, err := a.Keys(ctx)
+	if err != nil {
+		return ep, err
+	}
+	latest := map[seal.Category]uint32{}
+	for _, k := range all {
+		latest[k.Category] = max(latest[k.Category], k.Epoch)
+	}
+	for c, e := range latest {
+		if cats&consent.Bit(pb.Category(c)) == 0 {
+			continue
+		}
+		k, _, err := seal.NewCategoryKey(c, e+1, a.alg)
+		if err != nil {
+			return ep, err
+		}
+		all = append(all, k)
+	}
+	// The key set publishes only the newest epoch of each category.
+	current := newest(all)
+	setH, err := a.upload(ctx, current, all)
+	if err != nil {
+		return ep, err
+	}
+	ep.keySet, ep.ownBundle = setH[0][:], setH[1][:]
+	// New epochs of emergency categories go into a new escrow.
+	if cats&consent.EmergencySet != 0 {
+		if ep.escrow, err = a.buildEscrow(ctx, all); err != nil {
+			return ep, err
+		}
+	}
+	for _, gs := range grants {
+		h := ptoy.ID(gs.Grant.Grantee)
+		if h == losing || gs.Status != pb.GrantStatus_GRANT_STATUS_ACTIVE || gs.Grant.Categories&cats == 0 ||
+			gs.Grant.Permission&pb.Permission_PERMISSION_READ == 0 {
+			continue
+		}
+		bh, err := a.bundleFor(ctx, all, h, gs.Grant.Categories)
+		if err != nil {
+			return ep, err
+		}
+		ep.rebundles = append(ep.rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
+	}
+	// Delegates who hold keys of those categories get the new epochs too.
+	access, err := a.c.Access(ctx, a.patient)
+	if err != nil {
+		return ep, err
+	}
+	now := time.Now().Unix()
+	for _, ds := range access.Delegations {
+		d := ds.Delegation
+		h := ptoy.ID(d.Delegate)
+		if h == losing || len(d.KeyBundle) == 0 || d.Categories&cats == 0 || (d.Expires != 0 && d.Expires <= now) {
+			continue
+		}
+		bh, err := a.bundleFor(ctx, all, h, d.Categories)
+		if err != nil {
+			return ep, err
+		}
+		ep.rebundles = append(ep.rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
+	}
+	return ep, nil
+}
+
+// escrowEpoch publishes the new escrow of an epoch that changed
+// emergency categories, once the epoch is committed.
+func (a *Agent) escrowEpoch(ctx context.Context, ep epoch) error {
+	if ep.escrow == nil {
+		return nil
+	}
+	_, err := a.c.Send(ctx, &pb.Body{Msg: &pb.Body_PublishKeys{PublishKeys: &pb.PublishKeys{
+		Patient: a.patient.Bytes(), KeySet: ep.keySet, OwnBundle: ep.ownBundle, Escrow: ep.escrow,
 	}}}, a.me)
 	return err
 }

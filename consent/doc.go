@@ -106,7 +106,9 @@
 //     category ("a caregiver delegated demographics cannot change the
 //     patient's keys; only the patient can"). A delegate's revocation
 //     without a new key set ends the access at every gateway at once; new
-//     key epochs are the patient's to start. Likewise the break-glass
+//     key epochs are the patient's to start. The patient's Undelegate may
+//     start one for the categories the delegate held keys of, as a Revoke
+//     does; a delegate stepping down never does. Likewise the break-glass
 //     policy governs the whole emergency set: a delegate sets it only
 //     when its scope covers the whole emergency set.
 //   - BreakGlass, by an emergency physician for an organisation, with

@@ -55,6 +55,7 @@ import (
 
 	"ptoy"
 	"ptoy/consent"
+	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
 )
 
@@ -496,18 +497,5 @@ var funcs = template.FuncMap{
 		return time.Unix(t, 0).UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	// date shows a FHIR date or dateTime as a day ("2 March 2024").
-	"date": func(s string) string {
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				switch layout {
-				case "2006":
-					return t.Format("2006")
-				case "2006-01":
-					return t.Format("January 2006")
-				}
-				return t.Format("2 January 2006")
-			}
-		}
-		return s
-	},
+	"date": resource.Day,
 }

@@ -526,30 +526,46 @@ func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
 		return ptoy.E(op, ptoy.PermissionDenied, fmt.Sprintf("the grant to %s covers %s, outside your delegation", grantee,
 			consent.DescribeCategories(gs.Grant.Categories&^dl.Categories)))
 	}
-	if err := checkSHA256(op, "key_set", m.KeySet, false); err != nil {
+	if err := checkRekey(op, dl, m.KeySet, m.OwnBundle, m.Rebundles); err != nil {
 		return err
 	}
-	if err := checkSHA256(op, "own_bundle", m.OwnBundle, false); err != nil {
-		return err
-	}
-	if (len(m.Rebundles) > 0 || len(m.OwnBundle) > 0) && len(m.KeySet) == 0 {
-		return ptoy.E(op, ptoy.Invalid, "rebundles and the patient's own bundle carry the keys of a new key set: give key_set too")
-	}
-	if len(m.Rebundles) > maxRebundles {
-		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("at most %d rebundles in one revocation", maxRebundles))
-	}
-	if len(m.KeySet) > 0 {
-		if err := delegateMayRekey(op, dl); err != nil {
-			return err
-		}
-	}
-	now := b.time.Unix()
-	gs.Status, gs.RevokedTime = pb.GrantStatus_GRANT_STATUS_REVOKED, now
+	gs.Status, gs.RevokedTime = pb.GrantStatus_GRANT_STATUS_REVOKED, b.time.Unix()
 	b.putGrant(gs)
 	b.del(grantedKey(grantee, patient))
+	return b.rekey(op, patient, grantee, "the grantee being revoked", m.KeySet, m.OwnBundle, m.Rebundles)
+}
 
-	seen := make(map[ptoy.ID]bool, len(m.Rebundles)) // membership only; never iterated
-	for i, rb := range m.Rebundles {
+// checkRekey checks the new key epoch a Revoke or an Undelegate may
+// carry: the new key set's hash, the patient's own bundle with the new
+// epochs and a bundle of the new keys for each other holder, all or
+// nothing of it; dl is the delegate who signs (nil: the patient).
+func checkRekey(op string, dl *pb.Delegate, keySet, ownBundle []byte, rebundles []*pb.Rebundle) error {
+	if err := checkSHA256(op, "key_set", keySet, false); err != nil {
+		return err
+	}
+	if err := checkSHA256(op, "own_bundle", ownBundle, false); err != nil {
+		return err
+	}
+	if (len(rebundles) > 0 || len(ownBundle) > 0) && len(keySet) == 0 {
+		return ptoy.E(op, ptoy.Invalid, "rebundles and the patient's own bundle carry the keys of a new key set: give key_set too")
+	}
+	if len(rebundles) > maxRebundles {
+		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("at most %d rebundles in one transaction", maxRebundles))
+	}
+	if len(keySet) > 0 {
+		return delegateMayRekey(op, dl)
+	}
+	return nil
+}
+
+// rekey applies what checkRekey checked: each rebundle replaces the key
+// bundle of a grant that reads or a delegation in force (never of
+// losing, the one whose access ends, described as who), then the new key
+// set.
+func (b *Block) rekey(op string, patient, losing ptoy.ID, who string, keySet, ownBundle []byte, rebundles []*pb.Rebundle) error {
+	now := b.time.Unix()
+	seen := make(map[ptoy.ID]bool, len(rebundles)) // membership only; never iterated
+	for i, rb := range rebundles {
 		holder, err := idArg(op, fmt.Sprintf("rebundle %d: holder id", i+1), rb.Holder)
 		if err != nil {
 			return err
@@ -557,8 +573,8 @@ func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
 		switch {
 		case seen[holder]:
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("rebundle %d: %s is named twice", i+1, holder))
-		case holder == grantee:
-			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("rebundle %d: %s is the grantee being revoked", i+1, holder))
+		case holder == losing:
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("rebundle %d: %s is %s", i+1, holder, who))
 		case holder == patient:
 			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("rebundle %d: the patient needs no bundle", i+1))
 		}
@@ -590,8 +606,8 @@ func (b *Block) revoke(op string, acct *pb.Account, m *pb.Revoke) error {
 			return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("rebundle %d: %s holds no grant that reads, nor a delegation, in force", i+1, holder))
 		}
 	}
-	if len(m.KeySet) > 0 {
-		return b.updateKeySet(patient, m.KeySet, nil, m.OwnBundle)
+	if len(keySet) > 0 {
+		return b.updateKeySet(patient, keySet, nil, ownBundle)
 	}
 	return nil
 }
@@ -678,9 +694,16 @@ func (b *Block) undelegate(op string, acct *pb.Account, m *pb.Undelegate) error 
 	if present == nil {
 		return ptoy.E(op, ptoy.NotFound, fmt.Sprintf("%s is not a delegate of %s", delegate, patient))
 	}
+	rekeys := len(m.KeySet) > 0 || len(m.OwnBundle) > 0 || len(m.Rebundles) > 0
+	if rekeys && signer != patient {
+		return ptoy.E(op, ptoy.PermissionDenied, "only the patient starts a new key epoch when a delegation ends")
+	}
+	if err := checkRekey(op, nil, m.KeySet, m.OwnBundle, m.Rebundles); err != nil {
+		return err
+	}
 	b.del(delegationKey(patient, delegate))
 	b.del(delegateOfKey(delegate, patient))
-	return nil
+	return b.rekey(op, patient, delegate, "the delegate whose delegation ends", m.KeySet, m.OwnBundle, m.Rebundles)
 }
 
 // ---- break-glass ----

@@ -225,18 +225,7 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 		if m.Grantee, err = need("grantee"); err != nil {
 			return err
 		}
-		m.KeySet, _ = hashArg(a, "keyset")
-		m.OwnBundle, _ = hashArg(a, "own-bundle")
-		if s, ok := a.get("rebundle"); ok {
-			for _, r := range strings.Split(s, ",") {
-				holder, bundle, hasBundle := strings.Cut(r, ":")
-				rb := &pb.Rebundle{Holder: h.w.idBytes(holder), KeyBundle: namedHash("bundle2-" + holder)}
-				if hasBundle {
-					rb.KeyBundle = namedHash(bundle)
-				}
-				m.Rebundles = append(m.Rebundles, rb)
-			}
-		}
+		m.KeySet, m.OwnBundle, m.Rebundles = h.rekeyArgs(a)
 		body.Msg = &pb.Body_Revoke{Revoke: m}
 	case "delegate":
 		m := &pb.Delegate{Patient: patient, MayGrant: a.has("may-grant")}
@@ -260,6 +249,7 @@ func (h *harness) consentMsg(b *Block, name string, a *args, body *pb.Body) erro
 		if m.Delegate, err = need("to"); err != nil {
 			return err
 		}
+		m.KeySet, m.OwnBundle, m.Rebundles = h.rekeyArgs(a)
 		body.Msg = &pb.Body_Undelegate{Undelegate: m}
 	case "break-glass":
 		m := &pb.BreakGlass{Patient: patient, Org: h.orgArg(a, "org"), ReasonHash: namedHash("reason")}
@@ -1376,4 +1366,22 @@ func TestPatientListMarksExpired(t *testing.T) {
 	if len(entries) != 2 || len(ids) != 1 {
 		t.Fatalf("after revoking: %d entries, %d active", len(entries), len(ids))
 	}
+}
+
+// rekeyArgs reads the new key epoch of a revoke or an undelegate:
+// keyset=NAME own-bundle=NAME rebundle=HOLDER[:BUNDLE],...
+func (h *harness) rekeyArgs(a *args) (keySet, ownBundle []byte, rebundles []*pb.Rebundle) {
+	keySet, _ = hashArg(a, "keyset")
+	ownBundle, _ = hashArg(a, "own-bundle")
+	if s, ok := a.get("rebundle"); ok {
+		for _, r := range strings.Split(s, ",") {
+			holder, bundle, hasBundle := strings.Cut(r, ":")
+			rb := &pb.Rebundle{Holder: h.w.idBytes(holder), KeyBundle: namedHash("bundle2-" + holder)}
+			if hasBundle {
+				rb.KeyBundle = namedHash(bundle)
+			}
+			rebundles = append(rebundles, rb)
+		}
+	}
+	return keySet, ownBundle, rebundles
 }

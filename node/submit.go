@@ -77,6 +77,12 @@ func keyRefs(b *pb.Body) []ledger.KeyRef {
 		for _, r := range m.Revoke.Rebundles {
 			add(r.KeyBundle, ledger.KeyBundle, m.Revoke.Patient)
 		}
+	case *pb.Body_Undelegate:
+		add(m.Undelegate.KeySet, ledger.KeySet, m.Undelegate.Patient)
+		add(m.Undelegate.OwnBundle, ledger.KeyBundle, m.Undelegate.Patient)
+		for _, r := range m.Undelegate.Rebundles {
+			add(r.KeyBundle, ledger.KeyBundle, m.Undelegate.Patient)
+		}
 	default:
 		return nil
 	}

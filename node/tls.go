@@ -270,6 +270,9 @@ func (p *peerTLS) transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialTLSContext = p.dial
 	t.ForceAttemptHTTP2 = false
+	// Peers are few and talked to concurrently (replication, the record
+	// locator): keep their connections rather than the default two each.
+	t.MaxIdleConnsPerHost = 32
 	return t
 }
 

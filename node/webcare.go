@@ -120,11 +120,9 @@ func (c webCare) AddCaregiver(ctx context.Context, tok string, who ptoy.ID, o ag
 }
 
 func (c webCare) RemoveCaregiver(ctx context.Context, tok string, who ptoy.ID) error {
-	id, kp, err := c.n.sessionKeys(tok)
+	_, kp, err := c.n.sessionKeys(tok)
 	if err != nil {
 		return err
 	}
-	m := &pb.Undelegate{Patient: id.Bytes(), Delegate: who.Bytes()}
-	_, err = c.n.selfClient().Send(ctx, &pb.Body{Msg: &pb.Body_Undelegate{Undelegate: m}}, kp)
-	return err
+	return agent.New(c.n.selfClient(), kp).Undelegate(ctx, who)
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"ptoy/fhir/resource"
 )
 
 // point is one value of a lab over time.
@@ -167,7 +169,7 @@ func labRows(pts []point) template.HTML {
 		b.WriteString(`<tr><td><a href="/records/Observation/`)
 		b.WriteString(esc(url.PathEscape(p.Ref)))
 		b.WriteString(`">`)
-		b.WriteString(esc(day(p.Date)))
+		b.WriteString(esc(resource.Day(p.Date)))
 		b.WriteString(`</a></td><td>`)
 		b.WriteString(esc(p.Value))
 		b.WriteString(" ")

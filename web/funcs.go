@@ -3,7 +3,8 @@ package web
 import (
 	"html/template"
 	"strings"
-	"time"
+
+	"ptoy/fhir/resource"
 )
 
 // inputField is a labelled input, with its hint and its error (template
@@ -52,21 +53,5 @@ var nav = []navItem{
 var funcs = template.FuncMap{
 	"navItems": func() []navItem { return nav },
 	"input":    input,
-	"date":     day,
-}
-
-// day shows a FHIR date or dateTime as a day ("2 March 2024").
-func day(s string) string {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			switch layout {
-			case "2006":
-				return t.Format("2006")
-			case "2006-01":
-				return t.Format("January 2006")
-			}
-			return t.Format("2 January 2006")
-		}
-	}
-	return s
+	"date":     resource.Day,
 }

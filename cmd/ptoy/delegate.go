@@ -102,7 +102,10 @@ func runUndelegate(ctx context.Context, e *env, args []string) error {
 		`Ends the delegation of DELEGATE (an account id or key name) to act for
 PATIENT. The patient signs (--as, and PATIENT defaults to that account), or
 the delegate itself steps down (--as the delegate's key, --patient the
-patient). What the delegate already downloaded cannot be taken back.`)
+patient). When the patient ends it, the categories the delegate held keys
+of get a new key epoch, as on a revoke: the former delegate cannot open
+records written after it. What the delegate already downloaded cannot be
+taken back.`)
 	c := addCommon(fs, e, useKeys|usePass|useNode)
 	as := fs.String("as", "", "key `NAME` of the patient or of the delegate, who signs")
 	patientArg := fs.String("patient", "", "the `PATIENT` (default: the account of --as)")
@@ -136,8 +139,13 @@ patient). What the delegate already downloaded cannot be taken back.`)
 	if err != nil {
 		return err
 	}
-	m := &pb.Undelegate{Patient: patient.Bytes(), Delegate: delegate.Bytes()}
-	if _, err := cl.Send(ctx, &pb.Body{Msg: &pb.Body_Undelegate{Undelegate: m}}, me); err != nil {
+	if patient == me.ID() {
+		err = agent.New(cl, me).Undelegate(ctx, delegate)
+	} else {
+		m := &pb.Undelegate{Patient: patient.Bytes(), Delegate: delegate.Bytes()}
+		_, err = cl.Send(ctx, &pb.Body{Msg: &pb.Body_Undelegate{Undelegate: m}}, me)
+	}
+	if err != nil {
 		return namedErr(ctx, c, cl, err)
 	}
 	n, err := loadNamer(ctx, c, cl)

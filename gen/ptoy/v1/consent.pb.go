@@ -613,10 +613,17 @@ func (x *Delegate) GetKeyBundle() []byte {
 	return nil
 }
 
+// Undelegate ends a delegation. Signed by the patient, it may start a
+// new key epoch for the categories the delegate held keys of, as a Revoke
+// does: the new key set, the patient's own bundle with the new epochs,
+// and the new keys for everyone else who holds those categories.
 type Undelegate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Patient       []byte                 `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
 	Delegate      []byte                 `protobuf:"bytes,2,opt,name=delegate,proto3" json:"delegate,omitempty"`
+	KeySet        []byte                 `protobuf:"bytes,3,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
+	Rebundles     []*Rebundle            `protobuf:"bytes,4,rep,name=rebundles,proto3" json:"rebundles,omitempty"`
+	OwnBundle     []byte                 `protobuf:"bytes,5,opt,name=own_bundle,json=ownBundle,proto3" json:"own_bundle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +668,27 @@ func (x *Undelegate) GetPatient() []byte {
 func (x *Undelegate) GetDelegate() []byte {
 	if x != nil {
 		return x.Delegate
+	}
+	return nil
+}
+
+func (x *Undelegate) GetKeySet() []byte {
+	if x != nil {
+		return x.KeySet
+	}
+	return nil
+}
+
+func (x *Undelegate) GetRebundles() []*Rebundle {
+	if x != nil {
+		return x.Rebundles
+	}
+	return nil
+}
+
+func (x *Undelegate) GetOwnBundle() []byte {
+	if x != nil {
+		return x.OwnBundle
 	}
 	return nil
 }
@@ -1684,11 +1712,15 @@ const file_ptoy_v1_consent_proto_rawDesc = "" +
 	"\tmay_grant\x18\x04 \x01(\bR\bmayGrant\x12\x18\n" +
 	"\aexpires\x18\x05 \x01(\x03R\aexpires\x12\x1d\n" +
 	"\n" +
-	"key_bundle\x18\x06 \x01(\fR\tkeyBundle\"B\n" +
+	"key_bundle\x18\x06 \x01(\fR\tkeyBundle\"\xab\x01\n" +
 	"\n" +
 	"Undelegate\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x1a\n" +
-	"\bdelegate\x18\x02 \x01(\fR\bdelegate\"Y\n" +
+	"\bdelegate\x18\x02 \x01(\fR\bdelegate\x12\x17\n" +
+	"\akey_set\x18\x03 \x01(\fR\x06keySet\x12/\n" +
+	"\trebundles\x18\x04 \x03(\v2\x11.ptoy.v1.RebundleR\trebundles\x12\x1d\n" +
+	"\n" +
+	"own_bundle\x18\x05 \x01(\fR\townBundle\"Y\n" +
 	"\n" +
 	"BreakGlass\x12\x18\n" +
 	"\apatient\x18\x01 \x01(\fR\apatient\x12\x1f\n" +
@@ -1859,14 +1891,15 @@ var file_ptoy_v1_consent_proto_depIdxs = []int32{
 	1, // 0: ptoy.v1.Grant.purpose:type_name -> ptoy.v1.Purpose
 	2, // 1: ptoy.v1.Grant.permission:type_name -> ptoy.v1.Permission
 	6, // 2: ptoy.v1.Revoke.rebundles:type_name -> ptoy.v1.Rebundle
-	4, // 3: ptoy.v1.GrantState.grant:type_name -> ptoy.v1.Grant
-	3, // 4: ptoy.v1.GrantState.status:type_name -> ptoy.v1.GrantStatus
-	7, // 5: ptoy.v1.DelegationState.delegation:type_name -> ptoy.v1.Delegate
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 3: ptoy.v1.Undelegate.rebundles:type_name -> ptoy.v1.Rebundle
+	4, // 4: ptoy.v1.GrantState.grant:type_name -> ptoy.v1.Grant
+	3, // 5: ptoy.v1.GrantState.status:type_name -> ptoy.v1.GrantStatus
+	7, // 6: ptoy.v1.DelegationState.delegation:type_name -> ptoy.v1.Delegate
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_ptoy_v1_consent_proto_init() }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"ptoy"
@@ -214,24 +215,48 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 			g.cfg.Log.Warn("gateway: deleting an erased blob", "blob", h.String()[:12], "err", err)
 		}
 	}
-	for h, o := range want {
+	// A few pulls at a time: each is a round trip to a peer and a
+	// synced write, and the store syncs concurrent writes together.
+	work := make(chan blob.Hash)
+	var wg sync.WaitGroup
+	for range min(pullWorkers, len(want)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range work {
+				g.pull(ctx, h, want[h])
+			}
+		}()
+	}
+	for h := range want {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
-			g.done(h)
-			continue
-		}
-		rc, _, err := g.fetch(ctx, h, o)
-		if err != nil {
-			continue // try again at the next wake or repair
-		}
-		_, err = g.cfg.Blobs.Put(ctx, rc, 1<<40, &h)
-		rc.Close()
-		if err == nil {
-			g.done(h)
-			g.cfg.Log.Debug("gateway: replicated", "blob", h.String()[:12])
-		}
+		work <- h
+	}
+	close(work)
+	wg.Wait()
+}
+
+// pullWorkers is how many blobs a node pulls from its peers at once.
+const pullWorkers = 8
+
+// pull fetches one wanted blob this node lacks; one no peer can give
+// stays wanted.
+func (g *Gateway) pull(ctx context.Context, h blob.Hash, o owner) {
+	if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
+		g.done(h)
+		return
+	}
+	rc, _, err := g.fetch(ctx, h, o)
+	if err != nil {
+		return // try again at the next wake or repair
+	}
+	_, err = g.cfg.Blobs.Put(ctx, rc, 1<<40, &h)
+	rc.Close()
+	if err == nil {
+		g.done(h)
+		g.cfg.Log.Debug("gateway: replicated", "blob", h.String()[:12])
 	}
 }
 
@@ -277,7 +302,7 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadClose
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
+			discard(resp)
 			continue
 		}
 		// The bytes are checked against h by whoever consumes them: the
@@ -309,11 +334,19 @@ func (g *Gateway) holds(ctx context.Context, org string, h blob.Hash, o owner) s
 	if err != nil {
 		return "unreachable"
 	}
-	resp.Body.Close()
+	discard(resp)
 	if resp.StatusCode == http.StatusOK {
 		return "held"
 	}
 	return "missing"
+}
+
+// discard reads what is left of a short answer's body and closes it, so
+// that its connection is kept for the next request to the peer (a body
+// closed unread closes the connection).
+func discard(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 }
 
 // Repair finds the blobs placed on this node that it lacks or holds

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -169,6 +171,11 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 	}
 	seen := map[[16]byte]bool{}
 	var firstErr error
+	type job struct {
+		k  recKey
+		st *pb.RecordState
+	}
+	var todo []job
 	for _, st := range recs {
 		var k recKey
 		k.patient = patient
@@ -184,13 +191,33 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 		if e := x.get(k); e != nil && e.version == st.Entry.Version && e.hash == blob.Hash(st.Entry.Hash) {
 			continue
 		}
-		if err := s.indexRecord(ctx, x, k, st, keys); err != nil {
-			x.remove(k)
-			if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
-				firstErr = err
-			}
-		}
+		todo = append(todo, job{k, st})
 	}
+	// Opening a record is an ML-KEM and an X25519 decapsulation: the
+	// records are opened on every core.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next atomic.Int64
+	)
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+				j := todo[i]
+				if err := s.indexRecord(ctx, x, j.k, j.st, keys); err != nil {
+					x.remove(j.k)
+					mu.Lock()
+					if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	x.mu.RLock()
 	var gone []recKey
 	for rec := range x.byPatient[patient] {

@@ -188,6 +188,7 @@ func OpenBundle(patient, holder ptoy.ID, holderKEM hpke.PrivateKey, bundle []byt
 	keys := make([]PrivateKey, len(es))
 	for i, e := range es {
 		keys[i] = PrivateKey{Category: e.c, Epoch: e.epoch, Alg: e.alg, Key: e.key}
+		keys[i].keep()
 		if _, err := keys[i].parse(op); err != nil {
 			for _, k := range keys {
 				clear(k.Key)

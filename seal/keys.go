@@ -2,7 +2,9 @@ package seal
 
 import (
 	"crypto/hpke"
+	"crypto/sha256"
 	"fmt"
+	"sync"
 
 	"ptoy"
 )
@@ -48,6 +50,17 @@ type PrivateKey struct {
 	Epoch    uint32
 	Alg      uint16
 	Key      []byte
+	// parsed is Key parsed, kept by the keys a bundle opens: expanding
+	// an ML-KEM key costs as much as a decapsulation, and a view of a
+	// patient's records opens each with the same few keys. It lives as
+	// long as the key does.
+	parsed *parsedKey
+}
+
+type parsedKey struct {
+	mu  sync.Mutex
+	sum [32]byte // SHA-256 of the Key it parsed: a copy whose Key changed parses again
+	sk  hpke.PrivateKey
 }
 
 // NewCategoryKey makes a fresh category key pair for category c and epoch
@@ -68,6 +81,7 @@ func NewCategoryKey(c Category, epoch uint32, alg uint16) (PrivateKey, PublicKey
 		return PrivateKey{}, PublicKey{}, ptoy.E(op, ptoy.Other, "cannot serialize category key", err)
 	}
 	priv := PrivateKey{Category: c, Epoch: epoch, Alg: alg, Key: skb}
+	priv.keep()
 	pub := PublicKey{Category: c, Epoch: epoch, Alg: alg, Key: sk.PublicKey().Bytes()}
 	return priv, pub, nil
 }
@@ -95,8 +109,30 @@ func (k PrivateKey) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, k.String())
 }
 
-// parse parses the key material of k.
+// parse parses the key material of k, once for a key that keeps it.
 func (k PrivateKey) parse(op string) (hpke.PrivateKey, error) {
+	if k.parsed == nil {
+		return k.parseNow(op)
+	}
+	p := k.parsed
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sum := sha256.Sum256(k.Key)
+	if p.sk != nil && p.sum == sum {
+		return p.sk, nil
+	}
+	sk, err := k.parseNow(op)
+	if err != nil {
+		return nil, err
+	}
+	p.sum, p.sk = sum, sk
+	return sk, nil
+}
+
+// keep makes k keep its key parsed.
+func (k *PrivateKey) keep() { k.parsed = new(parsedKey) }
+
+func (k PrivateKey) parseNow(op string) (hpke.PrivateKey, error) {
 	kem, err := kemOf(op, k.Alg)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,8 @@ var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // records (the demo history and 700 more lab results), signed in over
 // real HTTP on a one-validator network, and prints each page's p50 and
 // p99 over -benchtime requests (the client's wall time on the loopback:
-// the server's time and a few tens of microseconds).
+// the server's time and a few tens of microseconds), then the first
+// /timeline and /accesses of a new session (first-…-ms).
 //
 //	go test -run '^$' -bench Pages -benchtime 200x ./web
 func BenchmarkPages(b *testing.B) {

@@ -23,10 +23,17 @@ type owner struct {
 	patient ptoy.ID
 	record  []byte
 	version uint32
+	// via is the organisation the record was written for, whose node
+	// took its ciphertext first (zero: not known).
+	via ptoy.ID
 }
 
 func recordOwner(patient ptoy.ID, st *pb.RecordState) owner {
-	return owner{patient: patient, record: st.Entry.Id, version: st.Entry.Version}
+	o := owner{patient: patient, record: st.Entry.Id, version: st.Entry.Version}
+	if len(st.Org) == ptoy.IDLen {
+		o.via = ptoy.ID(st.Org)
+	}
+	return o
 }
 
 func (o owner) query() string {

@@ -277,14 +277,8 @@ func (g *Gateway) done(h blob.Hash) {
 // checked against h as it is stored, so a peer serving corrupt bytes is
 // caught.
 func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadCloser, int64, error) {
-	order := g.placement(h, o.patient)
 	peers := g.peers()
-	for _, id := range g.storageNodes() {
-		if !slices.Contains(order, id) {
-			order = append(order, id)
-		}
-	}
-	for _, id := range order {
+	for _, id := range fetchOrder(o.via, g.placement(h, o.patient), g.storageNodes()) {
 		if id == g.cfg.Org.String() {
 			continue
 		}
@@ -310,6 +304,25 @@ func (g *Gateway) fetch(ctx context.Context, h blob.Hash, o owner) (io.ReadClose
 		return resp.Body, resp.ContentLength, nil
 	}
 	return nil, 0, ptoy.E("gateway.fetch", ptoy.Unavailable, fmt.Sprintf("no peer could give blob %s", h.String()[:12]))
+}
+
+// fetchOrder is the order in which fetch asks the storage nodes for a
+// blob: the node of the organisation it was written through, which took
+// it first, then the nodes placement puts it on (which may still be
+// pulling it), then the others.
+func fetchOrder(via ptoy.ID, placed, storage []string) []string {
+	var order []string
+	if !via.IsZero() {
+		order = append(order, via.String())
+	}
+	for _, list := range [][]string{placed, storage} {
+		for _, id := range list {
+			if !slices.Contains(order, id) {
+				order = append(order, id)
+			}
+		}
+	}
+	return order
 }
 
 // holds asks a storage node whether it holds h ("held", "missing" or

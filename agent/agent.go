@@ -306,7 +306,11 @@ func (a *Agent) Revoke(ctx context.Context, grantee ptoy.ID) error {
 	m := &pb.Revoke{Patient: a.patient.Bytes(), Grantee: grantee.Bytes()}
 	var ep epoch
 	if revoked != 0 && hasRead(grants, grantee) {
-		if ep, err = a.newEpoch(ctx, grants, grantee, revoked); err != nil {
+		access, err := a.c.Access(ctx, a.patient)
+		if err != nil {
+			return err
+		}
+		if ep, err = a.newEpoch(ctx, grants, access.Delegations, grantee, revoked); err != nil {
 			return err
 		}
 		m.KeySet, m.OwnBundle, m.Rebundles = ep.keySet, ep.ownBundle, ep.rebundles
@@ -340,7 +344,7 @@ func (a *Agent) Undelegate(ctx context.Context, delegate ptoy.ID) error {
 		if err != nil {
 			return err
 		}
-		if ep, err = a.newEpoch(ctx, grants, delegate, held); err != nil {
+		if ep, err = a.newEpoch(ctx, grants, access.Delegations, delegate, held); err != nil {
 			return err
 		}
 		m.KeySet, m.OwnBundle, m.Rebundles = ep.keySet, ep.ownBundle, ep.rebundles
@@ -362,8 +366,9 @@ type epoch struct {
 // newEpoch makes a new epoch of each category in cats, uploads the new
 // key set and the patient's own bundle, and a bundle of the new keys for
 // each grantee that reads and each delegate in force who holds any of
-// cats, but losing, whose access ends.
-func (a *Agent) newEpoch(ctx context.Context, grants []*pb.GrantState, losing ptoy.ID, cats uint32) (epoch, error) {
+// cats (of grants and delegations, the patient's), but losing, whose
+// access ends.
+func (a *Agent) newEpoch(ctx context.Context, grants []*pb.GrantState, delegations []*pb.DelegationState, losing ptoy.ID, cats uint32) (epoch, error) {
 	var ep epoch
 	all, err := a.Keys(ctx)
 	if err != nil {
@@ -409,12 +414,8 @@ func (a *Agent) newEpoch(ctx context.Context, grants []*pb.GrantState, losing pt
 		ep.rebundles = append(ep.rebundles, &pb.Rebundle{Holder: h.Bytes(), KeyBundle: bh[:]})
 	}
 	// Delegates who hold keys of those categories get the new epochs too.
-	access, err := a.c.Access(ctx, a.patient)
-	if err != nil {
-		return ep, err
-	}
 	now := time.Now().Unix()
-	for _, ds := range access.Delegations {
+	for _, ds := range delegations {
 		d := ds.Delegation
 		h := ptoy.ID(d.Delegate)
 		if h == losing || len(d.KeyBundle) == 0 || d.Categories&cats == 0 || (d.Expires != 0 && d.Expires <= now) {

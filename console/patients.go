@@ -76,13 +76,11 @@ func (s *Server) search(ctx context.Context, in *http.Request, tok, pathQuery st
 		case rec.Page == nil:
 			return nil, ptoy.E("console", ptoy.Other, "the FHIR API answered a read with something other than a Bundle")
 		}
-		for _, e := range rec.Page.Entries {
-			r, err := e.Resource()
-			if err != nil {
-				return nil, ptoy.E("console", ptoy.Other, err)
-			}
-			all = append(all, r)
+		rs, err := rec.Page.Resources()
+		if err != nil {
+			return nil, ptoy.E("console", ptoy.Other, err)
 		}
+		all = append(all, rs...)
 		pathQuery = rec.Page.Next(fhirMount)
 	}
 	return all, nil

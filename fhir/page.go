@@ -15,7 +15,6 @@ import (
 // resource's JSON as the API would have written it, without the
 // encoding and decoding in between.
 type Page struct {
-	Type  string
 	Total *int
 	// Links maps a relation (self, next, previous) to its URL.
 	Links   map[string]string
@@ -56,6 +55,19 @@ func (e PageEntry) Resource() (map[string]any, error) {
 	return m, nil
 }
 
+// Resources returns the page's resources decoded, as Resource does each.
+func (p *Page) Resources() ([]map[string]any, error) {
+	out := make([]map[string]any, 0, len(p.Entries))
+	for _, e := range p.Entries {
+		r, err := e.Resource()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // PageTaker is a ResponseWriter that takes a Bundle answer as a Page
 // instead of its JSON: the patient app and the console call the API in
 // process, through the same door as any client.
@@ -66,7 +78,7 @@ type PageTaker interface {
 
 // page is b as a Page.
 func (b *bundle) page() *Page {
-	p := &Page{Type: b.Type, Total: b.Total, Links: make(map[string]string, len(b.Link)), Entries: make([]PageEntry, 0, len(b.Entry))}
+	p := &Page{Total: b.Total, Links: make(map[string]string, len(b.Link)), Entries: make([]PageEntry, 0, len(b.Entry))}
 	for _, l := range b.Link {
 		p.Links[l.Relation] = l.URL
 	}

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -15,6 +13,7 @@ import (
 	"ptoy/consent"
 	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/internal/par"
 	"ptoy/ledger"
 	"ptoy/seal"
 )
@@ -195,29 +194,18 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 	}
 	// Opening a record is an ML-KEM and an X25519 decapsulation: the
 	// records are opened on every core.
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		next atomic.Int64
-	)
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
-				j := todo[i]
-				if err := s.indexRecord(ctx, x, j.k, j.st, keys); err != nil {
-					x.remove(j.k)
-					mu.Lock()
-					if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
+	var mu sync.Mutex
+	par.Each(len(todo), 0, func(i int) {
+		j := todo[i]
+		if err := s.indexRecord(ctx, x, j.k, j.st, keys); err != nil {
+			x.remove(j.k)
+			mu.Lock()
+			if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
+				firstErr = err
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Unlock()
+		}
+	})
 	x.mu.RLock()
 	var gone []recKey
 	for rec := range x.byPatient[patient] {

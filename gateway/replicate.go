@@ -6,12 +6,12 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"ptoy"
 	"ptoy/blob"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/internal/par"
 	"ptoy/ledger"
 	"ptoy/store"
 )
@@ -217,25 +217,15 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 	}
 	// A few pulls at a time: each is a round trip to a peer and a
 	// synced write, and the store syncs concurrent writes together.
-	work := make(chan blob.Hash)
-	var wg sync.WaitGroup
-	for range min(pullWorkers, len(want)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for h := range work {
-				g.pull(ctx, h, want[h])
-			}
-		}()
-	}
+	hs := make([]blob.Hash, 0, len(want))
 	for h := range want {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- h
+		hs = append(hs, h)
 	}
-	close(work)
-	wg.Wait()
+	par.Each(len(hs), pullWorkers, func(i int) {
+		if ctx.Err() == nil {
+			g.pull(ctx, hs[i], want[hs[i]])
+		}
+	})
 }
 
 // pullWorkers is how many blobs a node pulls from its peers at once.

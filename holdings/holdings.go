@@ -51,6 +51,7 @@ import (
 	"ptoy/fhir"
 	"ptoy/fhir/resource"
 	pb "ptoy/gen/ptoy/v1"
+	"ptoy/internal/par"
 	"ptoy/kv"
 	"ptoy/match"
 	"ptoy/seal"
@@ -345,18 +346,7 @@ func (h *Holdings) Import(ctx context.Context, source string, raws [][]byte) (*R
 	// Validation is most of an import's work: it runs on every core.
 	checked := make([]*toWrite, len(raws))
 	errs := make([]error, len(raws))
-	var cwg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for g := range workers {
-		cwg.Add(1)
-		go func() {
-			defer cwg.Done()
-			for i := g; i < len(raws); i += workers {
-				checked[i], errs[i] = h.check(source, raws[i])
-			}
-		}()
-	}
-	cwg.Wait()
+	par.Each(len(raws), 0, func(i int) { checked[i], errs[i] = h.check(source, raws[i]) })
 	for i, raw := range raws {
 		w, err := checked[i], errs[i]
 		if err != nil {

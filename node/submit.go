@@ -62,6 +62,14 @@ func keyRefs(b *pb.Body) []ledger.KeyRef {
 			refs = append(refs, r)
 		}
 	}
+	// A new key epoch (a Revoke's or an Undelegate's).
+	addEpoch := func(patient, keySet, ownBundle []byte, rebundles []*pb.Rebundle) {
+		add(keySet, ledger.KeySet, patient)
+		add(ownBundle, ledger.KeyBundle, patient)
+		for _, r := range rebundles {
+			add(r.KeyBundle, ledger.KeyBundle, patient)
+		}
+	}
 	switch m := b.GetMsg().(type) {
 	case *pb.Body_Grant:
 		add(m.Grant.KeyBundle, ledger.KeyBundle, m.Grant.Patient)
@@ -72,17 +80,9 @@ func keyRefs(b *pb.Body) []ledger.KeyRef {
 		add(m.PublishKeys.Escrow, ledger.Escrow, m.PublishKeys.Patient)
 		add(m.PublishKeys.OwnBundle, ledger.KeyBundle, m.PublishKeys.Patient)
 	case *pb.Body_Revoke:
-		add(m.Revoke.KeySet, ledger.KeySet, m.Revoke.Patient)
-		add(m.Revoke.OwnBundle, ledger.KeyBundle, m.Revoke.Patient)
-		for _, r := range m.Revoke.Rebundles {
-			add(r.KeyBundle, ledger.KeyBundle, m.Revoke.Patient)
-		}
+		addEpoch(m.Revoke.Patient, m.Revoke.KeySet, m.Revoke.OwnBundle, m.Revoke.Rebundles)
 	case *pb.Body_Undelegate:
-		add(m.Undelegate.KeySet, ledger.KeySet, m.Undelegate.Patient)
-		add(m.Undelegate.OwnBundle, ledger.KeyBundle, m.Undelegate.Patient)
-		for _, r := range m.Undelegate.Rebundles {
-			add(r.KeyBundle, ledger.KeyBundle, m.Undelegate.Patient)
-		}
+		addEpoch(m.Undelegate.Patient, m.Undelegate.KeySet, m.Undelegate.OwnBundle, m.Undelegate.Rebundles)
 	default:
 		return nil
 	}

@@ -141,8 +141,6 @@ func resolveArg(ctx context.Context, c *common, cl *client.Client, what, arg str
 	return id, ref, err
 }
 
-// patientOf is the patient a command is about: the --patient (or
-// positional) argument if given, else the account of the --as key.
 // patientAsk is a command that asks the node about one patient, signed
 // by the patient or a delegate: "ptoy NAME [PATIENT] [--as KEYNAME]
 // [--json]".
@@ -187,6 +185,8 @@ func askForPatient(ctx context.Context, e *env, args []string, name, help string
 	return &patientAsk{c: c, cl: cl, sc: sc, patient: patient, json: *asJSON}, nil
 }
 
+// patientOf is the patient a command is about: the --patient (or
+// positional) argument if given, else the account of the --as key.
 func patientOf(ctx context.Context, c *common, cl *client.Client, name, arg, as string) (ptoy.ID, error) {
 	switch {
 	case arg != "":

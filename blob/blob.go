@@ -12,6 +12,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"ptoy"
+	"ptoy/internal/par"
 )
 
 // HashLen is the length in bytes of a blob hash.
@@ -283,4 +285,41 @@ func Drain(op string, ctx context.Context, r io.Reader, max int64, want *Hash, i
 		return Info{}, err
 	}
 	return in, nil
+}
+
+// Content is a blob's content with the hash its writer expects of it.
+type Content struct {
+	Hash Hash
+	Data []byte
+}
+
+// Batcher is a Store that can store several blobs with one durable write.
+// PutBatch stores each blob of bs as Put would (with want set to its
+// Hash) and syncs once for all of them; it returns once every one is
+// durable. A blob whose content does not match its Hash is ptoy.Invalid
+// and nothing of the batch is stored. Blobs already stored are left as
+// they are.
+type Batcher interface {
+	PutBatch(ctx context.Context, bs []Content) error
+}
+
+// PutAll stores every blob of bs in s durably: with one PutBatch where s
+// is a Batcher, otherwise with Put, workers at once (a store syncs
+// concurrent writes together where it can). A blob whose content does not
+// match its Hash is ptoy.Invalid.
+func PutAll(ctx context.Context, s Store, bs []Content, workers int) error {
+	if b, ok := s.(Batcher); ok {
+		return b.PutBatch(ctx, bs)
+	}
+	errs := make([]error, len(bs))
+	par.Each(len(bs), max(1, workers), func(i int) {
+		h := bs[i].Hash
+		_, errs[i] = s.Put(ctx, bytes.NewReader(bs[i].Data), int64(len(bs[i].Data)), &h)
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

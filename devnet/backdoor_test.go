@@ -1,8 +1,10 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"ptoy"
 	"ptoy/agent"
+	"ptoy/audit"
 	"ptoy/auth"
 	"ptoy/blob"
 	"ptoy/client"
@@ -107,6 +110,46 @@ func TestBackDoors(t *testing.T) {
 	}
 	if _, resp := do(alice, "GET", replica, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a patient's replica request: %s", resp.Status)
+	}
+	// Nor in a batch: each blob asked for is refused on its own, and
+	// recorded; a malformed batch is refused whole.
+	batch := func(k auth.Signer, body string) (*http.Response, []byte) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/replicas", strings.NewReader(body))
+		if err := auth.Sign(req, chainID, k, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	item := fmt.Sprintf(`{"hash":%q,"patient":%q,"record":%q,"version":1}`, noteHash.String(), alice.ID().String(), hexs(wrote[0].Id))
+	for _, k := range []*keys.KeyPair{acme, alice} {
+		resp, b := batch(k, `{"blobs":[`+item+`,`+item+`]}`)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, []byte{2, 2}) {
+			t.Fatalf("a batch of replicas asked by a non-node: %s %x", resp.Status, b)
+		}
+	}
+	for _, body := range []string{`{"blobs":[]}`, `{"blobs":[{"hash":"00"}]}`, `{"blob":[` + item + `]}`, `[`} {
+		if resp, b := batch(acme, body); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("batch %s: %s %s", body, resp.Status, b)
+		}
+	}
+	evs, err := n.Nodes[0].Audit().ForPatient(ctx, alice.ID(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedReplicas := 0
+	for _, ev := range evs {
+		if ev.Action == "replica" && ev.Decision == audit.Deny {
+			refusedReplicas++
+		}
+	}
+	if refusedReplicas != 2+4 {
+		t.Fatalf("%d refused replica requests recorded, want 6 (2 single, 4 in batches)", refusedReplicas)
 	}
 
 	// 12. A captured signed request is not served twice, nor with another

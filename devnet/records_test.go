@@ -127,6 +127,16 @@ func TestRecords(t *testing.T) {
 		}
 		return true
 	})
+	// The placement nodes pulled it, and the key material, in batches
+	// (POST /v1/replicas).
+	var batched int64
+	for _, nd := range n.Nodes {
+		b, _ := nd.Gateway().Pulled()
+		batched += b
+	}
+	if batched == 0 {
+		t.Fatal("no node pulled a blob in a batch")
+	}
 
 	// No node stores the plaintext anywhere: scan every file of every
 	// node's home (stores, logs, keys) for the note's bytes.

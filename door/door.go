@@ -86,12 +86,53 @@ type Pass struct {
 // be served), ptoy.Invalid (a malformed access).
 func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
 	const op = "door.Enter"
-	if (a.Consent == nil) == (a.Rule == nil) && a.Unknown == "" {
-		return Pass{}, ptoy.E(op, ptoy.Invalid, "an access is decided by consent or by a rule")
+	p, allow, reason, err := d.decide(op, a)
+	if err != nil {
+		return Pass{}, err
 	}
-	var p Pass
-	var allow bool
-	var reason string
+	ev, err := d.cfg.Audit.Append(ctx, d.event(a, allow, reason))
+	if err != nil {
+		return Pass{}, ptoy.E(op, ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
+	}
+	p.Event = ev
+	if !allow {
+		return p, ptoy.E(op, ptoy.PermissionDenied, reason)
+	}
+	return p, nil
+}
+
+// EnterAll is Enter for several accesses answered together (a node
+// fetching a batch of replicas): it decides each, writes one audit event
+// per access, durably, and returns once all are on disk, with one error
+// per access: nil if it is let through, else as Enter's. If any event
+// could not be recorded the second result is ptoy.Unavailable and nothing
+// may be served.
+func (d *Door) EnterAll(ctx context.Context, as []Access) ([]error, error) {
+	const op = "door.EnterAll"
+	errs := make([]error, len(as))
+	var evs []audit.Event
+	for i, a := range as {
+		_, allow, reason, err := d.decide(op, a)
+		switch {
+		case err != nil:
+			errs[i] = err
+			continue
+		case !allow:
+			errs[i] = ptoy.E(op, ptoy.PermissionDenied, reason)
+		}
+		evs = append(evs, d.event(a, allow, reason))
+	}
+	if err := d.append(ctx, evs); err != nil {
+		return nil, ptoy.E(op, ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
+	}
+	return errs, nil
+}
+
+// decide answers a by its consent question or its rule.
+func (d *Door) decide(op string, a Access) (p Pass, allow bool, reason string, err error) {
+	if (a.Consent == nil) == (a.Rule == nil) && a.Unknown == "" {
+		return Pass{}, false, "", ptoy.E(op, ptoy.Invalid, "an access is decided by consent or by a rule")
+	}
 	switch {
 	case a.Unknown != "":
 		reason = a.Unknown
@@ -102,6 +143,11 @@ func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
 		allow, reason = a.Rule()
 		p.Decision = consent.Decision{Allow: allow}
 	}
+	return p, allow, reason, nil
+}
+
+// event is the audit event of a, decided.
+func (d *Door) event(a Access, allow bool, reason string) audit.Event {
 	ev := audit.Event{
 		Time: d.cfg.Now(), Node: d.cfg.Node, Actor: a.Reader, Patient: a.Patient, Action: a.Action,
 		Record: a.Object, Purpose: consent.PurposeName(a.Purpose), Decision: audit.Deny, Reason: reason,
@@ -109,15 +155,26 @@ func (d *Door) Enter(ctx context.Context, a Access) (Pass, error) {
 	if allow {
 		ev.Decision = audit.Allow
 	}
-	ev, err := d.cfg.Audit.Append(ctx, ev)
-	if err != nil {
-		return Pass{}, ptoy.E(op, ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
+	return ev
+}
+
+// append writes evs to the audit log concurrently, so that the log's
+// committer syncs them together, and returns the first error.
+func (d *Door) append(ctx context.Context, evs []audit.Event) error {
+	errs := make(chan error, len(evs))
+	for _, ev := range evs {
+		go func() {
+			_, err := d.cfg.Audit.Append(ctx, ev)
+			errs <- err
+		}()
 	}
-	p.Event = ev
-	if !allow {
-		return p, ptoy.E(op, ptoy.PermissionDenied, reason)
+	var first error
+	for range evs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
 	}
-	return p, nil
+	return first
 }
 
 // Decide answers a's consent question on the latest committed state
@@ -148,28 +205,12 @@ func (d *Door) Record(ctx context.Context, as []Access, ds []consent.Decision) e
 	if len(as) != len(ds) {
 		return ptoy.E("door.Record", ptoy.Invalid, "one decision per access")
 	}
-	errs := make(chan error, len(as))
+	evs := make([]audit.Event, len(as))
 	for i, a := range as {
-		go func() {
-			dec, reason := audit.Deny, ds[i].Reason()
-			if ds[i].Allow {
-				dec = audit.Allow
-			}
-			_, err := d.cfg.Audit.Append(ctx, audit.Event{
-				Time: d.cfg.Now(), Node: d.cfg.Node, Actor: a.Reader, Patient: a.Patient, Action: a.Action,
-				Record: a.Object, Purpose: consent.PurposeName(a.Purpose), Decision: dec, Reason: reason,
-			})
-			errs <- err
-		}()
+		evs[i] = d.event(a, ds[i].Allow, ds[i].Reason())
 	}
-	var first error
-	for range as {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	if first != nil {
-		return ptoy.E("door.Record", ptoy.Unavailable, "the access could not be recorded; nothing was served", first)
+	if err := d.append(ctx, evs); err != nil {
+		return ptoy.E("door.Record", ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
 	}
 	return nil
 }

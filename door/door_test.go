@@ -2,6 +2,7 @@ package door_test
 
 import (
 	"context"
+	"maps"
 	"ptoy/internal/faultfs"
 	"ptoy/internal/wait"
 	"sync/atomic"
@@ -127,5 +128,45 @@ func TestNothingPassesUnrecorded(t *testing.T) {
 	evs, err := l.ForPatient(ctx, patient, time.Time{}, time.Time{})
 	if err != nil || len(evs) != 1 || evs[0].Decision != audit.Allow {
 		t.Fatalf("recorded: %+v %v", evs, err)
+	}
+}
+
+// TestEnterAll: accesses entered together are decided one by one, each
+// with its own event, and a malformed one is refused without an event;
+// with the audit disk full, nothing of the batch passes.
+func TestEnterAll(t *testing.T) {
+	ctx := context.Background()
+	var full atomic.Bool
+	d, l, patient, reader, stranger := open(t, &full)
+	allow := func() (bool, string) { return true, "replica for its node" }
+	as := []door.Access{
+		{Reader: reader, Patient: patient, Action: "replica", Object: "blob-1", Rule: allow},
+		{Reader: stranger, Patient: patient, Action: "replica", Object: "blob-2", Rule: func() (bool, string) { return false, "not a storage node" }},
+		{Reader: reader, Patient: patient, Action: "replica"},
+		{Reader: reader, Patient: patient, Action: "read", Object: "note@1", Purpose: pb.Purpose_PURPOSE_TREATMENT, Consent: notes()},
+	}
+	errs, err := d.EnterAll(ctx, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || ptoy.KindOf(errs[1]) != ptoy.PermissionDenied || ptoy.Message(errs[1]) != "not a storage node" ||
+		ptoy.KindOf(errs[2]) != ptoy.Invalid || errs[3] != nil {
+		t.Fatalf("per-access answers: %v", errs)
+	}
+	evs, err := l.ForPatient(ctx, patient, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ev := range evs {
+		got[ev.Record] = ev.Decision
+	}
+	want := map[string]string{"blob-1": audit.Allow, "blob-2": audit.Deny, "note@1": audit.Allow}
+	if len(evs) != len(want) || !maps.Equal(got, want) {
+		t.Fatalf("recorded %v, want %v", got, want)
+	}
+	full.Store(true)
+	if _, err := d.EnterAll(ctx, as[:1]); ptoy.KindOf(err) != ptoy.Unavailable {
+		t.Fatalf("with the audit disk full: %v", err)
 	}
 }

@@ -15,6 +15,7 @@
 //	GET    /v1/records/{patient}/{id}/status     where the record's ciphertext is held
 //	GET    /v1/keys/{patient}/{category}/{epoch} an employee's category key, released by its organisation's node
 //	GET    /v1/replica/{hash}?patient=…          node to node: a blob this node holds
+//	POST   /v1/replicas                          node to node: many blobs in one answer (see MaxReplicaBatch)
 //
 // Every route that answers with a person's data goes through the node's
 // door (package door): authenticate, decide on committed state, write the
@@ -126,6 +127,9 @@ type Gateway struct {
 
 	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
 	short  atomic.Int64 // record versions that residency places on fewer nodes than the replicas
+	// pulled counts the blobs this node pulled from its peers: [0] in
+	// batches, [1] one by one.
+	pulled [2]atomic.Int64
 
 	scrubMu     sync.Mutex
 	scrubSlices int // repair passes per full scrub (set by Run; 1 before)
@@ -184,6 +188,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/keys/{patient}/{category}/{epoch}", g.releaseKey)
 	mux.HandleFunc("GET /v1/replica/{hash}", g.getReplica)
 	mux.HandleFunc("HEAD /v1/replica/{hash}", g.getReplica)
+	mux.HandleFunc("POST /v1/replicas", g.getReplicas)
 	return mux
 }
 

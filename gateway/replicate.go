@@ -187,6 +187,10 @@ func (g *Gateway) Backlog() int {
 	return len(g.want)
 }
 
+// Pulled is how many blobs this node has pulled from its peers since it
+// started, in batches (POST /v1/replicas) and one by one.
+func (g *Gateway) Pulled() (batched, single int64) { return g.pulled[0].Load(), g.pulled[1].Load() }
+
 // StoredBytes is the size of the ciphertext this node held at its last
 // repair pass (-1 before the first).
 func (g *Gateway) StoredBytes() int64 { return g.stored.Load() }
@@ -215,15 +219,22 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 			g.cfg.Log.Warn("gateway: deleting an erased blob", "blob", h.String()[:12], "err", err)
 		}
 	}
-	// A few pulls at a time: each is a round trip to a peer and a
-	// synced write, and the store syncs concurrent writes together.
-	hs := make([]blob.Hash, 0, len(want))
+	var lack []blob.Hash
 	for h := range want {
-		hs = append(hs, h)
+		if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
+			g.done(h)
+			continue
+		}
+		lack = append(lack, h)
 	}
-	par.Each(len(hs), pullWorkers, func(i int) {
+	// In batches from the peer each blob should be asked of first; what
+	// that does not give, a few at a time from any peer: each is a round
+	// trip and a synced write, and the store syncs concurrent writes
+	// together.
+	left := g.pullBatches(ctx, lack, want)
+	par.Each(len(left), pullWorkers, func(i int) {
 		if ctx.Err() == nil {
-			g.pull(ctx, hs[i], want[hs[i]])
+			g.pull(ctx, left[i], want[left[i]])
 		}
 	})
 }
@@ -246,6 +257,7 @@ func (g *Gateway) pull(ctx context.Context, h blob.Hash, o owner) {
 	rc.Close()
 	if err == nil {
 		g.done(h)
+		g.pulled[1].Add(1)
 		g.cfg.Log.Debug("gateway: replicated", "blob", h.String()[:12])
 	}
 }

@@ -338,15 +338,17 @@ func (h *Holdings) Import(ctx context.Context, source string, raws [][]byte) (*R
 	if len(raws) > MaxBatch {
 		return nil, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("an import batch holds at most %d resources", MaxBatch))
 	}
+	// Validation is most of an import's work: it runs on every core, and
+	// before the batch waits for the one before it to commit, so that a
+	// sync sending its next batch early has it validated meanwhile.
+	checked := make([]*toWrite, len(raws))
+	errs := make([]error, len(raws))
+	par.Each(len(raws), 0, func(i int) { checked[i], errs[i] = h.check(source, raws[i]) })
 	h.imp.Lock()
 	defer h.imp.Unlock()
 	res := &Result{}
 	var ws []*toWrite
 	seen := map[[16]byte]int{}
-	// Validation is most of an import's work: it runs on every core.
-	checked := make([]*toWrite, len(raws))
-	errs := make([]error, len(raws))
-	par.Each(len(raws), 0, func(i int) { checked[i], errs[i] = h.check(source, raws[i]) })
 	for i, raw := range raws {
 		w, err := checked[i], errs[i]
 		if err != nil {
@@ -700,29 +702,14 @@ func (h *Holdings) remember(b *pebble.Batch, w *toWrite) error {
 	return nil
 }
 
-// putBlobs stores the ciphertext of ws here, several at a time.
+// putBlobs stores the ciphertext of ws here, durably: with one synced
+// write where the store can (blob.PutAll).
 func (h *Holdings) putBlobs(ctx context.Context, ws []*toWrite) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	sem := make(chan struct{}, 16)
-	for _, w := range ws {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			hash := blob.Hash(w.entry.Hash)
-			if _, err := h.cfg.Blobs.Put(ctx, bytes.NewReader(w.ct), int64(len(w.ct)), &hash); err != nil {
-				mu.Lock()
-				first = cmp.Or(first, err)
-				mu.Unlock()
-			}
-		}()
+	bs := make([]blob.Content, len(ws))
+	for i, w := range ws {
+		bs[i] = blob.Content{Hash: blob.Hash(w.entry.Hash), Data: w.ct}
 	}
-	wg.Wait()
-	return first
+	return blob.PutAll(ctx, h.cfg.Blobs, bs, 16)
 }
 
 // submit commits body as the organisation; a refusal is an error of its

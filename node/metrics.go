@@ -71,6 +71,18 @@ func (m *metrics) gauges(n *Node) {
 	gauge("ptoy_replication_backlog_blobs", "Blobs this node should hold and is still pulling from its peers.", nil, func() float64 {
 		return float64(n.gw.Backlog())
 	})
+	counter := func(name, help string, labels prometheus.Labels, fn func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, fn))
+	}
+	pulledHelp := "Blobs this node pulled from its peers since it started: in batches (POST /v1/replicas) or one by one."
+	counter("ptoy_replicas_pulled_total", pulledHelp, prometheus.Labels{"how": "batch"}, func() float64 {
+		b, _ := n.gw.Pulled()
+		return float64(b)
+	})
+	counter("ptoy_replicas_pulled_total", pulledHelp, prometheus.Labels{"how": "single"}, func() float64 {
+		_, s := n.gw.Pulled()
+		return float64(s)
+	})
 	gauge("ptoy_residency_short_placed_records", "Record versions that patients' residency rules place on fewer storage nodes than the replication factor (at the last repair pass).", nil, func() float64 {
 		return float64(n.gw.ShortPlaced())
 	})

@@ -66,6 +66,7 @@ func RunWith(t *testing.T, open func(t *testing.T) blob.Store, opt Options) {
 	t.Run("CanceledDuringPut", s.canceledDuringPut)
 	t.Run("ReaderError", s.readerError)
 	t.Run("Closed", s.closed)
+	t.Run("PutAll", s.putAll)
 }
 
 type suite struct {
@@ -679,5 +680,47 @@ func (s suite) closed(t *testing.T) {
 	wantKind(t, "Scrub after Close", err, ptoy.Unavailable)
 	if err := st.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// putAll: blob.PutAll stores blobs of every size, duplicates and blobs
+// already stored among them, and a batch with one wrong hash is refused
+// (as a whole where the store is a blob.Batcher).
+func (s suite) putAll(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	var bs []blob.Content
+	for i, size := range s.sizes {
+		data := Content(uint64(200+i), size)
+		bs = append(bs, blob.Content{Hash: blob.Sum(data), Data: data})
+	}
+	bs = append(bs, bs[1]) // twice in one batch
+	before := Put(t, st, bs[2].Data)
+	if err := blob.PutAll(ctx, st, bs, 4); err != nil {
+		t.Fatalf("PutAll: %v", err)
+	}
+	for _, c := range bs {
+		got, info := Get(t, st, c.Hash)
+		if !bytes.Equal(got, c.Data) || info.Size != int64(len(c.Data)) {
+			t.Fatalf("blob %s read back as %d bytes (info %+v), put %d", c.Hash, len(got), info, len(c.Data))
+		}
+	}
+	if info, err := st.Stat(ctx, before.Hash); err != nil || !sameInfo(info, before) {
+		t.Fatalf("a blob stored before PutAll: Stat = %+v, %v; want it unchanged, %+v", info, err, before)
+	}
+	if n := len(all(t, st)); n != len(s.sizes) {
+		t.Fatalf("store holds %d blobs after PutAll, want %d", n, len(s.sizes))
+	}
+
+	fresh := s.store(t)
+	good := Content(300, 10)
+	bad := blob.Content{Hash: blob.Sum([]byte("something else")), Data: Content(301, 10)}
+	err := blob.PutAll(ctx, fresh, []blob.Content{{Hash: blob.Sum(good), Data: good}, bad}, 1)
+	wantKind(t, "PutAll with a wrong hash", err, ptoy.Invalid)
+	if _, err := fresh.Stat(ctx, bad.Hash); ptoy.KindOf(err) != ptoy.NotFound {
+		t.Fatalf("the blob with the wrong hash: Stat error %v, want not found", err)
+	}
+	if _, ok := fresh.(blob.Batcher); ok {
+		wantEmpty(t, fresh)
 	}
 }

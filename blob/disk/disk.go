@@ -97,7 +97,10 @@ type Store struct {
 	active sync.WaitGroup
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store   = (*Store)(nil)
+	_ blob.Batcher = (*Store)(nil)
+)
 
 // Open opens the store in dir, creating it if needed. Bad options are
 // ptoy.Invalid; a directory that cannot be opened (for instance because
@@ -347,6 +350,88 @@ func (d *Store) Put(ctx context.Context, r io.Reader, max int64, want *blob.Hash
 		return blob.Info{}, ptoy.E(op, ptoy.Unavailable, "the blob store's disk is full; nothing was stored", err)
 	}
 	return info, err
+}
+
+// PutBatch implements blob.Batcher: the blobs kept inside Pebble are
+// written in one batch, synced once; larger ones are written as files, one
+// by one. Every hash is checked before anything is written.
+func (d *Store) PutBatch(ctx context.Context, bs []blob.Content) error {
+	const op = "blob.Disk.PutBatch"
+	if err := blob.CtxErr(op, ctx); err != nil {
+		return err
+	}
+	for i := range bs {
+		if err := blob.CheckWant(op, blob.Sum(bs[i].Data), &bs[i].Hash); err != nil {
+			return err
+		}
+	}
+	var inline []blob.Content
+	for _, c := range bs {
+		if int64(len(c.Data)) <= d.inlineMax {
+			inline = append(inline, c)
+			continue
+		}
+		if _, err := d.Put(ctx, bytes.NewReader(c.Data), int64(len(c.Data)), &c.Hash); err != nil {
+			return relabel(op, err)
+		}
+	}
+	err := d.putInlineBatch(op, inline)
+	if errors.Is(err, syscall.ENOSPC) {
+		return ptoy.E(op, ptoy.Unavailable, "the blob store's disk is full; the batch was not stored whole", err)
+	}
+	return err
+}
+
+// putInlineBatch stores bs, whose hashes are checked, inside Pebble with
+// one synced batch. It holds the lock stripes of all of them, taken in
+// order, so that a concurrent Delete of one of them waits as for Put.
+func (d *Store) putInlineBatch(op string, bs []blob.Content) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	var stripes [lockStripes]bool
+	for _, c := range bs {
+		stripes[int(c.Hash[0])%lockStripes] = true
+	}
+	for i, on := range stripes {
+		if on {
+			d.locks[i].Lock()
+			defer d.locks[i].Unlock()
+		}
+	}
+	if err := d.enter(op); err != nil {
+		return err
+	}
+	defer d.leave()
+	b := d.db.NewBatch()
+	defer b.Close()
+	added := blob.Now()
+	seen := make(map[blob.Hash]bool, len(bs))
+	for _, c := range bs {
+		if seen[c.Hash] {
+			continue
+		}
+		seen[c.Hash] = true
+		if _, err := d.getMeta(c.Hash); err == nil {
+			continue // already stored
+		} else if ptoy.KindOf(err) != ptoy.NotFound {
+			return relabel(op, err)
+		}
+		info := blob.Info{Hash: c.Hash, Size: int64(len(c.Data)), Added: added}
+		if err := b.Set(dataKey(c.Hash), c.Data, nil); err != nil {
+			return ptoy.E(op, ptoy.Other, err)
+		}
+		if err := b.Set(metaKey(c.Hash), encodeMeta(kindInline, info), nil); err != nil {
+			return ptoy.E(op, ptoy.Other, err)
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return ptoy.E(op, ptoy.Other, err)
+	}
+	return nil
 }
 
 // putInline stores data inside Pebble.

@@ -30,6 +30,7 @@ func FuzzParse(f *testing.F) {
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkImplication(t, b)
 		r, err := Parse(b)
 		r2, err2 := Parse(b)
 		if (err == nil) != (err2 == nil) || err != nil && !reflect.DeepEqual(err, err2) {
@@ -79,6 +80,28 @@ func FuzzParse(f *testing.F) {
 		if _, err := Parse(w); err != nil {
 			t.Fatalf("after WithMeta: %v", err)
 		}
+	})
+}
+
+// FuzzFastValid checks that whatever the fast path accepts the validator
+// accepts too, starting from synth's resources of every type.
+func FuzzFastValid(f *testing.F) {
+	f.Add([]byte(obs))
+	f.Add([]byte(typical))
+	seen := map[string]int{}
+	for _, b := range synthCorpus(f, []int64{1}, 3) {
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		rt, _ := m["resourceType"].(string)
+		if seen[rt] < 2 {
+			seen[rt]++
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkImplication(t, b)
 	})
 }
 

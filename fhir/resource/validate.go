@@ -49,7 +49,16 @@ func knownType(t string) bool {
 
 // validate runs the validator over body (already strict JSON, of a known
 // type) and turns what it refuses into a 422 with one issue per problem.
+// What fastValid accepts the validator accepts: it is not run then.
 func validate(rt string, body []byte, m map[string]any) *Error {
+	if fastValid(rt, body, m) {
+		return nil
+	}
+	return validateRef(rt, body, m)
+}
+
+// validateRef is the validator itself, without the fast path.
+func validateRef(rt string, body []byte, m map[string]any) *Error {
 	u, err := validator()
 	if err != nil {
 		return refuse(500, "exception", "the FHIR validator could not start")

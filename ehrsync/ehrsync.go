@@ -47,7 +47,11 @@ type Sink func(ctx context.Context, source string, batch []json.RawMessage) (*cl
 
 // Options shape a run.
 type Options struct {
-	Batch      int       // resources per batch; 500
+	Batch int // resources per batch; 500
+	// InFlight is how many batches are sent before the first is
+	// answered (2: the node validates one while the other commits).
+	// Checkpoints still follow the batches in order.
+	InFlight   int
 	Checkpoint string    // the checkpoint file; "" keeps none
 	Progress   io.Writer // a line per batch; nil: none
 	// Report is told after each committed batch: the counts so far, the
@@ -92,6 +96,9 @@ func Run(ctx context.Context, src Source, sink Sink, o Options) (*Summary, error
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.InFlight <= 0 {
+		o.InFlight = 2
+	}
 	cp := Checkpoint{Source: src.Name(), Started: o.Now()}
 	sum := &Summary{}
 	if o.Checkpoint != "" {
@@ -111,32 +118,31 @@ func Run(ctx context.Context, src Source, sink Sink, o Options) (*Summary, error
 	start := o.Now()
 	doneAtStart := cp.Done
 	total := src.Total()
-	for {
-		batch, pos, err := src.Next(ctx, o.Batch)
-		if err != nil && err != io.EOF {
-			return sum, err
+	var queue []*flight
+	// settle waits for the oldest batch in flight and counts it in the
+	// checkpoint; finished once the source's end is counted.
+	settle := func() (finished bool, err error) {
+		f := queue[0]
+		queue = queue[1:]
+		<-f.done
+		if f.err != nil {
+			return false, f.err
 		}
-		if len(batch) > 0 {
-			res, serr := sink(ctx, src.Name(), batch)
-			if serr != nil {
-				return sum, serr
+		if len(f.batch) > 0 {
+			cp.Done += len(f.batch)
+			cp.Created += f.res.Created
+			cp.Updated += f.res.Updated
+			cp.Unchanged += f.res.Unchanged
+			cp.Failed += len(f.res.Failed)
+			for _, fl := range f.res.Failed {
+				sum.Failures = append(sum.Failures, Failure{Ref: fl.Ref, Reason: fl.Reason})
 			}
-			cp.Done += len(batch)
-			cp.Created += res.Created
-			cp.Updated += res.Updated
-			cp.Unchanged += res.Unchanged
-			cp.Failed += len(res.Failed)
-			for _, f := range res.Failed {
-				sum.Failures = append(sum.Failures, Failure{Ref: f.Ref, Reason: f.Reason})
-			}
 		}
-		cp.Position = pos
-		if err == io.EOF {
-			cp.Finished = true
-		}
+		cp.Position = f.pos
+		cp.Finished = f.eof
 		if o.Checkpoint != "" {
-			if werr := writeCheckpoint(o.Checkpoint, &cp); werr != nil {
-				return sum, werr
+			if err := writeCheckpoint(o.Checkpoint, &cp); err != nil {
+				return false, err
 			}
 		}
 		el := o.Now().Sub(start)
@@ -144,21 +150,109 @@ func Run(ctx context.Context, src Source, sink Sink, o Options) (*Summary, error
 		if o.Report != nil {
 			o.Report(cp, total, rate)
 		}
-		if o.Progress != nil && (len(batch) > 0 || cp.Finished) {
+		if o.Progress != nil && (len(f.batch) > 0 || cp.Finished) {
 			line := fmt.Sprintf("synced %d resources (%d new, %d changed, %d unchanged, %d failed), %.0f/s", cp.Done, cp.Created, cp.Updated, cp.Unchanged, cp.Failed, rate)
 			if total > 0 && rate > 0 && cp.Done < total {
 				line += fmt.Sprintf(", about %s left", (time.Duration(float64(total-cp.Done)/rate) * time.Second).Round(time.Second))
 			}
 			fmt.Fprintln(o.Progress, line)
 		}
-		if cp.Finished {
+		return cp.Finished, nil
+	}
+	// fail waits for what is still in flight (its work may be committed,
+	// but the checkpoint stays before it: sent again, it is unchanged).
+	fail := func(err error) (*Summary, error) {
+		for _, f := range queue {
+			<-f.done
+		}
+		return sum, err
+	}
+	ended := false
+	for {
+		for !ended && len(queue) < o.InFlight && ctx.Err() == nil {
+			batch, pos, err := src.Next(ctx, o.Batch)
+			if err != nil && err != io.EOF {
+				for len(queue) > 0 {
+					if _, serr := settle(); serr != nil {
+						return fail(serr)
+					}
+				}
+				return sum, err
+			}
+			f := &flight{batch: batch, pos: pos, eof: err == io.EOF, refs: refsOf(batch), done: make(chan struct{})}
+			ended = f.eof
+			// A resource that is also in a batch still in flight (a
+			// source that gave it twice, changed in between) waits for
+			// that batch, so that its versions are filed in order.
+			for len(queue) > 0 && f.overlaps(queue) {
+				if _, serr := settle(); serr != nil {
+					return fail(serr)
+				}
+			}
+			queue = append(queue, f)
+			if len(batch) == 0 {
+				close(f.done)
+				continue
+			}
+			go func() {
+				defer close(f.done)
+				f.res, f.err = sink(ctx, src.Name(), f.batch)
+			}()
+		}
+		if len(queue) == 0 {
+			return sum, ctx.Err()
+		}
+		finished, err := settle()
+		if err != nil {
+			return fail(err)
+		}
+		if finished {
 			sum.Checkpoint, sum.Elapsed = cp, o.Now().Sub(start)
 			return sum, nil
 		}
 		if ctx.Err() != nil {
-			return sum, ctx.Err()
+			return fail(ctx.Err())
 		}
 	}
+}
+
+// flight is a batch sent to the node and not yet counted.
+type flight struct {
+	batch []json.RawMessage
+	pos   Position
+	eof   bool
+	refs  map[string]bool // resourceType/id of each resource
+	res   *client.ImportResult
+	err   error
+	done  chan struct{} // closed once res or err is set
+}
+
+// overlaps reports whether f holds a resource that one of fs holds.
+func (f *flight) overlaps(fs []*flight) bool {
+	for _, o := range fs {
+		for ref := range f.refs {
+			if o.refs[ref] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refsOf names the resources of batch (resourceType/id); a resource that
+// does not say is left out (the node refuses it).
+func refsOf(batch []json.RawMessage) map[string]bool {
+	refs := make(map[string]bool, len(batch))
+	for _, raw := range batch {
+		var r struct {
+			Type string `json:"resourceType"`
+			ID   string `json:"id"`
+		}
+		if json.Unmarshal(raw, &r) == nil && r.Type != "" && r.ID != "" {
+			refs[r.Type+"/"+r.ID] = true
+		}
+	}
+	return refs
 }
 
 // ReadCheckpoint reads a checkpoint file.

@@ -372,8 +372,16 @@ func discard(resp *http.Response) {
 // time-to-live. Every pass checks that each blob exists; the content is
 // re-read for this pass's slice only (see ScrubCycle).
 func (g *Gateway) Repair(ctx context.Context) {
+	// What is held here, listed once: the pass checks each blob placed
+	// here against it, and collects from it.
+	held, err := g.listHeld(ctx)
+	if err != nil {
+		g.cfg.Log.Warn("gateway: repair listing", "err", err)
+		return
+	}
 	places := map[ptoy.ID]*patientPlace{}
 	short := 0
+	replicas := g.replicas()
 	referenced, err := g.referenced(ctx, func(h blob.Hash, o owner) {
 		pp := places[o.patient]
 		if pp == nil {
@@ -383,16 +391,15 @@ func (g *Gateway) Repair(ctx context.Context) {
 		if pp.short {
 			short++
 		}
-		if slices.Contains(blob.Place(h, pp.nodes, g.replicas()), g.cfg.Org.String()) {
-			if _, err := g.cfg.Blobs.Stat(ctx, h); err != nil {
+		_, here := held.added[h]
+		if slices.Contains(blob.Place(h, pp.nodes, replicas), g.cfg.Org.String()) {
+			if !here {
 				g.wantBlob(h, o)
 			}
 			return
 		}
-		if !pp.hold {
-			if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
-				g.evictLater(h, o)
-			}
+		if !pp.hold && here {
+			g.evictLater(h, o)
 		}
 	})
 	if err != nil {
@@ -406,8 +413,25 @@ func (g *Gateway) Repair(ctx context.Context) {
 	}
 	g.mu.Unlock()
 	g.scrub(ctx, referenced)
-	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced)
+	g.collect(ctx, g.cfg.Now().Add(-g.cfg.UploadTTL), referenced, held)
 	g.forwarded.expire(g.cfg.Now().Add(-g.cfg.UploadTTL))
+}
+
+// heldBlobs is what a node's blob store held when it was listed.
+type heldBlobs struct {
+	added map[blob.Hash]time.Time
+	bytes int64
+}
+
+// listHeld lists the blobs held here.
+func (g *Gateway) listHeld(ctx context.Context) (heldBlobs, error) {
+	held := heldBlobs{added: map[blob.Hash]time.Time{}}
+	err := g.cfg.Blobs.List(ctx, func(i blob.Info) error {
+		held.added[i.Hash] = i.Added
+		held.bytes += i.Size
+		return nil
+	})
+	return held, err
 }
 
 // scrub re-reads this pass's slice of the blobs held here: all of them on
@@ -435,23 +459,15 @@ func (g *Gateway) scrub(ctx context.Context, referenced map[blob.Hash]owner) (bl
 	return sl, n
 }
 
-// collect deletes the blobs added before cutoff that nothing on the
-// ledger references, and says how many it deleted.
-func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]owner) int {
-	var stale []blob.Hash
-	var bytes int64
-	err := g.cfg.Blobs.List(ctx, func(i blob.Info) error {
-		bytes += i.Size
-		if _, ok := referenced[i.Hash]; !ok && i.Added.Before(cutoff) {
-			stale = append(stale, i.Hash)
-		}
-		return nil
-	})
-	if err == nil {
-		g.stored.Store(bytes)
-	}
+// collect deletes the blobs of held added before cutoff that nothing on
+// the ledger references, and says how many it deleted.
+func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[blob.Hash]owner, held heldBlobs) int {
+	g.stored.Store(held.bytes)
 	n := 0
-	for _, h := range stale {
+	for h, added := range held.added {
+		if _, ok := referenced[h]; ok || !added.Before(cutoff) {
+			continue
+		}
 		if g.cfg.Blobs.Delete(ctx, h) == nil {
 			g.pending.release(h)
 			n++
@@ -465,11 +481,15 @@ func (g *Gateway) collect(ctx context.Context, cutoff time.Time, referenced map[
 // material), and says how many it deleted. Repair does this with the
 // upload time-to-live; tools and tests may call it directly.
 func (g *Gateway) CollectUploads(ctx context.Context, cutoff time.Time) (int, error) {
+	held, err := g.listHeld(ctx)
+	if err != nil {
+		return 0, err
+	}
 	referenced, err := g.referenced(ctx, func(blob.Hash, owner) {})
 	if err != nil {
 		return 0, err
 	}
-	return g.collect(ctx, cutoff, referenced), nil
+	return g.collect(ctx, cutoff, referenced, held), nil
 }
 
 // referenced returns the blobs the ledger references: the ciphertext of

@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -51,7 +52,8 @@ type Ledger struct {
 	mu   sync.RWMutex
 	meta meta
 
-	kems *kemMemo
+	kems   *kemMemo
+	params atomic.Pointer[paramsMemo]
 
 	subMu sync.Mutex
 	subs  []func(Committed)

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -101,15 +102,31 @@ func (b *Block) params() (*pb.Params, error) {
 	return p, nil
 }
 
-// Params returns the committed network parameters.
+// Params returns the committed network parameters. They are decoded once
+// per change and shared: callers must not modify them. (Placement reads
+// them for every blob it places.)
 func (l *Ledger) Params() (*pb.Params, error) {
-	p := new(pb.Params)
-	ok, err := getMsg(l.kv.Get, keyParams, p)
+	raw, err := l.kv.Get(keyParams)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if raw == nil {
 		return DefaultParams(), nil
 	}
+	if m := l.params.Load(); m != nil && bytes.Equal(m.raw, raw) {
+		return m.p, nil
+	}
+	p := new(pb.Params)
+	if err := proto.Unmarshal(raw, p); err != nil {
+		return nil, ptoy.E("ledger", ptoy.Other, "corrupt state value", err)
+	}
+	l.params.Store(&paramsMemo{raw: bytes.Clone(raw), p: p})
 	return p, nil
+}
+
+// paramsMemo is the committed parameters decoded, with the bytes they
+// were decoded from.
+type paramsMemo struct {
+	raw []byte
+	p   *pb.Params
 }

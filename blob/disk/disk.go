@@ -383,21 +383,13 @@ func (d *Store) PutBatch(ctx context.Context, bs []blob.Content) error {
 }
 
 // putInlineBatch stores bs, whose hashes are checked, inside Pebble with
-// one synced batch. It holds the lock stripes of all of them, taken in
-// order, so that a concurrent Delete of one of them waits as for Put.
+// one synced batch. It takes no lock stripe: an inline blob's content and
+// record are written in one atomic batch, so a Delete of the same hash
+// comes before or after it as a whole, and batches written at once share
+// Pebble's synced commits.
 func (d *Store) putInlineBatch(op string, bs []blob.Content) error {
 	if len(bs) == 0 {
 		return nil
-	}
-	var stripes [lockStripes]bool
-	for _, c := range bs {
-		stripes[int(c.Hash[0])%lockStripes] = true
-	}
-	for i, on := range stripes {
-		if on {
-			d.locks[i].Lock()
-			defer d.locks[i].Unlock()
-		}
 	}
 	if err := d.enter(op); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,8 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"ptoy"
@@ -412,41 +409,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 }
 
 // putWorkers is how many of a write's ciphertexts are put in the blob
-// store at once: each put is synced, and puts made together share their
-// syncs.
+// store at once where it cannot take them in one batch: each put is
+// synced, and puts made together share their syncs.
 const putWorkers = 16
 
 // putBlobs puts each ciphertext in cts (its hash in recs) in the blob
-// store, several at once, and returns the first error.
+// store durably, with one synced write where the store can (blob.PutAll).
 func (s *Server) putBlobs(ctx context.Context, cts [][]byte, recs []*pb.RecordEntry) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for range min(putWorkers, len(cts)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(cts) || ctx.Err() != nil {
-					return
-				}
-				h := blob.Hash(recs[i].Hash)
-				if _, err := s.cfg.Blobs.Put(ctx, bytes.NewReader(cts[i]), int64(len(cts[i])), &h); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
+	bs := make([]blob.Content, len(cts))
+	for i := range cts {
+		bs[i] = blob.Content{Hash: blob.Hash(recs[i].Hash), Data: cts[i]}
 	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return blob.PutAll(ctx, s.cfg.Blobs, bs, putWorkers)
 }

@@ -256,17 +256,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h blob.Hash, o o
 		g.cfg.Log.Warn("gateway: serving a blob failed", "blob", h.String()[:12], "err", err)
 	}
 	if local && tr.err != nil && ptoy.KindOf(tr.err) == ptoy.Other {
-		// This node's copy is corrupt: fetch it again now rather than
-		// at the scrub of its slice.
-		g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
-		g.cfg.Blobs.Delete(context.WithoutCancel(r.Context()), h)
-		g.wantBlob(h, o)
-		select {
-		case g.wake <- struct{}{}:
-		default:
-		}
+		g.refetch(r.Context(), h, o)
 	}
 	return nil
+}
+
+// refetch drops this node's copy of o's blob h, found corrupt as it was
+// served, and fetches it again now rather than at the scrub of its slice.
+func (g *Gateway) refetch(ctx context.Context, h blob.Hash, o owner) {
+	g.cfg.Log.Warn("gateway: corrupt blob, fetching it again", "blob", h.String()[:12])
+	g.cfg.Blobs.Delete(context.WithoutCancel(ctx), h)
+	g.wantBlob(h, o)
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
 }
 
 // readErr remembers the error its reader returned, other than io.EOF.

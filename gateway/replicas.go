@@ -105,6 +105,7 @@ func (g *Gateway) getReplicas(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs := make([]blob.Hash, len(req.Blobs))
+	owners := make(map[blob.Hash]owner, len(req.Blobs))
 	as := make([]door.Access, len(req.Blobs))
 	for i, it := range req.Blobs {
 		h, o, err := it.parse()
@@ -112,7 +113,7 @@ func (g *Gateway) getReplicas(w http.ResponseWriter, r *http.Request) {
 			g.fail(w, ptoy.E(op, ptoy.Invalid, fmt.Sprintf("blob %d: %s", i, ptoy.Message(err))))
 			return
 		}
-		hs[i] = h
+		hs[i], owners[h] = h, o
 		as[i] = door.Access{
 			Reader: ptoy.ID(a.Id), Patient: o.patient, Action: "replica", Object: o.object(h),
 			Purpose: pb.Purpose_PURPOSE_OPERATIONS,
@@ -139,12 +140,16 @@ func (g *Gateway) getReplicas(w http.ResponseWriter, r *http.Request) {
 		var head [9]byte
 		binary.BigEndian.PutUint64(head[1:], uint64(info.Size))
 		bw.Write(head[:])
-		_, err = io.Copy(bw, rc)
+		tr := &readErr{r: rc}
+		_, err = io.Copy(bw, tr)
 		rc.Close()
 		if err != nil {
-			// A blob found corrupt as it was read: the frame cannot be
-			// taken back, so the answer is cut short and the puller
-			// asks again, blob by blob.
+			// The frame cannot be taken back: the answer is cut short
+			// and the puller asks again, blob by blob. A copy found
+			// corrupt as it was read is dropped, to be fetched again.
+			if tr.err != nil && ptoy.KindOf(tr.err) == ptoy.Other {
+				g.refetch(r.Context(), h, owners[h])
+			}
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -156,12 +161,14 @@ func (g *Gateway) getReplicas(w http.ResponseWriter, r *http.Request) {
 // not get, for pulling one by one from every peer.
 func (g *Gateway) pullBatches(ctx context.Context, hs []blob.Hash, want map[blob.Hash]owner) []blob.Hash {
 	peers := g.peers()
+	storage := g.storageNodes()
+	pl := g.newPlacer()
 	by := map[string][]blob.Hash{}
 	var left []blob.Hash
 	for _, h := range hs {
 		o := want[h]
 		base := ""
-		for _, id := range fetchOrder(o.via, g.placement(h, o.patient), g.storageNodes()) {
+		for _, id := range fetchOrder(o.via, pl.place(h, o.patient), storage) {
 			if id == g.cfg.Org.String() {
 				continue
 			}

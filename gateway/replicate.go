@@ -56,15 +56,12 @@ func (g *Gateway) placement(h blob.Hash, patient ptoy.ID) []string {
 	return blob.Place(h, g.eligible(patient), g.replicas())
 }
 
-func (g *Gateway) placedHere(h blob.Hash, patient ptoy.ID) bool {
-	return slices.Contains(g.placement(h, patient), g.cfg.Org.String())
-}
-
 // committed runs after each block: it queues the new records this node
 // must hold, asks for a repair pass when the membership changed, deletes the ciphertext of erased records, remembers new key
 // material, and stops counting referenced uploads against their uploader.
 func (g *Gateway) committed(c ledger.Committed) {
 	queued := false
+	var pl *placer // made at the first record: most blocks have none
 	for _, w := range c.Writes {
 		if ledger.PlacementKey(w.Key) {
 			// An organisation was admitted, its node removed or its
@@ -83,14 +80,18 @@ func (g *Gateway) committed(c ledger.Committed) {
 			}
 			h := blob.Hash(st.Entry.Hash)
 			g.pending.release(h)
+			if pl == nil {
+				pl = g.newPlacer()
+			}
+			here, hold := pl.here(h, patient), pl.patient(patient).hold
 			g.mu.Lock()
 			if st.Erased {
 				g.erased = append(g.erased, h)
 				queued = true
-			} else if g.placedHere(h, patient) {
+			} else if here {
 				g.want[h] = recordOwner(patient, st)
 				queued = true
-			} else if !g.mayHold(patient) {
+			} else if !hold {
 				// Written here though the patient's rule does not allow
 				// this node (through its FHIR API, say): it leaves once
 				// the allowed nodes hold it.
@@ -379,20 +380,15 @@ func (g *Gateway) Repair(ctx context.Context) {
 		g.cfg.Log.Warn("gateway: repair listing", "err", err)
 		return
 	}
-	places := map[ptoy.ID]*patientPlace{}
+	pl := g.newPlacer()
 	short := 0
-	replicas := g.replicas()
 	referenced, err := g.referenced(ctx, func(h blob.Hash, o owner) {
-		pp := places[o.patient]
-		if pp == nil {
-			pp = g.patientPlace(o.patient)
-			places[o.patient] = pp
-		}
+		pp := pl.patient(o.patient)
 		if pp.short {
 			short++
 		}
 		_, here := held.added[h]
-		if slices.Contains(blob.Place(h, pp.nodes, replicas), g.cfg.Org.String()) {
+		if pl.here(h, o.patient) {
 			if !here {
 				g.wantBlob(h, o)
 			}

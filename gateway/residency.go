@@ -83,6 +83,39 @@ func (g *Gateway) patientPlace(patient ptoy.ID) *patientPlace {
 	return &patientPlace{nodes: nodes, hold: g.mayHold(patient), short: len(nodes) < min(g.replicas(), len(g.storageNodes()))}
 }
 
+// placer places many blobs with the membership, the parameters and each
+// patient's residency rule read once (a commit's records, a repair pass,
+// a batch of pulls) rather than once per blob.
+type placer struct {
+	g        *Gateway
+	replicas int
+	places   map[ptoy.ID]*patientPlace
+}
+
+func (g *Gateway) newPlacer() *placer {
+	return &placer{g: g, replicas: g.replicas(), places: map[ptoy.ID]*patientPlace{}}
+}
+
+// patient is what placement knows of patient.
+func (p *placer) patient(patient ptoy.ID) *patientPlace {
+	pp := p.places[patient]
+	if pp == nil {
+		pp = p.g.patientPlace(patient)
+		p.places[patient] = pp
+	}
+	return pp
+}
+
+// place is Gateway.placement.
+func (p *placer) place(h blob.Hash, patient ptoy.ID) []string {
+	return blob.Place(h, p.patient(patient).nodes, p.replicas)
+}
+
+// here reports whether placement puts h, patient's blob, on this node.
+func (p *placer) here(h blob.Hash, patient ptoy.ID) bool {
+	return slices.Contains(p.place(h, patient), p.g.cfg.Org.String())
+}
+
 // ShortPlaced is the number of record versions that residency rules
 // placed on fewer storage nodes than the replication factor, at the last
 // repair pass: a rule allows fewer member nodes than that.

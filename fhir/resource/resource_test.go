@@ -329,3 +329,28 @@ func TestWithMeta(t *testing.T) {
 		t.Error("WithMeta accepted a bad versionId")
 	}
 }
+
+// TestLengthMismatchSameIssues: a primitive array beside an "_" array of
+// another length gets the same issues at every parse (the validator's own
+// answer depended on which of the two it met first).
+func TestLengthMismatchSameIssues(t *testing.T) {
+	b := []byte(`{"resourceType":"Patient","i8":"C","name":[{"given":["0"],"_given":[null,{"x":[{"b":"7"}]}]}]}`)
+	var first string
+	for i := range 30 {
+		_, err := Parse(b)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != 422 {
+			t.Fatalf("Parse: %v, want a 422", err)
+		}
+		got := fmt.Sprint(e.Issues)
+		if i == 0 {
+			first = got
+			if !strings.Contains(got, "array length mismatch, expected 1, found 2 [Patient.name[0]._given]") ||
+				!strings.Contains(got, "unknown element [Patient.i8]") {
+				t.Fatalf("issues %s: want the mismatch and the unknown element", got)
+			}
+		} else if got != first {
+			t.Fatalf("parse %d gave %s, the first %s", i, got, first)
+		}
+	}
+}

@@ -63,9 +63,19 @@ func validateRef(rt string, body []byte, m map[string]any) *Error {
 	if err != nil {
 		return refuse(500, "exception", "the FHIR validator could not start")
 	}
+	// A primitive array and its "_" array of another length make the
+	// validator's answer depend on which of the two it meets first (a
+	// map's order): each such pair is refused here, and the validator is
+	// shown the document without the "_" arrays, so that the same body
+	// always gets the same issues.
+	issues := lengthMismatches(rt, m)
+	if len(issues) > 0 {
+		if body, err = json.Marshal(m); err != nil {
+			return refuse(500, "exception", "the FHIR validator could not start")
+		}
+	}
 	er := &reporter{}
 	_, err = u.UnmarshalWithErrorReporter(body, er)
-	var issues []Issue
 	if err != nil {
 		issues = append(issues, issuesOf(err)...)
 	}
@@ -263,4 +273,35 @@ func fhirPath(p string) string {
 		out = append(out, s)
 	}
 	return strings.Join(out, ".")
+}
+
+// lengthMismatches finds, anywhere in m, a primitive array "x" beside an
+// array "_x" of its extensions of another length, removes "_x" from m
+// (the resource is refused) and returns an issue for each.
+func lengthMismatches(rt string, m map[string]any) []Issue {
+	var issues []Issue
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				ext, ok := v["_"+k].([]any)
+				if arr, isArr := x.([]any); isArr && ok && len(ext) != len(arr) {
+					issues = append(issues, Issue{Severity: "error", Code: "value",
+						Diagnostics: fmt.Sprintf("array length mismatch, expected %d, found %d", len(arr), len(ext)),
+						Expression:  []string{path + "._" + k}})
+					delete(v, "_"+k)
+				}
+			}
+			for k, x := range v {
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk(rt, m)
+	return issues
 }

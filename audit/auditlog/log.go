@@ -26,6 +26,7 @@ package auditlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -395,31 +396,76 @@ func (l *Log) append1(ctx context.Context, e audit.Event) (audit.Event, error) {
 		return audit.Event{}, err
 	}
 	defer l.mu.RUnlock()
-	over, record := l.limits.take(e)
-	if over {
-		refused := ptoy.E(op, ptoy.Unavailable, "too many requests from this account; try again in a minute")
+	r, refused, err := l.send(ctx, op, e)
+	if r == nil {
+		return audit.Event{}, cmp.Or(err, refused)
+	}
+	ev, err := l.wait(ctx, op, r)
+	if err != nil || refused != nil {
+		return audit.Event{}, cmp.Or(err, refused)
+	}
+	return ev, nil
+}
+
+// AppendAll appends evs, in order, as Append appends each, and returns
+// once every one is stored: they reach the committer together, so that
+// they share its synced writes (a block's ledger events, appended one by
+// one, each waited for its own). The error is the first of theirs.
+func (l *Log) AppendAll(ctx context.Context, evs []audit.Event) error {
+	const op = "audit.Append"
+	start := time.Now()
+	if err := l.enter(ctx, op); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	var first error
+	reqs := make([]*appendReq, 0, len(evs))
+	for _, e := range evs {
+		e, err := audit.Normalize(e, l.node)
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		r, refused, err := l.send(ctx, op, e)
+		first = cmp.Or(first, err, refused)
+		if r != nil {
+			reqs = append(reqs, r)
+		}
+	}
+	for _, r := range reqs {
+		_, err := l.wait(ctx, op, r)
+		first = cmp.Or(first, err)
+		if l.observe != nil {
+			l.observe(time.Since(start), err)
+		}
+	}
+	return first
+}
+
+// send hands e to the committer, within the limits of its actor: over
+// them, refused says so, and r is nil unless the refusal itself is
+// stored. The caller holds l.mu (enter).
+func (l *Log) send(ctx context.Context, op string, e audit.Event) (r *appendReq, refused, err error) {
+	if over, record := l.limits.take(e); over {
+		refused = ptoy.E(op, ptoy.Unavailable, "too many requests from this account; try again in a minute")
 		if !record {
-			return audit.Event{}, refused
+			return nil, refused, nil
 		}
 		e.Decision = audit.Deny
 		e.Reason = fmt.Sprintf("refused: too many requests from this account; further refusals until %s UTC are not recorded one by one",
 			e.Time.Add(limitWindow).Format("2006-01-02 15:04:05"))
-		if _, err := l.append(ctx, op, e); err != nil {
-			return audit.Event{}, err
-		}
-		return audit.Event{}, refused
 	}
-	return l.append(ctx, op, e)
-}
-
-// append hands e to the committer and waits for it to be stored.
-func (l *Log) append(ctx context.Context, op string, e audit.Event) (audit.Event, error) {
-	r := &appendReq{ev: e, done: make(chan appendResult, 1)}
+	r = &appendReq{ev: e, done: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- r:
+		return r, refused, nil
 	case <-ctx.Done():
-		return audit.Event{}, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+		return nil, refused, ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
 	}
+}
+
+// wait waits for r to be stored.
+func (l *Log) wait(ctx context.Context, op string, r *appendReq) (audit.Event, error) {
 	select {
 	case res := <-r.done:
 		return res.ev, res.err

@@ -637,3 +637,42 @@ func TestForPatient(t *testing.T) {
 
 // TestAccountingNames: where the ledger knows who an account is, the
 // accounting of disclosures says so rather than printing its id.
+
+// TestAppendAll: a block's events appended together are all stored, in
+// order, an invalid one refused without keeping the others out; a
+// cancelled context stores nothing.
+func TestAppendAll(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	var evs []audit.Event
+	for i := range 3000 {
+		e := event(id(1), id(2), audit.ActionWrite, audit.Allow, t0.Add(time.Duration(i)*time.Millisecond))
+		e.Record = fmt.Sprintf("rec-%d", i)
+		evs = append(evs, e)
+	}
+	bad := evs[10]
+	bad.Action = ""
+	withBad := append(slices.Clone(evs[:10]), bad)
+	withBad = append(withBad, evs[10:]...)
+	if err := l.AppendAll(ctx, withBad); ptoy.KindOf(err) != ptoy.Invalid {
+		t.Fatalf("AppendAll with an invalid event: %v, want Invalid", err)
+	}
+	got, err := l.ForPatient(ctx, id(1), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) || l.Last() != uint64(len(evs)) {
+		t.Fatalf("%d events stored (last seq %d), want %d", len(got), l.Last(), len(evs))
+	}
+	for i, e := range got {
+		if e.Record != evs[i].Record || e.Seq != uint64(i+1) {
+			t.Fatalf("event %d: %s at seq %d, want %s at %d", i, e.Record, e.Seq, evs[i].Record, i+1)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.AppendAll(cancelled, evs[:5]); ptoy.KindOf(err) != ptoy.Unavailable || l.Last() != uint64(len(evs)) {
+		t.Fatalf("a cancelled AppendAll: %v, last seq %d", err, l.Last())
+	}
+}

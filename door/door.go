@@ -122,7 +122,7 @@ func (d *Door) EnterAll(ctx context.Context, as []Access) ([]error, error) {
 		}
 		evs = append(evs, d.event(a, allow, reason))
 	}
-	if err := d.append(ctx, evs); err != nil {
+	if err := d.cfg.Audit.AppendAll(ctx, evs); err != nil {
 		return nil, ptoy.E(op, ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
 	}
 	return errs, nil
@@ -158,25 +158,6 @@ func (d *Door) event(a Access, allow bool, reason string) audit.Event {
 	return ev
 }
 
-// append writes evs to the audit log concurrently, so that the log's
-// committer syncs them together, and returns the first error.
-func (d *Door) append(ctx context.Context, evs []audit.Event) error {
-	errs := make(chan error, len(evs))
-	for _, ev := range evs {
-		go func() {
-			_, err := d.cfg.Audit.Append(ctx, ev)
-			errs <- err
-		}()
-	}
-	var first error
-	for range evs {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
 // Decide answers a's consent question on the latest committed state
 // without recording it. It is for an edge that answers about many
 // records at once (a FHIR search): it decides each candidate with
@@ -209,7 +190,7 @@ func (d *Door) Record(ctx context.Context, as []Access, ds []consent.Decision) e
 	for i, a := range as {
 		evs[i] = d.event(a, ds[i].Allow, ds[i].Reason())
 	}
-	if err := d.append(ctx, evs); err != nil {
+	if err := d.cfg.Audit.AppendAll(ctx, evs); err != nil {
 		return ptoy.E("door.Record", ptoy.Unavailable, "the access could not be recorded; nothing was served", err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 
 	"ptoy"
 	"ptoy/client"
+	"ptoy/fhir/resource"
 )
 
 // Position is where a source is: opaque to the runner, kept in the
@@ -244,12 +245,8 @@ func (f *flight) overlaps(fs []*flight) bool {
 func refsOf(batch []json.RawMessage) map[string]bool {
 	refs := make(map[string]bool, len(batch))
 	for _, raw := range batch {
-		var r struct {
-			Type string `json:"resourceType"`
-			ID   string `json:"id"`
-		}
-		if json.Unmarshal(raw, &r) == nil && r.Type != "" && r.ID != "" {
-			refs[r.Type+"/"+r.ID] = true
+		if typ, id := resource.TypeAndID(raw); typ != "" && id != "" {
+			refs[typ+"/"+id] = true
 		}
 	}
 	return refs

@@ -127,9 +127,8 @@ type Gateway struct {
 
 	stored atomic.Int64 // bytes of ciphertext held at the last repair pass
 	short  atomic.Int64 // record versions that residency places on fewer nodes than the replicas
-	// pulled counts the blobs this node pulled from its peers: [0] in
-	// batches, [1] one by one.
-	pulled [2]atomic.Int64
+	// the blobs this node pulled from its peers, in batches and one by one
+	pulledBatch, pulledSingle atomic.Int64
 
 	scrubMu     sync.Mutex
 	scrubSlices int // repair passes per full scrub (set by Run; 1 before)

@@ -237,7 +237,7 @@ func (g *Gateway) pullBatch(ctx context.Context, base string, hs []blob.Hash, wa
 	for _, h := range hs {
 		if kept[h] {
 			g.done(h)
-			g.pulled[0].Add(1)
+			g.pulledBatch.Add(1)
 		} else {
 			missed = append(missed, h)
 		}

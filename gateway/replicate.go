@@ -190,7 +190,9 @@ func (g *Gateway) Backlog() int {
 
 // Pulled is how many blobs this node has pulled from its peers since it
 // started, in batches (POST /v1/replicas) and one by one.
-func (g *Gateway) Pulled() (batched, single int64) { return g.pulled[0].Load(), g.pulled[1].Load() }
+func (g *Gateway) Pulled() (batched, single int64) {
+	return g.pulledBatch.Load(), g.pulledSingle.Load()
+}
 
 // StoredBytes is the size of the ciphertext this node held at its last
 // repair pass (-1 before the first).
@@ -243,13 +245,9 @@ func (g *Gateway) pullWanted(ctx context.Context) {
 // pullWorkers is how many blobs a node pulls from its peers at once.
 const pullWorkers = 8
 
-// pull fetches one wanted blob this node lacks; one no peer can give
-// stays wanted.
+// pull fetches one wanted blob this node lacks (pullWanted checked);
+// one no peer can give stays wanted.
 func (g *Gateway) pull(ctx context.Context, h blob.Hash, o owner) {
-	if _, err := g.cfg.Blobs.Stat(ctx, h); err == nil {
-		g.done(h)
-		return
-	}
 	rc, _, err := g.fetch(ctx, h, o)
 	if err != nil {
 		return // try again at the next wake or repair
@@ -258,7 +256,7 @@ func (g *Gateway) pull(ctx context.Context, h blob.Hash, o owner) {
 	rc.Close()
 	if err == nil {
 		g.done(h)
-		g.pulled[1].Add(1)
+		g.pulledSingle.Add(1)
 		g.cfg.Log.Debug("gateway: replicated", "blob", h.String()[:12])
 	}
 }

@@ -437,17 +437,11 @@ func (h *Holdings) Import(ctx context.Context, source string, raws [][]byte) (*R
 
 // refOf names a resource in a failure, if it can be read at all.
 func refOf(raw []byte) string {
-	var m struct {
-		Type string `json:"resourceType"`
-		ID   string `json:"id"`
-	}
-	if json.Unmarshal(raw, &m) != nil || m.Type == "" {
+	typ, id := resource.TypeAndID(raw)
+	if typ == "" {
 		return ""
 	}
-	if len(m.Type) > 64 || len(m.ID) > 64 {
-		return ""
-	}
-	return m.Type + "/" + m.ID
+	return typ + "/" + id
 }
 
 // check validates one resource and works out its ids.

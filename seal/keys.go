@@ -114,10 +114,10 @@ func (k PrivateKey) parse(op string) (hpke.PrivateKey, error) {
 	if k.parsed == nil {
 		return k.parseNow(op)
 	}
+	sum := sha256.Sum256(k.Key)
 	p := k.parsed
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sum := sha256.Sum256(k.Key)
 	if p.sk != nil && p.sum == sum {
 		return p.sk, nil
 	}

@@ -226,3 +226,17 @@ func WithMeta(raw []byte, versionID string, lastUpdated time.Time) ([]byte, erro
 	out = append(out, raw[at:]...)
 	return out, nil
 }
+
+// TypeAndID reads the resourceType and id of raw without validating it,
+// to name a resource that may be refused: empty strings where raw is not
+// a JSON object or either is missing or longer than 64 characters.
+func TypeAndID(raw []byte) (typ, id string) {
+	var m struct {
+		Type string `json:"resourceType"`
+		ID   string `json:"id"`
+	}
+	if json.Unmarshal(raw, &m) != nil || len(m.Type) > 64 || len(m.ID) > 64 {
+		return "", ""
+	}
+	return m.Type, m.ID
+}

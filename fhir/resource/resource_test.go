@@ -354,3 +354,18 @@ func TestLengthMismatchSameIssues(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeAndID: the type and id of a resource that may be refused, and
+// nothing from what is not an object or names too long to report.
+func TestTypeAndID(t *testing.T) {
+	for _, c := range []struct{ raw, typ, id string }{
+		{`{"resourceType":"Observation","id":"o1","status":"bad"}`, "Observation", "o1"},
+		{`{"resourceType":"Observation"}`, "Observation", ""},
+		{`[1]`, "", ""},
+		{`{"resourceType":"Observation","id":"` + strings.Repeat("x", 65) + `"}`, "", ""},
+	} {
+		if typ, id := TypeAndID([]byte(c.raw)); typ != c.typ || id != c.id {
+			t.Errorf("TypeAndID(%s) = %q, %q; want %q, %q", c.raw, typ, id, c.typ, c.id)
+		}
+	}
+}

@@ -33,9 +33,11 @@ type Result struct {
 	Log    string
 }
 
-// App is the ABCI application. CometBFT must call it through one
-// connection mutex (proxy.NewLocalClientCreator); only Wait and Cancel
-// may be called concurrently with it.
+// App is the ABCI application. CometBFT calls it through a mutex per
+// connection (proxy.NewConnSyncLocalClientCreator; see ConnSafe): CheckTx
+// may run while the consensus connection works on a block, but not
+// during Commit and its recheck, which hold the mempool's lock. Wait and
+// Cancel may be called at any time.
 type App struct {
 	abci.BaseApplication
 	l   *ledger.Ledger
@@ -44,7 +46,8 @@ type App struct {
 	check    *ledger.Block // CheckTx's scratch state on top of the committed one
 	block    *ledger.Block // the block between FinalizeBlock and Commit
 	results  map[[32]byte]Result
-	codes    []uint32 // the block's result codes, in order
+	codes    []uint32   // the block's result codes, in order
+	cmu      sync.Mutex // guards check and checked
 	checked  *checkedTxs
 	onResult func(code uint32)
 
@@ -58,6 +61,12 @@ func New(l *ledger.Ledger, log *slog.Logger) *App {
 	a.resetCheck()
 	return a
 }
+
+// ConnSafe marks the app as safe to call through CometBFT's
+// per-connection mutexes (proxy.NewConnSyncLocalClientCreator): CheckTx
+// may run while the consensus connection prepares, processes or
+// finalizes a block.
+func (a *App) ConnSafe() {}
 
 // OnResult sets fn to be called with the result code of each
 // transaction once its block is committed (metrics); call it before
@@ -93,20 +102,36 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if err != nil {
 		return nil, err
 	}
+	a.cmu.Lock()
 	a.resetCheck()
+	a.cmu.Unlock()
 	return &abci.ResponseInitChain{AppHash: hash}, nil
 }
 
-// CheckTx admits a transaction to the mempool if it would apply now.
+// CheckTx admits a transaction to the mempool if it would apply now. It
+// decodes and verifies a transaction it has not met before without the
+// app's lock, so that the consensus connection's calls do not wait for
+// signature checks; the mempool connection calls it one at a time.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
-	t, err := a.decodeChecked(req.Tx)
-	if err != nil {
-		return &abci.ResponseCheckTx{Code: tx.Code(err), Log: ptoy.Message(err), Codespace: Codespace}, nil
+	a.cmu.Lock()
+	t := a.checked.get(req.Tx)
+	a.cmu.Unlock()
+	fresh := t == nil
+	if fresh {
+		var err error
+		if t, err = a.decodeVerify(req.Tx); err != nil {
+			return &abci.ResponseCheckTx{Code: tx.Code(err), Log: ptoy.Message(err), Codespace: Codespace}, nil
+		}
 	}
+	a.cmu.Lock()
 	r := a.check.Apply(t)
-	if r.Code != 0 {
+	switch {
+	case r.Code != 0:
 		a.checked.remove(req.Tx) // the mempool drops it
+	case fresh:
+		a.checked.add(t)
 	}
+	a.cmu.Unlock()
 	if r.Code != 0 && req.Type == abci.CheckTxType_Recheck {
 		// Dropped from the mempool after a block (a transaction before it
 		// of the same signer failed, and its sequence now skips ahead):
@@ -121,13 +146,8 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	return &abci.ResponseCheckTx{Code: r.Code, Log: r.Log, Codespace: Codespace}, nil
 }
 
-// decodeChecked returns raw decoded with its signatures verified: the
-// transaction CheckTx decoded and verified before, if it did, otherwise
-// decoded and verified now and remembered.
-func (a *App) decodeChecked(raw []byte) (*tx.Tx, error) {
-	if t := a.checked.get(raw); t != nil {
-		return t, nil
-	}
+// decodeVerify decodes raw and verifies its signatures.
+func (a *App) decodeVerify(raw []byte) (*tx.Tx, error) {
 	t, err := tx.Decode(raw)
 	if err == nil {
 		err = a.verify(t)
@@ -135,14 +155,16 @@ func (a *App) decodeChecked(raw []byte) (*tx.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.checked.add(t)
 	return t, nil
 }
 
 // decode returns raw decoded, the checked transaction if CheckTx has
 // it; its signatures may be unverified.
 func (a *App) decode(raw []byte) (*tx.Tx, error) {
-	if t := a.checked.get(raw); t != nil {
+	a.cmu.Lock()
+	t := a.checked.get(raw)
+	a.cmu.Unlock()
+	if t != nil {
 		return t, nil
 	}
 	return tx.Decode(raw)
@@ -185,9 +207,13 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	errs := make([]error, len(req.Txs))
 	bv := ed25519.NewBatchVerifier()
 	var pending []int
+	a.cmu.Lock()
 	for i, raw := range req.Txs {
-		if t := a.checked.get(raw); t != nil {
-			txs[i] = t // decoded and verified by CheckTx
+		txs[i] = a.checked.get(raw) // decoded and verified by CheckTx
+	}
+	a.cmu.Unlock()
+	for i, raw := range req.Txs {
+		if txs[i] != nil {
 			continue
 		}
 		t, err := tx.Decode(raw)
@@ -217,6 +243,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.results = make(map[[32]byte]Result, len(req.Txs))
 	out := make([]*abci.ExecTxResult, len(req.Txs))
 	a.codes = a.codes[:0]
+	a.cmu.Lock()
+	for i := range req.Txs {
+		a.checked.remove(req.Txs[i])
+	}
+	a.cmu.Unlock()
 	for i := range req.Txs {
 		var r ledger.Result
 		if errs[i] != nil {
@@ -229,7 +260,6 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		if txs[i] != nil {
 			out[i].Events = []abci.Event{{Type: "ptoy", Attributes: []abci.EventAttribute{{Key: "type", Value: tx.Name(txs[i].Body), Index: false}}}}
 			a.results[txs[i].Hash] = Result{Height: req.Height, Code: r.Code, Log: r.Log}
-			a.checked.remove(req.Txs[i])
 		}
 	}
 	hash := b.Finish()
@@ -246,11 +276,16 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if a.block == nil {
 		return &abci.ResponseCommit{}, nil
 	}
-	if err := a.l.Commit(a.block); err != nil {
+	a.cmu.Lock()
+	err := a.l.Commit(a.block)
+	if err == nil {
+		a.resetCheck()
+	}
+	a.cmu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	a.block = nil
-	a.resetCheck()
 	if a.onResult != nil {
 		for _, c := range a.codes {
 			a.onResult(c)

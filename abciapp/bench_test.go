@@ -23,15 +23,14 @@ import (
 // that returns a new patient's signed registration attested by it.
 func newTestApp(tb testing.TB) (*App, func() []byte) {
 	tb.Helper()
-	kv, err := store.Open(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { kv.Close() })
-	l, err := ledger.Open(kv)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	gj, registration := testGenesis(tb)
+	return appFromGenesis(tb, gj), registration
+}
+
+// testGenesis returns the genesis app state of newTestApp and its
+// registration function.
+func testGenesis(tb testing.TB) ([]byte, func() []byte) {
+	tb.Helper()
 	org, err := keys.Generate(keys.KEMHybrid)
 	if err != nil {
 		tb.Fatal(err)
@@ -39,11 +38,7 @@ func newTestApp(tb testing.TB) (*App, func() []byte) {
 	g := &pb.Genesis{Orgs: []*pb.GenesisOrg{{Name: "General Hospital", Kind: pb.OrgKind_ORG_KIND_HOSPITAL,
 		SigningKey: org.SigningPublic(), Kem: &pb.KemKey{Alg: uint32(org.KEMAlg()), Key: org.KEMPublic()}}}}
 	gj, _ := protojson.Marshal(g)
-	a := New(l, slog.New(slog.DiscardHandler))
-	if _, err := a.InitChain(context.Background(), &abci.RequestInitChain{ChainId: "bench", AppStateBytes: gj, Time: time.Now()}); err != nil {
-		tb.Fatal(err)
-	}
-	return a, func() []byte {
+	return gj, func() []byte {
 		p, err := keys.Generate(keys.KEMHybrid)
 		if err != nil {
 			tb.Fatal(err)
@@ -77,6 +72,26 @@ func TestBlockOfUncheckedTransactions(t *testing.T) {
 		t.Fatalf("codes %d (%s) and %d (%s), want success and a failure", res.TxResults[0].Code, res.TxResults[0].Log, res.TxResults[1].Code, res.TxResults[1].Log)
 	}
 	t.Logf("the bad one: %s", res.TxResults[1].Log)
+}
+
+// appFromGenesis returns an application on a fresh ledger in a
+// temporary directory, initialised with the genesis app state gj.
+func appFromGenesis(tb testing.TB, gj []byte) *App {
+	tb.Helper()
+	kv, err := store.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { kv.Close() })
+	l, err := ledger.Open(kv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := New(l, slog.New(slog.DiscardHandler))
+	if _, err := a.InitChain(context.Background(), &abci.RequestInitChain{ChainId: "bench", AppStateBytes: gj, Time: time.Unix(1_700_000_000, 0)}); err != nil {
+		tb.Fatal(err)
+	}
+	return a
 }
 
 // BenchmarkRegisterPatient drives one node's application as CometBFT

@@ -60,6 +60,8 @@ func field(r *SteadyReport, app string, v int, f func(SteadyRow) float64) []floa
 
 func cores(r SteadyRow) float64 { return r.Cores }
 
+func late(r SteadyRow) float64 { return float64(r.Late) }
+
 // Markdown writes the report, linking the chart at chart (a path
 // relative to the report).
 func (r *FullReport) Markdown(w io.Writer, chart string) {
@@ -108,8 +110,8 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 	if so.BlockBytes > 0 {
 		fmt.Fprintf(w, "Blocks of at most %s bytes (CometBFT's `block.max_bytes`, set for both applications).\n\n", number(float64(so.BlockBytes), 0))
 	}
-	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy | cores busy, kvstore | cores busy, ptoy |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| validators (timeouts) | kvstore tx/s | ptoy tx/s | ptoy / kvstore, same round | mean block, kvstore | mean block, ptoy | cores busy, kvstore | cores busy, ptoy | heights decided late, kvstore / ptoy |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	exhausted := false
 	for _, rep := range []*SteadyReport{r.Ledger, r.LedgerDefault} {
 		if rep == nil {
@@ -125,9 +127,10 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 				timeouts = row.Timeouts
 				exhausted = exhausted || row.Exhausted
 			}
-			fmt.Fprintf(w, "| %d (%s) | %s | %s | %s | %s | %s | %s | %s |\n", v, timeouts, Summarize(kv), Summarize(rep.Series(PtoyApp, v)),
+			fmt.Fprintf(w, "| %d (%s) | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", v, timeouts, Summarize(kv), Summarize(rep.Series(PtoyApp, v)),
 				Summarize(ratios(rep, v)).Format(2), Summarize(meanBlocks(rep, kvstoreApp, v)), Summarize(meanBlocks(rep, PtoyApp, v)),
-				Summarize(field(rep, kvstoreApp, v, cores)).Format(2), Summarize(field(rep, PtoyApp, v, cores)).Format(2))
+				Summarize(field(rep, kvstoreApp, v, cores)).Format(2), Summarize(field(rep, PtoyApp, v, cores)).Format(2),
+				Summarize(field(rep, kvstoreApp, v, late)).Format(0), Summarize(field(rep, PtoyApp, v, late)).Format(0))
 		}
 	}
 	fmt.Fprintln(w)
@@ -148,7 +151,7 @@ func (r *FullReport) ledgerSection(w io.Writer) {
 		"signatures and checks a KEM key in CheckTx and executes and commits each registration to its state store; the ratio there "+
 		"is not a target. With four validators in one process every transaction is checked and executed four times on the same "+
 		"cores, and every byte crosses CometBFT's peer connections (5 MB/s each way by default, shared by mempool gossip and block parts), "+
-		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round. After each block CometBFT checks every "+
+		"which bound kvstore and ptoy alike; a block too large to arrive within the propose timeout costs a round (\"heights decided late\": after round 0). After each block CometBFT checks every "+
 		"transaction still waiting in each mempool again (recheck): kvstore's check is next to nothing, ptoy's re-applies the registration "+
 		"to the node's check state (a few Pebble reads), so ptoy pays for the backlog at every block, four times over; a CPU profile "+
 		"(`ptoy bench --cpuprofile`) of a deep backlog puts the recheck far above block execution. A mean block "+

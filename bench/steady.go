@@ -113,6 +113,10 @@ type SteadyRow struct {
 	// window: above zero, the mempool never ran dry.
 	MinDepth int
 	Depth    int // the backlog kept (SteadyOptions.Depth)
+	// Late counts the window's heights decided after round 0: the
+	// proposal did not reach two thirds of the validators in time, and a
+	// timeout and another proposer's round were paid for it.
+	Late int
 	// Cores is the CPU time the whole process (nodes and submitters) used
 	// during the window per second of it: near the machine's core count,
 	// the run was bound by CPU. Zero where it cannot be read.
@@ -160,13 +164,13 @@ func (r *SteadyReport) Series(app string, v int) []float64 {
 // Print writes every round and, per size, the median and range.
 func (r *SteadyReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "steady state, %d-byte transactions\n", r.TxBytes)
-	fmt.Fprintf(w, "%-30s %10s %8s %8s %8s %10s %10s %10s %6s\n", "application", "validators", "timeouts", "txs", "blocks", "mean block", "seconds", "tx/s", "cores")
+	fmt.Fprintf(w, "%-30s %10s %8s %8s %8s %6s %10s %10s %10s %6s\n", "application", "validators", "timeouts", "txs", "blocks", "late", "mean block", "seconds", "tx/s", "cores")
 	for _, row := range r.Rows {
 		note := ""
 		if row.Exhausted {
 			note = " (signed transactions ran out: window closed early)"
 		}
-		fmt.Fprintf(w, "%-30s %10d %8s %8d %8d %10.0f %10.2f %10.0f %6.2f%s\n", row.App, row.Validators, row.Timeouts, row.Txs, row.Blocks, row.MeanBlock(), row.Window.Seconds(), row.TPS(), row.Cores, note)
+		fmt.Fprintf(w, "%-30s %10d %8s %8d %8d %6d %10.0f %10.2f %10.0f %6.2f%s\n", row.App, row.Validators, row.Timeouts, row.Txs, row.Blocks, row.Late, row.MeanBlock(), row.Window.Seconds(), row.TPS(), row.Cores, note)
 	}
 	seen := map[int]bool{}
 	for _, row := range r.Rows {
@@ -547,6 +551,9 @@ func saturate(ctx context.Context, o SteadyOptions, depth int, cns []*cmtnode.No
 			continue
 		}
 		row.Blocks++
+		if c := cns[0].BlockStore().LoadBlockCommit(h); c != nil && c.Round > 0 {
+			row.Late++
+		}
 		if first.IsZero() {
 			first = m.Header.Time // its transactions came before the window
 			continue

@@ -53,7 +53,11 @@ func cometConfig(home string, c Config) *cmtcfg.Config {
 	if c.FastBlocks {
 		cc.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 		cc.Consensus.PeerGossipSleepDuration = 5 * time.Millisecond
-		cc.Consensus.TimeoutPropose = 500 * time.Millisecond
+		// Short timeouts, but not for the proposal: under load a
+		// block of a thousand transactions can take most of a second to
+		// cross the peer connections of four validators on one machine,
+		// and a proposal given up for late costs a whole round.
+		cc.Consensus.TimeoutPropose = 2 * time.Second
 		cc.Consensus.TimeoutPrevote = 100 * time.Millisecond
 		cc.Consensus.TimeoutPrecommit = 100 * time.Millisecond
 		cc.Consensus.TimeoutCommit = 10 * time.Millisecond

@@ -338,7 +338,11 @@ func newComet(home string, cfg Config, app abci.Application, log *slog.Logger, q
 		return nil, ptoy.E("node.NewComet", ptoy.Other, err)
 	}
 	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
-	cn, err := cmtnode.NewNode(cc, pv, nodeKey, proxy.NewLocalClientCreator(app),
+	creator := proxy.NewLocalClientCreator(app)
+	if _, ok := app.(interface{ ConnSafe() }); ok {
+		creator = proxy.NewConnSyncLocalClientCreator(app)
+	}
+	cn, err := cmtnode.NewNode(cc, pv, nodeKey, creator,
 		cmtnode.DefaultGenesisDocProviderFunc(cc), dbs,
 		cometMetrics(reg), cometLogger{log.With("module", "cometbft"), quiet})
 	if err != nil {

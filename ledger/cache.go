@@ -104,6 +104,9 @@ func (c *cachedKV) Commit(writes []kv.Write, sync bool) error {
 		return err
 	}
 	for _, w := range writes {
+		if bytes.HasPrefix(w.Key, prefixKeptEvents) {
+			continue // never read through the cache
+		}
 		c.put(string(w.Key), bytes.Clone(w.Value))
 	}
 	return nil

@@ -298,7 +298,7 @@ func scanState(t testing.TB, kv KV, meta bool) []kvPair {
 	t.Helper()
 	var out []kvPair
 	err := kv.Scan(nil, nil, func(k, v []byte) error {
-		if !meta && bytes.Equal(k, keyMeta) {
+		if !meta && bytes.Equal(k, keyMeta) || bytes.HasPrefix(k, prefixKeptEvents) {
 			return nil
 		}
 		out = append(out, kvPair{bytes.Clone(k), bytes.Clone(v)})

@@ -53,6 +53,7 @@ type Ledger struct {
 	meta meta
 
 	kems   *kemMemo
+	keep   atomic.Bool // KeepEvents
 	params atomic.Pointer[paramsMemo]
 
 	subMu sync.Mutex
@@ -271,6 +272,12 @@ func (l *Ledger) Commit(b *Block) error {
 		}
 		writes = append(writes, kv.Write{Key: []byte(k), Value: v})
 	}
+	state := len(writes)
+	if l.keep.Load() {
+		if evs := Events(writes); len(evs) > 0 {
+			writes = append(writes, kv.Write{Key: keptEventsKey(b.height), Value: encodeKept(b.time, evs)})
+		}
+	}
 	writes = append(writes, kv.Write{Key: keyMeta, Value: encodeMeta(m)})
 	if err := l.kv.Commit(writes, true); err != nil {
 		return err
@@ -282,7 +289,7 @@ func (l *Ledger) Commit(b *Block) error {
 	subs := l.subs
 	l.subMu.Unlock()
 	if len(subs) > 0 {
-		c := Committed{Height: b.height, Time: b.time, Writes: writes[:len(writes)-1]}
+		c := Committed{Height: b.height, Time: b.time, Writes: writes[:state]}
 		for _, fn := range subs {
 			fn(c)
 		}

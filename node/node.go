@@ -206,6 +206,9 @@ func Open(home string, opt Options) (*Node, error) {
 	if n.ledger, err = ledger.Open(n.kv); err != nil {
 		return nil, err
 	}
+	// Before CometBFT replays a block the ledger lacks: every commit's
+	// audit events are kept until they are copied (auditLedger).
+	n.ledger.KeepEvents()
 	n.app = abciapp.New(n.ledger, log)
 	n.app.OnResult(n.metrics.observeTx)
 
@@ -371,9 +374,9 @@ func (n *Node) Start() error {
 	n.cancel, n.bg = cancel, ctx
 	repair, _ := parseDuration(n.cfg.RepairInterval)
 	anchor, _ := parseDuration(n.cfg.AnchorInterval)
-	events := n.ledgerEvents()
+	wake := n.ledgerWake()
 	n.done.Add(3)
-	go func() { defer n.done.Done(); n.auditLedger(ctx, events) }()
+	go func() { defer n.done.Done(); n.auditLedger(ctx, wake, time.Second) }()
 	go func() { defer n.done.Done(); n.gw.Run(ctx, repair) }()
 	go func() { defer n.done.Done(); n.anchorLoop(ctx, anchor) }()
 	n.done.Add(2)

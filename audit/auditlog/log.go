@@ -17,6 +17,7 @@
 //	'm' "last"               the last seq committed
 //	'm' "cut"                id(8) and last seq(8) of the latest batch
 //	'm' "node"               the node moniker the log belongs to
+//	'm' "ledger"             the last ledger height whose events are stored (AppendLedger)
 //
 // with all integers big-endian. The layout is documented so that a test,
 // or an auditor, can open the database (store.Open) of a closed log and
@@ -110,6 +111,9 @@ type Log struct {
 	reqs chan *appendReq // to the committer
 	done chan struct{}   // closed when the committer has exited
 	last atomic.Uint64   // the last Seq committed
+	// ledger is the last ledger height whose events are stored
+	// (AppendLedger); the committer alone writes it.
+	ledger atomic.Int64
 
 	commits atomic.Uint64 // synced commits made by the committer, for tests and benchmarks
 
@@ -121,6 +125,14 @@ type Log struct {
 type appendReq struct {
 	ev   audit.Event
 	done chan appendResult // buffered: the committer never waits on it
+	// block, if set, is a ledger block's events, stored together in one
+	// commit with the height (AppendLedger); ev is unused then.
+	block *ledgerBlock
+}
+
+type ledgerBlock struct {
+	height int64
+	evs    []audit.Event
 }
 
 type appendResult struct {
@@ -153,6 +165,7 @@ const (
 	metaLast       = "mlast"
 	metaCut        = "mcut"
 	metaNode       = "mnode"
+	metaLedger     = "mledger"
 )
 
 // Open opens the log in opt.Dir, creating it if need be, and starts its
@@ -287,6 +300,16 @@ func (l *Log) load() error {
 			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad last sequence record")
 		}
 		l.last.Store(binary.BigEndian.Uint64(v))
+	}
+	v, err = l.db.Get([]byte(metaLedger))
+	if err != nil {
+		return wrap(op, err)
+	}
+	if v != nil {
+		if len(v) != 8 {
+			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad ledger height record")
+		}
+		l.ledger.Store(int64(binary.BigEndian.Uint64(v)))
 	}
 	v, err = l.db.Get([]byte(metaCut))
 	if err != nil {
@@ -442,6 +465,51 @@ func (l *Log) AppendAll(ctx context.Context, evs []audit.Event) error {
 	return first
 }
 
+// AppendLedger stores the audit events of the ledger block at height, in
+// order, in one synced write with the height, and returns once they are
+// stored. A block at or below LedgerHeight is already stored and is not
+// stored again: a node that copies its ledger's events (ledger.KeepEvents)
+// after a crash copies each block once. The actors' limits do not apply:
+// these are facts the ledger holds, not requests. An invalid event fails
+// the whole block.
+func (l *Log) AppendLedger(ctx context.Context, height int64, evs []audit.Event) error {
+	const op = "audit.AppendLedger"
+	if height <= 0 {
+		return ptoy.E(op, ptoy.Invalid, "a ledger height is positive")
+	}
+	blk := &ledgerBlock{height: height, evs: make([]audit.Event, len(evs))}
+	for i, e := range evs {
+		e, err := audit.Normalize(e, l.node)
+		if err != nil {
+			return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("event %d of ledger block %d", i, height), err)
+		}
+		blk.evs[i] = e
+	}
+	start := time.Now()
+	if err := l.enter(ctx, op); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	if height <= l.ledger.Load() {
+		return nil
+	}
+	r := &appendReq{block: blk, done: make(chan appendResult, 1)}
+	select {
+	case l.reqs <- r:
+	case <-ctx.Done():
+		return ptoy.E(op, ptoy.Unavailable, "gave up waiting for the audit log", ctx.Err())
+	}
+	_, err := l.wait(ctx, op, r)
+	if l.observe != nil {
+		l.observe(time.Since(start), err)
+	}
+	return err
+}
+
+// LedgerHeight returns the last ledger height whose events are stored
+// (AppendLedger), 0 if none.
+func (l *Log) LedgerHeight() int64 { return l.ledger.Load() }
+
 // send hands e to the committer, within the limits of its actor: over
 // them, refused says so, and r is nil unless the refusal itself is
 // stored. The caller holds l.mu (enter).
@@ -515,15 +583,30 @@ func (l *Log) commitLoop() {
 // commit writes group as one synced batch, setting each event's Seq.
 func (l *Log) commit(group []*appendReq, writes []store.Write) ([]store.Write, error) {
 	seq := l.last.Load()
-	for _, r := range group {
+	event := func(e *audit.Event) {
 		seq++
-		r.ev.Seq = seq
+		e.Seq = seq
 		writes = append(writes,
-			store.Write{Key: eventKey(seq), Value: r.ev.Encode()},
-			store.Write{Key: patientKey(r.ev.Patient, seq), Value: be64(uint64(r.ev.Time.UnixNano()))},
+			store.Write{Key: eventKey(seq), Value: e.Encode()},
+			store.Write{Key: patientKey(e.Patient, seq), Value: be64(uint64(e.Time.UnixNano()))},
 		)
 	}
+	height := l.ledger.Load()
+	for _, r := range group {
+		switch {
+		case r.block == nil:
+			event(&r.ev)
+		case r.block.height > height: // a block already stored is not stored again
+			height = r.block.height
+			for i := range r.block.evs {
+				event(&r.block.evs[i])
+			}
+		}
+	}
 	writes = append(writes, store.Write{Key: []byte(metaLast), Value: be64(seq)})
+	if height != l.ledger.Load() {
+		writes = append(writes, store.Write{Key: []byte(metaLedger), Value: be64(uint64(height))})
+	}
 	err := l.db.Commit(writes, true)
 	clear(writes)
 	if err != nil {
@@ -531,6 +614,7 @@ func (l *Log) commit(group []*appendReq, writes []store.Write) ([]store.Write, e
 		return writes, ptoy.E("audit.Append", ptoy.Unavailable, "the audit log could not store the event (is its disk full?)", err)
 	}
 	l.last.Store(seq)
+	l.ledger.Store(height)
 	l.commits.Add(1)
 	return writes, nil
 }

@@ -26,7 +26,7 @@ type Config struct {
 	RPCAddr  string   `json:"rpc_addr"`  // CometBFT RPC, tcp://host:port; empty disables it
 	Peers    []string `json:"peers"`     // CometBFT persistent peers, nodeid@host:port
 	// FastBlocks shortens consensus timeouts for one machine: blocks every
-	// ~50 ms under load instead of ~1 s.
+	// ~50 ms under load instead of ~1 s (a proposal is still waited for 2 s).
 	FastBlocks bool `json:"fast_blocks"`
 	// EmptyBlockInterval is how often a block is made when there is no
 	// transaction (block time is the ledger's only clock), as a Go duration.

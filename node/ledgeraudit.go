@@ -44,7 +44,7 @@ func (n *Node) auditLedger(ctx context.Context, wake <-chan struct{}, retry time
 // from into the audit log, in order, lets the ledger forget them, and
 // returns the last height copied.
 func (n *Node) copyLedgerEvents(ctx context.Context, from int64) (int64, error) {
-	const page = 64
+	const page = 16 // blocks; one may hold thousands of events
 	for {
 		blocks, err := n.ledger.KeptEvents(from, page)
 		if err != nil || len(blocks) == 0 {

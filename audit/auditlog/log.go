@@ -291,36 +291,29 @@ func (l *Log) load() error {
 	case string(node) != l.node:
 		return ptoy.E(op, ptoy.Invalid, fmt.Sprintf("audit log belongs to node %q, not %q", node, l.node))
 	}
-	v, err := l.db.Get([]byte(metaLast))
-	if err != nil {
-		return wrap(op, err)
-	}
-	if v != nil {
-		if len(v) != 8 {
-			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad last sequence record")
+	for _, m := range [...]struct {
+		key, what string
+		n         int
+		load      func(v []byte)
+	}{
+		{metaLast, "last sequence", 8, func(v []byte) { l.last.Store(binary.BigEndian.Uint64(v)) }},
+		{metaLedger, "ledger height", 8, func(v []byte) { l.ledger.Store(int64(binary.BigEndian.Uint64(v))) }},
+		{metaCut, "latest batch", 16, func(v []byte) {
+			l.cutID.Store(binary.BigEndian.Uint64(v))
+			l.cutLast.Store(binary.BigEndian.Uint64(v[8:]))
+		}},
+	} {
+		v, err := l.db.Get([]byte(m.key))
+		if err != nil {
+			return wrap(op, err)
 		}
-		l.last.Store(binary.BigEndian.Uint64(v))
-	}
-	v, err = l.db.Get([]byte(metaLedger))
-	if err != nil {
-		return wrap(op, err)
-	}
-	if v != nil {
-		if len(v) != 8 {
-			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad ledger height record")
+		if v == nil {
+			continue
 		}
-		l.ledger.Store(int64(binary.BigEndian.Uint64(v)))
-	}
-	v, err = l.db.Get([]byte(metaCut))
-	if err != nil {
-		return wrap(op, err)
-	}
-	if v != nil {
-		if len(v) != 16 {
-			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad latest batch record")
+		if len(v) != m.n {
+			return ptoy.E(op, ptoy.Other, "audit log is damaged: bad "+m.what+" record")
 		}
-		l.cutID.Store(binary.BigEndian.Uint64(v))
-		l.cutLast.Store(binary.BigEndian.Uint64(v[8:]))
+		m.load(v)
 	}
 	return nil
 }

@@ -197,6 +197,9 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 	var mu sync.Mutex
 	par.Each(len(todo), 0, func(i int) {
 		j := todo[i]
+		if e := x.get(j.k); e != nil && e.version > j.st.Entry.Version {
+			return // written through this node since the listing
+		}
 		if err := s.indexRecord(ctx, x, j.k, j.st, keys); err != nil {
 			x.remove(j.k)
 			mu.Lock()
@@ -215,7 +218,12 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 	}
 	x.mu.RUnlock()
 	for _, k := range gone {
-		// Gone from the ledger's listing: erased.
+		// Gone from the ledger's listing: erased, unless it was written
+		// since the listing was read (a write through this node indexes
+		// its record itself, and its commit queues the patient again).
+		if st, err := s.cfg.Ledger.Record(patient, k.rec[:], 0); err == nil && st != nil && !st.Erased {
+			continue
+		}
 		if e := x.get(k); e != nil {
 			x.bury(e, s.cfg.Ledger.BlockTime())
 		}

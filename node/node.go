@@ -200,7 +200,7 @@ func Open(home string, opt Options) (*Node, error) {
 		}
 	}
 
-	if n.kv, err = store.Open(n.path("data", "ptoy-state")); err != nil {
+	if n.kv, err = store.OpenWith(n.path("data", "ptoy-state"), store.Options{MostlyAbsent: true}); err != nil {
 		return nil, err
 	}
 	if n.ledger, err = ledger.Open(n.kv); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,33 +230,36 @@ func decodeMap(raw []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// put seals s in the store and indexes it, replacing what the record had.
+// put seals s in the store and indexes it, replacing what the record
+// had, unless the index holds a later version of the record already (a
+// write through this node and a resync that listed the record before it
+// committed): that one stays and is returned. The store is written under
+// the index's lock, so that it keeps what memory keeps.
 func (x *index) put(k recKey, s *stored) (*entry, error) {
 	e, err := x.entryOf(k, s)
 	if err != nil {
 		return nil, err
 	}
-	if x.mem != nil {
-		x.mu.Lock()
-		x.mem[k] = s
-		x.unlinkLocked(k)
-		x.link(e)
-		x.mu.Unlock()
-		return e, nil
-	}
-	sk := x.storeKey(k)
-	v, err := x.seal(sk, s)
-	if err != nil {
-		return nil, ptoy.E("fhir.index", ptoy.Other, err)
-	}
-	// The index is rebuilt from the ledger when lost: no fsync per entry.
-	if err := x.db.Set(sk, v, pebble.NoSync); err != nil {
-		return nil, ptoy.E("fhir.index", ptoy.Unavailable, "the index store refused a write", err)
+	var sk, v []byte
+	if x.mem == nil {
+		sk = x.storeKey(k)
+		if v, err = x.seal(sk, s); err != nil {
+			return nil, ptoy.E("fhir.index", ptoy.Other, err)
+		}
 	}
 	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur := x.byKey[k]; cur != nil && cur.version > e.version {
+		return cur, nil
+	}
+	if x.mem != nil {
+		x.mem[k] = s
+	} else if err := x.db.Set(sk, v, pebble.NoSync); err != nil {
+		// The index is rebuilt from the ledger when lost: no fsync per entry.
+		return nil, ptoy.E("fhir.index", ptoy.Unavailable, "the index store refused a write", err)
+	}
 	x.unlinkLocked(k)
 	x.link(e)
-	x.mu.Unlock()
 	return e, nil
 }
 
@@ -304,15 +308,21 @@ func (x *index) unlinkLocked(k recKey) {
 }
 
 // remove drops a record from the index and the store.
-func (x *index) remove(k recKey) error {
+func (x *index) remove(k recKey) error { return x.removeUpTo(k, math.MaxUint32) }
+
+// removeUpTo drops a record from the index and the store unless the
+// index holds a version of it later than version.
+func (x *index) removeUpTo(k recKey, version uint32) error {
 	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur := x.byKey[k]; cur != nil && cur.version > version {
+		return nil
+	}
 	x.unlinkLocked(k)
 	if x.mem != nil {
 		delete(x.mem, k)
-		x.mu.Unlock()
 		return nil
 	}
-	x.mu.Unlock()
 	return x.db.Delete(x.storeKey(k), pebble.NoSync)
 }
 

@@ -38,3 +38,54 @@ func TestIndexKeepsBytes(t *testing.T) {
 		t.Fatalf("an entry sealed before: %q, %v", s.Raw, err)
 	}
 }
+
+// TestIndexKeepsTheLaterVersion: a resync that listed a record before a
+// write through this node committed may put the older version after the
+// write put the newer one; the index, in memory and in its store, keeps
+// the newer, and a removal up to the older version leaves it too.
+func TestIndexKeepsTheLaterVersion(t *testing.T) {
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := bytes.Repeat([]byte{7}, 32)
+	x, err := openIndex(db, []byte("fhir/"), key, search.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := recKey{rec: [16]byte{1}}
+	k.patient[0] = 9
+	obs := func(v uint32) *stored {
+		return &stored{Version: v, Type: "Observation", ID: "o1", Raw: []byte(`{"resourceType":"Observation","id":"o1","status":"final"}`)}
+	}
+	if _, err := x.put(k, obs(2)); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := x.put(k, obs(1)); err != nil || e.version != 2 {
+		t.Fatalf("put of version 1 over 2: %v, %v", e, err)
+	}
+	if err := x.removeUpTo(k, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e := x.get(k); e == nil || e.version != 2 {
+		t.Fatalf("after the older version's put and removal: %+v, want version 2", e)
+	}
+	// What the store keeps is what memory held.
+	y, err := openIndex(db, []byte("fhir/"), key, search.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := y.get(k); e == nil || e.version != 2 {
+		t.Fatalf("reopened: %+v, want version 2", e)
+	}
+	if _, err := x.put(k, obs(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.removeUpTo(k, 3); err != nil {
+		t.Fatal(err)
+	}
+	if e := x.get(k); e != nil {
+		t.Fatalf("removed up to its version, still indexed: %+v", e)
+	}
+}

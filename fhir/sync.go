@@ -201,7 +201,7 @@ func (s *Server) syncInto(ctx context.Context, x *index, patient ptoy.ID, keys [
 			return // written through this node since the listing
 		}
 		if err := s.indexRecord(ctx, x, j.k, j.st, keys); err != nil {
-			x.remove(j.k)
+			x.removeUpTo(j.k, j.st.Entry.Version)
 			mu.Lock()
 			if ptoy.KindOf(err) == ptoy.Unavailable && firstErr == nil {
 				firstErr = err

@@ -209,7 +209,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	var pending []int
 	a.cmu.Lock()
 	for i, raw := range req.Txs {
-		txs[i] = a.checked.get(raw) // decoded and verified by CheckTx
+		txs[i] = a.checked.take(raw) // decoded and verified by CheckTx
 	}
 	a.cmu.Unlock()
 	for i, raw := range req.Txs {
@@ -243,11 +243,6 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.results = make(map[[32]byte]Result, len(req.Txs))
 	out := make([]*abci.ExecTxResult, len(req.Txs))
 	a.codes = a.codes[:0]
-	a.cmu.Lock()
-	for i := range req.Txs {
-		a.checked.remove(req.Txs[i])
-	}
-	a.cmu.Unlock()
 	for i := range req.Txs {
 		var r ledger.Result
 		if errs[i] != nil {

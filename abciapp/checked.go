@@ -49,6 +49,17 @@ func (c *checkedTxs) add(t *tx.Tx) {
 	c.cur[string(t.Raw)] = t
 }
 
+// take returns the checked transaction whose encoding is raw, or nil,
+// and forgets it (a block commits it).
+func (c *checkedTxs) take(raw []byte) *tx.Tx {
+	t, ok := c.cur[string(raw)]
+	if !ok {
+		t = c.old[string(raw)]
+	}
+	c.remove(raw)
+	return t
+}
+
 // remove forgets the transaction whose encoding is raw.
 func (c *checkedTxs) remove(raw []byte) {
 	delete(c.cur, string(raw))

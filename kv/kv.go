@@ -1,11 +1,12 @@
 // Package kv is the vocabulary of ordered key-value state that the ledger
 // and the stores share: a write, the end of a prefix's range, the error of
-// a value that does not decode. It holds no storage engine: the ledger
+// a value that does not decode, the error that ends a scan early. It holds no storage engine: the ledger
 // imports it and stays pure, and package store implements it on Pebble.
 package kv
 
 import (
 	"bytes"
+	"errors"
 
 	"ptoy"
 )
@@ -29,3 +30,7 @@ func PrefixEnd(prefix []byte) []byte {
 
 // ErrCorrupt reports a stored value that does not decode.
 func ErrCorrupt(err error) error { return ptoy.E("store", ptoy.Other, "corrupt stored value", err) }
+
+// ErrStop, returned by a scan's function, ends the scan early; the scan
+// returns it, and its caller takes it for success.
+var ErrStop = errors.New("scan stopped")

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"ptoy"
@@ -46,11 +47,11 @@ func (l *Ledger) KeptEvents(after int64, max int) ([]BlockEvents, error) {
 		}
 		out = append(out, be)
 		if len(out) == max {
-			return errStopScan
+			return kv.ErrStop
 		}
 		return nil
 	})
-	if err == errStopScan {
+	if errors.Is(err, kv.ErrStop) {
 		err = nil
 	}
 	return out, err
@@ -69,12 +70,6 @@ func (l *Ledger) ForgetEvents(heights []int64) error {
 	}
 	return l.kv.Commit(dels, false)
 }
-
-type stopScan struct{}
-
-func (stopScan) Error() string { return "scan stopped" }
-
-var errStopScan error = stopScan{}
 
 // encodeKept encodes a block's time and events: the time in Unix
 // nanoseconds, then each event as its action, actor, patient, record,

@@ -10,6 +10,7 @@ import (
 
 	"ptoy"
 	"ptoy/audit"
+	"ptoy/kv"
 	"ptoy/store"
 )
 
@@ -32,7 +33,7 @@ func (l *Log) batchLeaves(ctx context.Context, op string, b audit.Batch) ([][32]
 		}
 		seq := binary.BigEndian.Uint64(k[1:])
 		if seq != next {
-			return stopScan{}
+			return kv.ErrStop
 		}
 		next++
 		e, err := audit.DecodeEvent(v)
@@ -43,7 +44,7 @@ func (l *Log) batchLeaves(ctx context.Context, op string, b audit.Batch) ([][32]
 		patients = append(patients, e.Patient)
 		return nil
 	})
-	if err != nil && !errors.Is(err, stopScan{}) {
+	if err != nil && !errors.Is(err, kv.ErrStop) {
 		return nil, nil, wrap(op, err)
 	}
 	return leaves, patients, nil

@@ -44,6 +44,7 @@ import (
 
 	"ptoy"
 	"ptoy/audit"
+	"ptoy/kv"
 	"ptoy/store"
 )
 
@@ -695,7 +696,7 @@ func (l *Log) leaves(ctx context.Context, op string, b audit.Batch, want uint64,
 		}
 		seq := binary.BigEndian.Uint64(k[1:])
 		if seq != next {
-			return stopScan{}
+			return kv.ErrStop
 		}
 		next++
 		if check || seq == want {
@@ -710,16 +711,11 @@ func (l *Log) leaves(ctx context.Context, op string, b audit.Batch, want uint64,
 		leaves = append(leaves, audit.LeafHash(v))
 		return nil
 	})
-	if err != nil && !errors.Is(err, stopScan{}) {
+	if err != nil && !errors.Is(err, kv.ErrStop) {
 		return nil, audit.Event{}, wrap(op, err)
 	}
 	return leaves, found, nil
 }
-
-// stopScan ends a Scan early.
-type stopScan struct{}
-
-func (stopScan) Error() string { return "scan stopped" }
 
 // Batches returns the batches with ID >= from, in order.
 func (l *Log) Batches(ctx context.Context, from uint64) ([]audit.Batch, error) {
@@ -897,7 +893,7 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 		seq := binary.BigEndian.Uint64(k[1:])
 		if seq != next {
 			bad = fail(fmt.Sprintf("event %d is missing", next))
-			return stopScan{}
+			return kv.ErrStop
 		}
 		next++
 		e, err := audit.DecodeEvent(v)
@@ -910,12 +906,12 @@ func (l *Log) VerifyBatch(ctx context.Context, id uint64) error {
 			bad = fail(fmt.Sprintf("event %d is from node %q", seq, e.Node))
 		}
 		if bad != nil {
-			return stopScan{}
+			return kv.ErrStop
 		}
 		leaves = append(leaves, audit.LeafHash(v))
 		return nil
 	})
-	if err != nil && !errors.Is(err, stopScan{}) {
+	if err != nil && !errors.Is(err, kv.ErrStop) {
 		return wrap(op, err)
 	}
 	if bad != nil {
@@ -1073,9 +1069,9 @@ func (l *Log) batchOf(op string, seq uint64) (uint64, error) {
 		if len(v) == 8 {
 			id, found = binary.BigEndian.Uint64(v), true
 		}
-		return stopScan{}
+		return kv.ErrStop
 	})
-	if err != nil && !errors.Is(err, stopScan{}) {
+	if err != nil && !errors.Is(err, kv.ErrStop) {
 		return 0, wrap(op, err)
 	}
 	if !found {

@@ -122,7 +122,10 @@ func TestRecordLocator(t *testing.T) {
 	if err != nil || len(after) != len(before)+alicia {
 		t.Fatalf("Alice's records: %d before, %d after (%v)", len(before), len(after), err)
 	}
-	// She decrypts them, through another node than the hospital's.
+	// She decrypts them, through another node than the hospital's, once
+	// it has committed the block node 1 answered from.
+	top, _ := n.Nodes[0].Ledger().Height()
+	waitFor(t, ctx, "node 3 at node 1's height", func() bool { h, _ := n.Nodes[2].Ledger().Height(); return h >= top })
 	opened := 0
 	for _, st := range after {
 		if !bytes.Equal(st.Org, gh.ID().Bytes()) {

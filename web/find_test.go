@@ -89,7 +89,7 @@ func findApp(t *testing.T, log *bytes.Buffer) (*registrar, http.Handler) {
 	g := &registrar{}
 	nd := &node{}
 	s, err := New(Config{Patients: &patients{}, FHIR: http.NotFoundHandler(), Consent: nd, Signup: g, Locator: g,
-		Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: noTime}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,4 +399,13 @@ func TestGrantNote(t *testing.T) {
 			t.Errorf("%v: %q", c.grants, got)
 		}
 	}
+}
+
+// noTime drops the time from log lines, whose digits (".555Z") would
+// pass for a phone number's in the checks that the log holds none.
+func noTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
 }
